@@ -1,2 +1,82 @@
-//! Lock-free SPSC message ring in POSIX shared memory (work in progress).
+//! Lock-free single-producer/single-consumer message rings in POSIX shared memory, byte for
+//! byte compatible with the C++/Python library cpp_py_shmbuf (v2 layout).
+//!
+//! A [`ShmProducer`] creates a named shared-memory segment and writes messages into it; a
+//! [`ShmConsumer`] in another process (or thread) opens it by name and reads them, whole,
+//! once and in order. The peers need no broker, no service and no locks: they agree through
+//! two counters in the segment's header. Either end may be a program written against the
+//! original library, or the Python module and C++ header in this repository's `interop/`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shm_ring::{ShmConsumer, ShmProducer};
+//! # let name = &format!("doc-crate-{}", std::process::id());
+//!
+//! // Usually in two processes; here both ends live in one.
+//! let mut producer = ShmProducer::create(name, 1 << 16)?;
+//! let mut consumer = ShmConsumer::open(name)?;
+//!
+//! producer.write(b"frame 1", Duration::from_secs(1))?;
+//! producer.try_write_batch(&[&b"frame 2"[..], b"frame 3"])?;
+//!
+//! assert_eq!(consumer.read(Duration::from_secs(1))?, b"frame 1");
+//! consumer.try_read_batch(16, |msg| assert!(msg.starts_with(b"frame")))?;
+//! # producer.unlink()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The API at a glance
+//! - Copying: [`ShmProducer::try_write`] / [`ShmConsumer::try_read`],
+//!   [`try_read_into`](ShmConsumer::try_read_into) (reuses a `Vec`) and
+//!   [`try_read_into_slice`](ShmConsumer::try_read_into_slice) (a message larger than the
+//!   slice stays in the ring).
+//! - Zero-copy: [`ShmProducer::try_reserve`] lends the space in place and publishes on
+//!   [`WriteGrant::commit`]; [`ShmConsumer::try_read_with`] lends the message in place.
+//! - Batches: [`ShmProducer::try_write_batch`] and [`ShmConsumer::try_read_batch`] publish
+//!   their index once per batch.
+//! - Plain data: [`ShmProducer::try_write_value`] / [`ShmConsumer::try_read_value`] and the
+//!   slice forms, for any [`bytemuck::Pod`] type.
+//!
+//! Every `try_…` method returns at once; each has a blocking twin without the prefix that
+//! takes a timeout.
+//!
+//! # Safety against the other process
+//! Header words and length prefixes come from another process and are checked before use: a
+//! torn or implausible index is treated as "full" or "empty" and looked at again, a length
+//! that cannot be right is [`ReadError::Corrupted`], and every memory access is masked and
+//! bounds-checked, so no value a peer writes makes this crate read or write outside the
+//! mapping or panic. See `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository.
+//!
+//! # Platform
+//! POSIX shared memory: tested on Linux; the same code builds for macOS (not tested here).
+//! Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+
+pub mod error;
+pub mod layout;
+mod region;
+
+#[cfg(not(loom))]
+mod ring;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod ring;
+
+#[cfg(not(loom))]
+mod consumer;
+#[cfg(not(loom))]
+mod producer;
+#[cfg(not(loom))]
+mod segment;
+#[cfg(not(loom))]
+mod wait;
+
+#[cfg(not(loom))]
+pub use consumer::ShmConsumer;
+pub use error::{Corruption, OpenError, ReadError, WriteError};
+#[cfg(not(loom))]
+pub use producer::{ProducerOptions, ShmProducer, WriteGrant};
+
+/// The plain-data traits the typed helpers use, re-exported so that callers derive the same
+/// version: `#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]`.
+pub use bytemuck;

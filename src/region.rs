@@ -1,0 +1,380 @@
+//! The raw memory of a segment, and the only module of the crate that uses `unsafe`.
+//!
+//! A [`Region`] is `len` bytes: a 16-byte header of four `u32` words, then the data area. It
+//! offers a small safe interface that the ring algorithm is written against:
+//!
+//! - the header words only as atomics ([`Region::word`]);
+//! - the data area (offsets `HEADER_LEN..len`) only as bytes: copies in and out, and slices.
+//!
+//! Every access is bounds-checked here, against the region's own length, so no index computed
+//! elsewhere (least of all one derived from what another process wrote) can reach outside the
+//! memory. The header and data accessors cannot overlap, so a word is never seen both as an
+//! atomic and as plain bytes.
+//!
+//! Three backings exist:
+//! - a shared mapping of a file descriptor (`mmap`/`munmap`), used by the public types;
+//! - zeroed heap memory shared by two handles, for unit tests of the ring in one process;
+//! - under `--cfg loom`, loom's tracked atomics and cells, so the model checker sees every
+//!   access the algorithm makes and can flag a missing happens-before edge.
+//!
+//! # Shared memory and Rust's aliasing rules
+//! Another process may write to the same pages at any time. The protocol gives each byte of the
+//! data area one writer at a time: the producer writes only free space, the consumer reads only
+//! published records. Within this process, writes need `&mut Region` and slices borrow the
+//! region, so Rust's borrow rules keep this process's own accesses apart. A peer that breaks the
+//! protocol (writes into bytes already published to us) can change the values a reader sees,
+//! but every bit pattern is a valid `u8`: it can make data wrong, never make this code read or
+//! write outside the region. The words are accessed with atomic instructions only.
+
+#[cfg(not(loom))]
+pub(crate) use self::native::Region;
+
+#[cfg(loom)]
+pub(crate) use self::model::Region;
+
+/// Panics unless `offset..offset + len` lies in the data area of a region of `region_len`
+/// bytes. Callers only pass offsets they derived from a masked index, so this never fires;
+/// it is the last line of defence that keeps every access inside the memory.
+#[inline]
+fn check_data_range(region_len: usize, offset: usize, len: usize) {
+    assert!(
+        offset >= crate::layout::HEADER_LEN && offset <= region_len && len <= region_len - offset,
+        "data access {offset}+{len} outside the data area of a {region_len}-byte region"
+    );
+}
+
+/// Panics unless `offset` is one of the four header words.
+#[inline]
+fn check_word(offset: usize) {
+    assert!(
+        offset % 4 == 0 && offset < crate::layout::HEADER_LEN,
+        "{offset} is not the offset of a header word"
+    );
+}
+
+#[cfg(not(loom))]
+mod native {
+    use std::ptr::{self, NonNull};
+    use std::sync::atomic::AtomicU32;
+
+    use super::{check_data_range, check_word};
+    use crate::layout::HEADER_LEN;
+
+    /// `len` bytes of memory laid out as a segment, valid until the region is dropped.
+    pub(crate) struct Region {
+        /// Start of the memory; aligned to at least 4 bytes and valid for `len` bytes.
+        base: NonNull<u8>,
+        /// Length in bytes; at least `HEADER_LEN`.
+        len: usize,
+        backing: Backing,
+    }
+
+    enum Backing {
+        /// A shared mapping made by `Region::map`, unmapped on drop.
+        #[cfg(unix)]
+        Mapped,
+        /// Heap memory that another handle may share; freed with the last handle.
+        #[cfg(test)]
+        Heap(#[allow(dead_code)] std::sync::Arc<HeapBlock>),
+    }
+
+    // SAFETY: a Region is a pointer to memory that is not tied to any thread (a shared
+    // mapping, or heap memory owned through an `Arc`). Moving the handle to another thread moves
+    // the only means this process has to write through it, so no two threads of this process
+    // use one handle at once.
+    unsafe impl Send for Region {}
+
+    impl Region {
+        /// Maps `len` bytes of `fd` read-write and shared.
+        #[cfg(unix)]
+        pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Region> {
+            use rustix::mm::{MapFlags, ProtFlags};
+            if len < HEADER_LEN {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cannot map {len} bytes: a segment needs at least {HEADER_LEN}"),
+                ));
+            }
+            // SAFETY: with a null hint and no MAP_FIXED the kernel picks an unused address range,
+            // so the new mapping cannot overlap any memory Rust already knows about. On success
+            // the range is valid for `len` bytes until `munmap` in `Drop`.
+            let ptr = unsafe {
+                rustix::mm::mmap(
+                    ptr::null_mut(),
+                    len,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::SHARED,
+                    fd,
+                    0,
+                )
+            }?;
+            let base = NonNull::new(ptr.cast::<u8>())
+                .ok_or_else(|| std::io::Error::other("mmap returned a null address"))?;
+            // Mappings are page-aligned, so every header word is aligned for `AtomicU32`.
+            Ok(Region {
+                base,
+                len,
+                backing: Backing::Mapped,
+            })
+        }
+
+        /// Two handles to one block of zeroed heap memory, standing in for two mappings of one
+        /// segment in tests.
+        #[cfg(test)]
+        pub(crate) fn heap_pair(len: usize) -> (Region, Region) {
+            let block = std::sync::Arc::new(HeapBlock::zeroed(len.max(HEADER_LEN)));
+            let handle = |block: &std::sync::Arc<HeapBlock>| Region {
+                base: block.ptr,
+                len: block.layout.size(),
+                backing: Backing::Heap(block.clone()),
+            };
+            (handle(&block), handle(&block))
+        }
+
+        /// Length of the region in bytes (header included).
+        #[inline]
+        pub(crate) fn len(&self) -> usize {
+            self.len
+        }
+
+        /// The header word at byte `offset` (0, 4, 8 or 12).
+        #[inline]
+        pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
+            check_word(offset);
+            // SAFETY: `offset` is 0, 4, 8 or 12 (checked) and `len >= HEADER_LEN`, so the pointer
+            // is inside the region; the base is aligned to at least 4 bytes, so it is aligned for
+            // `AtomicU32`. This process touches header bytes only through atomics (the data
+            // accessors refuse offsets below HEADER_LEN), and the memory outlives `&self`.
+            unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast::<u32>()) }
+        }
+
+        /// Copies `dst.len()` bytes of the data area, starting at byte `offset`, into `dst`.
+        #[inline]
+        pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
+            check_data_range(self.len, offset, dst.len());
+            // SAFETY: the source range is inside the data area (checked). `dst` is a unique
+            // borrow, so it cannot overlap bytes this handle lends out (lending needs `&self`
+            // or `&mut self` for as long as the loan lives).
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    self.base.as_ptr().add(offset),
+                    dst.as_mut_ptr(),
+                    dst.len(),
+                )
+            }
+        }
+
+        /// Copies `src` into the data area, starting at byte `offset`.
+        #[inline]
+        pub(crate) fn write(&mut self, offset: usize, src: &[u8]) {
+            check_data_range(self.len, offset, src.len());
+            // SAFETY: the destination range is inside the data area (checked) and `&mut self`
+            // guarantees no slice of this region is alive; `src` is a shared borrow, so if it
+            // points into memory it is memory this handle cannot be writing.
+            unsafe {
+                ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(offset), src.len())
+            }
+        }
+
+        /// The `len` bytes of the data area at byte `offset`, in place.
+        #[inline]
+        pub(crate) fn slice(&self, offset: usize, len: usize) -> &[u8] {
+            check_data_range(self.len, offset, len);
+            // SAFETY: the range is inside the data area (checked); no `&mut` slice of this region
+            // can be alive while `&self` is borrowed; the memory outlives the borrow.
+            unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset), len) }
+        }
+
+        /// Two disjoint ranges of the data area, writable in place.
+        #[inline]
+        pub(crate) fn slices_mut(
+            &mut self,
+            (first_offset, first_len): (usize, usize),
+            (second_offset, second_len): (usize, usize),
+        ) -> (&mut [u8], &mut [u8]) {
+            check_data_range(self.len, first_offset, first_len);
+            check_data_range(self.len, second_offset, second_len);
+            assert!(
+                first_offset + first_len <= second_offset
+                    || second_offset + second_len <= first_offset,
+                "overlapping data ranges {first_offset}+{first_len} and {second_offset}+{second_len}"
+            );
+            let base = self.base.as_ptr();
+            // SAFETY: both ranges are inside the data area and do not overlap (checked), and
+            // `&mut self` is held for as long as either slice lives, so nothing else in this
+            // process reads or writes them meanwhile.
+            unsafe {
+                (
+                    std::slice::from_raw_parts_mut(base.add(first_offset), first_len),
+                    std::slice::from_raw_parts_mut(base.add(second_offset), second_len),
+                )
+            }
+        }
+    }
+
+    impl Drop for Region {
+        fn drop(&mut self) {
+            match self.backing {
+                #[cfg(unix)]
+                Backing::Mapped => {
+                    // SAFETY: `base`/`len` is exactly the mapping made in `map` and it has not been
+                    // unmapped before; `&mut self` proves no borrow of it is still alive.
+                    // munmap of a valid mapping cannot fail; if it did, leaking it is the only
+                    // safe choice.
+                    let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+                }
+                #[cfg(test)]
+                Backing::Heap(_) => {}
+            }
+        }
+    }
+
+    /// A zeroed, 64-byte aligned heap allocation, freed on drop.
+    #[cfg(test)]
+    struct HeapBlock {
+        ptr: NonNull<u8>,
+        layout: std::alloc::Layout,
+    }
+
+    #[cfg(test)]
+    impl HeapBlock {
+        fn zeroed(len: usize) -> HeapBlock {
+            let layout = std::alloc::Layout::from_size_align(len, 64).expect("heap region layout");
+            // SAFETY: `layout` has a non-zero size (len >= HEADER_LEN).
+            let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+            let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+            HeapBlock { ptr, layout }
+        }
+    }
+
+    #[cfg(test)]
+    impl Drop for HeapBlock {
+        fn drop(&mut self) {
+            // SAFETY: `ptr` came from `alloc_zeroed` with this layout and is freed once, when the
+            // last handle (holding the last `Arc`) goes away.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+        }
+    }
+
+    // SAFETY: the block is plain memory; the handles that share it are `Send` and access it
+    // as described in the module docs.
+    #[cfg(test)]
+    unsafe impl Send for HeapBlock {}
+    // SAFETY: as above; the block itself is never accessed through `&HeapBlock`.
+    #[cfg(test)]
+    unsafe impl Sync for HeapBlock {}
+}
+
+#[cfg(loom)]
+mod model {
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::AtomicU32;
+    use loom::sync::Arc;
+
+    use super::{check_data_range, check_word};
+    use crate::layout::HEADER_LEN;
+
+    /// A region whose every access is tracked by the loom model checker.
+    pub(crate) struct Region {
+        block: Arc<Block>,
+    }
+
+    struct Block {
+        words: [AtomicU32; 4],
+        /// One cell per data byte, so that loom tracks each byte's accesses separately: the
+        /// producer writing free space while the consumer reads a record is not a race.
+        data: Box<[UnsafeCell<u8>]>,
+    }
+
+    impl Region {
+        /// Two handles to one zeroed block.
+        pub(crate) fn heap_pair(len: usize) -> (Region, Region) {
+            let len = len.max(HEADER_LEN);
+            let block = Arc::new(Block {
+                words: std::array::from_fn(|_| AtomicU32::new(0)),
+                data: (0..len - HEADER_LEN).map(|_| UnsafeCell::new(0)).collect(),
+            });
+            (
+                Region {
+                    block: block.clone(),
+                },
+                Region { block },
+            )
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            HEADER_LEN + self.block.data.len()
+        }
+
+        pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
+            check_word(offset);
+            &self.block.words[offset / 4]
+        }
+
+        pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
+            check_data_range(self.len(), offset, dst.len());
+            let cells = &self.block.data[offset - HEADER_LEN..][..dst.len()];
+            for (byte, cell) in dst.iter_mut().zip(cells) {
+                // SAFETY: loom checks this read against every other access to the cell and
+                // reports a data race instead of letting one happen.
+                *byte = cell.with(|p| unsafe { *p });
+            }
+        }
+
+        pub(crate) fn write(&mut self, offset: usize, src: &[u8]) {
+            check_data_range(self.len(), offset, src.len());
+            let cells = &self.block.data[offset - HEADER_LEN..][..src.len()];
+            for (&byte, cell) in src.iter().zip(cells) {
+                // SAFETY: as in `read`; loom reports any unsynchronised overlapping access.
+                cell.with_mut(|p| unsafe { *p = byte });
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Region;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn two_heap_handles_see_the_same_bytes() {
+        let (mut a, b) = Region::heap_pair(64);
+        a.write(20, b"hello");
+        let mut out = [0u8; 5];
+        b.read(20, &mut out);
+        assert_eq!(&out, b"hello");
+        a.word(4).store(7, Ordering::Release);
+        assert_eq!(b.word(4).load(Ordering::Acquire), 7);
+        assert_eq!(b.slice(20, 5), b"hello");
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the data area")]
+    fn data_access_below_the_header_end_is_refused() {
+        let (a, _) = Region::heap_pair(64);
+        let mut out = [0u8; 4];
+        a.read(12, &mut out);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the data area")]
+    fn data_access_past_the_end_is_refused() {
+        let (mut a, _) = Region::heap_pair(64);
+        a.write(60, &[0u8; 5]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not the offset of a header word")]
+    fn words_are_only_in_the_header() {
+        let (a, _) = Region::heap_pair(64);
+        a.word(16);
+    }
+
+    #[test]
+    #[should_panic(expected = "overlapping")]
+    fn writable_slices_never_overlap() {
+        let (mut a, _) = Region::heap_pair(64);
+        let _ = a.slices_mut((16, 8), (20, 8));
+    }
+}

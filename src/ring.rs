@@ -1,0 +1,664 @@
+//! The single-producer/single-consumer algorithm over a [`Region`], with no OS calls.
+//!
+//! # Indices
+//! `head` counts every byte the producer ever published and `tail` every byte the consumer
+//! ever released, both modulo 2^32, so `head - tail` (wrapping) is the number of unread bytes.
+//! Each side keeps its own index locally and a cached copy of the other side's, and reads the
+//! shared word only when the cache says there is not enough: the common case touches the
+//! shared cache line once per publish.
+//!
+//! # Ordering
+//! The producer copies a record into free space and then stores `head` with `Release`; the
+//! consumer loads `head` with `Acquire` before reading the record. Symmetrically the consumer
+//! copies a record out and then stores `tail` with `Release`; the producer loads `tail` with
+//! `Acquire` before reusing the space. These two happens-before edges are the whole
+//! synchronisation, and the loom model in `tests/loom.rs` checks them.
+//!
+//! # Values from the other process
+//! A shared index word may be torn, stale or hostile. A value that would make more than
+//! `capacity` bytes unread, or move the other side backwards past what this side has already
+//! seen, is ignored and the cached value kept: "full" for the producer, "nothing new" for the
+//! consumer. A record whose length prefix cannot be right is reported as [`Corruption`].
+//! Indices only ever reach memory masked by the capacity, and [`Region`] checks every access
+//! against its own length besides.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use crate::error::{Corruption, WriteError};
+use crate::layout::{max_payload, CAPACITY, HEAD, HEADER_LEN, PREFIX_LEN, RESERVED, TAIL};
+use crate::region::Region;
+
+/// [`PREFIX_LEN`] as a stream-index distance.
+const PREFIX: u32 = PREFIX_LEN as u32;
+
+/// Copies `bytes` into the data area at stream index `index`, wrapping at the end.
+fn put(region: &mut Region, capacity: u32, index: u32, bytes: &[u8]) {
+    let start = (index & (capacity - 1)) as usize;
+    let first = bytes.len().min(capacity as usize - start);
+    region.write(HEADER_LEN + start, &bytes[..first]);
+    if first < bytes.len() {
+        region.write(HEADER_LEN, &bytes[first..]);
+    }
+}
+
+/// Copies bytes from stream index `index` into `out`, wrapping at the end.
+fn get(region: &Region, capacity: u32, index: u32, out: &mut [u8]) {
+    let start = (index & (capacity - 1)) as usize;
+    let first = out.len().min(capacity as usize - start);
+    region.read(HEADER_LEN + start, &mut out[..first]);
+    if first < out.len() {
+        region.read(HEADER_LEN, &mut out[first..]);
+    }
+}
+
+/// The data-area spans `(offset, len)` of `len` bytes from stream index `index`: one span, or
+/// two when they wrap (the second then starts at the data area's first byte).
+#[cfg(not(loom))]
+fn spans(capacity: u32, index: u32, len: u32) -> ((usize, usize), (usize, usize)) {
+    let start = (index & (capacity - 1)) as usize;
+    let len = len as usize;
+    let first = len.min(capacity as usize - start);
+    ((HEADER_LEN + start, first), (HEADER_LEN, len - first))
+}
+
+/// A record found by [`RingConsumer::next_record`]: where its payload starts and how long it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// Stream index of the payload's first byte.
+    start: u32,
+    /// Payload length in bytes.
+    len: u32,
+}
+
+impl Record {
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the payload is empty (another peer wrote a zero-length record).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The producer's side of a ring: writes records and publishes `head`.
+pub struct RingProducer {
+    region: Region,
+    capacity: u32,
+    /// The last `head` this side published.
+    head: u32,
+    /// End of the records written so far; ahead of `head` only while a batch is staged.
+    cursor: u32,
+    /// The last `tail` accepted from the consumer. Invariant: `cursor - cached_tail <= capacity`.
+    cached_tail: u32,
+}
+
+impl RingProducer {
+    /// Initialises `region` as an empty ring of `capacity` bytes whose indices start at
+    /// `start`, and returns its producer side.
+    ///
+    /// The capacity word is written last, with `Release`: a consumer that sees it non-zero sees
+    /// the rest of the header too.
+    ///
+    /// # Panics
+    /// If `capacity` is not a valid capacity or the region is too small for it; callers
+    /// validate both first.
+    pub(crate) fn create(region: Region, capacity: u32, start: u32) -> RingProducer {
+        assert!(
+            crate::layout::is_valid_capacity(capacity)
+                && HEADER_LEN + capacity as usize <= region.len(),
+            "capacity {capacity} does not fit a {}-byte region",
+            region.len()
+        );
+        region.word(HEAD).store(start, Relaxed);
+        region.word(TAIL).store(start, Relaxed);
+        region.word(RESERVED).store(0, Relaxed);
+        region.word(CAPACITY).store(capacity, Release);
+        RingProducer {
+            region,
+            capacity,
+            head: start,
+            cursor: start,
+            cached_tail: start,
+        }
+    }
+
+    /// Capacity of the data area in bytes.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// The largest payload one record can carry.
+    pub fn max_payload(&self) -> u32 {
+        max_payload(self.capacity)
+    }
+
+    /// Free bytes after the cursor, by the cached tail.
+    fn cached_free(&self) -> u32 {
+        self.capacity
+            .saturating_sub(self.cursor.wrapping_sub(self.cached_tail))
+    }
+
+    /// Loads the shared tail and caches it if it is plausible: at most `capacity` bytes behind
+    /// the cursor and not ahead of what this side has published.
+    fn refresh_tail(&mut self) {
+        let tail = self.region.word(TAIL).load(Acquire);
+        let unread = self.head.wrapping_sub(tail);
+        let in_use = self.cursor.wrapping_sub(tail);
+        if unread <= in_use && in_use <= self.capacity {
+            self.cached_tail = tail;
+        }
+    }
+
+    /// Whether `need` bytes are free after the cursor, re-reading the tail only if the cache
+    /// says they are not.
+    fn has_room(&mut self, need: u32) -> bool {
+        if self.cached_free() >= need {
+            return true;
+        }
+        self.refresh_tail();
+        self.cached_free() >= need
+    }
+
+    /// Checks a payload length: not empty, not larger than the ring can ever carry.
+    pub fn check_len(&self, len: usize) -> Result<u32, WriteError> {
+        if len == 0 {
+            return Err(WriteError::Empty);
+        }
+        let max = self.max_payload();
+        if len > max as usize {
+            return Err(WriteError::TooLarge {
+                len,
+                max: max as usize,
+            });
+        }
+        Ok(len as u32)
+    }
+
+    /// Writes one record after the cursor without publishing it.
+    pub fn stage(&mut self, payload: &[u8]) -> Result<(), WriteError> {
+        let len = self.check_len(payload.len())?;
+        if !self.has_room(PREFIX + len) {
+            return Err(WriteError::Full);
+        }
+        put(
+            &mut self.region,
+            self.capacity,
+            self.cursor,
+            &len.to_le_bytes(),
+        );
+        put(
+            &mut self.region,
+            self.capacity,
+            self.cursor.wrapping_add(PREFIX),
+            payload,
+        );
+        self.cursor = self.cursor.wrapping_add(PREFIX + len);
+        Ok(())
+    }
+
+    /// Publishes every staged record with one `Release` store of `head`.
+    pub fn publish(&mut self) {
+        if self.cursor != self.head {
+            self.head = self.cursor;
+            self.region.word(HEAD).store(self.head, Release);
+        }
+    }
+
+    /// Writes and publishes one record.
+    pub fn try_write(&mut self, payload: &[u8]) -> Result<(), WriteError> {
+        self.stage(payload)?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Makes room for a record of `len` payload bytes after the cursor, without writing it.
+    /// Returns the checked length for [`payload_slices_mut`](Self::payload_slices_mut) and
+    /// [`commit`](Self::commit).
+    pub fn reserve(&mut self, len: usize) -> Result<u32, WriteError> {
+        let len = self.check_len(len)?;
+        if !self.has_room(PREFIX + len) {
+            return Err(WriteError::Full);
+        }
+        Ok(len)
+    }
+
+    /// The payload space of a record reserved with [`reserve`](Self::reserve), in place: one
+    /// slice, or two when it wraps.
+    #[cfg(not(loom))]
+    pub fn payload_slices_mut(&mut self, len: u32) -> (&mut [u8], &mut [u8]) {
+        let (first, second) = spans(self.capacity, self.cursor.wrapping_add(PREFIX), len);
+        self.region.slices_mut(first, second)
+    }
+
+    /// Writes the prefix of a record reserved with [`reserve`](Self::reserve) and publishes it.
+    pub fn commit(&mut self, len: u32) {
+        put(
+            &mut self.region,
+            self.capacity,
+            self.cursor,
+            &len.to_le_bytes(),
+        );
+        self.cursor = self.cursor.wrapping_add(PREFIX + len);
+        self.publish();
+    }
+
+    /// Bytes published and not yet released by the consumer.
+    pub fn readable_bytes(&mut self) -> u32 {
+        self.refresh_tail();
+        self.head.wrapping_sub(self.cached_tail)
+    }
+
+    /// Free bytes, by a fresh look at the consumer's tail.
+    pub fn writable_bytes(&mut self) -> u32 {
+        self.refresh_tail();
+        self.cached_free()
+    }
+}
+
+/// The consumer's side of a ring: reads records and publishes `tail`.
+pub struct RingConsumer {
+    region: Region,
+    capacity: u32,
+    /// The last `tail` this side published.
+    tail: u32,
+    /// Start of the next unread record; ahead of `tail` only during a batch.
+    cursor: u32,
+    /// The last `head` accepted from the producer. Invariant:
+    /// `cursor - tail <= cached_head - tail <= capacity`.
+    cached_head: u32,
+}
+
+impl RingConsumer {
+    /// The consumer's side of an initialised ring of `capacity` bytes, resuming at the shared
+    /// tail (where the last consumer stopped).
+    ///
+    /// # Panics
+    /// If `capacity` is not a valid capacity or the region is too small for it; callers
+    /// validate both first.
+    pub(crate) fn attach(region: Region, capacity: u32) -> RingConsumer {
+        assert!(
+            crate::layout::is_valid_capacity(capacity)
+                && HEADER_LEN + capacity as usize <= region.len(),
+            "capacity {capacity} does not fit a {}-byte region",
+            region.len()
+        );
+        let tail = region.word(TAIL).load(Acquire);
+        RingConsumer {
+            region,
+            capacity,
+            tail,
+            cursor: tail,
+            cached_head: tail,
+        }
+    }
+
+    /// Capacity of the data area in bytes.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Loads the shared head, caches it if it is plausible (at most `capacity` bytes ahead of
+    /// the tail and not behind the cursor), and returns the bytes readable after the cursor.
+    fn refresh_head(&mut self) -> u32 {
+        let head = self.region.word(HEAD).load(Acquire);
+        let unread = head.wrapping_sub(self.tail);
+        let consumed = self.cursor.wrapping_sub(self.tail);
+        if consumed <= unread && unread <= self.capacity {
+            self.cached_head = head;
+        }
+        self.cached_head.wrapping_sub(self.cursor)
+    }
+
+    /// The record after the cursor, if one is published.
+    ///
+    /// Before reporting corruption it looks at the shared head once more, in case the cached
+    /// value was a torn read.
+    pub fn next_record(&mut self) -> Result<Option<Record>, Corruption> {
+        let mut readable = self.cached_head.wrapping_sub(self.cursor);
+        if readable < PREFIX {
+            readable = self.refresh_head();
+            if readable == 0 {
+                return Ok(None);
+            }
+            if readable < PREFIX {
+                return Err(Corruption::TruncatedPrefix {
+                    tail: self.cursor,
+                    readable,
+                });
+            }
+        }
+        let mut prefix = [0u8; PREFIX_LEN];
+        get(&self.region, self.capacity, self.cursor, &mut prefix);
+        let length = u32::from_le_bytes(prefix);
+        let max = max_payload(self.capacity);
+        if length > max {
+            return Err(Corruption::LengthTooLarge {
+                tail: self.cursor,
+                length,
+                max,
+            });
+        }
+        if PREFIX + length > readable {
+            readable = self.refresh_head();
+            if PREFIX + length > readable {
+                return Err(Corruption::LengthExceedsPublished {
+                    tail: self.cursor,
+                    length,
+                    readable,
+                });
+            }
+        }
+        Ok(Some(Record {
+            start: self.cursor.wrapping_add(PREFIX),
+            len: length,
+        }))
+    }
+
+    /// Copies a record's payload into `out`, which must be exactly as long.
+    pub fn copy_payload(&self, record: Record, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            record.len(),
+            "output length must match the record"
+        );
+        get(&self.region, self.capacity, record.start, out);
+    }
+
+    /// A record's payload in place: one slice, or two when it wraps.
+    #[cfg(not(loom))]
+    pub fn payload_slices(&self, record: Record) -> (&[u8], &[u8]) {
+        let ((a, a_len), (b, b_len)) = spans(self.capacity, record.start, record.len);
+        (self.region.slice(a, a_len), self.region.slice(b, b_len))
+    }
+
+    /// Moves the cursor past `record` without releasing its space yet.
+    pub fn advance(&mut self, record: Record) {
+        self.cursor = record.start.wrapping_add(record.len);
+    }
+
+    /// Releases every record the cursor has passed with one `Release` store of `tail`.
+    pub fn release(&mut self) {
+        if self.cursor != self.tail {
+            self.tail = self.cursor;
+            self.region.word(TAIL).store(self.tail, Release);
+        }
+    }
+
+    /// Reads and releases one record, copying it into a new vector.
+    #[cfg(any(test, loom))]
+    pub fn try_read(&mut self) -> Result<Option<Vec<u8>>, Corruption> {
+        let Some(record) = self.next_record()? else {
+            return Ok(None);
+        };
+        let mut out = vec![0; record.len()];
+        self.copy_payload(record, &mut out);
+        self.advance(record);
+        self.release();
+        Ok(Some(out))
+    }
+
+    /// Bytes published and not yet released, by a fresh look at the producer's head.
+    pub fn readable_bytes(&mut self) -> u32 {
+        self.refresh_head();
+        self.cached_head.wrapping_sub(self.tail)
+    }
+}
+
+/// A producer and a consumer sharing one ring in heap memory, for tests and model checking.
+#[cfg(any(test, loom))]
+pub fn heap_pair(capacity: u32, start: u32) -> (RingProducer, RingConsumer) {
+    let (a, b) = Region::heap_pair(HEADER_LEN + capacity as usize);
+    let producer = RingProducer::create(a, capacity, start);
+    let consumer = RingConsumer::attach(b, capacity);
+    (producer, consumer)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn raw_word(consumer: &RingConsumer, offset: usize) -> &std::sync::atomic::AtomicU32 {
+        consumer.region.word(offset)
+    }
+
+    #[test]
+    fn messages_come_out_whole_and_in_order() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        p.try_write(b"one").unwrap();
+        p.try_write(b"two!").unwrap();
+        assert_eq!(c.try_read().unwrap().as_deref(), Some(&b"one"[..]));
+        assert_eq!(c.try_read().unwrap().as_deref(), Some(&b"two!"[..]));
+        assert_eq!(c.try_read().unwrap(), None);
+    }
+
+    #[test]
+    fn writes_are_refused_whole_when_they_do_not_fit() {
+        let (mut p, mut c) = heap_pair(16, 0);
+        p.try_write(&[1; 8]).unwrap(); // 12 bytes used
+        assert_eq!(p.try_write(&[2; 1]), Err(WriteError::Full)); // needs 5, 4 free
+        assert_eq!(c.readable_bytes(), 12);
+        assert_eq!(c.try_read().unwrap(), Some(vec![1; 8]));
+        p.try_write(&[2; 12]).unwrap();
+        assert_eq!(c.try_read().unwrap(), Some(vec![2; 12]));
+    }
+
+    #[test]
+    fn empty_and_oversized_payloads_are_refused() {
+        let (mut p, _c) = heap_pair(16, 0);
+        assert_eq!(p.try_write(b""), Err(WriteError::Empty));
+        assert_eq!(
+            p.try_write(&[0; 13]),
+            Err(WriteError::TooLarge { len: 13, max: 12 })
+        );
+        p.try_write(&[0; 12]).unwrap();
+    }
+
+    #[test]
+    fn records_split_at_every_byte_of_the_wrap() {
+        // A filler record moves the next record's start to `offset`; from 13 to 15 the prefix
+        // itself is split, from 5 to 12 the payload is.
+        for offset in 5..16u32 {
+            let (mut p, mut c) = heap_pair(16, 0);
+            let filler = vec![9u8; (offset - 4) as usize];
+            p.try_write(&filler).unwrap();
+            assert_eq!(c.try_read().unwrap(), Some(filler));
+            let msg: Vec<u8> = (0..10).collect();
+            p.try_write(&msg).unwrap();
+            assert_eq!(
+                c.try_read().unwrap(),
+                Some(msg),
+                "record at offset {offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn indices_wrap_at_2_pow_32() {
+        let start = u32::MAX - 10;
+        let (mut p, mut c) = heap_pair(64, start);
+        let mut moved = 0u32;
+        for i in 0..20u8 {
+            let msg = vec![i; (i % 7 + 1) as usize];
+            p.try_write(&msg).unwrap();
+            assert_eq!(c.try_read().unwrap(), Some(msg));
+            moved += 4 + u32::from(i % 7 + 1);
+        }
+        // The indices crossed 2^32 and kept counting.
+        assert_eq!(c.tail, moved - 11);
+        assert_eq!(p.head, c.tail);
+    }
+
+    #[test]
+    fn a_batch_publishes_head_once() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        p.stage(b"a").unwrap();
+        p.stage(b"bb").unwrap();
+        assert_eq!(
+            c.try_read().unwrap(),
+            None,
+            "nothing visible before publish"
+        );
+        p.publish();
+        assert_eq!(c.try_read().unwrap(), Some(b"a".to_vec()));
+        assert_eq!(c.try_read().unwrap(), Some(b"bb".to_vec()));
+    }
+
+    #[test]
+    fn staged_records_count_against_free_space() {
+        let (mut p, _c) = heap_pair(16, 0);
+        p.stage(&[1; 4]).unwrap();
+        assert_eq!(p.stage(&[1; 5]), Err(WriteError::Full));
+        p.stage(&[1; 4]).unwrap();
+        assert_eq!(p.stage(&[1; 1]), Err(WriteError::Full));
+    }
+
+    #[test]
+    fn reserved_space_wraps_into_two_slices() {
+        let (mut p, mut c) = heap_pair(16, 0);
+        p.try_write(&[0; 4]).unwrap();
+        assert_eq!(c.try_read().unwrap(), Some(vec![0; 4]));
+        // Cursor at 8: prefix at 8..12, payload at 12..16 and then 0..6.
+        let len = p.reserve(10).unwrap();
+        let (a, b) = p.payload_slices_mut(len);
+        assert_eq!((a.len(), b.len()), (4, 6));
+        a.copy_from_slice(b"0123");
+        b.copy_from_slice(b"456789");
+        p.commit(len);
+        let record = c.next_record().unwrap().unwrap();
+        let (a, b) = c.payload_slices(record);
+        assert_eq!([a, b].concat(), b"0123456789");
+    }
+
+    #[test]
+    fn a_dropped_reservation_publishes_nothing() {
+        let (mut p, mut c) = heap_pair(16, 0);
+        let len = p.reserve(4).unwrap();
+        p.payload_slices_mut(len).0.copy_from_slice(b"lost");
+        assert_eq!(c.try_read().unwrap(), None);
+        p.try_write(b"kept").unwrap();
+        assert_eq!(c.try_read().unwrap(), Some(b"kept".to_vec()));
+    }
+
+    #[test]
+    fn a_torn_head_reads_as_empty() {
+        let (mut p, mut c) = heap_pair(64, 1000);
+        p.try_write(b"x").unwrap();
+        raw_word(&c, HEAD).store(0, Release); // head - tail > capacity
+        assert_eq!(c.try_read().unwrap(), None);
+        raw_word(&c, HEAD).store(1005, Release);
+        assert_eq!(c.try_read().unwrap(), Some(b"x".to_vec()));
+    }
+
+    #[test]
+    fn a_torn_tail_reads_as_full() {
+        let (mut p, c) = heap_pair(16, 0);
+        p.try_write(&[1; 12]).unwrap();
+        raw_word(&c, TAIL).store(0x8000_0000, Release);
+        assert_eq!(p.try_write(&[1]), Err(WriteError::Full));
+        raw_word(&c, TAIL).store(16, Release);
+        p.try_write(&[1]).unwrap();
+    }
+
+    #[test]
+    fn a_head_behind_the_cursor_is_ignored() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        p.try_write(b"abc").unwrap();
+        p.try_write(b"def").unwrap();
+        let first = c.next_record().unwrap().unwrap();
+        c.advance(first);
+        // The producer rewinds head to before the record we already passed.
+        raw_word(&c, HEAD).store(2, Release);
+        let second = c.next_record().unwrap().unwrap();
+        assert_eq!(second.len(), 3);
+    }
+
+    #[test]
+    fn bad_prefixes_are_corruption() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        p.try_write(b"abcd").unwrap();
+        put(&mut p.region, 64, 0, &61u32.to_le_bytes());
+        assert_eq!(
+            c.next_record(),
+            Err(Corruption::LengthTooLarge {
+                tail: 0,
+                length: 61,
+                max: 60
+            })
+        );
+        put(&mut p.region, 64, 0, &5u32.to_le_bytes());
+        assert_eq!(
+            c.next_record(),
+            Err(Corruption::LengthExceedsPublished {
+                tail: 0,
+                length: 5,
+                readable: 8
+            })
+        );
+        raw_word(&c, HEAD).store(3, Release);
+        c.cached_head = 0;
+        assert_eq!(
+            c.next_record(),
+            Err(Corruption::TruncatedPrefix {
+                tail: 0,
+                readable: 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_zero_length_record_is_an_empty_message() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        put(&mut p.region, 64, 0, &0u32.to_le_bytes());
+        p.region.word(HEAD).store(4, Release);
+        assert_eq!(c.try_read().unwrap(), Some(Vec::new()));
+        assert_eq!(c.try_read().unwrap(), None);
+        assert_eq!(c.tail, 4);
+    }
+
+    #[test]
+    fn a_new_consumer_resumes_at_the_shared_tail() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        p.try_write(b"first").unwrap();
+        p.try_write(b"second").unwrap();
+        assert_eq!(c.try_read().unwrap(), Some(b"first".to_vec()));
+        let region = c.region;
+        let mut again = RingConsumer::attach(region, 64);
+        assert_eq!(again.try_read().unwrap(), Some(b"second".to_vec()));
+    }
+
+    #[test]
+    fn the_header_is_written_capacity_last() {
+        let (a, b) = Region::heap_pair(16 + 64);
+        let _p = RingProducer::create(a, 64, 77);
+        assert_eq!(b.word(HEAD).load(Acquire), 77);
+        assert_eq!(b.word(TAIL).load(Acquire), 77);
+        assert_eq!(b.word(CAPACITY).load(Acquire), 64);
+        assert_eq!(b.word(RESERVED).load(Acquire), 0);
+    }
+
+    #[test]
+    fn two_threads_move_many_messages() {
+        let (mut p, mut c) = heap_pair(256, u32::MAX - 5000);
+        let n = 20_000u32;
+        let writer = std::thread::spawn(move || {
+            for i in 0..n {
+                let msg = vec![i as u8; (i % 100 + 1) as usize];
+                while p.try_write(&msg) == Err(WriteError::Full) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        for i in 0..n {
+            let msg = loop {
+                if let Some(msg) = c.try_read().unwrap() {
+                    break msg;
+                }
+                std::hint::spin_loop();
+            };
+            assert_eq!(msg, vec![i as u8; (i % 100 + 1) as usize]);
+        }
+        writer.join().unwrap();
+    }
+}

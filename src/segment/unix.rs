@@ -1,0 +1,78 @@
+//! POSIX shared-memory objects through rustix: `shm_open`, `ftruncate`, `fstat`, `fchmod`,
+//! `mmap` and `shm_unlink`. Nothing here knows the ring's layout.
+
+use std::io;
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::Mode;
+use rustix::shm;
+
+use crate::region::Region;
+
+/// An open shared-memory object.
+pub(crate) struct Object {
+    fd: OwnedFd,
+}
+
+/// What tells two objects apart even when they have had the same name: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    dev: u64,
+    ino: u64,
+}
+
+/// The OS call that failed, paired with its error.
+pub(crate) type OsResult<T> = Result<T, (&'static str, io::Error)>;
+
+fn failed(operation: &'static str) -> impl FnOnce(rustix::io::Errno) -> (&'static str, io::Error) {
+    move |errno| (operation, io::Error::from(errno))
+}
+
+impl Object {
+    /// Creates a new object (failing if the name exists) with exactly `mode` permission bits.
+    pub(crate) fn create(os_name: &str, mode: u32) -> OsResult<Object> {
+        let mode = Mode::from_bits_truncate(mode & 0o777);
+        let fd = shm::open(
+            os_name,
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            mode,
+        )
+        .map_err(failed("shm_open"))?;
+        // shm_open's mode is filtered through the umask; set it again so it is exactly what
+        // was asked for.
+        rustix::fs::fchmod(&fd, mode).map_err(failed("fchmod"))?;
+        Ok(Object { fd })
+    }
+
+    /// Opens an existing object for reading and writing.
+    pub(crate) fn open(os_name: &str) -> OsResult<Object> {
+        let fd =
+            shm::open(os_name, shm::OFlags::RDWR, Mode::empty()).map_err(failed("shm_open"))?;
+        Ok(Object { fd })
+    }
+
+    /// Sets the object's size.
+    pub(crate) fn set_len(&self, len: u64) -> OsResult<()> {
+        rustix::fs::ftruncate(&self.fd, len).map_err(failed("ftruncate"))
+    }
+
+    /// The object's size and identity.
+    pub(crate) fn stat(&self) -> OsResult<(u64, Identity)> {
+        let stat = rustix::fs::fstat(&self.fd).map_err(failed("fstat"))?;
+        let identity = Identity {
+            dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
+        };
+        Ok((u64::try_from(stat.st_size).unwrap_or(0), identity))
+    }
+
+    /// Maps the first `len` bytes of the object, shared and read-write.
+    pub(crate) fn map(&self, len: usize) -> OsResult<Region> {
+        Region::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
+    }
+}
+
+/// Removes the name; the memory lives on while any process has it mapped.
+pub(crate) fn unlink(os_name: &str) -> OsResult<()> {
+    shm::unlink(os_name).map_err(failed("shm_unlink"))
+}
