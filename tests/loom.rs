@@ -63,7 +63,10 @@ fn a_batch_becomes_visible_all_at_once() {
         };
         assert_eq!(first, message(0));
         // Published with the same store as the first, so it must be there already.
-        assert_eq!(consumer.try_read().expect("no corruption"), Some(message(1)));
+        assert_eq!(
+            consumer.try_read().expect("no corruption"),
+            Some(message(1))
+        );
         writer.join().unwrap();
     });
 }
