@@ -1,0 +1,667 @@
+//! The public API on real shared-memory segments: every read and write form, the options, and
+//! every error a caller can get when creating or opening a segment.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{exists, remove, unique_name, Raw};
+use shm_ring::layout::NameError;
+use shm_ring::{OpenError, ProducerOptions, ReadError, ShmConsumer, ShmProducer, WriteError};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A producer that removes its segment when dropped, and a consumer of it.
+fn pair(tag: &str, capacity: usize) -> (ShmProducer, ShmConsumer) {
+    let name = unique_name(tag);
+    let producer = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, capacity)
+        .expect("create");
+    let consumer = ShmConsumer::open(&name).expect("open");
+    (producer, consumer)
+}
+
+#[test]
+fn both_ends_can_move_to_another_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<ShmProducer>();
+    is_send::<ShmConsumer>();
+}
+
+#[test]
+fn every_read_form_returns_the_messages_in_order() {
+    let (mut p, mut c) = pair("forms", 4096);
+    for i in 0..6u8 {
+        p.try_write(&[i; 10]).unwrap();
+    }
+    assert_eq!(c.try_read().unwrap(), Some(vec![0; 10]));
+    assert_eq!(c.read(SECOND).unwrap(), vec![1; 10]);
+    let mut buf = Vec::new();
+    assert_eq!(c.try_read_into(&mut buf).unwrap(), Some(10));
+    assert_eq!(buf, [2; 10]);
+    let mut slice = [0u8; 32];
+    assert_eq!(c.try_read_into_slice(&mut slice).unwrap(), Some(10));
+    assert_eq!(slice[..10], [3; 10]);
+    assert_eq!(
+        c.try_read_with(|a, b| [a, b].concat()).unwrap(),
+        Some(vec![4; 10])
+    );
+    assert_eq!(c.read_into(&mut buf, SECOND).unwrap(), 10);
+    assert_eq!(buf, [5; 10]);
+    assert_eq!(c.try_read().unwrap(), None);
+    assert_eq!(c.try_read_into(&mut buf).unwrap(), None);
+    assert_eq!(c.try_read_into_slice(&mut slice).unwrap(), None);
+    assert_eq!(c.try_read_with(|_, _| ()).unwrap(), None);
+    assert_eq!(c.read(Duration::from_millis(1)), Err(ReadError::Timeout));
+}
+
+#[test]
+fn read_into_reuses_the_callers_allocation() {
+    let (mut p, mut c) = pair("reuse", 4096);
+    let mut buf = Vec::with_capacity(1000);
+    let before = buf.as_ptr();
+    for len in [100, 900, 50, 1000] {
+        p.try_write(&vec![7; len]).unwrap();
+        assert_eq!(c.try_read_into(&mut buf).unwrap(), Some(len));
+        assert_eq!(buf, vec![7; len]);
+    }
+    assert_eq!(
+        buf.as_ptr(),
+        before,
+        "no reallocation for messages that fit"
+    );
+}
+
+#[test]
+fn a_message_larger_than_the_slice_stays_in_the_ring() {
+    let (mut p, mut c) = pair("toosmall", 4096);
+    p.try_write(b"0123456789").unwrap();
+    let mut small = [0u8; 9];
+    for _ in 0..3 {
+        assert_eq!(
+            c.try_read_into_slice(&mut small),
+            Err(ReadError::TooSmall {
+                needed: 10,
+                available: 9
+            })
+        );
+    }
+    assert_eq!(
+        c.read_into_slice(&mut small, SECOND),
+        Err(ReadError::TooSmall {
+            needed: 10,
+            available: 9
+        })
+    );
+    let mut exact = [0u8; 10];
+    assert_eq!(c.try_read_into_slice(&mut exact).unwrap(), Some(10));
+    assert_eq!(&exact, b"0123456789");
+}
+
+/// Writes and reads filler so that the next record's payload starts `before_end` bytes
+/// before the end of a 64-byte ring.
+fn move_to_wrap(p: &mut ShmProducer, c: &mut ShmConsumer, before_end: usize) {
+    // The filler record takes 4 + n bytes and the next prefix 4 more.
+    let n = 64 - before_end - 8;
+    p.try_write(&vec![0xEE; n]).unwrap();
+    assert_eq!(c.try_read().unwrap(), Some(vec![0xEE; n]));
+}
+
+#[test]
+fn zero_copy_reads_see_a_wrapped_message_as_two_slices() {
+    let (mut p, mut c) = pair("zcwrap", 64);
+    move_to_wrap(&mut p, &mut c, 5);
+    let message: Vec<u8> = (0..20).collect();
+    p.try_write(&message).unwrap();
+    let (first, second) = c
+        .try_read_with(|a, b| (a.to_vec(), b.to_vec()))
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (5, 15));
+    assert_eq!([first, second].concat(), message);
+}
+
+#[test]
+fn a_write_grant_publishes_on_commit_only() {
+    let (mut p, mut c) = pair("grant", 64);
+    move_to_wrap(&mut p, &mut c, 3);
+    {
+        let mut grant = p.try_reserve(10).unwrap();
+        assert_eq!(grant.len(), 10);
+        let (a, b) = grant.as_mut_slices();
+        assert_eq!((a.len(), b.len()), (3, 7));
+        a.copy_from_slice(b"dis");
+        b.copy_from_slice(b"carded!");
+        // dropped without commit
+    }
+    assert_eq!(c.try_read().unwrap(), None);
+    assert!(p.is_empty());
+    let mut grant = p.reserve(10, SECOND).unwrap();
+    let (a, b) = grant.as_mut_slices();
+    a.copy_from_slice(b"com");
+    b.copy_from_slice(b"mitted!");
+    grant.commit();
+    assert_eq!(c.try_read().unwrap(), Some(b"committed!".to_vec()));
+}
+
+#[test]
+fn reserve_refuses_what_write_refuses() {
+    let (mut p, _c) = pair("reserve", 16);
+    assert_eq!(p.try_reserve(0).unwrap_err(), WriteError::Empty);
+    assert_eq!(
+        p.try_reserve(13).unwrap_err(),
+        WriteError::TooLarge { len: 13, max: 12 }
+    );
+    let grant = p.try_reserve(12).unwrap();
+    grant.commit();
+    assert_eq!(p.try_reserve(1).unwrap_err(), WriteError::Full);
+    assert_eq!(
+        p.reserve(1, Duration::from_millis(1)).unwrap_err(),
+        WriteError::Timeout
+    );
+}
+
+#[test]
+fn write_refuses_empty_and_oversized_messages_and_times_out_when_full() {
+    let (mut p, mut c) = pair("refuse", 16);
+    assert_eq!(p.try_write(b""), Err(WriteError::Empty));
+    assert_eq!(p.write(b"", SECOND), Err(WriteError::Empty));
+    assert_eq!(
+        p.write(&[0; 13], SECOND),
+        Err(WriteError::TooLarge { len: 13, max: 12 })
+    );
+    p.try_write(&[1; 12]).unwrap();
+    assert_eq!(p.try_write(&[2]), Err(WriteError::Full));
+    assert_eq!(
+        p.write(&[2], Duration::from_millis(1)),
+        Err(WriteError::Timeout)
+    );
+    // Nothing of the refused writes reached the ring.
+    assert_eq!(c.try_read().unwrap(), Some(vec![1; 12]));
+    assert_eq!(c.try_read().unwrap(), None);
+}
+
+#[test]
+fn a_batch_writes_what_fits_and_says_how_many() {
+    let (mut p, mut c) = pair("wbatch", 32);
+    let messages = [vec![1u8; 8], vec![2; 8], vec![3; 8]];
+    assert_eq!(p.try_write_batch(&messages).unwrap(), 2);
+    assert_eq!(p.try_write_batch(&messages[2..]), Err(WriteError::Full));
+    assert_eq!(
+        p.write_batch(&messages[2..], Duration::from_millis(1)),
+        Err(WriteError::Timeout)
+    );
+    assert_eq!(c.try_read().unwrap(), Some(vec![1; 8]));
+    assert_eq!(c.try_read().unwrap(), Some(vec![2; 8]));
+    assert_eq!(p.write_batch(&messages[2..], SECOND).unwrap(), 1);
+    assert_eq!(c.try_read().unwrap(), Some(vec![3; 8]));
+    let none: [&[u8]; 0] = [];
+    assert_eq!(p.try_write_batch(&none).unwrap(), 0);
+}
+
+#[test]
+fn a_bad_message_ends_a_batch_and_is_reported_by_the_next_call() {
+    let (mut p, mut c) = pair("wbatchbad", 4096);
+    let messages: [&[u8]; 3] = [b"good", b"", b"after"];
+    assert_eq!(p.try_write_batch(&messages).unwrap(), 1);
+    assert_eq!(p.try_write_batch(&messages[1..]), Err(WriteError::Empty));
+    assert_eq!(p.try_write_batch(&messages[2..]).unwrap(), 1);
+    assert_eq!(c.try_read().unwrap(), Some(b"good".to_vec()));
+    assert_eq!(c.try_read().unwrap(), Some(b"after".to_vec()));
+}
+
+#[test]
+fn a_batch_read_publishes_the_tail_once_after_the_last_message() {
+    let name = unique_name("rbatch");
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    let mut c = ShmConsumer::open(&name).unwrap();
+    let raw = Raw::open(&name);
+    for i in 0..5u8 {
+        p.try_write(&[i; 3]).unwrap();
+    }
+    let mut seen = Vec::new();
+    let count = c
+        .try_read_batch(4, |msg| {
+            assert_eq!(raw.word(4), 0, "tail must not move during the batch");
+            seen.push(msg.to_vec());
+        })
+        .unwrap();
+    assert_eq!(count, 4);
+    assert_eq!(raw.word(4), 4 * 7);
+    assert_eq!(seen, (0..4u8).map(|i| vec![i; 3]).collect::<Vec<_>>());
+    assert_eq!(
+        c.read_batch(10, SECOND, |msg| assert_eq!(msg, [4; 3]))
+            .unwrap(),
+        1
+    );
+    assert_eq!(c.try_read_batch(10, |_| panic!("nothing left")).unwrap(), 0);
+    assert_eq!(
+        c.read_batch(10, Duration::from_millis(1), |_| ()),
+        Err(ReadError::Timeout)
+    );
+    assert_eq!(c.try_read_batch(0, |_| ()).unwrap(), 0);
+}
+
+#[test]
+fn a_batch_read_lends_a_wrapped_message_as_one_slice() {
+    let (mut p, mut c) = pair("rbatchwrap", 64);
+    move_to_wrap(&mut p, &mut c, 6);
+    let message: Vec<u8> = (100..120).collect();
+    p.try_write(&message).unwrap();
+    p.try_write(b"next").unwrap();
+    let mut seen = Vec::new();
+    assert_eq!(
+        c.try_read_batch(8, |msg| seen.push(msg.to_vec())).unwrap(),
+        2
+    );
+    assert_eq!(seen, [message, b"next".to_vec()]);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Sample {
+    at: u64,
+    value: f32,
+    channel: u16,
+    flags: u16,
+}
+
+#[test]
+fn plain_data_values_round_trip() {
+    let (mut p, mut c) = pair("pod", 4096);
+    let sample = Sample {
+        at: 1_700_000_000,
+        value: -3.25,
+        channel: 7,
+        flags: 0b101,
+    };
+    p.try_write_value(&sample).unwrap();
+    p.write_value(&sample, SECOND).unwrap();
+    assert_eq!(c.try_read_value::<Sample>().unwrap(), Some(sample));
+    assert_eq!(c.read_value::<Sample>(SECOND).unwrap(), sample);
+    let samples = [sample; 5];
+    p.try_write_values(&samples).unwrap();
+    p.write_values(&samples[..2], SECOND).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(c.try_read_values::<Sample>(&mut out).unwrap(), Some(5));
+    assert_eq!(out, samples);
+    assert_eq!(c.read_values::<Sample>(&mut out, SECOND).unwrap(), 2);
+    assert_eq!(out, samples[..2]);
+    assert_eq!(c.try_read_value::<Sample>().unwrap(), None);
+}
+
+#[test]
+fn a_message_of_the_wrong_size_for_a_type_stays_in_the_ring() {
+    let (mut p, mut c) = pair("podsize", 4096);
+    p.try_write(&[1, 2, 3, 4, 5, 6]).unwrap();
+    assert_eq!(
+        c.try_read_value::<u32>(),
+        Err(ReadError::TypeMismatch {
+            len: 6,
+            expected: "exactly 4 bytes".into()
+        })
+    );
+    let mut out: Vec<u32> = Vec::new();
+    assert_eq!(
+        c.try_read_values(&mut out),
+        Err(ReadError::TypeMismatch {
+            len: 6,
+            expected: "a multiple of 4 bytes".into()
+        })
+    );
+    let mut halves: Vec<u16> = Vec::new();
+    assert_eq!(c.try_read_values(&mut halves).unwrap(), Some(3));
+    assert_eq!(halves, [0x0201, 0x0403, 0x0605]);
+}
+
+#[test]
+fn introspection_reports_sizes_and_names() {
+    let name = unique_name("intro");
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&format!("/{name}"), 100)
+        .unwrap();
+    let mut c = ShmConsumer::open(&name).unwrap();
+    assert_eq!((p.name(), c.name()), (name.as_str(), name.as_str()));
+    assert_eq!((p.capacity(), c.capacity()), (64, 64));
+    assert_eq!((p.max_message_len(), c.max_message_len()), (60, 60));
+    assert!(p.is_empty() && c.is_empty());
+    p.try_write(&[0; 10]).unwrap();
+    assert_eq!((p.readable_bytes(), c.readable_bytes()), (14, 14));
+    assert_eq!((p.writable_bytes(), c.writable_bytes()), (50, 50));
+    assert!(!p.is_empty() && !c.is_empty());
+    // The segment is sized 16 + the requested capacity, as the original library does.
+    assert_eq!(Raw::open(&name).size(), 116);
+    c.try_read().unwrap();
+    assert!(p.is_empty() && c.is_empty());
+}
+
+#[test]
+fn the_header_is_written_as_the_protocol_says() {
+    let name = unique_name("header");
+    let _p = ProducerOptions::new()
+        .start_index(4_294_967_000)
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    let raw = Raw::open(&name);
+    assert_eq!(raw.word(0), 4_294_967_000);
+    assert_eq!(raw.word(4), 4_294_967_000);
+    assert_eq!(raw.word(8), 4096);
+    assert_eq!(raw.word(12), 0);
+}
+
+#[test]
+fn segments_are_private_to_their_owner_by_default() {
+    let name = unique_name("mode");
+    let _p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    assert_eq!(Raw::open(&name).mode(), 0o600);
+}
+
+#[test]
+fn the_requested_mode_is_applied_exactly_whatever_the_umask() {
+    let name = unique_name("mode644");
+    // A umask that would strip group and other bits from shm_open's mode.
+    let old = rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
+    let created = ProducerOptions::new()
+        .mode(0o644)
+        .unlink_on_drop(true)
+        .create(&name, 4096);
+    rustix::process::umask(old);
+    let _p = created.unwrap();
+    assert_eq!(Raw::open(&name).mode(), 0o644);
+}
+
+#[test]
+fn exclusive_create_refuses_an_existing_name() {
+    let name = unique_name("excl");
+    let _first = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    let second = ProducerOptions::new().exclusive(true).create(&name, 4096);
+    assert!(
+        matches!(&second, Err(OpenError::AlreadyExists { name: n }) if *n == name),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn a_new_producer_replaces_the_segment_and_old_consumers_keep_the_old_one() {
+    let name = unique_name("replace");
+    let mut old = ShmProducer::create(&name, 4096).unwrap();
+    let mut old_consumer = ShmConsumer::open(&name).unwrap();
+    let mut new = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    old.try_write(b"old").unwrap();
+    new.try_write(b"new").unwrap();
+    assert_eq!(old_consumer.try_read().unwrap(), Some(b"old".to_vec()));
+    assert_eq!(
+        ShmConsumer::open(&name).unwrap().try_read().unwrap(),
+        Some(b"new".to_vec())
+    );
+    // The old producer does not remove the name that now belongs to the new one.
+    assert!(!old.unlink().unwrap());
+    assert!(exists(&name));
+}
+
+#[test]
+fn the_name_stays_unless_removal_is_asked_for() {
+    let kept = unique_name("kept");
+    drop(ShmProducer::create(&kept, 4096).unwrap());
+    assert!(exists(&kept));
+    remove(&kept);
+
+    let dropped = unique_name("dropped");
+    drop(
+        ProducerOptions::new()
+            .unlink_on_drop(true)
+            .create(&dropped, 4096)
+            .unwrap(),
+    );
+    assert!(!exists(&dropped));
+
+    let unlinked = unique_name("unlinked");
+    let mut p = ShmProducer::create(&unlinked, 4096).unwrap();
+    let mut c = ShmConsumer::open(&unlinked).unwrap();
+    assert!(p.unlink().unwrap());
+    assert!(!exists(&unlinked));
+    // Both ends keep working on the unnamed segment.
+    p.try_write(b"still here").unwrap();
+    assert_eq!(c.try_read().unwrap(), Some(b"still here".to_vec()));
+}
+
+#[test]
+fn a_consumer_never_removes_the_segment() {
+    let name = unique_name("consumerdrop");
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    for _ in 0..3 {
+        let mut c = ShmConsumer::open(&name).unwrap();
+        p.try_write(b"x").unwrap();
+        assert_eq!(c.try_read().unwrap(), Some(b"x".to_vec()));
+        drop(c);
+        assert!(exists(&name));
+    }
+}
+
+#[test]
+fn a_new_consumer_resumes_where_the_last_one_stopped() {
+    let (mut p, mut c) = pair("resume", 4096);
+    for i in 0..3u8 {
+        p.try_write(&[i]).unwrap();
+    }
+    assert_eq!(c.try_read().unwrap(), Some(vec![0]));
+    let name = c.name().to_owned();
+    drop(c);
+    let mut again = ShmConsumer::open(&name).unwrap();
+    assert_eq!(again.try_read().unwrap(), Some(vec![1]));
+    assert_eq!(again.try_read().unwrap(), Some(vec![2]));
+    assert_eq!(again.try_read().unwrap(), None);
+}
+
+#[test]
+fn bad_names_are_refused_with_the_rule_they_break() {
+    let cases: [(&str, NameError); 5] = [
+        ("", NameError::Empty),
+        ("/", NameError::Empty),
+        (&"n".repeat(31), NameError::TooLong { len: 31 }),
+        (
+            "a/b",
+            NameError::BadCharacter {
+                ch: '/',
+                position: 1,
+            },
+        ),
+        ("..", NameError::Dots),
+    ];
+    for (name, reason) in cases {
+        match ShmProducer::create(name, 4096) {
+            Err(OpenError::InvalidName { name: n, reason: r }) => {
+                assert_eq!((n.as_str(), &r), (name, &reason))
+            }
+            other => panic!("create({name:?}) gave {other:?}"),
+        }
+        match ShmConsumer::open(name) {
+            Err(OpenError::InvalidName { reason: r, .. }) => assert_eq!(r, reason),
+            other => panic!("open({name:?}) gave {other:?}"),
+        }
+    }
+    let message = ShmConsumer::open("no spaces").unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "invalid segment name \"no spaces\": character ' ' at position 2 is not allowed (use A-Z a-z 0-9 . _ -)"
+    );
+}
+
+#[test]
+fn capacities_outside_the_range_are_refused() {
+    let name = unique_name("caprange");
+    for requested in [0, 7, u32::MAX as usize + 1] {
+        match ShmProducer::create(&name, requested) {
+            Err(OpenError::CapacityOutOfRange { requested: r }) => assert_eq!(r, requested),
+            other => panic!("capacity {requested} gave {other:?}"),
+        }
+    }
+    assert!(!exists(&name), "nothing is created for a refused capacity");
+}
+
+#[test]
+fn a_missing_segment_is_not_found() {
+    let name = unique_name("missing");
+    let err = ShmConsumer::open(&name).unwrap_err();
+    assert!(
+        matches!(&err, OpenError::NotFound { name: n } if *n == name),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        format!("shared-memory segment {name:?} does not exist")
+    );
+}
+
+#[test]
+fn a_segment_without_size_or_capacity_is_not_ready() {
+    let unsized_name = unique_name("unsized");
+    let _raw = Raw::create(&unsized_name, 0);
+    let err = ShmConsumer::open(&unsized_name).unwrap_err();
+    assert!(matches!(err, OpenError::NotReady { .. }), "{err:?}");
+    remove(&unsized_name);
+
+    let name = unique_name("notready");
+    let raw = Raw::create(&name, 16 + 64); // capacity word still 0
+    let err = ShmConsumer::open(&name).unwrap_err();
+    assert!(matches!(err, OpenError::NotReady { .. }), "{err:?}");
+    assert!(err.is_transient());
+    let err = ShmConsumer::open_timeout(&name, Duration::from_millis(20)).unwrap_err();
+    match err {
+        OpenError::Timeout { waited, last, .. } => {
+            assert!(waited >= Duration::from_millis(20));
+            assert!(matches!(*last, OpenError::NotReady { .. }), "{last:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Once the producer's side is complete, the same segment opens.
+    raw.set_word(8, 64);
+    let c = ShmConsumer::open_timeout(&name, SECOND).unwrap();
+    assert_eq!(c.capacity(), 64);
+    remove(&name);
+}
+
+#[test]
+fn a_consumer_waiting_for_a_segment_opens_it_when_it_appears() {
+    let name = unique_name("appears");
+    let waiter = {
+        let name = name.clone();
+        std::thread::spawn(move || ShmConsumer::open_timeout(&name, Duration::from_secs(60)))
+    };
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    let mut c = waiter.join().unwrap().unwrap();
+    p.try_write(b"hi").unwrap();
+    assert_eq!(c.read(SECOND).unwrap(), b"hi");
+}
+
+#[test]
+fn a_segment_smaller_than_the_header_is_too_small() {
+    let name = unique_name("tiny");
+    let _raw = Raw::create(&name, 10);
+    let err = ShmConsumer::open(&name).unwrap_err();
+    assert!(
+        matches!(err, OpenError::TooSmall { size: 10, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    remove(&name);
+}
+
+#[test]
+fn a_capacity_word_that_is_not_a_power_of_two_from_8_is_refused() {
+    for capacity in [100u32, 4, 1, 0x8000_0001, u32::MAX] {
+        let name = unique_name("badcap");
+        let raw = Raw::create(&name, 16 + 128);
+        raw.set_word(8, capacity);
+        let err = ShmConsumer::open(&name).unwrap_err();
+        assert!(
+            matches!(err, OpenError::InvalidCapacity { capacity: c, .. } if c == capacity),
+            "{capacity}: {err:?}"
+        );
+        remove(&name);
+    }
+}
+
+#[test]
+fn a_capacity_larger_than_the_segment_is_refused() {
+    let name = unique_name("bigcap");
+    let raw = Raw::create(&name, 16 + 512);
+    raw.set_word(8, 1024);
+    let err = ShmConsumer::open(&name).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::CapacityExceedsSize {
+                capacity: 1024,
+                size: 528,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("hold at most 512"), "{err}");
+    remove(&name);
+}
+
+#[test]
+fn another_users_segment_cannot_be_opened() {
+    let name = unique_name("perm");
+    let _p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    if rustix::process::geteuid().is_root() {
+        // Root passes every permission check, so ask a process running as `nobody`.
+        let output = common::run_as_nobody(&[
+            "consumer",
+            "--name",
+            &name,
+            "--count",
+            "1",
+            "--size",
+            "1",
+            "--timeout-ms",
+            "0",
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "permission denied for shared-memory segment {name:?}"
+            )),
+            "stderr: {stderr}"
+        );
+    } else {
+        // Not root: a segment nobody may open stands in for another user's.
+        let closed = unique_name("perm000");
+        let _p = ProducerOptions::new()
+            .mode(0o000)
+            .unlink_on_drop(true)
+            .create(&closed, 4096)
+            .unwrap();
+        let err = ShmConsumer::open(&closed).unwrap_err();
+        assert!(matches!(err, OpenError::PermissionDenied { .. }), "{err:?}");
+    }
+}
