@@ -1,0 +1,337 @@
+//! A peer that breaks the protocol: garbage in the header words and length prefixes, written
+//! straight into the segment. Our ends must answer with the documented errors (or treat a bad
+//! index as "full"/"empty"), never panic, never read or write outside the mapping, never hand
+//! out a message that was not published whole.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{remove, unique_name, Raw};
+use proptest::prelude::*;
+use shm_ring::{Corruption, OpenError, ProducerOptions, ReadError, ShmConsumer, WriteError};
+
+const CAPACITY: u32 = 64;
+
+/// A hand-made ring (head = tail = `start`) and a consumer of it.
+fn hand_made(tag: &str, start: u32) -> (String, Raw, ShmConsumer) {
+    let name = unique_name(tag);
+    let raw = Raw::create_ring(&name, CAPACITY, start);
+    let consumer = ShmConsumer::open(&name).expect("open hand-made ring");
+    (name, raw, consumer)
+}
+
+#[test]
+fn a_head_more_than_capacity_ahead_reads_as_empty_until_it_is_sane() {
+    let (name, raw, mut c) = hand_made("tornhead", 1000);
+    raw.put(CAPACITY, 1000, &[3, 0, 0, 0, b'a', b'b', b'c']);
+    for torn in [0, 999, 1000 + CAPACITY + 1, u32::MAX] {
+        raw.set_word(0, torn);
+        assert_eq!(c.try_read().unwrap(), None, "head {torn}");
+        assert_eq!(c.read(Duration::from_millis(2)), Err(ReadError::Timeout));
+    }
+    raw.set_word(0, 1007);
+    assert_eq!(c.try_read().unwrap(), Some(b"abc".to_vec()));
+    remove(&name);
+}
+
+#[test]
+fn a_head_moved_back_behind_what_was_read_is_ignored() {
+    let (name, raw, mut c) = hand_made("rewind", 0);
+    let head = raw.push_record(CAPACITY, 0, b"one");
+    raw.push_record(CAPACITY, head, b"two");
+    assert_eq!(c.try_read().unwrap(), Some(b"one".to_vec()));
+    raw.set_word(0, 3); // behind our tail (7)
+    assert_eq!(c.try_read().unwrap(), Some(b"two".to_vec()));
+    assert_eq!(c.try_read().unwrap(), None);
+    remove(&name);
+}
+
+#[test]
+fn a_length_prefix_larger_than_the_ring_is_corruption() {
+    let (name, raw, mut c) = hand_made("biglen", 500);
+    raw.put(CAPACITY, 500, &61u32.to_le_bytes());
+    raw.set_word(0, 500 + 64);
+    let expected = ReadError::Corrupted(Corruption::LengthTooLarge {
+        tail: 500,
+        length: 61,
+        max: 60,
+    });
+    // Every form reports it, and keeps reporting it: nothing is consumed.
+    assert_eq!(c.try_read(), Err(expected.clone()));
+    assert_eq!(c.try_read_into(&mut Vec::new()), Err(expected.clone()));
+    assert_eq!(c.try_read_into_slice(&mut [0; 64]), Err(expected.clone()));
+    assert_eq!(c.try_read_with(|_, _| ()), Err(expected.clone()));
+    assert_eq!(c.try_read_batch(8, |_| ()), Err(expected.clone()));
+    assert_eq!(c.try_read_value::<u32>(), Err(expected.clone()));
+    assert_eq!(c.read(Duration::from_secs(1)), Err(expected.clone()));
+    assert_eq!(raw.word(4), 500, "tail unchanged");
+    assert_eq!(
+        expected.to_string(),
+        "corrupted ring: the record at index 500 claims 61 payload bytes, more than the 60 this ring can hold"
+    );
+    for huge in [u32::MAX, 0x8000_0000, 65] {
+        raw.put(CAPACITY, 500, &huge.to_le_bytes());
+        assert!(matches!(
+            c.try_read(),
+            Err(ReadError::Corrupted(Corruption::LengthTooLarge { length, .. })) if length == huge
+        ));
+    }
+    remove(&name);
+}
+
+#[test]
+fn a_length_prefix_past_the_published_bytes_is_corruption() {
+    let (name, raw, mut c) = hand_made("pastlen", 0);
+    raw.put(CAPACITY, 0, &20u32.to_le_bytes());
+    raw.set_word(0, 10); // only 6 payload bytes published
+    assert_eq!(
+        c.try_read(),
+        Err(ReadError::Corrupted(Corruption::LengthExceedsPublished {
+            tail: 0,
+            length: 20,
+            readable: 10
+        }))
+    );
+    // Once the rest is published the record is fine: nothing was consumed meanwhile.
+    raw.put(CAPACITY, 4, &[7; 20]);
+    raw.set_word(0, 24);
+    assert_eq!(c.try_read().unwrap(), Some(vec![7; 20]));
+    remove(&name);
+}
+
+#[test]
+fn fewer_published_bytes_than_a_prefix_is_corruption() {
+    for published in 1..4 {
+        let (name, raw, mut c) = hand_made("shortpre", 90);
+        raw.set_word(0, 90 + published);
+        assert_eq!(
+            c.try_read(),
+            Err(ReadError::Corrupted(Corruption::TruncatedPrefix {
+                tail: 90,
+                readable: published
+            }))
+        );
+        remove(&name);
+    }
+}
+
+#[test]
+fn a_zero_length_record_is_delivered_as_an_empty_message_by_every_form() {
+    let (name, raw, mut c) = hand_made("zero", u32::MAX - 2);
+    let mut head = u32::MAX - 2;
+    for _ in 0..6 {
+        head = raw.push_record(CAPACITY, head, b"");
+    }
+    head = raw.push_record(CAPACITY, head, b"after");
+    assert_eq!(c.try_read().unwrap(), Some(Vec::new()));
+    let mut buf = vec![1, 2, 3];
+    assert_eq!(c.try_read_into(&mut buf).unwrap(), Some(0));
+    assert!(buf.is_empty());
+    assert_eq!(c.try_read_into_slice(&mut []).unwrap(), Some(0));
+    assert_eq!(
+        c.try_read_with(|a, b| (a.len(), b.len())).unwrap(),
+        Some((0, 0))
+    );
+    let mut values: Vec<u64> = vec![9];
+    assert_eq!(c.try_read_values(&mut values).unwrap(), Some(0));
+    assert!(values.is_empty());
+    let mut lens = Vec::new();
+    assert_eq!(c.try_read_batch(10, |m| lens.push(m.len())).unwrap(), 2);
+    assert_eq!(lens, [0, 5]);
+    assert_eq!(raw.word(4), head);
+    remove(&name);
+}
+
+#[test]
+fn a_capacity_word_rewritten_after_open_changes_nothing() {
+    let (name, raw, mut c) = hand_made("recap", 0);
+    let mut head = 0;
+    for round in 0..40u8 {
+        raw.set_word(8, [1 << 31, 3, 0, u32::MAX][usize::from(round % 4)]);
+        let message = vec![round; usize::from(round % 50) + 1];
+        head = raw.push_record(CAPACITY, head, &message);
+        assert_eq!(c.try_read().unwrap(), Some(message));
+    }
+    remove(&name);
+}
+
+#[test]
+fn a_tail_that_cannot_be_right_reads_as_full() {
+    let name = unique_name("torntail");
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, CAPACITY as usize)
+        .unwrap();
+    let raw = Raw::open(&name);
+    p.try_write(&[1; 20]).unwrap(); // head = 24
+    let data_before = raw.bytes(16, CAPACITY as usize);
+    // Ahead of head, absurdly far behind, or torn to zero while head is past 2^32 - capacity:
+    // none is believed.
+    for tail in [25, 24 + 1000, u32::MAX, 0x8000_0000] {
+        raw.set_word(4, tail);
+        assert_eq!(p.try_write(&[2; 40]), Err(WriteError::Full), "tail {tail}");
+        assert_eq!(
+            p.write(&[2; 40], Duration::from_millis(2)),
+            Err(WriteError::Timeout)
+        );
+    }
+    assert_eq!(
+        raw.bytes(16, CAPACITY as usize),
+        data_before,
+        "refused writes wrote nothing"
+    );
+    assert_eq!(raw.word(0), 24, "head unchanged");
+    // A sane tail again: the space is free.
+    raw.set_word(4, 24);
+    p.try_write(&[2; 40]).unwrap();
+}
+
+/// Everything a consumer may answer when the producer side is hostile.
+fn acceptable_read(result: &Result<Option<Vec<u8>>, ReadError>, capacity: usize) -> bool {
+    match result {
+        Ok(Some(message)) => message.len() <= capacity - 4,
+        Ok(None) | Err(ReadError::Corrupted(_)) | Err(ReadError::TooSmall { .. }) => true,
+        Err(ReadError::TypeMismatch { .. }) | Err(ReadError::Timeout) => true,
+        Err(other) => panic!("undocumented error {other:?}"),
+    }
+}
+
+/// One step of an adversary that keeps writing while we read.
+#[derive(Debug, Clone)]
+enum Attack {
+    Head(u32),
+    Tail(u32),
+    Capacity(u32),
+    Reserved(u32),
+    Bytes(u16, Vec<u8>),
+    Read(u8),
+}
+
+fn attack() -> impl Strategy<Value = Attack> {
+    prop_oneof![
+        1 => any::<u32>().prop_map(Attack::Head),
+        1 => any::<u32>().prop_map(Attack::Tail),
+        1 => any::<u32>().prop_map(Attack::Capacity),
+        1 => any::<u32>().prop_map(Attack::Reserved),
+        1 => (any::<u16>(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(at, b)| Attack::Bytes(at, b)),
+        3 => any::<u8>().prop_map(Attack::Read),
+    ]
+}
+
+/// Header words that are often almost right: a valid capacity, a head a little ahead of the
+/// tail. Fully random words would nearly always stop at `open`.
+fn header() -> impl Strategy<Value = [u32; 4]> {
+    let capacity = prop_oneof![3 => (3u32..=9).prop_map(|shift| 1 << shift), 1 => any::<u32>()];
+    (any::<u32>(), capacity, any::<u32>()).prop_flat_map(|(tail, capacity, reserved)| {
+        let head = prop_oneof![
+            3 => (0u32..=600).prop_map(move |ahead| tail.wrapping_add(ahead)),
+            1 => any::<u32>(),
+        ];
+        head.prop_map(move |head| [head, tail, capacity, reserved])
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Arbitrary header words, data and segment size, then an adversary interleaving writes
+    /// with our reads: only documented outcomes, never a panic or an access outside the
+    /// mapping (every access is bounds-checked, so one would panic here).
+    #[test]
+    fn a_hostile_segment_gives_only_documented_outcomes(
+        size in prop_oneof![1 => 0u64..16, 6 => 16u64..600],
+        words in header(),
+        data in prop::collection::vec(any::<u8>(), 0..600),
+        attacks in prop::collection::vec(attack(), 0..40),
+    ) {
+        let name = unique_name("hostile");
+        let raw = Raw::create(&name, size);
+        let header: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let len = size as usize;
+        let image: Vec<u8> = header.iter().chain(&data).copied().take(len).collect();
+        raw.set_bytes(0, &image);
+        let opened = ShmConsumer::open(&name);
+        let mut c = match opened {
+            Ok(c) => c,
+            Err(e) => {
+                remove(&name);
+                prop_assert!(
+                    matches!(e, OpenError::NotReady { .. } | OpenError::TooSmall { .. }
+                        | OpenError::InvalidCapacity { .. } | OpenError::CapacityExceedsSize { .. }),
+                    "undocumented open error {e:?}"
+                );
+                return Ok(());
+            }
+        };
+        let capacity = c.capacity();
+        prop_assert!(16 + capacity as u64 <= size);
+        let mut buf = Vec::new();
+        let mut slice = [0u8; 32];
+        for attack in attacks {
+            match attack {
+                Attack::Head(v) => raw.set_word(0, v),
+                Attack::Tail(v) => raw.set_word(4, v),
+                Attack::Capacity(v) => raw.set_word(8, v),
+                Attack::Reserved(v) => raw.set_word(12, v),
+                Attack::Bytes(at, bytes) => {
+                    let at = 16 + u64::from(at) % (size - 16).max(1);
+                    let room = (size - at) as usize;
+                    raw.set_bytes(at, &bytes[..bytes.len().min(room)]);
+                }
+                Attack::Read(form) => {
+                    let result = match form % 6 {
+                        0 => c.try_read(),
+                        1 => c.try_read_into(&mut buf).map(|n| n.map(|_| buf.clone())),
+                        2 => c.try_read_into_slice(&mut slice).map(|n| n.map(|n| slice[..n].to_vec())),
+                        3 => c.try_read_with(|a, b| [a, b].concat()),
+                        4 => {
+                            let mut all = Vec::new();
+                            c.try_read_batch(8, |m| all.push(m.len())).map(|n| {
+                                assert!(all.iter().all(|&l| l <= capacity - 4));
+                                (n > 0).then(Vec::new)
+                            })
+                        }
+                        _ => c.read(Duration::ZERO).map(Some).or_else(|e| match e {
+                            ReadError::Timeout => Ok(None),
+                            e => Err(e),
+                        }),
+                    };
+                    prop_assert!(acceptable_read(&result, capacity), "{result:?}");
+                }
+            }
+            let readable = c.readable_bytes();
+            prop_assert!(readable <= capacity, "readable {readable} > capacity {capacity}");
+        }
+        remove(&name);
+    }
+
+    /// A consumer that writes arbitrary tails: the producer only ever writes, or says full.
+    #[test]
+    fn a_hostile_tail_never_breaks_the_producer(
+        start in any::<u32>(),
+        steps in prop::collection::vec((any::<bool>(), any::<u32>(), 1usize..40), 1..60),
+    ) {
+        let name = unique_name("hostiletail");
+        let mut p = ProducerOptions::new()
+            .start_index(start)
+            .unlink_on_drop(true)
+            .create(&name, 64)
+            .unwrap();
+        let raw = Raw::open(&name);
+        let mut head = start;
+        for (set_tail, tail, len) in steps {
+            if set_tail {
+                raw.set_word(4, tail);
+            }
+            match p.try_write(&vec![0xAB; len]) {
+                Ok(()) => head = head.wrapping_add(4 + len as u32),
+                Err(WriteError::Full) => {}
+                Err(e) => prop_assert!(false, "unexpected {e:?}"),
+            }
+            prop_assert_eq!(raw.word(0), head);
+            prop_assert!(p.writable_bytes() <= 64);
+            prop_assert!(p.readable_bytes() <= 64);
+        }
+    }
+}
