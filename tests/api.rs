@@ -538,7 +538,6 @@ fn a_segment_without_size_or_capacity_is_not_ready() {
     let _raw = Raw::create(&unsized_name, 0);
     let err = ShmConsumer::open(&unsized_name).unwrap_err();
     assert!(matches!(err, OpenError::NotReady { .. }), "{err:?}");
-    remove(&unsized_name);
 
     let name = unique_name("notready");
     let raw = Raw::create(&name, 16 + 64); // capacity word still 0
@@ -557,7 +556,6 @@ fn a_segment_without_size_or_capacity_is_not_ready() {
     raw.set_word(8, 64);
     let c = ShmConsumer::open_timeout(&name, SECOND).unwrap();
     assert_eq!(c.capacity(), 64);
-    remove(&name);
 }
 
 #[test]
@@ -586,7 +584,6 @@ fn a_segment_smaller_than_the_header_is_too_small() {
         "{err:?}"
     );
     assert!(!err.is_transient());
-    remove(&name);
 }
 
 #[test]
@@ -600,7 +597,6 @@ fn a_capacity_word_that_is_not_a_power_of_two_from_8_is_refused() {
             matches!(err, OpenError::InvalidCapacity { capacity: c, .. } if c == capacity),
             "{capacity}: {err:?}"
         );
-        remove(&name);
     }
 }
 
@@ -622,7 +618,6 @@ fn a_capacity_larger_than_the_segment_is_refused() {
         "{err:?}"
     );
     assert!(err.to_string().contains("hold at most 512"), "{err}");
-    remove(&name);
 }
 
 #[test]

@@ -7,23 +7,24 @@ mod common;
 
 use std::time::Duration;
 
-use common::{remove, unique_name, Raw};
+use common::{unique_name, Raw};
 use proptest::prelude::*;
 use shm_ring::{Corruption, OpenError, ProducerOptions, ReadError, ShmConsumer, WriteError};
 
 const CAPACITY: u32 = 64;
 
-/// A hand-made ring (head = tail = `start`) and a consumer of it.
-fn hand_made(tag: &str, start: u32) -> (String, Raw, ShmConsumer) {
+/// A hand-made ring (head = tail = `start`), removed when the `Raw` is dropped, and a
+/// consumer of it.
+fn hand_made(tag: &str, start: u32) -> (Raw, ShmConsumer) {
     let name = unique_name(tag);
     let raw = Raw::create_ring(&name, CAPACITY, start);
     let consumer = ShmConsumer::open(&name).expect("open hand-made ring");
-    (name, raw, consumer)
+    (raw, consumer)
 }
 
 #[test]
 fn a_head_more_than_capacity_ahead_reads_as_empty_until_it_is_sane() {
-    let (name, raw, mut c) = hand_made("tornhead", 1000);
+    let (raw, mut c) = hand_made("tornhead", 1000);
     raw.put(CAPACITY, 1000, &[3, 0, 0, 0, b'a', b'b', b'c']);
     for torn in [0, 999, 1000 + CAPACITY + 1, u32::MAX] {
         raw.set_word(0, torn);
@@ -32,24 +33,22 @@ fn a_head_more_than_capacity_ahead_reads_as_empty_until_it_is_sane() {
     }
     raw.set_word(0, 1007);
     assert_eq!(c.try_read().unwrap(), Some(b"abc".to_vec()));
-    remove(&name);
 }
 
 #[test]
 fn a_head_moved_back_behind_what_was_read_is_ignored() {
-    let (name, raw, mut c) = hand_made("rewind", 0);
+    let (raw, mut c) = hand_made("rewind", 0);
     let head = raw.push_record(CAPACITY, 0, b"one");
     raw.push_record(CAPACITY, head, b"two");
     assert_eq!(c.try_read().unwrap(), Some(b"one".to_vec()));
     raw.set_word(0, 3); // behind our tail (7)
     assert_eq!(c.try_read().unwrap(), Some(b"two".to_vec()));
     assert_eq!(c.try_read().unwrap(), None);
-    remove(&name);
 }
 
 #[test]
 fn a_length_prefix_larger_than_the_ring_is_corruption() {
-    let (name, raw, mut c) = hand_made("biglen", 500);
+    let (raw, mut c) = hand_made("biglen", 500);
     raw.put(CAPACITY, 500, &61u32.to_le_bytes());
     raw.set_word(0, 500 + 64);
     let expected = ReadError::Corrupted(Corruption::LengthTooLarge {
@@ -77,12 +76,11 @@ fn a_length_prefix_larger_than_the_ring_is_corruption() {
             Err(ReadError::Corrupted(Corruption::LengthTooLarge { length, .. })) if length == huge
         ));
     }
-    remove(&name);
 }
 
 #[test]
 fn a_length_prefix_past_the_published_bytes_is_corruption() {
-    let (name, raw, mut c) = hand_made("pastlen", 0);
+    let (raw, mut c) = hand_made("pastlen", 0);
     raw.put(CAPACITY, 0, &20u32.to_le_bytes());
     raw.set_word(0, 10); // only 6 payload bytes published
     assert_eq!(
@@ -97,13 +95,12 @@ fn a_length_prefix_past_the_published_bytes_is_corruption() {
     raw.put(CAPACITY, 4, &[7; 20]);
     raw.set_word(0, 24);
     assert_eq!(c.try_read().unwrap(), Some(vec![7; 20]));
-    remove(&name);
 }
 
 #[test]
 fn fewer_published_bytes_than_a_prefix_is_corruption() {
     for published in 1..4 {
-        let (name, raw, mut c) = hand_made("shortpre", 90);
+        let (raw, mut c) = hand_made("shortpre", 90);
         raw.set_word(0, 90 + published);
         assert_eq!(
             c.try_read(),
@@ -112,13 +109,12 @@ fn fewer_published_bytes_than_a_prefix_is_corruption() {
                 readable: published
             }))
         );
-        remove(&name);
     }
 }
 
 #[test]
 fn a_zero_length_record_is_delivered_as_an_empty_message_by_every_form() {
-    let (name, raw, mut c) = hand_made("zero", u32::MAX - 2);
+    let (raw, mut c) = hand_made("zero", u32::MAX - 2);
     let mut head = u32::MAX - 2;
     for _ in 0..6 {
         head = raw.push_record(CAPACITY, head, b"");
@@ -140,12 +136,11 @@ fn a_zero_length_record_is_delivered_as_an_empty_message_by_every_form() {
     assert_eq!(c.try_read_batch(10, |m| lens.push(m.len())).unwrap(), 2);
     assert_eq!(lens, [0, 5]);
     assert_eq!(raw.word(4), head);
-    remove(&name);
 }
 
 #[test]
 fn a_capacity_word_rewritten_after_open_changes_nothing() {
-    let (name, raw, mut c) = hand_made("recap", 0);
+    let (raw, mut c) = hand_made("recap", 0);
     let mut head = 0;
     for round in 0..40u8 {
         raw.set_word(8, [1 << 31, 3, 0, u32::MAX][usize::from(round % 4)]);
@@ -153,7 +148,6 @@ fn a_capacity_word_rewritten_after_open_changes_nothing() {
         head = raw.push_record(CAPACITY, head, &message);
         assert_eq!(c.try_read().unwrap(), Some(message));
     }
-    remove(&name);
 }
 
 #[test]
@@ -255,7 +249,6 @@ proptest! {
         let mut c = match opened {
             Ok(c) => c,
             Err(e) => {
-                remove(&name);
                 prop_assert!(
                     matches!(e, OpenError::NotReady { .. } | OpenError::TooSmall { .. }
                         | OpenError::InvalidCapacity { .. } | OpenError::CapacityExceedsSize { .. }),
@@ -303,7 +296,6 @@ proptest! {
             let readable = c.readable_bytes();
             prop_assert!(readable <= capacity, "readable {readable} > capacity {capacity}");
         }
-        remove(&name);
     }
 
     /// A consumer that writes arbitrary tails: the producer only ever writes, or says full.

@@ -30,6 +30,15 @@ pub fn remove(name: &str) {
     let _ = shm::unlink(format!("/{}", name.trim_start_matches('/')));
 }
 
+/// Removes the named segment when dropped, so a failing test leaves nothing behind.
+pub struct Removes(pub String);
+
+impl Drop for Removes {
+    fn drop(&mut self) {
+        remove(&self.0);
+    }
+}
+
 /// Whether a segment of this name exists.
 pub fn exists(name: &str) -> bool {
     shm::open(
@@ -41,9 +50,19 @@ pub fn exists(name: &str) -> bool {
 }
 
 /// A segment's bytes, read and written with pread/pwrite: how a test plays a peer that writes
-/// whatever it likes into the header and data area.
+/// whatever it likes into the header and data area. A segment made with [`Raw::create`] is
+/// removed when the `Raw` is dropped.
 pub struct Raw {
     file: File,
+    created: Option<String>,
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        if let Some(name) = &self.created {
+            remove(name);
+        }
+    }
 }
 
 impl Raw {
@@ -57,10 +76,11 @@ impl Raw {
         .unwrap_or_else(|e| panic!("raw open of {name}: {e}"));
         Raw {
             file: File::from(fd),
+            created: None,
         }
     }
 
-    /// Creates (replacing) a segment of `size` zero bytes with mode 0600.
+    /// Creates (replacing) a segment of `size` zero bytes with mode 0600, removed on drop.
     pub fn create(name: &str, size: u64) -> Raw {
         remove(name);
         let fd = shm::open(
@@ -71,6 +91,7 @@ impl Raw {
         .unwrap_or_else(|e| panic!("raw create of {name}: {e}"));
         let raw = Raw {
             file: File::from(fd),
+            created: Some(name.to_owned()),
         };
         raw.file.set_len(size).expect("size the raw segment");
         raw
@@ -185,66 +206,91 @@ pub fn rust_peer() -> PathBuf {
     peer
 }
 
-/// A child process that is killed if it is still running when dropped.
+/// A child process with its output drained on threads (so a chatty child never blocks on a
+/// full pipe); killed if still running when dropped.
 pub struct Running {
     pub what: String,
-    child: Option<Child>,
+    child: Child,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    status: Option<std::process::ExitStatus>,
 }
 
 impl Running {
     /// Starts `command` with stdout and stderr captured.
     pub fn start(what: impl Into<String>, mut command: Command) -> Running {
         let what = what.into();
-        let child = command
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
         Running {
             what,
-            child: Some(child),
+            child,
+            stdout: Some(std::thread::spawn(move || read_all(stdout))),
+            stderr: Some(std::thread::spawn(move || read_all(stderr))),
+            status: None,
+        }
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn poll(&mut self) -> Option<std::process::ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("wait for child");
+        }
+        self.status
+    }
+
+    fn kill(&mut self) {
+        if self.poll().is_none() {
+            let _ = self.child.kill();
+            self.status = Some(self.child.wait().expect("wait for killed child"));
+        }
+    }
+
+    fn output(mut self) -> Output {
+        let status = self.poll().expect("collect only after exit");
+        Output {
+            status,
+            stdout: self
+                .stdout
+                .take()
+                .map(|t| t.join().unwrap_or_default())
+                .unwrap_or_default(),
+            stderr: self
+                .stderr
+                .take()
+                .map(|t| t.join().unwrap_or_default())
+                .unwrap_or_default(),
         }
     }
 
     /// Waits for the process to exit, killing it after `limit` (a guard against hangs only).
     pub fn finish(mut self, limit: Duration) -> Output {
-        let mut child = self.child.take().expect("child");
         let deadline = Instant::now() + limit;
-        // Drain stdout/stderr on threads so a chatty child never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || read_all(stdout));
-        let err = std::thread::spawn(move || read_all(stderr));
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for child") {
-                break status;
-            }
+        while self.poll().is_none() {
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                self.kill();
+                let what = self.what.clone();
+                let output = self.output();
                 panic!(
-                    "{} did not finish within {limit:?}; killed it. stderr: {}",
-                    self.what,
-                    String::from_utf8_lossy(&err.join().unwrap_or_default())
+                    "{what} did not finish within {limit:?}; killed it. stderr: {}",
+                    String::from_utf8_lossy(&output.stderr)
                 );
             }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        Output {
-            status,
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
+            std::thread::sleep(Duration::from_millis(2));
         }
+        self.output()
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }
 
@@ -252,6 +298,69 @@ fn read_all(mut from: impl std::io::Read) -> Vec<u8> {
     let mut all = Vec::new();
     let _ = from.read_to_end(&mut all);
     all
+}
+
+/// Polls `ready` until it holds, panicking after `limit` (a guard against hangs only).
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Which peer starts first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Order {
+    /// The consumer is started before the producer, so it has to wait for the segment.
+    ConsumerFirst,
+    /// The consumer is started only once the producer's segment exists.
+    ProducerFirst,
+}
+
+/// The hang guard for one conformance run: far above any healthy run on a loaded machine.
+pub const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs a producer and a consumer of segment `name` at the same time, in `order`, and returns
+/// their outputs. If one fails, the other is stopped at once rather than left to time out.
+pub fn run_pair(
+    name: &str,
+    producer: Command,
+    consumer: Command,
+    order: Order,
+) -> (Output, Output) {
+    let (mut p, mut c) = match order {
+        Order::ConsumerFirst => {
+            let c = Running::start("consumer", consumer);
+            (Running::start("producer", producer), c)
+        }
+        Order::ProducerFirst => {
+            let mut p = Running::start("producer", producer);
+            wait_until("the producer's segment", RUN_LIMIT, || {
+                exists(name) || p.poll().is_some()
+            });
+            (p, Running::start("consumer", consumer))
+        }
+    };
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        let (ps, cs) = (p.poll(), c.poll());
+        match (ps, cs) {
+            (Some(_), Some(_)) => break,
+            (Some(s), None) if !s.success() => c.kill(),
+            (None, Some(s)) if !s.success() => p.kill(),
+            _ if Instant::now() >= deadline => {
+                p.kill();
+                c.kill();
+                panic!("the peers did not finish within {RUN_LIMIT:?}");
+            }
+            _ => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+    (p.output(), c.output())
 }
 
 /// The figures of a peer's JSON line.
@@ -336,7 +445,7 @@ pub fn run_as_nobody(args: &[&str]) -> Output {
     let mut command = Command::new(&copy);
     // std drops supplementary groups too when root changes the uid.
     command.args(args).uid(65534).gid(65534);
-    let output = Running::start("peer as nobody", command).finish(Duration::from_secs(120));
+    let output = Running::start("peer as nobody", command).finish(RUN_LIMIT);
     let _ = std::fs::remove_dir_all(&dir);
     output
 }
