@@ -80,3 +80,8 @@ pub use producer::{ProducerOptions, ShmProducer, WriteGrant};
 /// The plain-data traits the typed helpers use, re-exported so that callers derive the same
 /// version: `#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]`.
 pub use bytemuck;
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
