@@ -158,6 +158,8 @@ def _produce(options, producer, stream):
     limit = producer.max_message_len
     pattern = memoryview(stream.pattern)
     length = stream.length
+    base = stream.min_size
+    span = stream.span
     total = 0
     start = time.perf_counter()
     if options.batch:
@@ -168,8 +170,8 @@ def _produce(options, producer, stream):
         done = 0
         while done < count:
             while len(pending) < BATCH and queued < count:
-                n = length(queued)
-                if _invalid(n, limit) is not None:
+                n = base + ((queued * 2654435761) & 0xFFFFFFFF) % span
+                if n == 0 or n > limit:
                     break
                 off = (queued * 7) % 251
                 pending.append(pattern[off : off + n])
@@ -202,17 +204,19 @@ def _produce(options, producer, stream):
             reservation.commit()
             total += n
     else:
+        try_write = producer.try_write
         write = producer.write
         for i in range(count):
-            n = length(i)
-            invalid = _invalid(n, limit)
-            if invalid is not None:
-                raise Failure(str(invalid), i)
+            n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
+            if n == 0 or n > limit:
+                raise Failure(str(_invalid(n, limit)), i)
             off = (i * 7) % 251
-            try:
-                write(pattern[off : off + n], timeout)
-            except ShmRingError as error:
-                raise Failure(str(error), i)
+            payload = pattern[off : off + n]
+            if not try_write(payload):
+                try:
+                    write(payload, timeout)
+                except ShmRingError as error:
+                    raise Failure(str(error), i)
             total += n
     return total, time.perf_counter() - start
 
@@ -233,23 +237,26 @@ def _consume(options, consumer, stream):
     timeout = options.timeout
     verify = options.verify
     pattern = stream.pattern
-    length = stream.length
+    base = stream.min_size
+    span = stream.span
     total = 0
     start = None
     if count == 0:
         return 0, 0.0
     if options.batch:
+        try_read_batch = consumer.try_read_batch
         read_batch = consumer.read_batch
         i = 0
         while i < count:
+            want = min(BATCH, count - i)
             try:
-                batch = read_batch(min(BATCH, count - i), timeout)
+                batch = try_read_batch(want) or read_batch(want, timeout)
             except ShmRingError as error:
                 raise Failure(str(error), i)
             if start is None:
                 start = time.perf_counter()
             for data in batch:
-                n = length(i)
+                n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
                 if len(data) != n:
                     raise Failure(_mismatch(data, i, n), i)
                 if verify:
@@ -259,16 +266,17 @@ def _consume(options, consumer, stream):
                 total += n
                 i += 1
     elif options.zero_copy:
+        try_read_view = consumer.try_read_view
         read_view = consumer.read_view
         startswith = pattern.startswith
         for i in range(count):
             try:
-                view = read_view(timeout)
+                view = try_read_view() or read_view(timeout)
             except ShmRingError as error:
                 raise Failure(str(error), i)
             if start is None:
                 start = time.perf_counter()
-            n = length(i)
+            n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
             if len(view) != n:
                 raise Failure("length {}, expected {}".format(len(view), n), i)
             if verify:
@@ -282,15 +290,18 @@ def _consume(options, consumer, stream):
             view.release()
             total += n
     else:
+        try_read = consumer.try_read
         read = consumer.read
         for i in range(count):
             try:
-                data = read(timeout)
+                data = try_read()
+                if data is None:
+                    data = read(timeout)
             except ShmRingError as error:
                 raise Failure(str(error), i)
             if start is None:
                 start = time.perf_counter()
-            n = length(i)
+            n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
             if len(data) != n:
                 raise Failure(_mismatch(data, i, n), i)
             if verify:

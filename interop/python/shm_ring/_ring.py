@@ -255,19 +255,40 @@ class ShmProducer:
         """
         if self._closed or self._reservation is not None:
             self._check_usable()
-        view, n = self._checked(data)
-        return self._try_put(view, n) is not None
+        view = data if type(data) is bytes else _byte_view(data)
+        n = len(view)
+        if n == 0 or n > self._max:
+            self._checked(view)
+        need = n + 4
+        head = self._head
+        cap = self._cap
+        if need > cap - ((head - self._tail_cache) & _M32) and not self._room(need):
+            return False
+        pos = head & self._mask
+        if pos + need <= cap:
+            buf = self._buf
+            at = _H + pos
+            _pack_prefix(buf, at, n)
+            buf[at + 4 : at + need] = view
+        else:
+            self._put_record(pos, view, n)
+        head = (head + need) & _M32
+        if self._fence is not None:
+            self._fence()
+        self._words[0] = head
+        self._head = head
+        return True
 
     def write(self, data, timeout=None):
         """Write one message, waiting while the ring is full.
 
         ``timeout``: seconds, or None to wait forever. Raises ShmTimeoutError when it runs out.
         """
-        if self._closed or self._reservation is not None:
-            self._check_usable()
+        if self.try_write(data):
+            return
+        timeout = check_timeout(timeout)
         view, n = self._checked(data)
-        if self._try_put(view, n) is None:
-            wait_for(lambda: self._try_put(view, n), check_timeout(timeout), "space")
+        wait_for(lambda: self._try_put(view, n), timeout, "space")
 
     def _put_batch(self, first, items):
         """Write ``first`` (already checked) then messages from iterator ``items`` while they
@@ -277,6 +298,8 @@ class ShmProducer:
         limit = self._max
         checked = _byte_view
         put = self._put_record
+        pack = _pack_prefix
+        buf = self._buf
         head = self._head
         free = cap - ((head - self._tail_cache) & _M32)
         refreshed = False
@@ -290,7 +313,7 @@ class ShmProducer:
                 data = next(items, _END)
                 if data is _END:
                     break
-                view = checked(data)
+                view = data if type(data) is bytes else checked(data)
                 n = len(view)
                 if n == 0:
                     error = EmptyMessageError()
@@ -311,7 +334,13 @@ class ShmProducer:
                         free = cap - used
                 if need > free:
                     break
-            put(head & mask, view, n)
+            pos = head & mask
+            if pos + need <= cap:
+                at = _H + pos
+                pack(buf, at, n)
+                buf[at + 4 : at + need] = view
+            else:
+                put(pos, view, n)
             head = (head + need) & _M32
             free -= need
             count += 1
@@ -763,6 +792,31 @@ class ShmConsumer:
         """
         if self._closed or self._view is not None:
             self._check_usable()
+        # Fast path: a whole record is known to be published (the cached head is never more
+        # than the capacity ahead) and its prefix does not wrap.
+        tail = self._tail
+        avail = (self._head_cache - tail) & _M32
+        if avail >= 4:
+            at = _H + (tail & self._mask)
+            ring_end = _H + self._cap
+            if at <= ring_end - 4:
+                mm = self._mm
+                n = _unpack_prefix(mm, at)[0]
+                if n + 4 <= avail:
+                    at += 4
+                    if at == ring_end:
+                        at = _H
+                    end = at + n
+                    if end <= ring_end:
+                        data = mm[at:end]
+                    else:
+                        data = mm[at:ring_end] + mm[_H : end - self._cap]
+                    tail = (tail + n + 4) & _M32
+                    if self._fence is not None:
+                        self._fence()
+                    self._words[1] = tail
+                    self._tail = tail
+                    return data
         found = self._next()
         if found is None:
             return None
@@ -863,57 +917,66 @@ class ShmConsumer:
             self._advance(len(view) + 4)
 
     def _read_batch(self, max_messages):
+        # Hot loop: everything is a local, positions are offsets into the mapping (header
+        # included), and the stream index is only rebuilt on the rare slow paths.
         out = []
         append = out.append
         tail = self._tail
         cap = self._cap
-        mask = self._mask
         limit = cap - 4
-        end_of_ring = _H + cap
+        ring_end = _H + cap
         mm = self._mm
         unpack = _unpack_prefix
         avail = (self._head_cache - tail) & _M32
+        at = _H + (tail & self._mask)
+        consumed = 0
         refreshed = False
-        count = 0
         error = None
-        while count < max_messages:
+        for _ in range(max_messages):
             if avail < 4:
                 if avail == 0 and refreshed:
                     break
                 refreshed = True
-                avail = self._refresh(tail)
+                index = (tail + consumed) & _M32
+                avail = self._refresh(index)
                 if not avail:
                     break
                 if avail < 4:
-                    error = self._truncated(tail, avail)
+                    error = self._truncated(index, avail)
                     break
-            pos = tail & mask
-            if pos <= limit:
-                n = unpack(mm, _H + pos)[0]
+            if at <= ring_end - 4:
+                n = unpack(mm, at)[0]
             else:
-                n = self._wrapped_prefix(pos)
+                n = self._wrapped_prefix(at - _H)
             if n > limit:
-                error = self._too_long(tail, n, avail)
+                error = self._too_long((tail + consumed) & _M32, n, avail)
                 break
             need = n + 4
             if need > avail:
-                fresh = self._refresh(tail)
+                index = (tail + consumed) & _M32
+                fresh = self._refresh(index)
                 if fresh is None:
                     break
                 if need > fresh:
-                    error = self._beyond(tail, n, fresh)
+                    error = self._beyond(index, n, fresh)
                     break
                 avail = fresh
-            start = _H + ((pos + 4) & mask)
-            end = start + n
-            if end <= end_of_ring:
-                append(mm[start:end])
+            at += 4
+            if at >= ring_end:
+                at -= cap
+            end = at + n
+            if end <= ring_end:
+                append(mm[at:end])
+                at = end
+                if at == ring_end:
+                    at = _H
             else:
-                append(mm[start:end_of_ring] + mm[_H : end - cap])
-            tail = (tail + need) & _M32
+                append(mm[at:ring_end] + mm[_H : end - cap])
+                at = end - cap
             avail -= need
-            count += 1
-        if count:
+            consumed += need
+        if consumed:
+            tail = (tail + consumed) & _M32
             if self._fence is not None:
                 self._fence()
             self._words[1] = tail
