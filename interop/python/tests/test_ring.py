@@ -2,6 +2,7 @@
 
 import array
 import struct
+import sys
 import threading
 import unittest
 
@@ -686,6 +687,21 @@ class ZeroCopyTest(RingCase):
         self.producer.try_reserve(10)
         self.producer.close()
         self.assertTrue(self.consumer.is_empty())
+
+
+class SwappedWordsTest(unittest.TestCase):
+    """The header accessor used on big-endian hosts, exercised on this host's byte order."""
+
+    def test_values_are_stored_byte_swapped_and_read_back(self):
+        from shm_ring._segment import _SwappedWords
+
+        backing = bytearray(16)
+        words = _SwappedWords(memoryview(backing).cast("I"))
+        words[1] = 0x01020304
+        self.assertEqual(words[1], 0x01020304)
+        native = int.from_bytes(backing[4:8], sys.byteorder)
+        self.assertEqual(native, 0x04030201)
+        words.release()
 
 
 class ErrorHierarchyTest(unittest.TestCase):
