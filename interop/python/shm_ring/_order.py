@@ -19,7 +19,8 @@ two strategies per machine:
   ``dmb``/``lwsync`` barrier), so every memory access before the pair is ordered before every
   access after it. The barrier is placed after each load of the other side's index and before
   each store of one's own index (once per batch in the batch paths). The lock is private and
-  never contended, so the pair never blocks.
+  never contended, so the pair never blocks. Other weakly ordered CPUs (RISC-V, ...) get the
+  same barrier, but its strength there depends on how the C library implements locks.
 
 ``force_fence`` (a module attribute) turns the barrier on regardless of the machine; the test
 suite uses it to run the ring code with barriers on an x86-64 host. It is read when a producer
