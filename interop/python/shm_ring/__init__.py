@@ -1,0 +1,75 @@
+"""shm_ring: a lock-free single-producer/single-consumer message ring in POSIX shared memory.
+
+Pure Python (3.8+, standard library only), byte-compatible with the shm_ring Rust crate and
+C++ header and with the cpp_py_shmbuf v2 layout.
+
+    from shm_ring import ShmProducer, ShmConsumer
+
+    with ShmProducer("frames", 1 << 20) as producer:        # creates /frames
+        producer.write(b"hello")
+    with ShmConsumer("frames", timeout=5.0) as consumer:      # in another process
+        print(consumer.read(timeout=1.0))
+
+The segment is a 16-byte header (head, tail, capacity, reserved: little-endian u32 words) and a
+power-of-two data area holding records ``[u32 LE length][payload]`` that may wrap around its end.
+Indices wrap modulo 2**32 and are read and written as single aligned 4-byte accesses.
+
+Memory ordering: on x86 / x86-64 (total store order) the copies and index stores need no
+barrier. On any other CPU each ring issues a barrier after loading the other side's index and
+before storing its own: it releases and re-takes a private ``threading.Lock``, whose release and
+acquire are atomic operations with release and acquire ordering in CPython; in that order they
+keep every access before the pair ahead of every access after it on AArch64, ARMv7 and POWER.
+See ``shm_ring._order``.
+
+Waiting is polling (a short spin, then sleeps of at most 1 ms); every wait with a timeout ends.
+"""
+
+from ._errors import (
+    AlreadyExistsError,
+    BufferTooSmallError,
+    BusyError,
+    ClosedError,
+    CorruptedError,
+    EmptyMessageError,
+    InvalidCapacityError,
+    InvalidNameError,
+    MessageTooLargeError,
+    NotFoundError,
+    NotReadyError,
+    PermissionDeniedError,
+    SegmentTooSmallError,
+    ShmRingError,
+    ShmTimeoutError,
+)
+from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for
+from ._ring import ReadView, Reservation, ShmConsumer, ShmProducer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ShmProducer",
+    "ShmConsumer",
+    "Reservation",
+    "ReadView",
+    "capacity_for",
+    "HEADER_LEN",
+    "PREFIX_LEN",
+    "MIN_CAPACITY",
+    "MAX_CAPACITY",
+    "MAX_NAME_LEN",
+    "ShmRingError",
+    "InvalidNameError",
+    "InvalidCapacityError",
+    "SegmentTooSmallError",
+    "NotFoundError",
+    "NotReadyError",
+    "AlreadyExistsError",
+    "PermissionDeniedError",
+    "CorruptedError",
+    "MessageTooLargeError",
+    "EmptyMessageError",
+    "BufferTooSmallError",
+    "ShmTimeoutError",
+    "BusyError",
+    "ClosedError",
+]

@@ -1,0 +1,1088 @@
+"""The producer and consumer ends of the ring.
+
+Indices are kept locally and published with one aligned 4-byte store of a memoryview cast to
+'I'; the other side's index is re-read only when the cached copy says there is not enough room
+(producer) or nothing left (consumer). Every index is reduced modulo 2**32, and a distance
+``head - tail`` above the capacity is taken as a torn or stale read: the producer sees the ring
+as full, the consumer as empty, and both look again later. See ``_order`` for the barriers.
+"""
+
+import struct
+
+from . import _order
+from ._errors import (
+    BufferTooSmallError,
+    BusyError,
+    ClosedError,
+    CorruptedError,
+    EmptyMessageError,
+    MessageTooLargeError,
+    NotFoundError,
+    NotReadyError,
+)
+from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
+from ._segment import create_segment, open_segment, unlink_if_same
+from ._wait import check_timeout, wait_for
+
+_PREFIX = struct.Struct("<I")
+_pack_prefix = _PREFIX.pack_into
+_unpack_prefix = _PREFIX.unpack_from
+_M32 = INDEX_MASK
+_H = HEADER_LEN
+_END = object()
+
+
+def _byte_view(data):
+    """``data`` as something a slice of a 'B' memoryview can be assigned from, without copying.
+
+    bytes is returned as is; any other bytes-like object becomes a flat 'B' memoryview of the
+    same memory. A non-contiguous buffer (e.g. a strided array) cannot be viewed flat and is
+    copied once. Raises TypeError for objects that are not bytes-like.
+    """
+    if type(data) is bytes:
+        return data
+    view = memoryview(data)
+    if view.format == "B" and view.ndim == 1 and view.c_contiguous:
+        return view
+    try:
+        return view.cast("B")
+    except TypeError:
+        return view.tobytes()
+
+
+def _check_count(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("{} must be an int, not {}".format(what, type(value).__name__))
+    if value < 0:
+        raise ValueError("{} must be >= 0, got {}".format(what, value))
+    return value
+
+
+def _release_parts(parts, what):
+    for part in parts:
+        try:
+            part.release()
+        except BufferError:
+            raise BusyError(
+                "the {}'s memory is still exported (an array or buffer made from one of its "
+                "memoryviews is alive); drop it first".format(what)
+            ) from None
+
+
+class ShmProducer:
+    """The writing end: creates the segment and writes messages into it.
+
+    ``ShmProducer(name, capacity, *, mode=0o600, exclusive=False, start_index=0,
+    unlink_on_close=False)``
+
+    * ``name``: 1 to 30 characters of ``[A-Za-z0-9._-]``, optionally after one ``/``.
+    * ``capacity``: requested data-area size, 8 to 2**32 - 1 bytes. The ring uses the largest
+      power of two not above it; the segment is ``16 + capacity`` bytes.
+    * ``mode``: permission bits of the new object, applied exactly (the umask does not apply).
+    * ``exclusive``: fail with AlreadyExistsError if the name exists. Otherwise an existing
+      object of that name is unlinked first (as the original library's producer does); a
+      consumer still attached to it keeps reading the old object.
+    * ``start_index``: initial head and tail (any u32), to exercise the 2**32 wrap.
+    * ``unlink_on_close``: unlink the name on ``close()``, if it still refers to this
+      producer's object. Otherwise the segment outlives the producer until ``unlink()``.
+
+    Not thread-safe: one thread writes at a time.
+    """
+
+    def __init__(
+        self, name, capacity, *, mode=0o600, exclusive=False, start_index=0, unlink_on_close=False
+    ):
+        bare = bare_name(name)
+        ring_capacity = capacity_for(capacity)
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise ValueError("mode must be an int from 0 to 0o7777, got {!r}".format(mode))
+        if (
+            isinstance(start_index, bool)
+            or not isinstance(start_index, int)
+            or not 0 <= start_index <= MAX_REQUEST
+        ):
+            raise ValueError(
+                "start_index must be an int from 0 to {}, got {!r}".format(MAX_REQUEST, start_index)
+            )
+        self._closed = True
+        self._unlink_on_close = bool(unlink_on_close)
+        fence = _order.fence_for_new_ring()
+        segment = create_segment(
+            bare, capacity, ring_capacity, mode, bool(exclusive), start_index, fence
+        )
+        self._segment = segment
+        self._name = bare
+        self._mm = segment.mm
+        self._buf = segment.buf
+        self._words = segment.words
+        self._fence = fence
+        self._cap = ring_capacity
+        self._mask = ring_capacity - 1
+        self._max = ring_capacity - 4
+        self._head = start_index
+        self._tail_cache = start_index
+        self._reservation = None
+        self._closed = False
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def name(self):
+        """The segment name, without a leading '/'."""
+        return self._name
+
+    @property
+    def capacity(self):
+        """Size of the data area in bytes (a power of two)."""
+        return self._cap
+
+    @property
+    def max_message_len(self):
+        """The largest payload this ring carries: ``capacity - 4``."""
+        return self._max
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def _used(self):
+        self._check_open()
+        used = (self._head - self._words[1]) & _M32
+        return self._cap if used > self._cap else used
+
+    def readable_bytes(self):
+        """Bytes written and not yet consumed, prefixes included (a torn read counts as full)."""
+        return self._used()
+
+    def writable_bytes(self):
+        """Free bytes in the ring; a message of n bytes needs ``n + 4``."""
+        return self._cap - self._used()
+
+    def is_empty(self):
+        """Whether the consumer has read everything written so far."""
+        return self._used() == 0
+
+    def __repr__(self):
+        state = "closed" if self._closed else "capacity={}".format(self._cap)
+        return "<ShmProducer {!r} {}>".format(getattr(self, "_name", None), state)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_open(self):
+        if self._closed:
+            raise ClosedError("the producer of {!r} is closed".format(self._name))
+
+    def _check_usable(self):
+        self._check_open()
+        if self._reservation is not None:
+            raise BusyError("a reservation is open: commit or cancel it first")
+
+    def _checked(self, data):
+        view = _byte_view(data)
+        n = len(view)
+        if n == 0:
+            raise EmptyMessageError()
+        if n > self._max:
+            raise MessageTooLargeError(n, self._max)
+        return view, n
+
+    def _room(self, need):
+        """Whether ``need`` bytes are free, re-reading the shared tail only if the cached one
+        says they are not."""
+        head = self._head
+        cap = self._cap
+        if need <= cap - ((head - self._tail_cache) & _M32):
+            return True
+        tail = self._words[1]
+        if self._fence is not None:
+            self._fence()
+        used = (head - tail) & _M32
+        if used > cap:
+            return False
+        self._tail_cache = tail
+        return need <= cap - used
+
+    def _put_prefix(self, pos, n):
+        """Write length prefix ``n`` at data-area offset ``pos``; return the payload's offset."""
+        cap = self._cap
+        if pos <= cap - 4:
+            _pack_prefix(self._buf, _H + pos, n)
+            pos += 4
+            return 0 if pos == cap else pos
+        buf = self._buf
+        first = cap - pos
+        prefix = n.to_bytes(4, "little")
+        buf[_H + pos : _H + cap] = prefix[:first]
+        buf[_H : _H + 4 - first] = prefix[first:]
+        return 4 - first
+
+    def _put_record(self, pos, view, n):
+        p = self._put_prefix(pos, n)
+        cap = self._cap
+        end = p + n
+        if end <= cap:
+            self._buf[_H + p : _H + end] = view
+        else:
+            buf = self._buf
+            first = cap - p
+            if type(view) is bytes:
+                view = memoryview(view)
+            buf[_H + p : _H + cap] = view[:first]
+            buf[_H : _H + n - first] = view[first:]
+
+    def _publish(self, head):
+        if self._fence is not None:
+            self._fence()
+        self._words[0] = head
+        self._head = head
+
+    def _try_put(self, view, n):
+        if not self._room(n + 4):
+            return None
+        head = self._head
+        self._put_record(head & self._mask, view, n)
+        self._publish((head + n + 4) & _M32)
+        return True
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def try_write(self, data):
+        """Write one message if it fits now. Returns True if written, False if the ring is full.
+
+        ``data``: any bytes-like object (bytes, bytearray, memoryview, array.array, numpy
+        arrays, ...), copied straight into the ring. Raises EmptyMessageError for an empty one
+        and MessageTooLargeError for one above ``max_message_len``.
+        """
+        if self._closed or self._reservation is not None:
+            self._check_usable()
+        view = data if type(data) is bytes else _byte_view(data)
+        n = len(view)
+        if n == 0 or n > self._max:
+            self._checked(view)
+        need = n + 4
+        head = self._head
+        cap = self._cap
+        if need > cap - ((head - self._tail_cache) & _M32) and not self._room(need):
+            return False
+        pos = head & self._mask
+        if pos + need <= cap:
+            buf = self._buf
+            at = _H + pos
+            _pack_prefix(buf, at, n)
+            buf[at + 4 : at + need] = view
+        else:
+            self._put_record(pos, view, n)
+        head = (head + need) & _M32
+        if self._fence is not None:
+            self._fence()
+        self._words[0] = head
+        self._head = head
+        return True
+
+    def write(self, data, timeout=None):
+        """Write one message, waiting while the ring is full.
+
+        ``timeout``: seconds, or None to wait forever. Raises ShmTimeoutError when it runs out.
+        """
+        if self.try_write(data):
+            return
+        timeout = check_timeout(timeout)
+        view, n = self._checked(data)
+        wait_for(lambda: self._try_put(view, n), timeout, "space")
+
+    def _put_batch(self, first, items):
+        """Write ``first`` (already checked) then messages from iterator ``items`` while they
+        fit; publish head once. Returns the number written."""
+        cap = self._cap
+        mask = self._mask
+        limit = self._max
+        checked = _byte_view
+        put = self._put_record
+        pack = _pack_prefix
+        buf = self._buf
+        head = self._head
+        free = cap - ((head - self._tail_cache) & _M32)
+        refreshed = False
+        count = 0
+        error = None
+        while True:
+            if first is not None:
+                view, n = first
+                first = None
+            else:
+                data = next(items, _END)
+                if data is _END:
+                    break
+                view = data if type(data) is bytes else checked(data)
+                n = len(view)
+                if n == 0:
+                    error = EmptyMessageError()
+                    break
+                if n > limit:
+                    error = MessageTooLargeError(n, limit)
+                    break
+            need = n + 4
+            if need > free:
+                if not refreshed:
+                    refreshed = True
+                    tail = self._words[1]
+                    if self._fence is not None:
+                        self._fence()
+                    used = (head - tail) & _M32
+                    if used <= cap:
+                        self._tail_cache = tail
+                        free = cap - used
+                if need > free:
+                    break
+            pos = head & mask
+            if pos + need <= cap:
+                at = _H + pos
+                pack(buf, at, n)
+                buf[at + 4 : at + need] = view
+            else:
+                put(pos, view, n)
+            head = (head + need) & _M32
+            free -= need
+            count += 1
+        if count:
+            self._publish(head)
+        if error is not None:
+            error.written = count
+            raise error
+        return count
+
+    def try_write_batch(self, messages):
+        """Write messages from the iterable, in order, as long as they fit; publish once.
+
+        Returns how many were written (0 if the first does not fit). Stops at the first message
+        that does not fit: that message is not written, and if ``messages`` is an iterator it has
+        been taken from it (pass a sequence to resume with ``messages[count:]``). An empty or
+        too-large message raises after the ones before it have been published; the exception's
+        ``written`` attribute says how many.
+        """
+        self._check_usable()
+        items = iter(messages)
+        data = next(items, _END)
+        if data is _END:
+            return 0
+        try:
+            first = self._checked(data)
+        except (EmptyMessageError, MessageTooLargeError) as error:
+            error.written = 0
+            raise
+        return self._put_batch(first, items)
+
+    def write_batch(self, messages, timeout=None):
+        """Like try_write_batch, but first waits (up to ``timeout`` seconds, None = forever) for
+        room for the first message. Returns how many were written (at least 1 unless
+        ``messages`` is empty)."""
+        self._check_usable()
+        timeout = check_timeout(timeout)
+        items = iter(messages)
+        data = next(items, _END)
+        if data is _END:
+            return 0
+        try:
+            first = self._checked(data)
+        except (EmptyMessageError, MessageTooLargeError) as error:
+            error.written = 0
+            raise
+        need = first[1] + 4
+        if not self._room(need):
+            wait_for(lambda: True if self._room(need) else None, timeout, "space")
+        return self._put_batch(first, items)
+
+    # -- zero-copy writing -----------------------------------------------------------------
+
+    def _reserve_now(self, length):
+        if not self._room(length + 4):
+            return None
+        cap = self._cap
+        pos = self._head & self._mask
+        p = (pos + 4) & self._mask
+        buf = self._buf
+        if p + length <= cap:
+            parts = (buf[_H + p : _H + p + length],)
+        else:
+            parts = (buf[_H + p : _H + cap], buf[_H : _H + p + length - cap])
+        reservation = Reservation(self, pos, parts, length)
+        self._reservation = reservation
+        return reservation
+
+    def _check_length(self, length):
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError("a message length must be an int, not {}".format(type(length).__name__))
+        if length <= 0:
+            if length == 0:
+                raise EmptyMessageError()
+            raise ValueError("a message length must be positive, got {}".format(length))
+        if length > self._max:
+            raise MessageTooLargeError(length, self._max)
+
+    def try_reserve(self, length):
+        """Reserve room for a ``length``-byte message to be filled in place.
+
+        Returns a Reservation, or None if the ring is full. Fill ``reservation.parts`` (one or
+        two writable memoryviews, two when the payload wraps around the end of the ring), then
+        ``commit()``. Nothing is published until then; ``cancel()`` (or leaving a ``with`` block
+        without committing) drops it. No other write is allowed while it is open.
+        """
+        self._check_usable()
+        self._check_length(length)
+        return self._reserve_now(length)
+
+    def reserve(self, length, timeout=None):
+        """Like try_reserve, but waits up to ``timeout`` seconds (None = forever) for room."""
+        self._check_usable()
+        self._check_length(length)
+        reservation = self._reserve_now(length)
+        if reservation is None:
+            reservation = wait_for(
+                lambda: self._reserve_now(length), check_timeout(timeout), "space"
+            )
+        return reservation
+
+    def _commit(self, reservation, length):
+        self._put_prefix(reservation._pos, length)
+        self._reservation = None
+        self._publish((self._head + length + 4) & _M32)
+
+    # -- draining and lifetime -------------------------------------------------------------
+
+    def wait_until_empty(self, timeout=None):
+        """Wait until the consumer has read everything written (shared tail == head)."""
+        self._check_open()
+        timeout = check_timeout(timeout)
+
+        def drained():
+            tail = self._words[1]
+            if self._fence is not None:
+                self._fence()
+            if tail == self._head:
+                self._tail_cache = tail
+                return True
+            return None
+
+        wait_for(drained, timeout, "the consumer to read everything")
+
+    def unlink(self):
+        """Remove the segment's name if it still refers to this producer's object.
+
+        Returns True if it was removed, False if the name is gone or was re-created by someone
+        else. Consumers already attached keep their mapping.
+        """
+        return unlink_if_same(self._name, self._segment.dev, self._segment.ino)
+
+    def close(self):
+        """Unmap the segment (an open reservation is cancelled). Unlinks the name only if
+        ``unlink_on_close`` was given. Idempotent."""
+        if self._closed:
+            return
+        reservation = self._reservation
+        if reservation is not None:
+            reservation._drop()
+        self._closed = True
+        try:
+            if self._unlink_on_close:
+                self.unlink()
+        finally:
+            self._segment.close()
+            self._mm = self._buf = self._words = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Reservation:
+    """Room reserved in the ring for one message, filled in place (see
+    ShmProducer.try_reserve). Use as a context manager: leaving the block without ``commit()``
+    cancels it."""
+
+    __slots__ = ("_producer", "_pos", "_parts", "_length", "_open")
+
+    def __init__(self, producer, pos, parts, length):
+        self._producer = producer
+        self._pos = pos
+        self._parts = parts
+        self._length = length
+        self._open = True
+
+    @property
+    def parts(self):
+        """One or two writable memoryviews covering the payload, in order."""
+        if not self._open:
+            raise ClosedError("the reservation has been committed or cancelled")
+        return self._parts
+
+    def __len__(self):
+        return self._length
+
+    def write(self, data, offset=0):
+        """Copy bytes-like ``data`` into the payload at ``offset``, across the wrap if needed."""
+        parts = self.parts
+        view = _byte_view(data)
+        n = len(view)
+        if offset < 0 or offset + n > self._length:
+            raise ValueError(
+                "{} bytes at offset {} do not fit a {}-byte reservation".format(
+                    n, offset, self._length
+                )
+            )
+        first = len(parts[0])
+        if offset + n <= first:
+            parts[0][offset : offset + n] = view
+            return
+        if type(view) is bytes:
+            view = memoryview(view)
+        if offset >= first:
+            parts[1][offset - first : offset - first + n] = view
+            return
+        split = first - offset
+        parts[0][offset:] = view[:split]
+        parts[1][: n - split] = view[split:]
+
+    def commit(self, length=None):
+        """Publish the message. ``length`` (default: all of it) may shrink it to 1 ..= len."""
+        if not self._open:
+            raise ClosedError("the reservation has been committed or cancelled")
+        if length is None:
+            length = self._length
+        elif isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError("length must be an int, not {}".format(type(length).__name__))
+        elif not 1 <= length <= self._length:
+            raise ValueError(
+                "a commit length must be from 1 to {}, got {}".format(self._length, length)
+            )
+        _release_parts(self._parts, "reservation")
+        self._open = False
+        self._producer._commit(self, length)
+
+    def cancel(self):
+        """Drop the reservation; nothing is published."""
+        if not self._open:
+            return
+        _release_parts(self._parts, "reservation")
+        self._drop()
+
+    def _drop(self):
+        for part in self._parts:
+            try:
+                part.release()
+            except BufferError:
+                pass
+        self._open = False
+        if self._producer._reservation is self:
+            self._producer._reservation = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._open:
+            self.cancel()
+
+
+class ShmConsumer:
+    """The reading end: attaches to a producer's segment and reads messages from it.
+
+    ``ShmConsumer(name, *, timeout=0)``: ``timeout`` is how long to wait for the segment to
+    exist and be initialised (0 = try once, None = forever). Retries NotFoundError and
+    NotReadyError until then, then raises ShmTimeoutError (its ``last`` attribute holds the last
+    of those errors).
+
+    The consumer maps the segment read-write (it writes ``tail``), resumes at the shared tail,
+    and never unlinks the segment. Not thread-safe: one thread reads at a time.
+    """
+
+    def __init__(self, name, *, timeout=0):
+        bare = bare_name(name)
+        timeout = check_timeout(timeout)
+        self._closed = True
+        self._name = bare
+        fence = _order.fence_for_new_ring()
+        if timeout == 0:
+            segment, capacity = open_segment(bare, fence)
+        else:
+            last = [None]
+
+            def attempt():
+                try:
+                    return open_segment(bare, fence)
+                except (NotFoundError, NotReadyError) as error:
+                    last[0] = error
+                    return None
+
+            segment, capacity = wait_for(
+                attempt,
+                timeout,
+                "shared-memory segment {!r}".format(bare),
+                spins=0,
+                first_sleep=1e-3,
+                last=lambda: last[0],
+            )
+        self._segment = segment
+        self._mm = segment.mm
+        self._buf = segment.buf
+        self._rbuf = segment.rbuf
+        self._words = segment.words
+        self._fence = fence
+        self._cap = capacity
+        self._mask = capacity - 1
+        self._max = capacity - 4
+        tail = segment.words[1]
+        self._tail = tail
+        self._head_cache = tail
+        self._view = None
+        self._closed = False
+
+    # -- introspection ---------------------------------------------------------------------
+
+    @property
+    def name(self):
+        """The segment name, without a leading '/'."""
+        return self._name
+
+    @property
+    def capacity(self):
+        """Size of the data area in bytes (a power of two), read once at open."""
+        return self._cap
+
+    @property
+    def max_message_len(self):
+        """The largest payload this ring carries: ``capacity - 4``."""
+        return self._max
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def _used(self):
+        self._check_open()
+        used = (self._words[0] - self._tail) & _M32
+        return 0 if used > self._cap else used
+
+    def readable_bytes(self):
+        """Bytes published and not yet consumed, prefixes included (a torn read counts as
+        empty)."""
+        return self._used()
+
+    def writable_bytes(self):
+        """Free bytes in the ring as seen from here."""
+        return self._cap - self._used()
+
+    def is_empty(self):
+        """Whether there is nothing to read right now."""
+        return self._used() == 0
+
+    def __repr__(self):
+        state = "closed" if self._closed else "capacity={}".format(self._cap)
+        return "<ShmConsumer {!r} {}>".format(getattr(self, "_name", None), state)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_open(self):
+        if self._closed:
+            raise ClosedError("the consumer of {!r} is closed".format(self._name))
+
+    def _check_usable(self):
+        self._check_open()
+        if self._view is not None:
+            raise BusyError("a read view is open: release it first")
+
+    def _refresh(self, tail):
+        """Re-read the shared head. Returns the published byte count from ``tail``, or None for
+        a torn or stale read (more than the capacity)."""
+        head = self._words[0]
+        if self._fence is not None:
+            self._fence()
+        used = (head - tail) & _M32
+        if used > self._cap:
+            return None
+        self._head_cache = head
+        return used
+
+    def _wrapped_prefix(self, pos):
+        mm = self._mm
+        cap = self._cap
+        return int.from_bytes(mm[_H + pos : _H + cap] + mm[_H : _H + 4 - (cap - pos)], "little")
+
+    def _truncated(self, tail, readable):
+        return CorruptedError(
+            "only {} bytes are published at index {}, fewer than a 4-byte length prefix".format(
+                readable, tail
+            ),
+            tail,
+            None,
+            readable,
+        )
+
+    def _too_long(self, tail, n, readable):
+        return CorruptedError(
+            "the record at index {} claims {} payload bytes, more than the {} this ring can hold "
+            "({} bytes are published)".format(tail, n, self._max, readable),
+            tail,
+            n,
+            readable,
+        )
+
+    def _beyond(self, tail, n, readable):
+        return CorruptedError(
+            "the record at index {} claims {} payload bytes, but only {} bytes (prefix included) "
+            "are published".format(tail, n, readable),
+            tail,
+            n,
+            readable,
+        )
+
+    def _next(self):
+        """Locate the next record: (payload offset in the data area, length), or None when
+        there is nothing (whole) to read yet. Raises CorruptedError."""
+        tail = self._tail
+        avail = (self._head_cache - tail) & _M32
+        if avail < 4:
+            # Nothing cached, or less than a prefix (which a producer never publishes, so the
+            # cached head was stale or torn): look at the shared head once.
+            avail = self._refresh(tail)
+            if not avail:
+                return None
+            if avail < 4:
+                raise self._truncated(tail, avail)
+        cap = self._cap
+        pos = tail & self._mask
+        if pos <= cap - 4:
+            n = _unpack_prefix(self._mm, _H + pos)[0]
+        else:
+            n = self._wrapped_prefix(pos)
+        if n > cap - 4:
+            raise self._too_long(tail, n, avail)
+        if n + 4 > avail:
+            avail = self._refresh(tail)
+            if avail is None:
+                return None
+            if n + 4 > avail:
+                raise self._beyond(tail, n, avail)
+        p = pos + 4
+        if p >= cap:
+            p -= cap
+        return p, n
+
+    def _advance(self, need):
+        tail = (self._tail + need) & _M32
+        if self._fence is not None:
+            self._fence()
+        self._words[1] = tail
+        self._tail = tail
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def try_read(self):
+        """Read one message as bytes, or return None if there is none yet.
+
+        A zero-length record (which our producers never write) is returned as b"". Raises
+        CorruptedError if the producer's side breaks the protocol.
+        """
+        if self._closed or self._view is not None:
+            self._check_usable()
+        # Fast path: a whole record is known to be published (the cached head is never more
+        # than the capacity ahead) and its prefix does not wrap.
+        tail = self._tail
+        avail = (self._head_cache - tail) & _M32
+        if avail >= 4:
+            at = _H + (tail & self._mask)
+            ring_end = _H + self._cap
+            if at <= ring_end - 4:
+                mm = self._mm
+                n = _unpack_prefix(mm, at)[0]
+                if n + 4 <= avail:
+                    at += 4
+                    if at == ring_end:
+                        at = _H
+                    end = at + n
+                    if end <= ring_end:
+                        data = mm[at:end]
+                    else:
+                        data = mm[at:ring_end] + mm[_H : end - self._cap]
+                    tail = (tail + n + 4) & _M32
+                    if self._fence is not None:
+                        self._fence()
+                    self._words[1] = tail
+                    self._tail = tail
+                    return data
+        found = self._next()
+        if found is None:
+            return None
+        p, n = found
+        mm = self._mm
+        end = _H + p + n
+        limit = _H + self._cap
+        if end <= limit:
+            data = mm[_H + p : end]
+        else:
+            data = mm[_H + p : limit] + mm[_H : end - self._cap]
+        self._advance(n + 4)
+        return data
+
+    def read(self, timeout=None):
+        """Read one message, waiting up to ``timeout`` seconds (None = forever) for it."""
+        data = self.try_read()
+        if data is None:
+            data = wait_for(self.try_read, check_timeout(timeout), "a message")
+        return data
+
+    def try_read_into(self, buffer):
+        """Copy the next message into the writable bytes-like ``buffer``.
+
+        Returns its length, or None if there is none yet. If the buffer is too small, raises
+        BufferTooSmallError (``needed`` is the message's length) and leaves the message in the
+        ring.
+        """
+        if self._closed or self._view is not None:
+            self._check_usable()
+        out = memoryview(buffer)
+        if out.readonly:
+            raise TypeError("the buffer must be writable")
+        if out.format != "B" or out.ndim != 1:
+            out = out.cast("B")
+        found = self._next()
+        if found is None:
+            return None
+        p, n = found
+        if n > len(out):
+            raise BufferTooSmallError(n, len(out))
+        buf = self._rbuf
+        end = p + n
+        cap = self._cap
+        if end <= cap:
+            out[:n] = buf[_H + p : _H + end]
+        else:
+            first = cap - p
+            out[:first] = buf[_H + p : _H + cap]
+            out[first:n] = buf[_H : _H + n - first]
+        self._advance(n + 4)
+        return n
+
+    def read_into(self, buffer, timeout=None):
+        """Like try_read_into, but waits up to ``timeout`` seconds (None = forever)."""
+        n = self.try_read_into(buffer)
+        if n is None:
+            n = wait_for(lambda: self.try_read_into(buffer), check_timeout(timeout), "a message")
+        return n
+
+    def _view_now(self):
+        found = self._next()
+        if found is None:
+            return None
+        p, n = found
+        rbuf = self._rbuf
+        cap = self._cap
+        if p + n <= cap:
+            parts = (rbuf[_H + p : _H + p + n],)
+        else:
+            parts = (rbuf[_H + p : _H + cap], rbuf[_H : _H + p + n - cap])
+        view = ReadView(self, parts, n)
+        self._view = view
+        return view
+
+    def try_read_view(self):
+        """Look at the next message in place, without copying it.
+
+        Returns a ReadView (or None if there is no message yet): ``view.parts`` is one or two
+        read-only memoryviews into the ring (two when the payload wraps). The message stays in
+        the ring, unchanged, until the view is released (``release()`` or the end of a ``with``
+        block); then it is consumed. No other read is allowed meanwhile.
+        """
+        self._check_usable()
+        return self._view_now()
+
+    def read_view(self, timeout=None):
+        """Like try_read_view, but waits up to ``timeout`` seconds (None = forever)."""
+        self._check_usable()
+        view = self._view_now()
+        if view is None:
+            view = wait_for(self._view_now, check_timeout(timeout), "a message")
+        return view
+
+    def _release_view(self, view, consume):
+        self._view = None
+        if consume:
+            self._advance(len(view) + 4)
+
+    def _read_batch(self, max_messages):
+        # Hot loop: everything is a local, positions are offsets into the mapping (header
+        # included), and the stream index is only rebuilt on the rare slow paths.
+        out = []
+        append = out.append
+        tail = self._tail
+        cap = self._cap
+        limit = cap - 4
+        ring_end = _H + cap
+        mm = self._mm
+        unpack = _unpack_prefix
+        avail = (self._head_cache - tail) & _M32
+        at = _H + (tail & self._mask)
+        consumed = 0
+        refreshed = False
+        error = None
+        for _ in range(max_messages):
+            if avail < 4:
+                if avail == 0 and refreshed:
+                    break
+                refreshed = True
+                index = (tail + consumed) & _M32
+                avail = self._refresh(index)
+                if not avail:
+                    break
+                if avail < 4:
+                    error = self._truncated(index, avail)
+                    break
+            if at <= ring_end - 4:
+                n = unpack(mm, at)[0]
+            else:
+                n = self._wrapped_prefix(at - _H)
+            if n > limit:
+                error = self._too_long((tail + consumed) & _M32, n, avail)
+                break
+            need = n + 4
+            if need > avail:
+                index = (tail + consumed) & _M32
+                fresh = self._refresh(index)
+                if fresh is None:
+                    break
+                if need > fresh:
+                    error = self._beyond(index, n, fresh)
+                    break
+                avail = fresh
+            at += 4
+            if at >= ring_end:
+                at -= cap
+            end = at + n
+            if end <= ring_end:
+                append(mm[at:end])
+                at = end
+                if at == ring_end:
+                    at = _H
+            else:
+                append(mm[at:ring_end] + mm[_H : end - cap])
+                at = end - cap
+            avail -= need
+            consumed += need
+        if consumed:
+            tail = (tail + consumed) & _M32
+            if self._fence is not None:
+                self._fence()
+            self._words[1] = tail
+            self._tail = tail
+        elif error is not None:
+            raise error
+        return out
+
+    def try_read_batch(self, max_messages):
+        """Read up to ``max_messages`` messages that are already there; publish tail once.
+
+        Returns a list of bytes (empty if there is nothing). If corruption is found after some
+        messages, those are returned and the next call raises CorruptedError.
+        """
+        self._check_usable()
+        return self._read_batch(_check_count(max_messages, "max_messages"))
+
+    def read_batch(self, max_messages, timeout=None):
+        """Like try_read_batch, but waits up to ``timeout`` seconds (None = forever) for at
+        least one message (unless ``max_messages`` is 0)."""
+        self._check_usable()
+        max_messages = _check_count(max_messages, "max_messages")
+        timeout = check_timeout(timeout)
+        batch = self._read_batch(max_messages)
+        if batch or max_messages == 0:
+            return batch
+        return wait_for(lambda: self._read_batch(max_messages) or None, timeout, "a message")
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self):
+        """Unmap the segment; never unlinks it. An open read view is dropped without consuming
+        its message. Idempotent."""
+        if self._closed:
+            return
+        view = self._view
+        if view is not None:
+            view._drop()
+        self._closed = True
+        self._segment.close()
+        self._mm = self._buf = self._rbuf = self._words = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class ReadView:
+    """A message looked at in place (see ShmConsumer.try_read_view). Use as a context manager:
+    leaving the block releases it and consumes the message."""
+
+    __slots__ = ("_consumer", "_parts", "_length", "_open")
+
+    def __init__(self, consumer, parts, length):
+        self._consumer = consumer
+        self._parts = parts
+        self._length = length
+        self._open = True
+
+    @property
+    def parts(self):
+        """One or two read-only memoryviews of the payload, in order."""
+        if not self._open:
+            raise ClosedError("the read view has been released")
+        return self._parts
+
+    def __len__(self):
+        return self._length
+
+    def tobytes(self):
+        """A copy of the payload."""
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0].tobytes()
+        return parts[0].tobytes() + parts[1].tobytes()
+
+    def __bytes__(self):
+        return self.tobytes()
+
+    def release(self):
+        """Release the memoryviews and consume the message. Idempotent."""
+        if not self._open:
+            return
+        _release_parts(self._parts, "read view")
+        self._open = False
+        self._consumer._release_view(self, True)
+
+    def _drop(self):
+        for part in self._parts:
+            try:
+                part.release()
+            except BufferError:
+                pass
+        self._open = False
+        self._consumer._release_view(self, False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()

@@ -1,0 +1,149 @@
+"""Helpers shared by the test modules: unique names, hand-made segments, running the peer."""
+
+import itertools
+import mmap
+import os
+import subprocess
+import sys
+import time
+
+import shm_ring
+from shm_ring import _segment
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_counter = itertools.count()
+
+
+def unique_name(tag="t"):
+    """A segment name no other test (or concurrent test run) uses."""
+    return "srt{}-{}-{}".format(tag, os.getpid(), next(_counter))
+
+
+def unlink_quietly(name):
+    bare = name.lstrip("/")
+    try:
+        _segment._shm_unlink(bare)
+    except OSError:
+        pass
+
+
+def exists(name):
+    return _segment.segment_exists(name.lstrip("/"))
+
+
+def fstat(name):
+    fd = _segment._shm_open(name.lstrip("/"), os.O_RDONLY, 0)
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+class RawSegment:
+    """A segment made by hand, to place any header and any bytes a producer never would."""
+
+    def __init__(self, name, size, capacity=None, head=0, tail=0):
+        self.name = name
+        fd = _segment._shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            if size:
+                os.ftruncate(fd, size)
+                self.mm = mmap.mmap(fd, size)
+            else:
+                self.mm = None
+        finally:
+            os.close(fd)
+        if self.mm is not None and size >= 16:
+            self.set_words(head=head, tail=tail, capacity=capacity or 0)
+        self.capacity = capacity
+
+    def set_words(self, head=None, tail=None, capacity=None, reserved=None):
+        for offset, value in ((0, head), (4, tail), (8, capacity), (12, reserved)):
+            if value is not None:
+                self.mm[offset : offset + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+
+    def word(self, index):
+        return int.from_bytes(self.mm[4 * index : 4 * index + 4], "little")
+
+    def put(self, index, data):
+        """Write ``data`` at stream index ``index`` (wrapping around the data area)."""
+        cap = self.capacity
+        for k, byte in enumerate(data):
+            self.mm[16 + ((index + k) & (cap - 1))] = byte
+
+    def put_record(self, index, payload, length=None):
+        """Write a record at ``index``; return the index after it."""
+        if length is None:
+            length = len(payload)
+        self.put(index, length.to_bytes(4, "little") + bytes(payload))
+        return (index + 4 + len(payload)) & 0xFFFFFFFF
+
+    def close(self):
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+
+def peer_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def start_peer(role, name, *args, python=None, env=None, cwd=None):
+    """Start ``python -m shm_ring ROLE --name NAME ARGS...`` with pipes for its output."""
+    command = [python or sys.executable, "-m", "shm_ring", role, "--name", name]
+    command.extend(str(arg) for arg in args)
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=peer_env() if env is None else env,
+        cwd=cwd,
+        universal_newlines=True,
+    )
+
+
+#: Guards against hangs only; generous because the test machine may be loaded.
+HANG_GUARD = 300
+
+
+def finish(process):
+    """Wait for a peer to exit; return (returncode, stdout, stderr)."""
+    try:
+        out, err = process.communicate(timeout=HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError("peer did not finish: {}\n{}".format(out, err))
+    return process.returncode, out, err
+
+
+def wait_for_segment(name, process=None):
+    """Wait until segment ``name`` exists (the event a second peer is started on).
+
+    Fails if ``process`` exits first or the hang guard runs out."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not exists(name):
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(
+                "peer exited with {} before creating the segment: {} {}".format(
+                    process.returncode, out, err
+                )
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError("segment {} never appeared".format(name))
+        time.sleep(0.001)
+
+
+def stream_length(i, min_size, max_size):
+    return min_size + ((i * 2654435761) % (1 << 32)) % (max_size - min_size + 1)
+
+
+def stream_payload(i, length):
+    return bytes((i * 7 + j) % 251 for j in range(length))
+
+
+__all__ = ["shm_ring"]

@@ -1,0 +1,128 @@
+"""Names and capacities: pure rules, no shared memory involved except where stated."""
+
+import unittest
+
+import shm_ring
+from shm_ring import InvalidCapacityError, InvalidNameError, ShmConsumer, ShmProducer
+from shm_ring._layout import bare_name, capacity_for
+
+from .support import unique_name, unlink_quietly
+
+
+class NameTest(unittest.TestCase):
+    def test_valid_names_keep_their_bare_form(self):
+        self.assertEqual(bare_name("foo"), "foo")
+        self.assertEqual(bare_name("/foo"), "foo")
+        self.assertEqual(bare_name("a"), "a")
+        self.assertEqual(bare_name("A-z_0.9"), "A-z_0.9")
+        self.assertEqual(bare_name("x" * 30), "x" * 30)
+        self.assertEqual(bare_name("/" + "x" * 30), "x" * 30)
+        self.assertEqual(bare_name("..."), "...")
+
+    def check_invalid(self, name, fragment):
+        with self.assertRaises(InvalidNameError) as caught:
+            bare_name(name)
+        error = caught.exception
+        self.assertIsInstance(error, ValueError)
+        self.assertIsInstance(error, shm_ring.ShmRingError)
+        self.assertEqual(error.name, name)
+        self.assertIn(fragment, str(error))
+        self.assertIn(repr(name), str(error))
+
+    def test_empty(self):
+        self.check_invalid("", "empty")
+        self.check_invalid("/", "empty after its leading '/'")
+
+    def test_too_long_is_refused_not_truncated(self):
+        self.check_invalid("x" * 31, "31 characters; at most 30")
+        self.check_invalid("/" + "x" * 31, "31 characters; at most 30")
+        self.check_invalid("x" * 255, "255 characters")
+
+    def test_bad_characters(self):
+        self.check_invalid("a b", "character ' ' at position 1")
+        self.check_invalid("caf\u00e9", "character '\u00e9' at position 3")
+        self.check_invalid("a:b", "character ':' at position 1")
+        self.check_invalid("a\x00", "position 1")
+
+    def test_slashes(self):
+        self.check_invalid("//foo", "only one leading '/'")
+        self.check_invalid("a/b", "'/' at position 1")
+        self.check_invalid("/a/b", "'/' at position 1")
+
+    def test_dot_names(self):
+        self.check_invalid(".", "'.' and '..'")
+        self.check_invalid("..", "'.' and '..'")
+        self.check_invalid("/..", "'.' and '..'")
+
+    def test_non_string_is_a_type_error(self):
+        with self.assertRaises(TypeError):
+            bare_name(b"foo")
+
+    def test_producer_and_consumer_validate_before_touching_the_os(self):
+        with self.assertRaises(InvalidNameError):
+            ShmProducer("bad name", 64)
+        with self.assertRaises(InvalidNameError):
+            ShmConsumer("//x")
+
+    def test_slash_and_bare_name_are_one_object(self):
+        name = unique_name("n")
+        self.addCleanup(unlink_quietly, name)
+        with ShmProducer("/" + name, 64) as producer:
+            self.assertEqual(producer.name, name)
+            with ShmConsumer(name) as consumer:
+                producer.write(b"same")
+                self.assertEqual(consumer.read(timeout=5), b"same")
+
+
+class CapacityTest(unittest.TestCase):
+    def test_rounds_down_to_a_power_of_two(self):
+        self.assertEqual(capacity_for(100), 64)
+        self.assertEqual(capacity_for(6_220_800), 4_194_304)
+        self.assertEqual(capacity_for(8), 8)
+        self.assertEqual(capacity_for(15), 8)
+        self.assertEqual(capacity_for(16), 16)
+        self.assertEqual(capacity_for(1 << 20), 1 << 20)
+        self.assertEqual(capacity_for((1 << 32) - 1), 1 << 31)
+        self.assertEqual(capacity_for(1 << 31), 1 << 31)
+
+    def test_out_of_range_requests_name_the_value(self):
+        for requested in (0, 7, 1 << 32, -1):
+            with self.assertRaises(InvalidCapacityError) as caught:
+                capacity_for(requested)
+            self.assertEqual(caught.exception.capacity, requested)
+            self.assertIn(str(requested), str(caught.exception))
+            self.assertIsInstance(caught.exception, ValueError)
+
+    def test_non_integers_are_type_errors(self):
+        for requested in (64.0, "64", True):
+            with self.assertRaises(TypeError):
+                capacity_for(requested)
+
+    def test_producer_rounds_and_sizes_the_segment_to_the_request(self):
+        from .support import fstat
+
+        name = unique_name("c")
+        self.addCleanup(unlink_quietly, name)
+        with ShmProducer(name, 100) as producer:
+            self.assertEqual(producer.capacity, 64)
+            self.assertEqual(producer.max_message_len, 60)
+            self.assertEqual(fstat(name).st_size, 116)
+        with ShmProducer(name, 6_220_800) as producer:
+            self.assertEqual(producer.capacity, 4_194_304)
+            self.assertEqual(fstat(name).st_size, 6_220_816)
+            with ShmConsumer(name) as consumer:
+                self.assertEqual(consumer.capacity, 4_194_304)
+                self.assertEqual(consumer.max_message_len, 4_194_300)
+
+    def test_producer_refuses_out_of_range_capacity(self):
+        name = unique_name("c")
+        self.addCleanup(unlink_quietly, name)
+        with self.assertRaises(InvalidCapacityError):
+            ShmProducer(name, 7)
+        from .support import exists
+
+        self.assertFalse(exists(name))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,265 @@
+"""Creating, opening and removing segments: what the OS and other processes see."""
+
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+from shm_ring import (
+    AlreadyExistsError,
+    InvalidCapacityError,
+    NotFoundError,
+    NotReadyError,
+    PermissionDeniedError,
+    SegmentTooSmallError,
+    ShmConsumer,
+    ShmProducer,
+    ShmTimeoutError,
+)
+
+from .support import RawSegment, exists, fstat, peer_env, unique_name, unlink_quietly
+
+
+class OpenTest(unittest.TestCase):
+    def setUp(self):
+        self.name = unique_name("o")
+        self.addCleanup(unlink_quietly, self.name)
+
+    def raw(self, size, capacity=None):
+        raw = RawSegment(self.name, size, capacity=capacity)
+        self.addCleanup(raw.close)
+        return raw
+
+    def test_missing_segment(self):
+        with self.assertRaises(NotFoundError) as caught:
+            ShmConsumer(self.name)
+        self.assertIsInstance(caught.exception, FileNotFoundError)
+        self.assertIn(repr(self.name), str(caught.exception))
+
+    def test_open_timeout_reports_the_last_transient_error(self):
+        with self.assertRaises(ShmTimeoutError) as caught:
+            ShmConsumer(self.name, timeout=0.05)
+        self.assertIsInstance(caught.exception.last, NotFoundError)
+        self.assertIn("timed out after 50 ms waiting for shared-memory segment", str(caught.exception))
+        self.raw(16 + 64, capacity=0)
+        with self.assertRaises(ShmTimeoutError) as caught:
+            ShmConsumer(self.name, timeout=0.05)
+        self.assertIsInstance(caught.exception.last, NotReadyError)
+
+    def test_unsized_segment_is_not_ready(self):
+        self.raw(0)
+        with self.assertRaises(NotReadyError):
+            ShmConsumer(self.name)
+
+    def test_capacity_zero_is_not_ready(self):
+        raw = self.raw(16 + 64, capacity=0)
+        with self.assertRaises(NotReadyError):
+            ShmConsumer(self.name)
+        raw.set_words(capacity=64)
+        with ShmConsumer(self.name) as consumer:
+            self.assertEqual(consumer.capacity, 64)
+
+    def test_segment_smaller_than_the_header(self):
+        self.raw(10)
+        with self.assertRaises(SegmentTooSmallError) as caught:
+            ShmConsumer(self.name)
+        self.assertEqual(caught.exception.size, 10)
+        self.assertIn("10 bytes", str(caught.exception))
+
+    def test_capacity_larger_than_the_segment(self):
+        self.raw(16 + 64, capacity=128)
+        with self.assertRaises(SegmentTooSmallError) as caught:
+            ShmConsumer(self.name)
+        self.assertEqual((caught.exception.size, caught.exception.capacity), (80, 128))
+        self.assertIn("128", str(caught.exception))
+        self.assertIn("80 bytes", str(caught.exception))
+
+    def test_invalid_capacity_words(self):
+        raw = self.raw(16 + 4096)
+        for capacity in (100, 4, 1, 3 << 10, 0xFFFFFFFF, 1 << 31 | 1):
+            raw.set_words(capacity=capacity)
+            with self.assertRaises(InvalidCapacityError) as caught:
+                ShmConsumer(self.name)
+            self.assertEqual(caught.exception.capacity, capacity)
+            self.assertIn(str(capacity), str(caught.exception))
+
+    def test_consumer_maps_the_real_size(self):
+        self.raw(16 + 8, capacity=8)
+        with ShmConsumer(self.name) as consumer:
+            self.assertEqual(consumer.capacity, 8)
+            self.assertEqual(len(consumer._mm), 24)
+
+    def test_consumer_waits_for_the_producer(self):
+        result = []
+
+        def open_consumer():
+            with ShmConsumer(self.name, timeout=120) as consumer:
+                result.append(consumer.read(timeout=120))
+
+        thread = threading.Thread(target=open_consumer)
+        thread.start()
+        try:
+            with ShmProducer(self.name, 64) as producer:
+                producer.write(b"hello late consumer", timeout=120)
+                producer.wait_until_empty(timeout=120)
+        finally:
+            thread.join(120)
+        self.assertEqual(result, [b"hello late consumer"])
+
+    def test_permission_denied(self):
+        if os.geteuid() == 0:
+            # root bypasses permission bits; drop to "nobody" in a child to see the refusal.
+            with ShmProducer(self.name, 64, mode=0o600):
+                code = (
+                    "import os, sys\n"
+                    "import shm_ring\n"
+                    "os.setgid(65534); os.setuid(65534)\n"
+                    "try:\n"
+                    "    shm_ring.ShmConsumer(sys.argv[1])\n"
+                    "except shm_ring.PermissionDeniedError as e:\n"
+                    "    assert isinstance(e, PermissionError)\n"
+                    "    print('denied:', e)\n"
+                )
+                result = subprocess.run(
+                    [sys.executable, "-c", code, self.name],
+                    env=peer_env(),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    universal_newlines=True,
+                    timeout=300,
+                )
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn("denied: permission denied for shared-memory segment", result.stdout)
+        else:
+            with ShmProducer(self.name, 64, mode=0o000):
+                with self.assertRaises(PermissionDeniedError):
+                    ShmConsumer(self.name)
+
+
+class CreateTest(unittest.TestCase):
+    def setUp(self):
+        self.name = unique_name("p")
+        self.addCleanup(unlink_quietly, self.name)
+
+    def test_default_mode_is_0600(self):
+        with ShmProducer(self.name, 64):
+            self.assertEqual(fstat(self.name).st_mode & 0o7777, 0o600)
+
+    def test_mode_is_applied_exactly_whatever_the_umask(self):
+        old = os.umask(0o077)
+        try:
+            with ShmProducer(self.name, 64, mode=0o644):
+                self.assertEqual(fstat(self.name).st_mode & 0o7777, 0o644)
+        finally:
+            os.umask(old)
+        old = os.umask(0)
+        try:
+            with ShmProducer(self.name, 64):
+                self.assertEqual(fstat(self.name).st_mode & 0o7777, 0o600)
+        finally:
+            os.umask(old)
+
+    def test_bad_arguments(self):
+        for kwargs in ({"mode": 0o10000}, {"mode": -1}, {"start_index": 1 << 32}, {"start_index": -1}):
+            with self.assertRaises(ValueError):
+                ShmProducer(self.name, 64, **kwargs)
+        self.assertFalse(exists(self.name))
+
+    def test_exclusive_create_fails_on_an_existing_name(self):
+        with ShmProducer(self.name, 64) as first:
+            first.write(b"first")
+            with self.assertRaises(AlreadyExistsError) as caught:
+                ShmProducer(self.name, 64, exclusive=True)
+            self.assertIsInstance(caught.exception, FileExistsError)
+            with ShmConsumer(self.name) as consumer:
+                self.assertEqual(consumer.read(timeout=5), b"first")
+
+    def test_exclusive_create_on_a_free_name(self):
+        with ShmProducer(self.name, 64, exclusive=True) as producer:
+            self.assertTrue(exists(self.name))
+            self.assertEqual(producer.capacity, 64)
+
+    def test_non_exclusive_create_replaces_the_object(self):
+        old = ShmProducer(self.name, 64)
+        self.addCleanup(old.close)
+        old_consumer = ShmConsumer(self.name)
+        self.addCleanup(old_consumer.close)
+        new = ShmProducer(self.name, 128)
+        self.addCleanup(new.close)
+        old.write(b"to the old object")
+        self.assertEqual(old_consumer.read(timeout=5), b"to the old object")
+        with ShmConsumer(self.name) as new_consumer:
+            self.assertEqual(new_consumer.capacity, 128)
+            self.assertTrue(new_consumer.is_empty())
+
+    def test_close_does_not_unlink_by_default(self):
+        ShmProducer(self.name, 64).close()
+        self.assertTrue(exists(self.name))
+        producer = ShmProducer(self.name, 64)
+        del producer
+        self.assertTrue(exists(self.name))
+
+    def test_unlink_on_close(self):
+        with ShmProducer(self.name, 64, unlink_on_close=True):
+            self.assertTrue(exists(self.name))
+        self.assertFalse(exists(self.name))
+
+    def test_unlink_leaves_a_recreated_name_alone(self):
+        old = ShmProducer(self.name, 64, unlink_on_close=True)
+        new = ShmProducer(self.name, 128)
+        self.addCleanup(new.close)
+        self.assertFalse(old.unlink())
+        old.close()
+        self.assertTrue(exists(self.name))
+        with ShmConsumer(self.name) as consumer:
+            self.assertEqual(consumer.capacity, 128)
+        self.assertTrue(new.unlink())
+        self.assertFalse(exists(self.name))
+        self.assertFalse(new.unlink())
+
+
+class NeverUnlinkTest(unittest.TestCase):
+    def setUp(self):
+        self.name = unique_name("u")
+        self.addCleanup(unlink_quietly, self.name)
+        self.producer = ShmProducer(self.name, 256)
+        self.addCleanup(self.producer.close)
+
+    def test_consumer_close_keeps_the_segment(self):
+        self.producer.write(b"x")
+        with ShmConsumer(self.name) as consumer:
+            consumer.read(timeout=5)
+        self.assertTrue(exists(self.name))
+
+    def test_consumer_in_an_exiting_child_process_keeps_the_segment(self):
+        for i, ending in enumerate(("consumer.close()", "pass", "del consumer", "os._exit(0)")):
+            self.producer.write(b"for the child %d" % i)
+            code = (
+                "import os, sys\n"
+                "import shm_ring\n"
+                "consumer = shm_ring.ShmConsumer(sys.argv[1], timeout=60)\n"
+                "data = consumer.read(timeout=60)\n"
+                "assert 'multiprocessing.resource_tracker' not in sys.modules\n"
+                "sys.stdout.write(data.decode()); sys.stdout.flush()\n" + ending + "\n"
+            )
+            # run() returns once the pipes are closed, i.e. once the child and any helper
+            # process it started (such as a resource tracker, which inherits them) are gone.
+            result = subprocess.run(
+                [sys.executable, "-c", code, self.name],
+                env=peer_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                universal_newlines=True,
+                timeout=300,
+            )
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stdout, "for the child %d" % i)
+            self.assertTrue(exists(self.name), "segment gone after a child ending with " + ending)
+            self.producer.write(b"still here")
+            with ShmConsumer(self.name) as consumer:
+                self.assertEqual(consumer.read(timeout=5), b"still here")
+
+
+if __name__ == "__main__":
+    unittest.main()
