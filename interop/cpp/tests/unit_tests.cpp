@@ -1016,9 +1016,15 @@ TEST(consumer_never_unlinks_and_producer_only_when_asked) {
 }
 
 TEST(in_memory_rings_work_without_a_name) {
-  std::vector<std::uint32_t> memory((16 + 100) / 4);
+  // Memory full of junk: the producer writes every header word (read here as host-endian
+  // words, which match the little-endian wire format on the hosts these tests run on).
+  std::vector<std::uint32_t> memory((16 + 100) / 4, 0xFFFFFFFFu);
   shm_ring::result<producer> p = producer::create_in_memory(memory.data(), memory.size() * 4, 7);
   CHECK(p.ok());
+  CHECK_EQ(memory[0], 7u);   // head
+  CHECK_EQ(memory[1], 7u);   // tail
+  CHECK_EQ(memory[2], 64u);  // capacity
+  CHECK_EQ(memory[3], 0u);   // reserved
   CHECK_EQ(p->capacity(), 64u);
   CHECK(p->name().empty());
   shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), memory.size() * 4);
