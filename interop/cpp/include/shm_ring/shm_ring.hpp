@@ -171,7 +171,8 @@ struct make;
 /// | corrupted         | corruption(), tail_index(), length(), readable()                   |
 /// | invalid_capacity  | value(): the requested capacity or the capacity word               |
 /// | invalid_name      | name_problem(), value() (length or position), character()          |
-/// | timeout           | waited(), last(): the transient error that was being retried       |
+/// | timeout           | waited(), last(): what was waited out (full, empty, not_found,     |
+/// |                   | not_ready; none for wait_until_empty)                              |
 /// | permission_denied, system_error, not_found, already_exists:                             |
 /// |                   | sys_errno(), operation(): the OS call                              |
 class status {
@@ -894,7 +895,7 @@ class producer {
           return s != errc::full;
         },
         timeout, detail::ring_nap);
-    return done ? s : detail::make::timeout(timeout);
+    return done ? s : detail::make::timeout(timeout, errc::full);
   }
 
   /// Writes as many of msgs[0..count) as fit now, in order, and publishes head once.
@@ -930,7 +931,7 @@ class producer {
           return r.code() != errc::full;
         },
         timeout, detail::ring_nap);
-    return done ? r : result<std::size_t>(detail::make::timeout(timeout));
+    return done ? r : result<std::size_t>(detail::make::timeout(timeout, errc::full));
   }
 
   /// Reserves room for a `len`-byte message to be filled in place. Errors: as try_write.
@@ -957,7 +958,7 @@ class producer {
           return r.code() != errc::full;
         },
         timeout, detail::ring_nap);
-    return done ? std::move(r) : result<reservation>(detail::make::timeout(timeout));
+    return done ? std::move(r) : result<reservation>(detail::make::timeout(timeout, errc::full));
   }
 
   /// Waits up to `timeout` until the consumer has read everything (head == tail).
@@ -1334,7 +1335,7 @@ class consumer {
                                detail::ring_nap);
   }
   static status timed_out(std::chrono::nanoseconds timeout) noexcept {
-    return detail::make::timeout(timeout);
+    return detail::make::timeout(timeout, errc::empty);
   }
 
   detail::mapping map_;
