@@ -1,4 +1,5 @@
-// Sends one message through a named ring and reads it back; exits 0 only if it arrives intact.
+// Sends one message through a named ring and reads it back, and checks that a second
+// translation unit sees the same error category; exits 0 only if all is well.
 #include <shm_ring/shm_ring.hpp>
 
 #include <unistd.h>
@@ -8,6 +9,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+std::string describe(shm_ring::errc code);  // second.cpp
 
 int main() {
   const std::string name = "shmr_cmake_" + std::to_string(::getpid());
@@ -30,6 +33,12 @@ int main() {
   if (!w || !r || got.size() != sizeof text || std::memcmp(got.data(), text, sizeof text) != 0) {
     std::fprintf(stderr, "round trip failed: write: %s; read: %s\n", w.message().c_str(),
                  r.message().c_str());
+    return 1;
+  }
+  // The error category is one object, whichever translation unit asks for it.
+  if (&shm_ring::category() != &shm_ring::make_error_code(shm_ring::errc::full).category() ||
+      describe(shm_ring::errc::full) != "the ring is full / shm_ring") {
+    std::fprintf(stderr, "the two translation units disagree\n");
     return 1;
   }
   std::printf("cmake consumer: ok (capacity %u)\n", p->capacity());
