@@ -1037,7 +1037,11 @@ TEST(in_memory_rings_work_without_a_name) {
   CHECK(c->try_read(out).ok());
   CHECK_EQ(out.size(), std::size_t{2});
   CHECK_EQ(memory[0], 13u);  // head = 7 + 6
-  CHECK_EQ(producer::create_in_memory(memory.data(), 23).code(), errc::segment_too_small);
+  const status s = producer::create_in_memory(memory.data(), 23).error();
+  CHECK_EQ(s.code(), errc::segment_too_small);
+  CHECK_EQ(s.needed(), 24u);
+  CHECK_EQ(s.available(), 23u);
+  CHECK(contains(s.message(), "the memory is 23 bytes; a ring needs at least 24"));
   CHECK_EQ(consumer::open_in_memory(memory.data(), 8).code(), errc::segment_too_small);
 }
 

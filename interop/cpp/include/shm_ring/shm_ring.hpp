@@ -414,7 +414,8 @@ struct make {
   }
   // sub: 0 = the segment's size is 0, 1 = its capacity word is 0
   static status not_ready(int sub) noexcept { return with(errc::not_ready, sub); }
-  // sub: 0 = smaller than the header, 1 = smaller than 16 + capacity word
+  // sub: 0 = smaller than the header, 1 = smaller than 16 + capacity word,
+  //      2 = memory given to producer::create_in_memory too small for any ring
   static status segment_too_small(int sub, std::uint64_t needed, std::uint64_t size) noexcept {
     return with(errc::segment_too_small, sub, needed, size);
   }
@@ -714,11 +715,15 @@ inline std::string status::message() const {
                        : "the segment's capacity word is " + num(a_) +
                              ", not a power of two from 8 to 2^31";
     case errc::segment_too_small:
-      return sub_ == 0 ? "the segment is " + num(b_) +
-                             " bytes, smaller than the 16-byte header"
-                       : "the segment's header claims capacity " + num(a_ - header_size) +
-                             ", but its " + num(b_) + " bytes hold at most " +
-                             num(b_ - header_size) + " after the header";
+      switch (sub_) {
+        case 0: return "the segment is " + num(b_) + " bytes, smaller than the 16-byte header";
+        case 1:
+          return "the segment's header claims capacity " + num(a_ - header_size) + ", but its " +
+                 num(b_) + " bytes hold at most " + num(b_ - header_size) + " after the header";
+        default:
+          return "the memory is " + num(b_) + " bytes; a ring needs at least " + num(a_) +
+                 " (the 16-byte header and 8 bytes of data)";
+      }
     case errc::corrupted:
       switch (static_cast<shm_ring::corruption>(sub_)) {
         case corruption::truncated_prefix:
@@ -864,7 +869,7 @@ class producer {
                                            std::uint32_t start_index = 0) noexcept {
     assert(reinterpret_cast<std::uintptr_t>(memory) % 4 == 0);
     if (size < header_size + min_capacity) {
-      return detail::make::segment_too_small(0, header_size + min_capacity, size);
+      return detail::make::segment_too_small(2, header_size + min_capacity, size);
     }
     const std::uint64_t requested = size - header_size;
     const std::uint32_t cap =
