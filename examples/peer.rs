@@ -400,14 +400,16 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(report) => {
-            let rate = if report.seconds > 0.0 {
-                report.messages as f64 / report.seconds
+            // The rate is computed from the seconds as printed, so the line is consistent.
+            let seconds = (report.seconds * 1e6).round() / 1e6;
+            let rate = if seconds > 0.0 {
+                report.messages as f64 / seconds
             } else {
                 0.0
             };
             println!(
                 "{{\"role\":\"{who}\",\"messages\":{},\"bytes\":{},\"seconds\":{:.6},\"msgs_per_sec\":{:.1}}}",
-                report.messages, report.bytes, report.seconds, rate
+                report.messages, report.bytes, seconds, rate
             );
             ExitCode::SUCCESS
         }

@@ -371,12 +371,14 @@ pub struct PeerReport {
     pub bytes: u64,
 }
 
-/// Checks that a peer succeeded and printed exactly one well-formed JSON line; returns it.
+/// Checks that a peer succeeded, said nothing on stderr, and printed exactly one line of the
+/// contract: `{"role":R,"messages":N,"bytes":B,"seconds":S,"msgs_per_sec":X}` with `S` to 6
+/// decimals and `X` to 1 decimal, equal to `N / S` (0.0 when `S` is 0). Returns its figures.
 pub fn peer_report(what: &str, output: &Output) -> PeerReport {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.status.success(),
+        output.status.success() && stderr.is_empty(),
         "{what} failed ({}): stderr: {stderr} stdout: {stdout}",
         output.status
     );
@@ -387,45 +389,124 @@ pub fn peer_report(what: &str, output: &Output) -> PeerReport {
         "{what} must print one line, printed: {stdout:?}"
     );
     let line = lines[0];
-    let field = |key: &str| -> &str {
-        let start = line
-            .find(&format!("\"{key}\":"))
-            .unwrap_or_else(|| panic!("{what}: no {key} in {line}"))
-            + key.len()
-            + 3;
-        let rest = &line[start..];
-        let end = rest.find([',', '}']).expect("end of field");
-        rest[..end].trim_matches('"')
+    let bad = || -> ! { panic!("{what}: not the contract's JSON line: {line}") };
+    let body = line
+        .strip_prefix("{\"role\":\"")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or_else(|| bad());
+    let (role, rest) = body.split_once("\",\"messages\":").unwrap_or_else(|| bad());
+    let (messages, rest) = rest.split_once(",\"bytes\":").unwrap_or_else(|| bad());
+    let (bytes, rest) = rest.split_once(",\"seconds\":").unwrap_or_else(|| bad());
+    let (seconds, rate) = rest
+        .split_once(",\"msgs_per_sec\":")
+        .unwrap_or_else(|| bad());
+    let decimals = |number: &str| number.split_once('.').map_or(0, |(_, frac)| frac.len());
+    assert_eq!(decimals(seconds), 6, "{what}: seconds in {line}");
+    assert_eq!(decimals(rate), 1, "{what}: msgs_per_sec in {line}");
+    let messages: u64 = messages.parse().unwrap_or_else(|_| bad());
+    let seconds: f64 = seconds.parse().unwrap_or_else(|_| bad());
+    let rate: f64 = rate.parse().unwrap_or_else(|_| bad());
+    let expected_rate = if seconds > 0.0 {
+        messages as f64 / seconds
+    } else {
+        0.0
     };
-    let keys = ["role", "messages", "bytes", "seconds", "msgs_per_sec"];
-    let expected_shape = format!(
-        "{{{}}}",
-        keys.iter()
-            .map(|k| format!(
-                "\"{k}\":{}",
-                if *k == "role" {
-                    format!("\"{}\"", field(k))
-                } else {
-                    field(k).to_owned()
-                }
-            ))
-            .collect::<Vec<_>>()
-            .join(",")
+    assert!(
+        (rate - expected_rate).abs() <= 0.05 + expected_rate * 1e-9,
+        "{what}: msgs_per_sec {rate}, expected {expected_rate:.1} in {line}"
     );
-    assert_eq!(
-        line, expected_shape,
-        "{what}: keys must be exactly {keys:?} in order"
-    );
-    field("seconds")
-        .parse::<f64>()
-        .unwrap_or_else(|_| panic!("{what}: seconds is not a number in {line}"));
-    field("msgs_per_sec")
-        .parse::<f64>()
-        .unwrap_or_else(|_| panic!("{what}: msgs_per_sec is not a number in {line}"));
     PeerReport {
-        role: field("role").to_owned(),
-        messages: field("messages").parse().expect("messages"),
-        bytes: field("bytes").parse().expect("bytes"),
+        role: role.to_owned(),
+        messages,
+        bytes: bytes.parse().unwrap_or_else(|_| bad()),
+    }
+}
+
+/// The repository's root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `python3`, ready to import `shm_ring` from interop/python. Fails the test with what to
+/// install if there is no `python3`.
+pub fn python3() -> Command {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let found = Command::new("python3").arg("--version").output();
+        if !found.is_ok_and(|out| out.status.success()) {
+            panic!(
+                "python3 not found: install Python 3.8 or newer (e.g. apt-get install python3) \
+                 to run the interoperability tests"
+            );
+        }
+    });
+    let mut command = Command::new("python3");
+    command.env("PYTHONPATH", root().join("interop").join("python"));
+    command
+}
+
+/// The C++ compiler: `$CXX`, or `g++`. Fails the test with what to install if missing.
+pub fn cxx() -> String {
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".to_owned());
+    match Command::new(&cxx).arg("--version").output() {
+        Ok(out) if out.status.success() => cxx,
+        _ => panic!(
+            "{cxx} not found: install a C++14 compiler (e.g. apt-get install g++) to build the \
+             C++ peer"
+        ),
+    }
+}
+
+/// Compiles `source` (relative to interop/cpp) with `flags` into `CARGO_TARGET_TMPDIR/cpp/name`
+/// and returns the executable; fails the test with the compiler's output if that fails.
+pub fn build_cpp(source: &str, name: &str, flags: &[&str]) -> PathBuf {
+    let cpp = root().join("interop").join("cpp");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
+    std::fs::create_dir_all(&dir).expect("create the C++ build directory");
+    let exe = dir.join(name);
+    let out = Command::new(cxx())
+        .arg("-std=c++14")
+        .args(flags)
+        .arg("-I")
+        .arg(cpp.join("include"))
+        .arg(cpp.join(source))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-pthread")
+        .output()
+        .expect("run the C++ compiler");
+    assert!(
+        out.status.success(),
+        "building {source} with {flags:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// A language of the project's peers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lang {
+    Rust,
+    Python,
+    Cpp,
+}
+
+impl Lang {
+    /// The conformance peer in this language, ready for its role and flags.
+    pub fn peer(self) -> Command {
+        match self {
+            Lang::Rust => Command::new(rust_peer()),
+            Lang::Python => {
+                let mut command = python3();
+                command.args(["-m", "shm_ring"]);
+                command
+            }
+            Lang::Cpp => {
+                static PEER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+                Command::new(PEER.get_or_init(|| build_cpp("examples/peer.cpp", "peer", &["-O2"])))
+            }
+        }
     }
 }
 

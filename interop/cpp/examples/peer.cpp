@@ -339,9 +339,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", role, f.c_str());
     return 1;
   }
-  // Seconds as printed (6 decimals); the rate is 0.0 when they print as 0.
+  // Seconds as printed (6 decimals); the rate is computed from them, so the line is
+  // consistent, and is 0.0 when they print as 0.
   const double seconds = static_cast<double>(static_cast<std::uint64_t>(r.seconds * 1e6 + 0.5)) / 1e6;
-  const double rate = seconds > 0 ? static_cast<double>(o.count) / r.seconds : 0.0;
+  const double rate = seconds > 0 ? static_cast<double>(o.count) / seconds : 0.0;
   std::printf("{\"role\":\"%s\",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
               ",\"seconds\":%.6f,\"msgs_per_sec\":%.1f}\n",
               role, o.count, r.bytes, seconds, rate);

@@ -1,0 +1,189 @@
+//! The interoperability matrix: every producer language against every consumer language in
+//! {Rust, Python, C++}, nine pairs, each pair as two processes running at the same time and
+//! the consumer checking every message of the conformance stream.
+//!
+//! Each pair runs four streams:
+//! - 200,000 messages of 1 to 8192 bytes through a 16 KiB ring, so length prefixes and payloads
+//!   split at the ring's end over and over (consumer started first);
+//! - 64-byte messages (producer started first);
+//! - messages of `capacity - 4` bytes, the largest a ring carries (consumer started first);
+//! - indices starting at 4294967000, so they wrap at 2^32 early in the run (producer first).
+//!
+//! And each consumer language reads zero-length records placed in a ring by hand.
+//!
+//! `python3` and a C++ compiler (`g++` or `$CXX`) are required: without them these tests fail,
+//! saying what to install.
+
+mod common;
+
+use common::{
+    peer_report, run_pair, stream_bytes, stream_len, stream_message, unique_name, Lang, Order, Raw,
+};
+
+/// One stream of the matrix.
+struct Stream {
+    tag: &'static str,
+    count: u64,
+    sizes: (usize, usize),
+    extra: &'static [&'static str],
+    order: Order,
+}
+
+const STREAMS: [Stream; 4] = [
+    Stream {
+        tag: "range",
+        count: 200_000,
+        sizes: (1, 8192),
+        extra: &[],
+        order: Order::ConsumerFirst,
+    },
+    Stream {
+        tag: "small",
+        count: 50_000,
+        sizes: (64, 64),
+        extra: &[],
+        order: Order::ProducerFirst,
+    },
+    Stream {
+        tag: "largest",
+        count: 20_000,
+        sizes: (16_380, 16_380),
+        extra: &[],
+        order: Order::ConsumerFirst,
+    },
+    Stream {
+        tag: "wrap",
+        count: 50_000,
+        sizes: (1, 8192),
+        extra: &["--start-index", "4294967000"],
+        order: Order::ProducerFirst,
+    },
+];
+
+fn matrix(producer: Lang, consumer: Lang) {
+    for stream in &STREAMS {
+        let name = unique_name(stream.tag);
+        let _cleanup = common::Removes(name.clone());
+        let count = stream.count.to_string();
+        let (min, max) = (stream.sizes.0.to_string(), stream.sizes.1.to_string());
+        let args = [
+            &[
+                "--name",
+                name.as_str(),
+                "--count",
+                &count,
+                "--min-size",
+                &min,
+                "--max-size",
+                &max,
+                "--capacity",
+                "16384",
+                "--timeout-ms",
+                "60000",
+            ][..],
+            stream.extra,
+        ]
+        .concat();
+        let mut p = producer.peer();
+        p.arg("producer").args(&args);
+        let mut c = consumer.peer();
+        c.arg("consumer").args(&args);
+        let (p_out, c_out) = run_pair(&name, p, c, stream.order);
+        let what = format!("{producer:?} -> {consumer:?}, stream {}", stream.tag);
+        let bytes = stream_bytes(stream.count, stream.sizes.0, stream.sizes.1);
+        let produced = peer_report(&format!("{what}: producer"), &p_out);
+        let consumed = peer_report(&format!("{what}: consumer"), &c_out);
+        assert_eq!(
+            (produced.role.as_str(), produced.messages, produced.bytes),
+            ("producer", stream.count, bytes),
+            "{what}"
+        );
+        assert_eq!(
+            (consumed.role.as_str(), consumed.messages, consumed.bytes),
+            ("consumer", stream.count, bytes),
+            "{what}"
+        );
+        assert!(
+            !common::exists(&name),
+            "{what}: the producer removes its segment"
+        );
+    }
+}
+
+macro_rules! pairs {
+    ($($test:ident: $producer:ident -> $consumer:ident;)*) => {$(
+        #[test]
+        fn $test() {
+            matrix(Lang::$producer, Lang::$consumer);
+        }
+    )*};
+}
+
+pairs! {
+    rust_to_rust: Rust -> Rust;
+    rust_to_python: Rust -> Python;
+    rust_to_cpp: Rust -> Cpp;
+    python_to_rust: Python -> Rust;
+    python_to_python: Python -> Python;
+    python_to_cpp: Python -> Cpp;
+    cpp_to_rust: Cpp -> Rust;
+    cpp_to_python: Cpp -> Python;
+    cpp_to_cpp: Cpp -> Cpp;
+}
+
+/// Writes the conformance stream with sizes 0..=3 into a ring by hand, zero-length records
+/// included, and has `consumer` read and check it.
+fn zero_length_records(consumer: Lang) {
+    let name = unique_name("zero");
+    let count = 40u64;
+    let start = u32::MAX - 20;
+    let raw = Raw::create_ring(&name, 4096, start);
+    let mut head = start;
+    let mut zeros = 0;
+    for i in 0..count {
+        let len = stream_len(i, 0, 3);
+        zeros += usize::from(len == 0);
+        head = raw.push_record(4096, head, &stream_message(i, len));
+    }
+    assert!(
+        zeros >= 5,
+        "the stream must hold zero-length records ({zeros})"
+    );
+    let mut command = consumer.peer();
+    command.args([
+        "consumer",
+        "--name",
+        &name,
+        "--count",
+        &count.to_string(),
+        "--min-size",
+        "0",
+        "--max-size",
+        "3",
+        "--timeout-ms",
+        "60000",
+    ]);
+    let output =
+        common::Running::start(format!("{consumer:?} consumer"), command).finish(common::RUN_LIMIT);
+    let report = peer_report(&format!("{consumer:?} consumer"), &output);
+    assert_eq!(
+        (report.messages, report.bytes),
+        (count, stream_bytes(count, 0, 3))
+    );
+    assert_eq!(raw.word(4), head, "{consumer:?} consumed every record");
+}
+
+#[test]
+fn rust_consumer_delivers_zero_length_records() {
+    zero_length_records(Lang::Rust);
+}
+
+#[test]
+fn python_consumer_delivers_zero_length_records() {
+    zero_length_records(Lang::Python);
+}
+
+#[test]
+fn cpp_consumer_delivers_zero_length_records() {
+    zero_length_records(Lang::Cpp);
+}
