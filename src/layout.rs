@@ -72,8 +72,42 @@ pub(crate) const HEAD: usize = 0;
 pub(crate) const TAIL: usize = 4;
 /// Byte offset of the `capacity` word.
 pub(crate) const CAPACITY: usize = 8;
-/// Byte offset of the `reserved` word.
-pub(crate) const RESERVED: usize = 12;
+/// Byte offset of the `reserved` word. The original library writes it 0 and never reads it;
+/// shm_ring keeps one flag byte per side in it (see [`PRODUCER_FLAGS`]).
+pub const RESERVED: usize = 12;
+
+/// Byte offset of the producer's flag byte (the first byte of `reserved`). Only the producer
+/// writes it, with single-byte stores, so no side ever needs a read-modify-write of a shared
+/// word.
+///
+/// ```
+/// use shm_ring::layout::{CONSUMER_FLAGS, PRODUCER_FLAGS, RESERVED};
+/// assert_eq!((PRODUCER_FLAGS, CONSUMER_FLAGS), (RESERVED, RESERVED + 1));
+/// ```
+pub const PRODUCER_FLAGS: usize = 12;
+
+/// Byte offset of the consumer's flag byte (the second byte of `reserved`). Only the consumer
+/// writes it.
+pub const CONSUMER_FLAGS: usize = 13;
+
+/// Flag bit: this side is asleep, or about to be, in `FUTEX_WAIT` on the other side's index
+/// word (the consumer on `head`, the producer on `tail`), and must be woken after a publish.
+pub const FLAG_SLEEPING: u8 = 0x01;
+
+/// Flag bit: this side holds its liveness lock (an OFD write lock on byte
+/// [`PRODUCER_LOCK_BYTE`] or [`CONSUMER_LOCK_BYTE`] of the object) for as long as it lives, so
+/// a free lock means it is gone.
+pub const FLAG_LOCKED: u8 = 0x02;
+
+/// Flag bit: this side's process is registered for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, so the
+/// other side can make its stores visible with one system call before going to sleep.
+pub const FLAG_BARRIER: u8 = 0x04;
+
+/// The byte of the object the producer's liveness lock covers.
+pub const PRODUCER_LOCK_BYTE: u64 = 0;
+
+/// The byte of the object the consumer's liveness lock covers.
+pub const CONSUMER_LOCK_BYTE: u64 = 1;
 
 /// The data-area capacity a producer gets for a requested size: the largest power of two that
 /// is at most `requested`.

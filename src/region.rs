@@ -1,15 +1,20 @@
 //! The raw memory of a segment, and the only module of the crate that uses `unsafe`.
 //!
-//! A [`Region`] is `len` bytes: a 16-byte header of four `u32` words, then the data area. It
-//! offers a small safe interface that the ring algorithm is written against:
+//! A [`Region`] is `len` bytes: a 16-byte header, then the data area. It offers a small safe
+//! interface that the ring algorithm is written against:
 //!
-//! - the header words only as atomics ([`Region::word`]);
+//! - `head`, `tail` and `capacity` only as `u32` atomics ([`Region::word`]);
+//! - the four bytes of `reserved` only as `u8` atomics ([`Region::flag`]), one flag byte per
+//!   side, so no memory is ever accessed atomically at two different sizes;
 //! - the data area (offsets `HEADER_LEN..len`) only as bytes: copies in and out, and slices.
 //!
 //! Every access is bounds-checked here, against the region's own length, so no index computed
 //! elsewhere (least of all one derived from what another process wrote) can reach outside the
-//! memory. The header and data accessors cannot overlap, so a word is never seen both as an
-//! atomic and as plain bytes.
+//! memory. The accessors cannot overlap, so a byte is never seen both as an atomic and as
+//! plain data.
+//!
+//! The module also holds the one OS call that rustix does not offer: byte-range
+//! open-file-description locks (`fcntl(F_OFD_SETLK)`), in [`locks`].
 //!
 //! Three backings exist:
 //! - a shared mapping of a file descriptor (`mmap`/`munmap`), used by the public types;
@@ -43,21 +48,30 @@ fn check_data_range(region_len: usize, offset: usize, len: usize) {
     );
 }
 
-/// Panics unless `offset` is one of the four header words.
+/// Panics unless `offset` is `head`, `tail` or `capacity`.
 #[inline]
 fn check_word(offset: usize) {
     assert!(
-        offset % 4 == 0 && offset < crate::layout::HEADER_LEN,
+        offset % 4 == 0 && offset < crate::layout::RESERVED,
         "{offset} is not the offset of a header word"
+    );
+}
+
+/// Panics unless `offset` is one of the four bytes of `reserved`.
+#[inline]
+fn check_flag(offset: usize) {
+    assert!(
+        (crate::layout::RESERVED..crate::layout::HEADER_LEN).contains(&offset),
+        "{offset} is not the offset of a flag byte"
     );
 }
 
 #[cfg(not(loom))]
 mod native {
     use std::ptr::{self, NonNull};
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, AtomicU8};
 
-    use super::{check_data_range, check_word};
+    use super::{check_data_range, check_flag, check_word};
     use crate::layout::HEADER_LEN;
 
     /// `len` bytes of memory laid out as a segment, valid until the region is dropped.
@@ -137,15 +151,25 @@ mod native {
             self.len
         }
 
-        /// The header word at byte `offset` (0, 4, 8 or 12).
+        /// The header word at byte `offset` (0, 4 or 8: `head`, `tail`, `capacity`).
         #[inline]
         pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
             check_word(offset);
-            // SAFETY: `offset` is 0, 4, 8 or 12 (checked) and `len >= HEADER_LEN`, so the pointer
-            // is inside the region; the base is aligned to at least 4 bytes, so it is aligned for
-            // `AtomicU32`. This process touches header bytes only through atomics (the data
-            // accessors refuse offsets below HEADER_LEN), and the memory outlives `&self`.
+            // SAFETY: `offset` is 0, 4 or 8 (checked) and `len >= HEADER_LEN`, so the pointer is
+            // inside the region; the base is aligned to at least 4 bytes, so it is aligned for
+            // `AtomicU32`. This process touches these bytes only through this accessor (the flag
+            // and data accessors refuse them), and the memory outlives `&self`.
             unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast::<u32>()) }
+        }
+
+        /// The flag byte at byte `offset` (12 to 15, the bytes of `reserved`).
+        #[inline]
+        pub(crate) fn flag(&self, offset: usize) -> &AtomicU8 {
+            check_flag(offset);
+            // SAFETY: `offset` is 12..16 (checked) and `len >= HEADER_LEN`, so the pointer is
+            // inside the region, and any address is aligned for `AtomicU8`. These bytes are
+            // touched only through this accessor, and the memory outlives `&self`.
+            unsafe { AtomicU8::from_ptr(self.base.as_ptr().add(offset)) }
         }
 
         /// Copies `dst.len()` bytes of the data area, starting at byte `offset`, into `dst`.
@@ -268,10 +292,10 @@ mod native {
 #[cfg(loom)]
 mod model {
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::AtomicU32;
+    use loom::sync::atomic::{AtomicU32, AtomicU8};
     use loom::sync::Arc;
 
-    use super::{check_data_range, check_word};
+    use super::{check_data_range, check_flag, check_word};
     use crate::layout::HEADER_LEN;
 
     /// A region whose every access is tracked by the loom model checker.
@@ -280,7 +304,8 @@ mod model {
     }
 
     struct Block {
-        words: [AtomicU32; 4],
+        words: [AtomicU32; 3],
+        flags: [AtomicU8; 4],
         /// One cell per data byte, so that loom tracks each byte's accesses separately: the
         /// producer writing free space while the consumer reads a record is not a race.
         data: Box<[UnsafeCell<u8>]>,
@@ -292,6 +317,7 @@ mod model {
             let len = len.max(HEADER_LEN);
             let block = Arc::new(Block {
                 words: std::array::from_fn(|_| AtomicU32::new(0)),
+                flags: std::array::from_fn(|_| AtomicU8::new(0)),
                 data: (0..len - HEADER_LEN).map(|_| UnsafeCell::new(0)).collect(),
             });
             (
@@ -309,6 +335,11 @@ mod model {
         pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
             check_word(offset);
             &self.block.words[offset / 4]
+        }
+
+        pub(crate) fn flag(&self, offset: usize) -> &AtomicU8 {
+            check_flag(offset);
+            &self.block.flags[offset - crate::layout::RESERVED]
         }
 
         pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
@@ -329,6 +360,59 @@ mod model {
                 cell.with_mut(|p| unsafe { *p = byte });
             }
         }
+    }
+}
+
+/// Byte-range locks owned by an open file description (`F_OFD_SETLK`, Linux 3.15 and later).
+///
+/// They are the liveness signal: a side holds a write lock on one byte of the object for as
+/// long as it lives, and the kernel drops it when the process dies. Unlike classic POSIX
+/// `F_SETLK` locks they belong to the open file description, not the process, so two ends in
+/// one process see each other's locks, and closing some other descriptor of the same object
+/// does not release them. rustix only offers whole-file POSIX locks, hence `libc` here.
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) mod locks {
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    /// A one-byte lock request of `kind` at `byte`.
+    fn request(kind: libc::c_int, byte: u64) -> libc::flock {
+        // SAFETY: `flock` is a plain C struct of integers, for which all-zero is a valid value
+        // (and `l_pid` must be 0 for OFD locks).
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        lock.l_start = byte as libc::off_t;
+        lock.l_len = 1;
+        lock
+    }
+
+    /// Takes a write lock on `byte` without waiting. `Ok(false)` if another open file
+    /// description holds a conflicting lock.
+    pub(crate) fn try_lock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+        let mut lock = request(libc::F_WRLCK, byte);
+        // SAFETY: `fd` is an open descriptor for the duration of the call (it is borrowed), and
+        // `lock` is a valid `flock` that outlives the call.
+        let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
+        if done == 0 {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+            _ => Err(error),
+        }
+    }
+
+    /// Whether another open file description holds a lock on `byte`. Takes nothing.
+    pub(crate) fn is_locked(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+        let mut lock = request(libc::F_WRLCK, byte);
+        // SAFETY: as in `try_lock`; F_OFD_GETLK writes the answer into `lock`.
+        let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+        if done != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(i32::from(lock.l_type) != libc::F_UNLCK)
     }
 }
 
@@ -366,9 +450,25 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "not the offset of a header word")]
-    fn words_are_only_in_the_header() {
+    fn words_are_only_head_tail_and_capacity() {
         let (a, _) = Region::heap_pair(64);
-        a.word(16);
+        a.word(12);
+    }
+
+    #[test]
+    #[should_panic(expected = "not the offset of a flag byte")]
+    fn flags_are_only_in_reserved() {
+        let (a, _) = Region::heap_pair(64);
+        a.flag(8);
+    }
+
+    #[test]
+    fn flag_bytes_are_shared_between_handles() {
+        let (a, b) = Region::heap_pair(64);
+        a.flag(12).store(0x06, Ordering::Release);
+        a.flag(13).store(0x01, Ordering::Release);
+        assert_eq!(b.flag(12).load(Ordering::Acquire), 0x06);
+        assert_eq!(b.flag(13).load(Ordering::Acquire), 0x01);
     }
 
     #[test]
