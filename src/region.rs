@@ -3,15 +3,17 @@
 //! A [`Region`] is `len` bytes: a 16-byte header, then the data area. It offers a small safe
 //! interface that the ring algorithm is written against:
 //!
-//! - `head`, `tail` and `capacity` only as `u32` atomics ([`Region::word`]);
-//! - the four bytes of `reserved` only as `u8` atomics ([`Region::flag`]), one flag byte per
-//!   side, so no memory is ever accessed atomically at two different sizes;
-//! - the data area (offsets `HEADER_LEN..len`) only as bytes: copies in and out, and slices.
+//! - the four header words only as `u32` atomics ([`Region::word`]);
+//! - the data area (offsets `HEADER_LEN..data_end`) only as bytes: copies in and out, and
+//!   slices;
+//! - everything past the data area (`data_end..len`, where the extension block lives) only as
+//!   `u8` atomics ([`Region::flag`]).
 //!
-//! Every access is bounds-checked here, against the region's own length, so no index computed
-//! elsewhere (least of all one derived from what another process wrote) can reach outside the
-//! memory. The accessors cannot overlap, so a byte is never seen both as an atomic and as
-//! plain data.
+//! `data_end` is the region's length until the ring sets it ([`Region::limit_data`]) once it
+//! knows the capacity. Every access is bounds-checked here, against the region's own limits,
+//! so no index computed elsewhere (least of all one derived from what another process wrote)
+//! can reach outside the memory, and the three kinds of access can never overlap: a byte is
+//! never seen both as an atomic and as plain data, nor atomically at two sizes.
 //!
 //! The module also holds the one OS call that rustix does not offer: byte-range
 //! open-file-description locks (`fcntl(F_OFD_SETLK)`), in [`locks`].
@@ -37,32 +39,32 @@ pub(crate) use self::native::Region;
 #[cfg(loom)]
 pub(crate) use self::model::Region;
 
-/// Panics unless `offset..offset + len` lies in the data area of a region of `region_len`
-/// bytes. Callers only pass offsets they derived from a masked index, so this never fires;
-/// it is the last line of defence that keeps every access inside the memory.
+/// Panics unless `offset..offset + len` lies in the data area, which ends at `data_end`.
+/// Callers only pass offsets they derived from a masked index, so this never fires; it is the
+/// last line of defence that keeps every access inside the memory.
 #[inline]
-fn check_data_range(region_len: usize, offset: usize, len: usize) {
+fn check_data_range(data_end: usize, offset: usize, len: usize) {
     assert!(
-        offset >= crate::layout::HEADER_LEN && offset <= region_len && len <= region_len - offset,
-        "data access {offset}+{len} outside the data area of a {region_len}-byte region"
+        offset >= crate::layout::HEADER_LEN && offset <= data_end && len <= data_end - offset,
+        "data access {offset}+{len} outside the data area, which ends at {data_end}"
     );
 }
 
-/// Panics unless `offset` is `head`, `tail` or `capacity`.
+/// Panics unless `offset` is one of the four header words.
 #[inline]
 fn check_word(offset: usize) {
     assert!(
-        offset % 4 == 0 && offset < crate::layout::RESERVED,
+        offset % 4 == 0 && offset < crate::layout::HEADER_LEN,
         "{offset} is not the offset of a header word"
     );
 }
 
-/// Panics unless `offset` is one of the four bytes of `reserved`.
+/// Panics unless `offset` lies past the data area and inside the region.
 #[inline]
-fn check_flag(offset: usize) {
+fn check_flag(data_end: usize, len: usize, offset: usize) {
     assert!(
-        (crate::layout::RESERVED..crate::layout::HEADER_LEN).contains(&offset),
-        "{offset} is not the offset of a flag byte"
+        (data_end..len).contains(&offset),
+        "{offset} is not past the data area (which ends at {data_end}) in a {len}-byte region"
     );
 }
 
@@ -80,6 +82,8 @@ mod native {
         base: NonNull<u8>,
         /// Length in bytes; at least `HEADER_LEN`.
         len: usize,
+        /// End of the data area: `HEADER_LEN <= data_end <= len`.
+        data_end: usize,
         backing: Backing,
     }
 
@@ -128,6 +132,7 @@ mod native {
             Ok(Region {
                 base,
                 len,
+                data_end: len,
                 backing: Backing::Mapped,
             })
         }
@@ -140,6 +145,7 @@ mod native {
             let handle = |block: &std::sync::Arc<HeapBlock>| Region {
                 base: block.ptr,
                 len: block.layout.size(),
+                data_end: block.layout.size(),
                 backing: Backing::Heap(block.clone()),
             };
             (handle(&block), handle(&block))
@@ -151,31 +157,38 @@ mod native {
             self.len
         }
 
-        /// The header word at byte `offset` (0, 4 or 8: `head`, `tail`, `capacity`).
+        /// Ends the data area at `end` (clamped to the region): bytes from there on are
+        /// reachable only as atomics, through [`Region::flag`].
+        pub(crate) fn limit_data(&mut self, end: usize) {
+            self.data_end = end.clamp(HEADER_LEN, self.len);
+        }
+
+        /// The header word at byte `offset` (0, 4, 8 or 12).
         #[inline]
         pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
             check_word(offset);
-            // SAFETY: `offset` is 0, 4 or 8 (checked) and `len >= HEADER_LEN`, so the pointer is
-            // inside the region; the base is aligned to at least 4 bytes, so it is aligned for
-            // `AtomicU32`. This process touches these bytes only through this accessor (the flag
-            // and data accessors refuse them), and the memory outlives `&self`.
+            // SAFETY: `offset` is 0, 4, 8 or 12 (checked) and `len >= HEADER_LEN`, so the
+            // pointer is inside the region; the base is aligned to at least 4 bytes, so it is
+            // aligned for `AtomicU32`. This process touches header bytes only through this
+            // accessor (the others refuse them), and the memory outlives `&self`.
             unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast::<u32>()) }
         }
 
-        /// The flag byte at byte `offset` (12 to 15, the bytes of `reserved`).
+        /// The byte at `offset`, past the data area, as an atomic.
         #[inline]
         pub(crate) fn flag(&self, offset: usize) -> &AtomicU8 {
-            check_flag(offset);
-            // SAFETY: `offset` is 12..16 (checked) and `len >= HEADER_LEN`, so the pointer is
-            // inside the region, and any address is aligned for `AtomicU8`. These bytes are
-            // touched only through this accessor, and the memory outlives `&self`.
+            check_flag(self.data_end, self.len, offset);
+            // SAFETY: `offset` is inside the region and past the data area (checked), and any
+            // address is aligned for `AtomicU8`. Bytes past the data area are touched only
+            // through this accessor (the data accessors stop at `data_end`, which only ever
+            // moves while `&mut self` is held), and the memory outlives `&self`.
             unsafe { AtomicU8::from_ptr(self.base.as_ptr().add(offset)) }
         }
 
         /// Copies `dst.len()` bytes of the data area, starting at byte `offset`, into `dst`.
         #[inline]
         pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
-            check_data_range(self.len, offset, dst.len());
+            check_data_range(self.data_end, offset, dst.len());
             // SAFETY: the source range is inside the data area (checked). `dst` is a unique
             // borrow, so it cannot overlap bytes this handle lends out (lending needs `&self`
             // or `&mut self` for as long as the loan lives).
@@ -191,7 +204,7 @@ mod native {
         /// Copies `src` into the data area, starting at byte `offset`.
         #[inline]
         pub(crate) fn write(&mut self, offset: usize, src: &[u8]) {
-            check_data_range(self.len, offset, src.len());
+            check_data_range(self.data_end, offset, src.len());
             // SAFETY: the destination range is inside the data area (checked) and `&mut self`
             // guarantees no slice of this region is alive; `src` is a shared borrow, so if it
             // points into memory it is memory this handle cannot be writing.
@@ -203,7 +216,7 @@ mod native {
         /// The `len` bytes of the data area at byte `offset`, in place.
         #[inline]
         pub(crate) fn slice(&self, offset: usize, len: usize) -> &[u8] {
-            check_data_range(self.len, offset, len);
+            check_data_range(self.data_end, offset, len);
             // SAFETY: the range is inside the data area (checked); no `&mut` slice of this region
             // can be alive while `&self` is borrowed; the memory outlives the borrow.
             unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset), len) }
@@ -216,8 +229,8 @@ mod native {
             (first_offset, first_len): (usize, usize),
             (second_offset, second_len): (usize, usize),
         ) -> (&mut [u8], &mut [u8]) {
-            check_data_range(self.len, first_offset, first_len);
-            check_data_range(self.len, second_offset, second_len);
+            check_data_range(self.data_end, first_offset, first_len);
+            check_data_range(self.data_end, second_offset, second_len);
             assert!(
                 first_offset + first_len <= second_offset
                     || second_offset + second_len <= first_offset,
@@ -301,14 +314,17 @@ mod model {
     /// A region whose every access is tracked by the loom model checker.
     pub(crate) struct Region {
         block: Arc<Block>,
+        data_end: usize,
     }
 
     struct Block {
-        words: [AtomicU32; 3],
-        flags: [AtomicU8; 4],
-        /// One cell per data byte, so that loom tracks each byte's accesses separately: the
-        /// producer writing free space while the consumer reads a record is not a race.
+        words: [AtomicU32; 4],
+        /// One cell per byte after the header, so that loom tracks each byte's accesses
+        /// separately: the producer writing free space while the consumer reads a record is
+        /// not a race.
         data: Box<[UnsafeCell<u8>]>,
+        /// The same bytes as atomics, for the part past the data area.
+        flags: Box<[AtomicU8]>,
     }
 
     impl Region {
@@ -317,19 +333,27 @@ mod model {
             let len = len.max(HEADER_LEN);
             let block = Arc::new(Block {
                 words: std::array::from_fn(|_| AtomicU32::new(0)),
-                flags: std::array::from_fn(|_| AtomicU8::new(0)),
-                data: (0..len - HEADER_LEN).map(|_| UnsafeCell::new(0)).collect(),
+                data: (HEADER_LEN..len).map(|_| UnsafeCell::new(0)).collect(),
+                flags: (HEADER_LEN..len).map(|_| AtomicU8::new(0)).collect(),
             });
             (
                 Region {
                     block: block.clone(),
+                    data_end: len,
                 },
-                Region { block },
+                Region {
+                    block,
+                    data_end: len,
+                },
             )
         }
 
         pub(crate) fn len(&self) -> usize {
             HEADER_LEN + self.block.data.len()
+        }
+
+        pub(crate) fn limit_data(&mut self, end: usize) {
+            self.data_end = end.clamp(HEADER_LEN, self.len());
         }
 
         pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
@@ -338,12 +362,12 @@ mod model {
         }
 
         pub(crate) fn flag(&self, offset: usize) -> &AtomicU8 {
-            check_flag(offset);
-            &self.block.flags[offset - crate::layout::RESERVED]
+            check_flag(self.data_end, self.len(), offset);
+            &self.block.flags[offset - HEADER_LEN]
         }
 
         pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
-            check_data_range(self.len(), offset, dst.len());
+            check_data_range(self.data_end, offset, dst.len());
             let cells = &self.block.data[offset - HEADER_LEN..][..dst.len()];
             for (byte, cell) in dst.iter_mut().zip(cells) {
                 // SAFETY: loom checks this read against every other access to the cell and
@@ -353,7 +377,7 @@ mod model {
         }
 
         pub(crate) fn write(&mut self, offset: usize, src: &[u8]) {
-            check_data_range(self.len(), offset, src.len());
+            check_data_range(self.data_end, offset, src.len());
             let cells = &self.block.data[offset - HEADER_LEN..][..src.len()];
             for (&byte, cell) in src.iter().zip(cells) {
                 // SAFETY: as in `read`; loom reports any unsynchronised overlapping access.
@@ -450,25 +474,36 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "not the offset of a header word")]
-    fn words_are_only_head_tail_and_capacity() {
+    fn words_are_only_in_the_header() {
         let (a, _) = Region::heap_pair(64);
-        a.word(12);
+        a.word(16);
     }
 
     #[test]
-    #[should_panic(expected = "not the offset of a flag byte")]
-    fn flags_are_only_in_reserved() {
-        let (a, _) = Region::heap_pair(64);
-        a.flag(8);
+    #[should_panic(expected = "is not past the data area")]
+    fn flags_are_only_past_the_data_area() {
+        let (mut a, _) = Region::heap_pair(128);
+        a.limit_data(80);
+        a.flag(79);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the data area")]
+    fn data_stops_where_the_flags_begin() {
+        let (mut a, _) = Region::heap_pair(128);
+        a.limit_data(80);
+        a.write(78, &[0; 3]);
     }
 
     #[test]
     fn flag_bytes_are_shared_between_handles() {
-        let (a, b) = Region::heap_pair(64);
-        a.flag(12).store(0x06, Ordering::Release);
-        a.flag(13).store(0x01, Ordering::Release);
-        assert_eq!(b.flag(12).load(Ordering::Acquire), 0x06);
-        assert_eq!(b.flag(13).load(Ordering::Acquire), 0x01);
+        let (mut a, mut b) = Region::heap_pair(128);
+        a.limit_data(80);
+        b.limit_data(80);
+        a.flag(80).store(0x06, Ordering::Release);
+        a.flag(127).store(0x01, Ordering::Release);
+        assert_eq!(b.flag(80).load(Ordering::Acquire), 0x06);
+        assert_eq!(b.flag(127).load(Ordering::Acquire), 0x01);
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!
 //! # Sleeping and waking
 //! The ring makes no OS calls. `publish` and `release` say whether the other side has flagged
-//! itself as sleeping (its flag byte in `reserved`), so that the caller wakes it; each side
+//! itself as sleeping (its flag byte in the extension block past the data area, on a cache
+//! line of its own), so that the caller wakes it; each side
 //! remembers the raw value of the other side's index its last failed attempt saw, which is the
 //! value a sleeper passes to `FUTEX_WAIT`. See `wait.rs` for the protocol.
 //!
@@ -32,8 +33,8 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 use crate::error::{Corruption, WriteError};
 use crate::layout::{
-    max_payload, CAPACITY, CONSUMER_FLAGS, FLAG_SLEEPING, HEAD, HEADER_LEN, PREFIX_LEN,
-    PRODUCER_FLAGS, RESERVED, TAIL,
+    extension_offset, max_payload, CAPACITY, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER,
+    FLAG_SLEEPING, HEAD, HEADER_LEN, PREFIX_LEN, PRODUCER_FLAGS, RESERVED, TAIL,
 };
 use crate::region::Region;
 
@@ -110,6 +111,8 @@ pub struct RingProducer {
     /// This side's flag byte, without [`FLAG_SLEEPING`].
     #[cfg_attr(loom, allow(dead_code))]
     flags: u8,
+    /// Where the extension block starts.
+    extension: usize,
 }
 
 impl RingProducer {
@@ -122,19 +125,23 @@ impl RingProducer {
     /// # Panics
     /// If `capacity` is not a valid capacity or the region is too small for it; callers
     /// validate both first.
-    pub(crate) fn create(region: Region, capacity: u32, start: u32, flags: u8) -> RingProducer {
+    pub(crate) fn create(mut region: Region, capacity: u32, start: u32, flags: u8) -> RingProducer {
+        let extension = extension_offset(capacity);
         assert!(
-            crate::layout::is_valid_capacity(capacity)
-                && HEADER_LEN + capacity as usize <= region.len(),
-            "capacity {capacity} does not fit a {}-byte region",
+            crate::layout::is_valid_capacity(capacity) && extension + EXTENSION_LEN <= region.len(),
+            "capacity {capacity} and its extension block do not fit a {}-byte region",
             region.len()
         );
+        region.limit_data(HEADER_LEN + capacity as usize);
         region.word(HEAD).store(start, Relaxed);
         region.word(TAIL).store(start, Relaxed);
-        region.flag(PRODUCER_FLAGS).store(flags, Relaxed);
-        for offset in PRODUCER_FLAGS + 1..RESERVED + 4 {
+        region.word(RESERVED).store(EXTENSION_MARKER, Relaxed);
+        for offset in extension..extension + EXTENSION_LEN {
             region.flag(offset).store(0, Relaxed);
         }
+        region
+            .flag(extension + PRODUCER_FLAGS)
+            .store(flags, Relaxed);
         region.word(CAPACITY).store(capacity, Release);
         RingProducer {
             region,
@@ -144,6 +151,7 @@ impl RingProducer {
             cached_tail: start,
             seen_tail: start,
             flags,
+            extension,
         }
     }
 
@@ -234,7 +242,15 @@ impl RingProducer {
         // No fence between the store and this load: a consumer about to sleep makes this
         // thread's accesses ordered with a process-wide barrier (see wait.rs), so the common
         // path stays one store and one load of a cache line this side already owns.
-        self.region.flag(CONSUMER_FLAGS).load(Relaxed) & FLAG_SLEEPING != 0
+        // (`--cfg shm_ring_no_wake` builds the ring without this check, only so that the bench
+        // example can measure what it costs; such a build never wakes a sleeper.)
+        !cfg!(shm_ring_no_wake)
+            && self
+                .region
+                .flag(self.extension + CONSUMER_FLAGS)
+                .load(Relaxed)
+                & FLAG_SLEEPING
+                != 0
     }
 
     /// Writes and publishes one record (the caller does not wake anyone).
@@ -298,13 +314,17 @@ impl RingProducer {
         } else {
             self.flags
         };
-        self.region.flag(PRODUCER_FLAGS).store(flags, SeqCst);
+        self.region
+            .flag(self.extension + PRODUCER_FLAGS)
+            .store(flags, SeqCst);
     }
 
     /// The consumer's flag byte.
     #[cfg(not(loom))]
     pub(crate) fn peer_flags(&self) -> u8 {
-        self.region.flag(CONSUMER_FLAGS).load(Acquire)
+        self.region
+            .flag(self.extension + CONSUMER_FLAGS)
+            .load(Acquire)
     }
 
     /// Bytes published and not yet released by the consumer.
@@ -336,23 +356,34 @@ pub struct RingConsumer {
     /// This side's flag byte, without [`FLAG_SLEEPING`].
     #[cfg_attr(loom, allow(dead_code))]
     flags: u8,
+    /// Where the extension block starts, if the producer made one (one of the original
+    /// library's does not, and then there are no flags to read or write).
+    extension: Option<usize>,
 }
 
 impl RingConsumer {
     /// The consumer's side of an initialised ring of `capacity` bytes, resuming at the shared
-    /// tail (where the last consumer stopped). Writes `flags` into the consumer's flag byte.
+    /// tail (where the last consumer stopped). If the producer marked the segment as carrying
+    /// the extension block and the block fits, writes `flags` into the consumer's flag byte.
     ///
     /// # Panics
     /// If `capacity` is not a valid capacity or the region is too small for it; callers
     /// validate both first.
-    pub(crate) fn attach(region: Region, capacity: u32, flags: u8) -> RingConsumer {
+    pub(crate) fn attach(mut region: Region, capacity: u32, flags: u8) -> RingConsumer {
         assert!(
             crate::layout::is_valid_capacity(capacity)
                 && HEADER_LEN + capacity as usize <= region.len(),
             "capacity {capacity} does not fit a {}-byte region",
             region.len()
         );
-        region.flag(CONSUMER_FLAGS).store(flags, SeqCst);
+        region.limit_data(HEADER_LEN + capacity as usize);
+        let start = extension_offset(capacity);
+        let extension = (region.word(RESERVED).load(Acquire) == EXTENSION_MARKER
+            && start + EXTENSION_LEN <= region.len())
+        .then_some(start);
+        if let Some(extension) = extension {
+            region.flag(extension + CONSUMER_FLAGS).store(flags, SeqCst);
+        }
         let tail = region.word(TAIL).load(Acquire);
         RingConsumer {
             region,
@@ -362,6 +393,7 @@ impl RingConsumer {
             cached_head: tail,
             seen_head: tail,
             flags,
+            extension,
         }
     }
 
@@ -459,7 +491,12 @@ impl RingConsumer {
         }
         self.tail = self.cursor;
         self.region.word(TAIL).store(self.tail, Release);
-        self.region.flag(PRODUCER_FLAGS).load(Relaxed) & FLAG_SLEEPING != 0
+        match self.extension {
+            Some(extension) if !cfg!(shm_ring_no_wake) => {
+                self.region.flag(extension + PRODUCER_FLAGS).load(Relaxed) & FLAG_SLEEPING != 0
+            }
+            _ => false,
+        }
     }
 
     /// The word this side publishes (`tail`), which a sleeping producer waits on.
@@ -477,18 +514,24 @@ impl RingConsumer {
     /// Sets or clears [`FLAG_SLEEPING`] in the consumer's flag byte.
     #[cfg(not(loom))]
     pub(crate) fn set_sleeping(&self, sleeping: bool) {
-        let flags = if sleeping {
-            self.flags | FLAG_SLEEPING
-        } else {
-            self.flags
-        };
-        self.region.flag(CONSUMER_FLAGS).store(flags, SeqCst);
+        if let Some(extension) = self.extension {
+            let flags = if sleeping {
+                self.flags | FLAG_SLEEPING
+            } else {
+                self.flags
+            };
+            self.region
+                .flag(extension + CONSUMER_FLAGS)
+                .store(flags, SeqCst);
+        }
     }
 
-    /// The producer's flag byte.
+    /// The producer's flag byte, or 0 (nothing announced) without an extension block.
     #[cfg(not(loom))]
     pub(crate) fn peer_flags(&self) -> u8 {
-        self.region.flag(PRODUCER_FLAGS).load(Acquire)
+        self.extension.map_or(0, |extension| {
+            self.region.flag(extension + PRODUCER_FLAGS).load(Acquire)
+        })
     }
 
     /// Reads and releases one record, copying it into a new vector.
@@ -514,7 +557,7 @@ impl RingConsumer {
 /// A producer and a consumer sharing one ring in heap memory, for tests and model checking.
 #[cfg(any(test, loom))]
 pub fn heap_pair(capacity: u32, start: u32) -> (RingProducer, RingConsumer) {
-    let (a, b) = Region::heap_pair(HEADER_LEN + capacity as usize);
+    let (a, b) = Region::heap_pair(extension_offset(capacity) + EXTENSION_LEN);
     let producer = RingProducer::create(a, capacity, start, 0);
     let consumer = RingConsumer::attach(b, capacity, 0);
     (producer, consumer)
@@ -766,17 +809,32 @@ mod tests {
     }
 
     #[test]
-    fn the_header_is_written_capacity_last() {
-        let (a, b) = Region::heap_pair(16 + 64);
-        b.flag(RESERVED + 3).store(0xFF, Relaxed); // left over from an earlier life
+    fn the_header_is_written_capacity_last_with_the_extension_block() {
+        let (a, mut b) = Region::heap_pair(extension_offset(64) + EXTENSION_LEN);
+        b.limit_data(HEADER_LEN + 64);
+        b.flag(extension_offset(64) + 9).store(0xFF, Relaxed); // left over from an earlier life
         let _p = RingProducer::create(a, 64, 77, 0x06);
         assert_eq!(b.word(HEAD).load(Acquire), 77);
         assert_eq!(b.word(TAIL).load(Acquire), 77);
         assert_eq!(b.word(CAPACITY).load(Acquire), 64);
-        let reserved: Vec<u8> = (RESERVED..RESERVED + 4)
-            .map(|offset| b.flag(offset).load(Acquire))
+        assert_eq!(b.word(RESERVED).load(Acquire), EXTENSION_MARKER);
+        let block: Vec<u8> = (0..EXTENSION_LEN)
+            .map(|i| b.flag(extension_offset(64) + i).load(Acquire))
             .collect();
-        assert_eq!(reserved, [0x06, 0, 0, 0]);
+        assert_eq!(block[0], 0x06, "the producer's flags");
+        assert!(block[1..].iter().all(|&byte| byte == 0), "{block:?}");
+    }
+
+    #[test]
+    fn a_consumer_of_a_ring_without_the_extension_has_no_flags() {
+        // The original library's producer: reserved 0, object sized 16 + capacity.
+        let (a, b) = Region::heap_pair(HEADER_LEN + 64);
+        a.word(CAPACITY).store(64, Release);
+        let mut c = RingConsumer::attach(b, 64, 0x06);
+        assert_eq!(c.extension, None);
+        assert_eq!(c.peer_flags(), 0);
+        c.set_sleeping(true); // nowhere to say it: a no-op
+        assert!(!c.release());
     }
 
     #[test]

@@ -6,7 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::{exists, remove, unique_name, Raw};
-use shm_ring::layout::{NameError, FLAG_BARRIER, FLAG_LOCKED};
+use shm_ring::layout::{
+    extension_offset, segment_len, NameError, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER,
+    FLAG_BARRIER, FLAG_LOCKED, PRODUCER_FLAGS,
+};
 use shm_ring::{OpenError, ProducerOptions, ReadError, Role, ShmConsumer, ShmProducer, WriteError};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -334,8 +337,9 @@ fn introspection_reports_sizes_and_names() {
     assert_eq!((p.readable_bytes(), c.readable_bytes()), (14, 14));
     assert_eq!((p.writable_bytes(), c.writable_bytes()), (50, 50));
     assert!(!p.is_empty() && !c.is_empty());
-    // The segment is sized 16 + the requested capacity, as the original library does.
-    assert_eq!(Raw::open(&name).size(), 116);
+    // The segment is sized 16 + the requested capacity, as the original library does, or
+    // more when the extension block past the data area needs it.
+    assert_eq!(Raw::open(&name).size(), 192);
     c.try_read().unwrap();
     assert!(p.is_empty() && c.is_empty());
 }
@@ -352,15 +356,28 @@ fn the_header_is_written_as_the_protocol_says() {
     assert_eq!(raw.word(0), 4_294_967_000);
     assert_eq!(raw.word(4), 4_294_967_000);
     assert_eq!(raw.word(8), 4096);
-    // reserved: the producer's flag byte, then zeros. It holds its liveness lock; whether its
-    // process can be fenced depends on the kernel.
-    let reserved = raw.bytes(12, 4);
-    assert_eq!(reserved[0] & !FLAG_BARRIER, FLAG_LOCKED, "{reserved:?}");
-    assert_eq!(reserved[1..], [0, 0, 0]);
+    // reserved: the marker of the extension block, which holds the producer's flag byte
+    // (its liveness lock; whether its process can be fenced depends on the kernel), then the
+    // consumer's, on a cache line of their own past the data area.
+    assert_eq!(raw.word(12), EXTENSION_MARKER);
+    let block = extension_offset(4096) as u64;
+    assert_eq!(block % 64, 0);
+    let flags = raw.bytes(block, EXTENSION_LEN);
+    assert_eq!(
+        flags[PRODUCER_FLAGS] & !FLAG_BARRIER,
+        FLAG_LOCKED,
+        "{flags:?}"
+    );
+    assert!(flags[1..].iter().all(|&b| b == 0), "{flags:?}");
     let _c = ShmConsumer::open(&name).unwrap();
-    let reserved = raw.bytes(12, 4);
-    assert_eq!(reserved[1] & !FLAG_BARRIER, FLAG_LOCKED, "{reserved:?}");
-    assert_eq!(reserved[2..], [0, 0]);
+    let flags = raw.bytes(block, EXTENSION_LEN);
+    assert_eq!(
+        flags[CONSUMER_FLAGS] & !FLAG_BARRIER,
+        FLAG_LOCKED,
+        "{flags:?}"
+    );
+    assert!(flags[2..].iter().all(|&b| b == 0), "{flags:?}");
+    assert_eq!(raw.size(), segment_len(4096) as u64);
 }
 
 #[test]

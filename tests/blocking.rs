@@ -13,11 +13,17 @@ use std::thread;
 use std::time::Duration;
 
 use common::{unique_name, wait_until_asleep, Raw, HANG_GUARD};
-use shm_ring::layout::{CONSUMER_FLAGS, FLAG_SLEEPING, PRODUCER_FLAGS};
+use shm_ring::layout::{extension_offset, CONSUMER_FLAGS, FLAG_SLEEPING, PRODUCER_FLAGS};
 use shm_ring::{ProducerOptions, ReadError, ShmConsumer, ShmProducer, WriteError};
 
 /// Long enough that no sleep in these tests ends by its slice.
 const NO_SLICE: Duration = Duration::from_secs(3600);
+
+/// The offsets of the consumer's and the producer's flag bytes in a ring of `capacity`.
+fn flags_at(capacity: usize) -> (usize, usize) {
+    let block = extension_offset(capacity as u32);
+    (block + CONSUMER_FLAGS, block + PRODUCER_FLAGS)
+}
 
 fn pair(tag: &str, capacity: usize) -> (String, ShmProducer, ShmConsumer) {
     let name = unique_name(tag);
@@ -34,6 +40,7 @@ fn pair(tag: &str, capacity: usize) -> (String, ShmProducer, ShmConsumer) {
 #[test]
 fn a_sleeping_read_is_woken_by_a_write() {
     let (name, mut producer, mut consumer) = pair("wakeread", 4096);
+    let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
     let (tid_tx, tid_rx) = mpsc::channel();
     let reader = thread::spawn(move || {
@@ -42,7 +49,7 @@ fn a_sleeping_read_is_woken_by_a_write() {
         (message, consumer.wait_stats())
     });
     let tid = tid_rx.recv().unwrap();
-    wait_until_asleep(&raw, tid, CONSUMER_FLAGS);
+    wait_until_asleep(&raw, tid, Some(consumer_flag));
     producer.try_write(b"wake up").unwrap();
     let (message, stats) = reader.join().unwrap();
     assert_eq!(message.unwrap(), b"wake up");
@@ -51,12 +58,13 @@ fn a_sleeping_read_is_woken_by_a_write() {
         stats.full_slices, 0,
         "the write must end the sleep: {stats:?}"
     );
-    assert_eq!(raw.bytes(CONSUMER_FLAGS as u64, 1)[0] & FLAG_SLEEPING, 0);
+    assert_eq!(raw.bytes(consumer_flag as u64, 1)[0] & FLAG_SLEEPING, 0);
 }
 
 #[test]
 fn a_sleeping_batch_read_is_woken_by_a_batch_write() {
     let (name, mut producer, mut consumer) = pair("wakebatch", 4096);
+    let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
     let (tid_tx, tid_rx) = mpsc::channel();
     let reader = thread::spawn(move || {
@@ -66,7 +74,7 @@ fn a_sleeping_batch_read_is_woken_by_a_batch_write() {
         (count, seen, consumer.wait_stats())
     });
     let tid = tid_rx.recv().unwrap();
-    wait_until_asleep(&raw, tid, CONSUMER_FLAGS);
+    wait_until_asleep(&raw, tid, Some(consumer_flag));
     producer.try_write_batch(&[b"one", b"two"]).unwrap();
     let (count, seen, stats) = reader.join().unwrap();
     assert_eq!(count.unwrap(), 2);
@@ -77,6 +85,7 @@ fn a_sleeping_batch_read_is_woken_by_a_batch_write() {
 #[test]
 fn a_zero_copy_commit_wakes_a_sleeping_read() {
     let (name, mut producer, mut consumer) = pair("wakegrant", 4096);
+    let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
     let (tid_tx, tid_rx) = mpsc::channel();
     let reader = thread::spawn(move || {
@@ -85,7 +94,7 @@ fn a_zero_copy_commit_wakes_a_sleeping_read() {
         (message, consumer.wait_stats())
     });
     let tid = tid_rx.recv().unwrap();
-    wait_until_asleep(&raw, tid, CONSUMER_FLAGS);
+    wait_until_asleep(&raw, tid, Some(consumer_flag));
     let mut grant = producer.try_reserve(4).unwrap();
     grant.as_mut_slices().0.copy_from_slice(b"zero");
     grant.commit();
@@ -97,6 +106,7 @@ fn a_zero_copy_commit_wakes_a_sleeping_read() {
 #[test]
 fn a_producer_sleeping_on_a_full_ring_is_woken_by_a_read() {
     let (name, mut producer, mut consumer) = pair("wakewrite", 64);
+    let (_, producer_flag) = flags_at(64);
     let raw = Raw::open(&name);
     while producer.try_write(&[7; 20]).is_ok() {}
     let (tid_tx, tid_rx) = mpsc::channel();
@@ -106,17 +116,18 @@ fn a_producer_sleeping_on_a_full_ring_is_woken_by_a_read() {
         (written, producer.wait_stats())
     });
     let tid = tid_rx.recv().unwrap();
-    wait_until_asleep(&raw, tid, PRODUCER_FLAGS);
+    wait_until_asleep(&raw, tid, Some(producer_flag));
     assert_eq!(consumer.try_read().unwrap(), Some(vec![7; 20]));
     let (written, stats) = writer.join().unwrap();
     written.unwrap();
     assert_eq!((stats.sleeps, stats.full_slices), (1, 0), "{stats:?}");
-    assert_eq!(raw.bytes(PRODUCER_FLAGS as u64, 1)[0] & FLAG_SLEEPING, 0);
+    assert_eq!(raw.bytes(producer_flag as u64, 1)[0] & FLAG_SLEEPING, 0);
 }
 
 #[test]
 fn waiting_until_empty_is_woken_by_the_last_read() {
     let (name, mut producer, mut consumer) = pair("wakeempty", 4096);
+    let (_, producer_flag) = flags_at(4096);
     let raw = Raw::open(&name);
     producer.try_write(b"last").unwrap();
     let (tid_tx, tid_rx) = mpsc::channel();
@@ -126,7 +137,7 @@ fn waiting_until_empty_is_woken_by_the_last_read() {
         (drained, producer.wait_stats())
     });
     let tid = tid_rx.recv().unwrap();
-    wait_until_asleep(&raw, tid, PRODUCER_FLAGS);
+    wait_until_asleep(&raw, tid, Some(producer_flag));
     assert_eq!(consumer.try_read().unwrap(), Some(b"last".to_vec()));
     let (drained, stats) = waiter.join().unwrap();
     drained.unwrap();
@@ -148,7 +159,7 @@ fn a_producer_that_never_wakes_anyone_is_polled() {
         (message, consumer.wait_stats())
     });
     let tid = tid_rx.recv().unwrap();
-    wait_until_asleep(&raw, tid, CONSUMER_FLAGS);
+    wait_until_asleep(&raw, tid, None);
     raw.push_record(64, 0, b"from the original library");
     let (message, stats) = reader.join().unwrap();
     assert_eq!(message.unwrap(), b"from the original library");

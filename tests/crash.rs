@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::{stream_message, unique_name, wait_until_asleep, Raw, HANG_GUARD};
-use shm_ring::layout::{CONSUMER_FLAGS, PRODUCER_FLAGS};
+use shm_ring::layout::{extension_offset, CONSUMER_FLAGS, PRODUCER_FLAGS};
 use shm_ring::{OpenError, ProducerOptions, ReadError, Role, ShmConsumer, ShmProducer, WriteError};
 
 const CHILD_ROLE: &str = "SHM_RING_CRASH_CHILD";
@@ -117,7 +117,11 @@ fn a_killed_producer_leaves_only_whole_messages() {
         tid_tx.send(common::gettid()).unwrap();
         (consumer.read(HANG_GUARD), consumer)
     });
-    wait_until_asleep(&raw, tid_rx.recv().unwrap(), CONSUMER_FLAGS);
+    wait_until_asleep(
+        &raw,
+        tid_rx.recv().unwrap(),
+        Some(extension_offset(4096) + CONSUMER_FLAGS),
+    );
     kill(producer);
     let (after, mut consumer) = reader.join().unwrap();
     assert_eq!(after, Err(ReadError::PeerGone));
@@ -151,7 +155,11 @@ fn a_killed_consumer_is_replaced_without_loss() {
         tid_tx.send(common::gettid()).unwrap();
         (producer.write(&message(next), HANG_GUARD), producer)
     });
-    wait_until_asleep(&raw, tid_rx.recv().unwrap(), PRODUCER_FLAGS);
+    wait_until_asleep(
+        &raw,
+        tid_rx.recv().unwrap(),
+        Some(extension_offset(256) + PRODUCER_FLAGS),
+    );
     kill(consumer);
     let (blocked, mut producer) = writer.join().unwrap();
     assert_eq!(blocked, Err(WriteError::PeerGone));

@@ -333,15 +333,18 @@ pub fn gettid() -> i32 {
     rustix::thread::gettid().as_raw_nonzero().get()
 }
 
-/// Waits until thread `tid` sleeps in `FUTEX_WAIT` with its flag byte (at offset
-/// `flag_offset` of the segment behind `raw`) saying so.
-pub fn wait_until_asleep(raw: &Raw, tid: i32, flag_offset: usize) {
+/// Waits until thread `tid` sleeps in `FUTEX_WAIT`, and, given the offset of its flag byte in
+/// the segment behind `raw`, until that byte says so too (a ring without the extension block
+/// has no flag byte to look at).
+pub fn wait_until_asleep(raw: &Raw, tid: i32, flag_offset: Option<usize>) {
     wait_until(
         "the blocked thread to sleep in FUTEX_WAIT",
         HANG_GUARD,
         || {
-            raw.bytes(flag_offset as u64, 1)[0] & shm_ring::layout::FLAG_SLEEPING != 0
-                && in_futex_wait(tid)
+            let flagged = flag_offset.map_or(true, |offset| {
+                raw.bytes(offset as u64, 1)[0] & shm_ring::layout::FLAG_SLEEPING != 0
+            });
+            flagged && in_futex_wait(tid)
         },
     );
 }
