@@ -48,6 +48,15 @@ impl Figure {
     fn max(&self) -> f64 {
         *self.sorted().last().unwrap()
     }
+    /// "median [min – max]" as message rates.
+    fn rates(&self) -> String {
+        format!(
+            "{} [{} – {}]",
+            human_rate(self.median()),
+            human_rate(self.min()),
+            human_rate(self.max())
+        )
+    }
 }
 
 /// Messages per second of each of `runs` runs of `count` messages.
@@ -352,11 +361,9 @@ fn main() {
             };
             writeln!(
                 report,
-                "| {} | {} [{} – {}] | {:.2} | {} | {} |",
+                "| {} | {} | {:.2} | {} | {} |",
                 figure.name,
-                human_rate(figure.median()),
-                human_rate(figure.min()),
-                human_rate(figure.max()),
+                figure.rates(),
                 gib(figure.median(), size),
                 reference_text,
                 ratio
@@ -497,12 +504,10 @@ fn main() {
             };
             writeln!(
                 report,
-                "| {} | {} | {} [{} – {}] | {:.2} | {ratio} |",
+                "| {} | {} | {} | {:.2} | {ratio} |",
                 figure.name,
                 human_size(size),
-                human_rate(figure.median()),
-                human_rate(figure.min()),
-                human_rate(figure.max()),
+                figure.rates(),
                 gib(figure.median(), size)
             )
             .unwrap();
@@ -555,11 +560,9 @@ fn main() {
             };
             writeln!(
                 report,
-                "| {label} | {} | {} [{} – {}] | {:.3} |",
+                "| {label} | {} | {} | {:.3} |",
                 human_size(size),
-                human_rate(figure.median()),
-                human_rate(figure.min()),
-                human_rate(figure.max()),
+                figure.rates(),
                 gib(figure.median(), size)
             )
             .unwrap();

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use common::{unique_name, wait_until_asleep, Raw, HANG_GUARD};
@@ -42,13 +40,10 @@ fn a_sleeping_read_is_woken_by_a_write() {
     let (name, mut producer, mut consumer) = pair("wakeread", 4096);
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let reader = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
+    let (tid, reader) = common::spawn_reporting_tid(move || {
         let message = consumer.read(HANG_GUARD);
         (message, consumer.wait_stats())
     });
-    let tid = tid_rx.recv().unwrap();
     wait_until_asleep(&raw, tid, Some(consumer_flag));
     producer.try_write(b"wake up").unwrap();
     let (message, stats) = reader.join().unwrap();
@@ -66,14 +61,11 @@ fn a_sleeping_batch_read_is_woken_by_a_batch_write() {
     let (name, mut producer, mut consumer) = pair("wakebatch", 4096);
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let reader = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
+    let (tid, reader) = common::spawn_reporting_tid(move || {
         let mut seen = Vec::new();
         let count = consumer.read_batch(10, HANG_GUARD, |m| seen.push(m.to_vec()));
         (count, seen, consumer.wait_stats())
     });
-    let tid = tid_rx.recv().unwrap();
     wait_until_asleep(&raw, tid, Some(consumer_flag));
     producer.try_write_batch(&[b"one", b"two"]).unwrap();
     let (count, seen, stats) = reader.join().unwrap();
@@ -87,13 +79,10 @@ fn a_zero_copy_commit_wakes_a_sleeping_read() {
     let (name, mut producer, mut consumer) = pair("wakegrant", 4096);
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let reader = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
+    let (tid, reader) = common::spawn_reporting_tid(move || {
         let message = consumer.read_with(HANG_GUARD, |a, b| [a, b].concat());
         (message, consumer.wait_stats())
     });
-    let tid = tid_rx.recv().unwrap();
     wait_until_asleep(&raw, tid, Some(consumer_flag));
     let mut grant = producer.try_reserve(4).unwrap();
     grant.as_mut_slices().0.copy_from_slice(b"zero");
@@ -109,13 +98,10 @@ fn a_producer_sleeping_on_a_full_ring_is_woken_by_a_read() {
     let (_, producer_flag) = flags_at(64);
     let raw = Raw::open(&name);
     while producer.try_write(&[7; 20]).is_ok() {}
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let writer = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
+    let (tid, writer) = common::spawn_reporting_tid(move || {
         let written = producer.write(&[8; 20], HANG_GUARD);
         (written, producer.wait_stats())
     });
-    let tid = tid_rx.recv().unwrap();
     wait_until_asleep(&raw, tid, Some(producer_flag));
     assert_eq!(consumer.try_read().unwrap(), Some(vec![7; 20]));
     let (written, stats) = writer.join().unwrap();
@@ -130,13 +116,10 @@ fn waiting_until_empty_is_woken_by_the_last_read() {
     let (_, producer_flag) = flags_at(4096);
     let raw = Raw::open(&name);
     producer.try_write(b"last").unwrap();
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let waiter = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
+    let (tid, waiter) = common::spawn_reporting_tid(move || {
         let drained = producer.wait_until_empty(HANG_GUARD);
         (drained, producer.wait_stats())
     });
-    let tid = tid_rx.recv().unwrap();
     wait_until_asleep(&raw, tid, Some(producer_flag));
     assert_eq!(consumer.try_read().unwrap(), Some(b"last".to_vec()));
     let (drained, stats) = waiter.join().unwrap();
@@ -152,13 +135,10 @@ fn a_producer_that_never_wakes_anyone_is_polled() {
     let raw = Raw::create_ring(&name, 64, 0);
     let mut consumer = ShmConsumer::open(&name).unwrap();
     consumer.set_peer_check_interval(NO_SLICE); // irrelevant: this producer is not one of ours
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let reader = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
+    let (tid, reader) = common::spawn_reporting_tid(move || {
         let message = consumer.read(HANG_GUARD);
         (message, consumer.wait_stats())
     });
-    let tid = tid_rx.recv().unwrap();
     wait_until_asleep(&raw, tid, None);
     raw.push_record(64, 0, b"from the original library");
     let (message, stats) = reader.join().unwrap();

@@ -9,7 +9,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 
 use common::{stream_message, unique_name, wait_until_asleep, Raw, HANG_GUARD};
@@ -112,16 +111,8 @@ fn a_killed_producer_leaves_only_whole_messages() {
         );
     }
     let raw = Raw::open(&name);
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let reader = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
-        (consumer.read(HANG_GUARD), consumer)
-    });
-    wait_until_asleep(
-        &raw,
-        tid_rx.recv().unwrap(),
-        Some(extension_offset(4096) + CONSUMER_FLAGS),
-    );
+    let (tid, reader) = common::spawn_reporting_tid(move || (consumer.read(HANG_GUARD), consumer));
+    wait_until_asleep(&raw, tid, Some(extension_offset(4096) + CONSUMER_FLAGS));
     kill(producer);
     let (after, mut consumer) = reader.join().unwrap();
     assert_eq!(after, Err(ReadError::PeerGone));
@@ -150,16 +141,9 @@ fn a_killed_consumer_is_replaced_without_loss() {
         next += 1;
     }
     let raw = Raw::open(&name);
-    let (tid_tx, tid_rx) = mpsc::channel();
-    let writer = thread::spawn(move || {
-        tid_tx.send(common::gettid()).unwrap();
-        (producer.write(&message(next), HANG_GUARD), producer)
-    });
-    wait_until_asleep(
-        &raw,
-        tid_rx.recv().unwrap(),
-        Some(extension_offset(256) + PRODUCER_FLAGS),
-    );
+    let (tid, writer) =
+        common::spawn_reporting_tid(move || (producer.write(&message(next), HANG_GUARD), producer));
+    wait_until_asleep(&raw, tid, Some(extension_offset(256) + PRODUCER_FLAGS));
     kill(consumer);
     let (blocked, mut producer) = writer.join().unwrap();
     assert_eq!(blocked, Err(WriteError::PeerGone));

@@ -333,6 +333,19 @@ pub fn gettid() -> i32 {
     rustix::thread::gettid().as_raw_nonzero().get()
 }
 
+/// Runs `f` on a new thread, and returns that thread's id (once it has started) and its handle:
+/// for tests that wait until the thread is blocked in the kernel.
+pub fn spawn_reporting_tid<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (i32, std::thread::JoinHandle<T>) {
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        tid_tx.send(gettid()).expect("report the thread id");
+        f()
+    });
+    (tid_rx.recv().expect("the thread id"), handle)
+}
+
 /// Waits until thread `tid` sleeps in `FUTEX_WAIT`, and, given the offset of its flag byte in
 /// the segment behind `raw`, until that byte says so too (a ring without the extension block
 /// has no flag byte to look at).
