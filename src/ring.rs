@@ -253,6 +253,12 @@ impl RingProducer {
         Ok(())
     }
 
+    /// Bytes staged after the published head.
+    #[inline]
+    pub fn unpublished_bytes(&self) -> u32 {
+        self.cursor.wrapping_sub(self.head)
+    }
+
     /// Publishes every staged record with one `Release` store of `head`. Returns whether the
     /// consumer has flagged itself as sleeping, so the caller must wake it.
     #[must_use = "a sleeping consumer must be woken"]
@@ -511,6 +517,12 @@ impl RingConsumer {
     #[inline]
     pub fn advance(&mut self, record: Record) {
         self.cursor = record.start.wrapping_add(record.len);
+    }
+
+    /// Bytes the cursor has passed that are not released yet.
+    #[inline]
+    pub fn unreleased_bytes(&self) -> u32 {
+        self.cursor.wrapping_sub(self.tail)
     }
 
     /// Releases every record the cursor has passed with one `Release` store of `tail`.
