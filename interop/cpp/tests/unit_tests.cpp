@@ -5,12 +5,20 @@
 #include <shm_ring/shm_ring.hpp>
 
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ostream>
 #include <stdexcept>
@@ -24,6 +32,9 @@ inline std::ostream& operator<<(std::ostream& os, errc e) {
 }
 inline std::ostream& operator<<(std::ostream& os, name_issue e) { return os << static_cast<int>(e); }
 inline std::ostream& operator<<(std::ostream& os, corruption e) { return os << static_cast<int>(e); }
+inline std::ostream& operator<<(std::ostream& os, peer_state e) {
+  return os << (e == peer_state::alive ? "alive" : e == peer_state::gone ? "gone" : "unknown");
+}
 }  // namespace shm_ring
 
 #include "harness.hpp"
@@ -31,12 +42,40 @@ inline std::ostream& operator<<(std::ostream& os, corruption e) { return os << s
 using shm_ring::byte_view;
 using shm_ring::consumer;
 using shm_ring::errc;
+using shm_ring::peer_state;
 using shm_ring::producer;
 using shm_ring::producer_options;
 using shm_ring::status;
 using namespace std::chrono_literals;
 
 namespace {
+
+// The flag bytes of the reserved word and their bits, as the wire contract defines them.
+constexpr std::size_t producer_flags = 12;
+constexpr std::size_t consumer_flags = 13;
+constexpr unsigned char sleeping = 0x01;
+constexpr unsigned char locked = 0x02;
+constexpr unsigned char barrier = 0x04;
+
+// Whether this process can register for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) (asked of
+// the kernel directly; registering twice is harmless).
+bool membarrier_available() {
+#if SHM_RING_KERNEL_WAIT
+  return ::syscall(SYS_membarrier, 4, 0, 0) == 0;
+#else
+  return false;
+#endif
+}
+
+// The flag byte a producer or consumer of ours writes for itself when it attaches to a named
+// segment: LOCKED, plus BARRIER if the registration succeeds (64-bit Linux); 0 elsewhere.
+unsigned char own_flags() {
+#if SHM_RING_KERNEL_WAIT
+  return static_cast<unsigned char>(locked | (membarrier_available() ? barrier : 0));
+#else
+  return 0;
+#endif
+}
 
 // A segment name unique to this process and test.
 std::string unique_name(const char* tag) {
@@ -108,6 +147,21 @@ struct raw_segment {
   std::uint32_t tail() const { return get(4); }
   std::uint32_t capacity() const { return get(8); }
   unsigned char* data() const { return base + 16; }
+  // A flag byte, read atomically (other threads and processes write it).
+  unsigned char flags(std::size_t off) const { return __atomic_load_n(base + off, __ATOMIC_ACQUIRE); }
+  // Waits until a flag byte has `bit` set; false after a minute (a hang guard only).
+  bool wait_for(std::size_t off, unsigned char bit) const {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while ((flags(off) & bit) == 0) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      ::sched_yield();
+    }
+    return true;
+  }
+  // An index word, published with release (as a peer of another library would, minus waking).
+  void publish(std::size_t off, std::uint32_t v) {
+    __atomic_store_n(reinterpret_cast<std::uint32_t*>(base + off), v, __ATOMIC_RELEASE);
+  }
 };
 
 // Makes a bare shared-memory object of `size` bytes, as a misbehaving or slow producer would.
@@ -281,7 +335,7 @@ TEST(fresh_header_matches_the_wire_layout) {
   CHECK_EQ(raw.head(), 0u);
   CHECK_EQ(raw.tail(), 0u);
   CHECK_EQ(raw.capacity(), 64u);
-  CHECK_EQ(raw.get(12), 0u);
+  CHECK_EQ(raw.get(12), std::uint32_t{own_flags()});  // producer flags; bytes 13 to 15 are 0
   CHECK(p.try_write("abc", 3).ok());
   // [u32 LE 3]["abc"], head published as 7.
   const unsigned char expected[] = {3, 0, 0, 0, 'a', 'b', 'c'};
@@ -651,8 +705,9 @@ TEST(corrupted_records_are_reported_and_never_delivered) {
   raw_segment raw(name);
   std::vector<std::uint8_t> out;
 
-  // Each case uses a fresh consumer: a head moving backwards, as the hand edits here make it
-  // do, is not something a consumer has to notice.
+  // Each case uses a fresh consumer (the previous one closed first: one consumer at a time): a
+  // head moving backwards, as the hand edits here make it do, is not something a consumer has
+  // to notice.
   // A length larger than any record of the ring (60 is the largest).
   raw.put(16, 61);
   raw.put(0, 64);
@@ -669,6 +724,7 @@ TEST(corrupted_records_are_reported_and_never_delivered) {
   // A length reaching past the published bytes.
   raw.put(16, 20);
   raw.put(0, 10);
+  c = consumer();
   c = open_consumer(name);
   s = c.try_read(out);
   CHECK_EQ(s.corruption(), corruption::length_exceeds_published);
@@ -682,6 +738,7 @@ TEST(corrupted_records_are_reported_and_never_delivered) {
 
   // Part of a prefix published.
   raw.put(0, 3);
+  c = consumer();
   c = open_consumer(name);
   s = c.try_read(out);
   CHECK_EQ(s.corruption(), corruption::truncated_prefix);
@@ -957,15 +1014,21 @@ TEST(exclusive_create_refuses_an_existing_name) {
 }
 
 TEST(non_exclusive_create_replaces_a_stale_segment) {
+  // Its producer has closed it (a producer whose process died is tested further down).
   const std::string name = unique_name("replace");
   cleanup guard(name);
-  producer old_producer = make_producer(name, 64);
-  consumer old_consumer = open_consumer(name);
-  const ino_t old_ino = stat_segment(name).st.st_ino;
+  consumer old_consumer;
+  ino_t old_ino = 0;
+  {
+    producer old_producer = make_producer(name, 64);
+    old_consumer = open_consumer(name);
+    CHECK(old_producer.try_write("old", 3).ok());
+    old_ino = stat_segment(name).st.st_ino;
+  }
   producer fresh = make_producer(name, 64);
   CHECK(stat_segment(name).st.st_ino != old_ino);
-  // Nobody tells the old pair: they keep talking through the old object.
-  CHECK(old_producer.try_write("old", 3).ok());
+  // Nobody tells the old consumer: it keeps reading the old object (its lock is there too, so
+  // a new consumer may open the new one).
   CHECK(fresh.try_write("new!", 4).ok());
   std::vector<std::uint8_t> out;
   CHECK(old_consumer.try_read(out).ok());
@@ -973,6 +1036,15 @@ TEST(non_exclusive_create_replaces_a_stale_segment) {
   consumer new_consumer = open_consumer(name);
   CHECK(new_consumer.try_read(out).ok());
   CHECK_EQ(out.size(), std::size_t{4});
+
+  // A segment nobody holds a lock on (the original library's, or a half-made one) is replaced.
+  fresh = producer();
+  new_consumer = consumer();
+  remove(name);
+  CHECK(make_object(name, 0));
+  old_ino = stat_segment(name).st.st_ino;
+  fresh = make_producer(name, 64);
+  CHECK(stat_segment(name).st.st_ino != old_ino);
 }
 
 TEST(consumer_never_unlinks_and_producer_only_when_asked) {
@@ -1027,11 +1099,15 @@ TEST(in_memory_rings_work_without_a_name) {
   CHECK_EQ(memory[0], 7u);   // head
   CHECK_EQ(memory[1], 7u);   // tail
   CHECK_EQ(memory[2], 64u);  // capacity
-  CHECK_EQ(memory[3], 0u);   // reserved
+  // Reserved: no lock without an object, so the producer's flags are at most BARRIER.
+  CHECK_EQ(memory[3], membarrier_available() ? std::uint32_t{barrier} : 0u);
   CHECK_EQ(p->capacity(), 64u);
   CHECK(p->name().empty());
   shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), memory.size() * 4);
   CHECK(c.ok());
+  CHECK_EQ(memory[3], membarrier_available() ? std::uint32_t{barrier} * 0x101u : 0u);
+  CHECK_EQ(p->is_peer_alive(), peer_state::unknown);
+  CHECK_EQ(c->is_peer_alive(), peer_state::unknown);
   CHECK(p->try_write("hi", 2).ok());
   std::vector<std::uint8_t> out;
   CHECK(c->try_read(out).ok());
@@ -1052,7 +1128,7 @@ TEST(in_memory_rings_work_without_a_name) {
 TEST(error_codes_are_distinguishable_std_error_codes) {
   CHECK_EQ(std::string(shm_ring::category().name()), std::string("shm_ring"));
   std::vector<std::string> messages;
-  for (int v = static_cast<int>(errc::full); v <= static_cast<int>(errc::system_error); ++v) {
+  for (int v = static_cast<int>(errc::full); v <= static_cast<int>(errc::peer_gone); ++v) {
     const std::error_code ec = static_cast<errc>(v);  // is_error_code_enum
     CHECK(static_cast<bool>(ec));
     CHECK(ec == static_cast<errc>(v));
@@ -1114,5 +1190,6 @@ TEST(reads_time_out_on_an_empty_ring) {
   CHECK_EQ(c.try_read(out).code(), errc::empty);
   CHECK_EQ(c.try_read(buf, sizeof buf).code(), errc::empty);
 }
+
 
 int main(int argc, char** argv) { return harness::run_all(argc, argv); }
