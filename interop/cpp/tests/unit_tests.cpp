@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #endif
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -1191,5 +1192,585 @@ TEST(reads_time_out_on_an_empty_ring) {
   CHECK_EQ(c.try_read(buf, sizeof buf).code(), errc::empty);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sleeping and waking, liveness, live segments (64-bit Linux: futex, membarrier, OFD locks)
+// ---------------------------------------------------------------------------------------------
+
+#if SHM_RING_KERNEL_WAIT
+
+namespace {
+
+// A child process made with fork() (while this process runs no other thread). body(from_parent,
+// to_parent) runs in the child, which then ends with _exit and never returns into the test
+// runner. A child still running when this object goes is killed and reaped.
+class child_process {
+ public:
+  template <class Body>
+  explicit child_process(Body body) {
+    int down[2];
+    int up[2];
+    if (::pipe(down) != 0) return;
+    if (::pipe(up) != 0) {
+      ::close(down[0]);
+      ::close(down[1]);
+      return;
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(down[1]);
+      ::close(up[0]);
+      ::_exit(body(down[0], up[1]));
+    }
+    ::close(down[0]);
+    ::close(up[1]);
+    to_child_ = down[1];
+    from_child_ = up[0];
+  }
+  ~child_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      reap();
+    }
+    if (to_child_ >= 0) ::close(to_child_);
+    if (from_child_ >= 0) ::close(from_child_);
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  // Waits for the child's "ready" byte; false if it ended (or never started) instead.
+  bool ready() {
+    if (pid_ <= 0) return false;
+    char c = 0;
+    ssize_t n;
+    do {
+      n = ::read(from_child_, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 && c == 'r';
+  }
+  // Kills the child with SIGKILL and reaps it.
+  bool kill() {
+    if (pid_ <= 0) return false;
+    ::kill(pid_, SIGKILL);
+    return reap() == SIGKILL;
+  }
+  // Waits for the child to end; the signal that ended it, or 0 if it exited (-1: no child).
+  int reap() {
+    if (pid_ <= 0) return -1;
+    int st = 0;
+    pid_t r;
+    do {
+      r = ::waitpid(pid_, &st, 0);
+    } while (r < 0 && errno == EINTR);
+    pid_ = -1;
+    if (r < 0) return -1;
+    return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+};
+
+// In a child: tells the parent it is ready.
+void tell_parent(int to_parent) {
+  const char c = 'r';
+  if (::write(to_parent, &c, 1) != 1) ::_exit(3);
+}
+
+// In a child: blocks until the parent writes to it or goes.
+void wait_for_parent(int from_parent) {
+  char c = 0;
+  while (::read(from_parent, &c, 1) < 0 && errno == EINTR) {
+  }
+}
+
+// In a child: ends it by SIGKILL, like a crash (no destructor runs, nothing is unlocked by hand).
+int die() {
+  ::kill(::getpid(), SIGKILL);
+  return 4;
+}
+
+// The scheduler state ('R', 'S', ...) of a thread of this process, from /proc; '?' if unknown.
+char thread_state(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return '?';
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* paren = std::strrchr(buf, ')');
+  return paren != nullptr && paren[1] == ' ' ? paren[2] : '?';
+}
+
+// Waits until the thread is blocked (state 'S'); false after a minute (a hang guard only).
+bool wait_until_blocked(const std::atomic<long>& tid) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (tid.load() == 0 || thread_state(tid.load()) != 'S') {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    ::sched_yield();
+  }
+  return true;
+}
+
+// A ring made by hand the way the original library's producer makes it: reserved word 0, no
+// lock taken, and nobody ever woken.
+bool make_foreign_ring(const std::string& name, std::uint32_t capacity) {
+  if (!make_object(name, off_t{16} + capacity)) return false;
+  raw_segment raw(name);
+  if (raw.base == nullptr) return false;
+  raw.publish(8, capacity);
+  return true;
+}
+
+}  // namespace
+
+TEST(flag_bytes_follow_the_wire_contract) {
+  const std::string name = unique_name("flags");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  raw_segment raw(name);
+  CHECK((own_flags() & locked) != 0);
+  CHECK_EQ(raw.flags(producer_flags), own_flags());
+  CHECK_EQ(raw.flags(consumer_flags), 0);
+  CHECK_EQ(raw.flags(14), 0);
+  CHECK_EQ(raw.flags(15), 0);
+  {
+    consumer c = open_consumer(name);
+    CHECK_EQ(raw.flags(consumer_flags), own_flags());
+  }
+  // A consumer that goes leaves LOCKED set: the free lock then says it is gone.
+  CHECK_EQ(raw.flags(consumer_flags), own_flags());
+  // A later consumer rewrites the byte, whatever is in it.
+  __atomic_store_n(raw.base + consumer_flags, static_cast<unsigned char>(0xF9), __ATOMIC_RELEASE);
+  consumer c = open_consumer(name);
+  CHECK_EQ(raw.flags(consumer_flags), own_flags());
+  // Traffic with nobody asleep changes neither byte, and bytes 14 and 15 stay 0.
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < 20; ++i) {
+    CHECK(p.write(pattern(i, 20).data(), 20, 30s).ok());
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(i, 20));
+  }
+  CHECK_EQ(raw.get(12), std::uint32_t{own_flags()} * 0x101u);
+}
+
+// These two check that blocking calls go to sleep (SLEEPING set, nothing returned yet) and come
+// back with the right result once the other side acts; that the publishing side wakes a sleeper
+// with FUTEX_WAKE (rather than the sleeper's slice running out) is checked by the next test.
+TEST(blocked_reads_sleep_until_a_message_is_written) {
+  for (int how = 0; how < 4; ++how) {
+    const std::string name = unique_name("wake_r");
+    cleanup guard(name);
+    producer p = make_producer(name, 64);
+    consumer c = open_consumer(name);
+    raw_segment raw(name);
+    const std::vector<std::uint8_t> msg = pattern(static_cast<std::size_t>(how), 9);
+    std::vector<std::uint8_t> got;
+    std::atomic<bool> returned{false};
+    status s;
+    std::thread reader([&] {
+      const auto keep = [&](byte_view a, byte_view b) { got = joined(a, b); };
+      std::uint8_t buf[16];
+      shm_ring::result<std::size_t> n(std::size_t{0});
+      switch (how) {
+        case 0: s = c.read(got, 30s); break;
+        case 1:
+          n = c.read(buf, sizeof buf, 30s);
+          s = n.error();
+          if (n) got.assign(buf, buf + *n);
+          break;
+        case 2: s = c.read_in_place(keep, 30s); break;
+        default: s = c.read_batch(4, keep, 30s).error(); break;
+      }
+      returned = true;
+    });
+    // Event, not time: the consumer's SLEEPING bit shows it went to sleep in the kernel.
+    const bool slept = raw.wait_for(consumer_flags, sleeping);
+    const bool early = returned.load();
+    const status w = p.try_write(msg.data(), msg.size());
+    reader.join();
+    CHECK(slept);
+    CHECK(!early);
+    CHECK(w.ok());
+    CHECK(s.ok());
+    CHECK(got == msg);
+    CHECK_EQ(raw.flags(consumer_flags), own_flags());  // SLEEPING cleared again
+  }
+}
+
+TEST(blocked_writes_sleep_until_the_consumer_reads) {
+  for (int how = 0; how < 4; ++how) {
+    const std::string name = unique_name("wake_w");
+    cleanup guard(name);
+    producer p = make_producer(name, 64);
+    consumer c = open_consumer(name);
+    raw_segment raw(name);
+    CHECK(p.try_write(pattern(0, 28).data(), 28).ok());  // two 32-byte records: full
+    CHECK(p.try_write(pattern(1, 28).data(), 28).ok());
+    const std::vector<std::uint8_t> msg = pattern(2, 28);
+    std::atomic<bool> returned{false};
+    status s;
+    std::thread writer([&] {
+      const byte_view one[] = {byte_view(msg.data(), msg.size())};
+      switch (how) {
+        case 0: s = p.write(msg.data(), msg.size(), 30s); break;
+        case 1: s = p.write_batch(one, 1, 30s).error(); break;
+        case 2: {
+          shm_ring::result<shm_ring::reservation> r = p.reserve(msg.size(), 30s);
+          s = r.error();
+          if (r) {
+            std::memcpy(r->first().data, msg.data(), r->first().size);
+            std::memcpy(r->second().data, msg.data() + r->first().size, r->second().size);
+            r->commit();
+          }
+          break;
+        }
+        default: s = p.wait_until_empty(30s); break;
+      }
+      returned = true;
+    });
+    const bool slept = raw.wait_for(producer_flags, sleeping);
+    const bool early = returned.load();
+    std::vector<std::uint8_t> first, second;
+    const status r1 = c.try_read(first);
+    // wait_until_empty needs the second message read too (it sleeps again in between).
+    const status r2 = how == 3 ? c.read(second, 30s) : status();
+    writer.join();
+    CHECK(slept);
+    CHECK(!early);
+    CHECK(r1.ok());
+    CHECK(first == pattern(0, 28));
+    CHECK(r2.ok());
+    CHECK(s.ok());
+    CHECK_EQ(raw.flags(producer_flags), own_flags());  // SLEEPING cleared again
+    std::vector<std::uint8_t> out;
+    if (how == 3) {
+      CHECK(second == pattern(1, 28));
+      CHECK(p.is_empty());
+    } else {
+      CHECK(c.try_read(out).ok());
+      CHECK(out == pattern(1, 28));
+      CHECK(c.try_read(out).ok());
+      CHECK(out == msg);
+    }
+  }
+}
+
+TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
+  // A sleeper played by hand: the side's SLEEPING bit as the test sets it, and a thread in
+  // FUTEX_WAIT on the other side's index word. Only FUTEX_WAKE makes FUTEX_WAIT return 0.
+  const std::string name = unique_name("futex");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  raw_segment raw(name);
+  for (int consumer_sleeps = 1; consumer_sleeps >= 0; --consumer_sleeps) {
+    for (int flagged = 1; flagged >= 0; --flagged) {
+      const std::size_t flags_at = consumer_sleeps ? consumer_flags : producer_flags;
+      std::uint32_t* watched = reinterpret_cast<std::uint32_t*>(raw.base + (consumer_sleeps ? 0 : 4));
+      const unsigned char bits =
+          static_cast<unsigned char>(own_flags() | (flagged ? sleeping : 0));
+      __atomic_store_n(raw.base + flags_at, bits, __ATOMIC_SEQ_CST);
+      if (!consumer_sleeps) CHECK(p.try_write("z", 1).ok());  // something to consume
+      const std::uint32_t seen = __atomic_load_n(watched, __ATOMIC_ACQUIRE);
+      std::atomic<long> tid{0};
+      long rc = 0;
+      int err = 0;
+      std::thread sleeper([&] {
+        tid = ::syscall(SYS_gettid);
+        // Woken: at once. Not woken: it sleeps its whole 300 ms.
+        timespec limit;
+        limit.tv_sec = flagged ? 60 : 0;
+        limit.tv_nsec = flagged ? 0 : 300000000;
+        rc = ::syscall(SYS_futex, watched, 0, seen, &limit, nullptr, 0);
+        err = errno;
+      });
+      const bool blocked = wait_until_blocked(tid);
+      std::vector<std::uint8_t> out;
+      const status s = consumer_sleeps ? p.try_write("y", 1) : c.try_read(out);
+      sleeper.join();
+      __atomic_store_n(raw.base + flags_at, own_flags(), __ATOMIC_SEQ_CST);
+      CHECK(blocked);
+      CHECK(s.ok());
+      if (flagged) {
+        CHECK_EQ(rc, 0L);
+      } else {
+        CHECK_EQ(rc, -1L);
+        CHECK_EQ(err, ETIMEDOUT);
+      }
+      if (consumer_sleeps) CHECK(c.try_read(out).ok());
+    }
+  }
+}
+
+TEST(blocked_calls_poll_a_peer_that_never_wakes) {
+  // Our consumer, and a producer of the original library played by hand.
+  const std::string name = unique_name("foreign_p");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 64));
+  raw_segment raw(name);
+  consumer c = open_consumer(name);
+  CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
+  const std::vector<std::uint8_t> msg = pattern(4, 5);
+  std::vector<std::uint8_t> got;
+  status s;
+  std::thread reader([&] { s = c.read(got, 30s); });
+  const bool slept = raw.wait_for(consumer_flags, sleeping);
+  raw.put(16, 5);  // the record, then the head (which is all that producer does)
+  std::memcpy(raw.data() + 4, msg.data(), 5);
+  raw.publish(0, 9);
+  reader.join();
+  CHECK(slept);
+  CHECK(s.ok());
+  CHECK(got == msg);
+
+  // Our producer, and a consumer of the original library played by hand (byte 13 stays 0).
+  const std::string name2 = unique_name("foreign_c");
+  cleanup guard2(name2);
+  producer p = make_producer(name2, 64);
+  raw_segment raw2(name2);
+  CHECK_EQ(p.is_peer_alive(), peer_state::unknown);
+  CHECK(p.try_write(pattern(0, 28).data(), 28).ok());
+  CHECK(p.try_write(pattern(1, 28).data(), 28).ok());
+  std::thread writer([&] { s = p.write(msg.data(), 5, 30s); });
+  const bool slept2 = raw2.wait_for(producer_flags, sleeping);
+  raw2.publish(4, 32);  // the first record consumed
+  writer.join();
+  CHECK(slept2);
+  CHECK(s.ok());
+  CHECK_EQ(raw2.head(), 73u);
+}
+
+TEST(is_peer_alive_reports_unknown_alive_and_gone) {
+  const std::string name = unique_name("alive");
+  cleanup guard(name);
+  {
+    producer p = make_producer(name, 64);
+    CHECK_EQ(p.is_peer_alive(), peer_state::unknown);  // no consumer of ours yet
+    {
+      consumer c = open_consumer(name);
+      CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+      CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+    }
+    CHECK_EQ(p.is_peer_alive(), peer_state::gone);
+    consumer c = open_consumer(name);
+    CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+  }
+  CHECK_EQ(producer().is_peer_alive(), peer_state::unknown);
+  CHECK_EQ(consumer().is_peer_alive(), peer_state::unknown);
+
+  // A producer in another process, killed.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 64);
+    if (!p) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+  CHECK(child.kill());
+  CHECK_EQ(c.is_peer_alive(), peer_state::gone);
+
+  // A consumer in another process, killed.
+  producer p = make_producer(name, 64);
+  child_process child2([&](int from_parent, int to_parent) {
+    shm_ring::result<consumer> c2 = consumer::open(name);
+    if (!c2) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child2.ready());
+  CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+  CHECK(child2.kill());
+  CHECK_EQ(p.is_peer_alive(), peer_state::gone);
+}
+
+TEST(read_drains_what_a_killed_producer_published_then_fails) {
+  const std::string name = unique_name("drain");
+  cleanup guard(name);
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 1024);
+    if (!p) return 2;
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (!p->try_write(pattern(i, 10 + i).data(), 10 + i)) return 2;
+    }
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  CHECK(child.kill());
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(i, 10 + i));
+  }
+  status s = c.read(out, 30s);
+  CHECK_EQ(s.code(), errc::peer_gone);
+  CHECK_EQ(s.message(), std::string("the producer is gone"));
+  std::uint8_t buf[16];
+  CHECK_EQ(c.read(buf, sizeof buf, 30s).code(), errc::peer_gone);
+  CHECK_EQ(c.read_in_place([](byte_view, byte_view) {}, 30s).code(), errc::peer_gone);
+  CHECK_EQ(c.read_batch(5, [](byte_view, byte_view) {}, 30s).code(), errc::peer_gone);
+  CHECK_EQ(c.try_read(out).code(), errc::empty);  // non-blocking calls are unchanged
+}
+
+TEST(blocked_read_fails_when_the_producer_is_killed) {
+  const std::string name = unique_name("kill_p");
+  cleanup guard(name);
+  child_process child([&](int, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 1024);
+    if (!p || !p->try_write("one", 3)) return 2;
+    raw_segment raw(name);
+    tell_parent(to_parent);
+    // Dies once the consumer sleeps, waiting for a second message.
+    return raw.wait_for(consumer_flags, sleeping) ? die() : 3;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  std::vector<std::uint8_t> out;
+  CHECK(c.read(out, 30s).ok());
+  CHECK_EQ(out.size(), std::size_t{3});
+  const status s = c.read(out, 30s);
+  CHECK_EQ(s.code(), errc::peer_gone);
+  CHECK_EQ(child.reap(), SIGKILL);
+}
+
+TEST(blocked_write_fails_when_the_consumer_is_killed_and_nothing_is_lost) {
+  const std::string name = unique_name("kill_c");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  raw_segment raw(name);
+  CHECK(p.try_write(pattern(0, 10).data(), 10).ok());
+  child_process child([&](int, int to_parent) {
+    shm_ring::result<consumer> c = consumer::open(name);
+    std::vector<std::uint8_t> out;
+    if (!c || !c->try_read(out) || out != pattern(0, 10)) return 2;
+    tell_parent(to_parent);
+    // Dies once the producer sleeps on the full ring.
+    return raw.wait_for(producer_flags, sleeping) ? die() : 3;
+  });
+  CHECK(child.ready());
+  std::size_t next = 1;  // 14-byte records: four fit in 64 bytes
+  while (p.try_write(pattern(next, 10).data(), 10).ok()) ++next;
+  CHECK_EQ(next, std::size_t{5});
+  const std::uint32_t head = raw.head();
+  const std::vector<std::uint8_t> last = pattern(next, 10);
+  const status s = p.write(last.data(), 10, 30s);
+  CHECK_EQ(s.code(), errc::peer_gone);
+  CHECK_EQ(s.message(), std::string("the consumer is gone"));
+  CHECK_EQ(child.reap(), SIGKILL);
+  CHECK_EQ(raw.head(), head);  // nothing written
+  CHECK_EQ(p.is_peer_alive(), peer_state::gone);
+  const byte_view one[] = {byte_view(last.data(), 10)};
+  CHECK_EQ(p.write_batch(one, 1, 30s).code(), errc::peer_gone);
+  CHECK_EQ(p.reserve(10, 30s).code(), errc::peer_gone);
+  CHECK_EQ(p.wait_until_empty(30s).code(), errc::peer_gone);
+  CHECK_EQ(p.try_write(one[0].data, 10).code(), errc::full);  // non-blocking: unchanged
+
+  // A new consumer takes over where the dead one stopped: every message, in order, once.
+  consumer c = open_consumer(name);
+  CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 1; i < next; ++i) {
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(i, 10));
+  }
+  CHECK_EQ(c.try_read(out).code(), errc::empty);
+  CHECK(p.write(last.data(), 10, 30s).ok());
+  CHECK(c.read(out, 30s).ok());
+  CHECK(out == last);
+  CHECK(p.wait_until_empty(30s).ok());
+}
+
+TEST(create_refuses_the_name_of_a_live_producer) {
+  const std::string name = unique_name("live_p");
+  cleanup guard(name);
+  // In this process too: the lock belongs to the open file description.
+  {
+    producer first = make_producer(name, 64);
+    CHECK(first.try_write("keep", 4).ok());
+    const ino_t ino = stat_segment(name).st.st_ino;
+    for (const std::string& how : {name, "/" + name}) {
+      const shm_ring::result<producer> second = producer::create(how, 128);
+      CHECK_EQ(second.code(), errc::in_use);
+      CHECK_EQ(std::string(second.error().segment()), name);
+      CHECK(contains(second.error().message(), "segment \"" + name + "\" is in use"));
+      CHECK(contains(second.error().message(), "producer is alive"));
+    }
+    CHECK_EQ(stat_segment(name).st.st_ino, ino);
+    CHECK_EQ(stat_segment(name).st.st_size, off_t{80});
+    consumer c = open_consumer(name);
+    std::vector<std::uint8_t> out;
+    CHECK(c.try_read(out).ok());
+    CHECK(out == std::vector<std::uint8_t>({'k', 'e', 'e', 'p'}));
+  }
+  // A producer in another process: refused while it lives, replaced once it is killed.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 64);
+    if (!p || !p->try_write("kept", 4)) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  const ino_t ino = stat_segment(name).st.st_ino;
+  CHECK_EQ(producer::create(name, 64).code(), errc::in_use);
+  CHECK_EQ(stat_segment(name).st.st_ino, ino);
+  {
+    raw_segment raw(name);
+    CHECK_EQ(raw.head(), 8u);
+    CHECK_EQ(raw.get(16), 4u);
+    CHECK(std::memcmp(raw.data() + 4, "kept", 4) == 0);
+  }
+  CHECK(child.kill());
+  shm_ring::result<producer> replaced = producer::create(name, 64);
+  CHECK(replaced.ok());
+  CHECK(stat_segment(name).st.st_ino != ino);
+}
+
+TEST(a_second_live_consumer_is_refused) {
+  const std::string name = unique_name("live_c");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  raw_segment raw(name);
+  {
+    consumer first = open_consumer(name);
+    shm_ring::result<consumer> second = consumer::open(name);
+    CHECK_EQ(second.code(), errc::in_use);
+    CHECK_EQ(std::string(second.error().segment()), name);
+    CHECK(contains(second.error().message(), "segment \"" + name + "\" is in use"));
+    CHECK(contains(second.error().message(), "consumer"));
+    // Not retried by the waiting open: the error comes back instead of a timeout.
+    CHECK_EQ(consumer::open(name, 30s).code(), errc::in_use);
+    CHECK_EQ(raw.flags(consumer_flags), own_flags());
+    CHECK(p.try_write("a", 1).ok());
+    std::vector<std::uint8_t> out;
+    CHECK(first.try_read(out).ok());
+  }
+  CHECK(consumer::open(name).ok());
+
+  // A consumer in another process: refused while it lives, not once it is killed.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<consumer> c = consumer::open(name);
+    if (!c) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  CHECK_EQ(consumer::open(name).code(), errc::in_use);
+  CHECK(child.kill());
+  CHECK(consumer::open(name).ok());
+}
+
+#endif  // SHM_RING_KERNEL_WAIT
 
 int main(int argc, char** argv) { return harness::run_all(argc, argv); }
