@@ -35,7 +35,8 @@ constexpr std::chrono::seconds patience{60};  // only guards against a hang
 // sleeping: nobody would ever set SLEEPING).
 constexpr std::uint64_t pause_every = SHM_RING_KERNEL_WAIT ? 1000 : UINT64_MAX / 4;
 
-// Waits until a side's flag byte (12: producer, 13: consumer) has SLEEPING (0x01) set.
+// Waits until a side's flag byte (byte 0 of the extension block: producer, byte 1: consumer)
+// has SLEEPING (0x01) set.
 bool wait_until_asleep(const unsigned char* flags) {
   const auto give_up = std::chrono::steady_clock::now() + patience;
   while ((__atomic_load_n(flags, __ATOMIC_ACQUIRE) & 0x01) == 0) {
@@ -84,7 +85,7 @@ class failures {
 
 int main(int argc, char** argv) {
   const std::uint64_t count = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
-  const std::size_t size = shm_ring::header_size + ring_bytes;
+  const std::size_t size = static_cast<std::size_t>(shm_ring::segment_size(ring_bytes));
   void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) {
     std::perror("mmap");
@@ -99,8 +100,10 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::uint8_t> pattern = make_pattern();
   failures fail;
-  const unsigned char* const producer_flags = static_cast<unsigned char*>(memory) + 12;
-  const unsigned char* const consumer_flags = static_cast<unsigned char*>(memory) + 13;
+  const unsigned char* const block =
+      static_cast<unsigned char*>(memory) + shm_ring::extension_offset(ring_bytes);
+  const unsigned char* const producer_flags = block;
+  const unsigned char* const consumer_flags = block + 1;
   std::uint64_t writer_pauses = 0, reader_pauses = 0;
 
   std::thread writer([&] {

@@ -51,9 +51,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The flag bytes of the reserved word and their bits, as the wire contract defines them.
-constexpr std::size_t producer_flags = 12;
-constexpr std::size_t consumer_flags = 13;
+// The extension block as the wire contract defines it: the reserved word's marker (the bytes
+// "SRX1"), and 64 bytes at the first multiple of 64 at or after the end of the data area, whose
+// byte 0 holds the producer's flags and byte 1 the consumer's. Worked out here rather than taken
+// from the header, so that the tests hold the header to the contract.
+constexpr std::uint32_t marker = 0x31585253u;
+constexpr std::size_t block_size = 64;
+constexpr std::size_t block_at(std::uint32_t capacity) {
+  return (16 + std::size_t{capacity} + 63) / 64 * 64;
+}
+constexpr std::size_t producer_flags(std::uint32_t capacity) { return block_at(capacity); }
+constexpr std::size_t consumer_flags(std::uint32_t capacity) { return block_at(capacity) + 1; }
+static_assert(block_at(64) == 128 && block_at(8) == 64 && block_at(4096) == 4160, "block_at");
 constexpr unsigned char sleeping = 0x01;
 constexpr unsigned char locked = 0x02;
 constexpr unsigned char barrier = 0x04;
@@ -306,7 +315,8 @@ TEST(capacity_rounds_down_to_a_power_of_two) {
     CHECK_EQ(p.max_message_len(), 60u);
     const stat_result st = stat_segment(name);
     CHECK(st.ok);
-    CHECK_EQ(st.st.st_size, off_t{116});  // 16 + requested, as the original library
+    // 16 + requested (116) is too small for the extension block at 128: it ends at 192.
+    CHECK_EQ(st.st.st_size, off_t{192});
     raw_segment raw(name);
     CHECK_EQ(raw.capacity(), 64u);
     consumer c = open_consumer(name);
@@ -316,7 +326,12 @@ TEST(capacity_rounds_down_to_a_power_of_two) {
   {
     producer p = make_producer(name, 6220800);
     CHECK_EQ(p.capacity(), 4194304u);
+    // 16 + requested, as the original library: the block fits in what is left after the data.
     CHECK_EQ(stat_segment(name).st.st_size, off_t{6220816});
+  }
+  {
+    producer p = make_producer(name, 4096);
+    CHECK_EQ(stat_segment(name).st.st_size, off_t{4160 + 64});
   }
   status s = producer::create(name, 7).error();
   CHECK_EQ(s.code(), errc::invalid_capacity);
@@ -327,16 +342,44 @@ TEST(capacity_rounds_down_to_a_power_of_two) {
   CHECK_EQ(s.value(), std::uint64_t{1} << 32);
 }
 
+TEST(segment_size_leaves_room_for_the_extension_block) {
+  CHECK_EQ(shm_ring::extension_marker, marker);
+  CHECK_EQ(shm_ring::extension_size, block_size);
+  for (std::uint32_t cap = 8; cap != 0; cap <<= 1) {
+    CHECK_EQ(shm_ring::extension_offset(cap), std::uint64_t{block_at(cap)});
+  }
+  CHECK_EQ(shm_ring::extension_offset(std::uint32_t{1} << 31), (std::uint64_t{1} << 31) + 64);
+  CHECK_EQ(shm_ring::segment_size(8), 128u);      // data 16..24, block 64..128
+  CHECK_EQ(shm_ring::segment_size(100), 192u);    // capacity 64: data 16..80, block 128..192
+  CHECK_EQ(shm_ring::segment_size(4096), 4224u);  // data 16..4112, block 4160..4224
+  CHECK_EQ(shm_ring::segment_size(4300), 4316u);  // capacity 4096: 16 + requested holds it
+  CHECK_EQ(shm_ring::segment_size(6220800), 6220816u);
+  CHECK_EQ(shm_ring::segment_size(0xFFFFFFFFu), 0xFFFFFFFFu + std::uint64_t{16});
+  CHECK_EQ(shm_ring::segment_size(7), 0u);
+  CHECK_EQ(shm_ring::segment_size(std::uint64_t{1} << 32), 0u);
+  for (std::uint64_t requested = 8; requested < 5000; ++requested) {
+    const std::uint32_t cap = shm_ring::capacity_for(requested);
+    const std::uint64_t size = shm_ring::segment_size(requested);
+    CHECK(size >= 16 + requested);
+    CHECK(size >= block_at(cap) + block_size);
+    CHECK(size == 16 + requested || size == block_at(cap) + block_size);
+  }
+}
+
 TEST(fresh_header_matches_the_wire_layout) {
   const std::string name = unique_name("hdr");
   cleanup guard(name);
   producer p = make_producer(name, 100);
   raw_segment raw(name);
-  CHECK_EQ(raw.size, std::size_t{116});
+  CHECK_EQ(raw.size, std::size_t{192});
   CHECK_EQ(raw.head(), 0u);
   CHECK_EQ(raw.tail(), 0u);
   CHECK_EQ(raw.capacity(), 64u);
-  CHECK_EQ(raw.get(12), std::uint32_t{own_flags()});  // producer flags; bytes 13 to 15 are 0
+  CHECK_EQ(raw.get(12), marker);
+  CHECK(std::memcmp(raw.base + 12, "SRX1", 4) == 0);
+  // The extension block: the producer's flags, then zeros (nobody has attached yet).
+  CHECK_EQ(raw.flags(producer_flags(64)), own_flags());
+  for (std::size_t i = 1; i < block_size; ++i) CHECK_EQ(raw.flags(block_at(64) + i), 0);
   CHECK(p.try_write("abc", 3).ok());
   // [u32 LE 3]["abc"], head published as 7.
   const unsigned char expected[] = {3, 0, 0, 0, 'a', 'b', 'c'};
@@ -1093,20 +1136,27 @@ TEST(consumer_never_unlinks_and_producer_only_when_asked) {
 
 TEST(in_memory_rings_work_without_a_name) {
   // Memory full of junk: the producer writes every header word (read here as host-endian
-  // words, which match the little-endian wire format on the hosts these tests run on).
-  std::vector<std::uint32_t> memory((16 + 100) / 4, 0xFFFFFFFFu);
+  // words, which match the little-endian wire format on the hosts these tests run on) and the
+  // whole extension block. 200 bytes: capacity 64 (data 16..80) and the block at 128..192; 128
+  // would not fit its block.
+  std::vector<std::uint32_t> memory(200 / 4, 0xFFFFFFFFu);
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(memory.data());
   shm_ring::result<producer> p = producer::create_in_memory(memory.data(), memory.size() * 4, 7);
   CHECK(p.ok());
   CHECK_EQ(memory[0], 7u);   // head
   CHECK_EQ(memory[1], 7u);   // tail
   CHECK_EQ(memory[2], 64u);  // capacity
-  // Reserved: no lock without an object, so the producer's flags are at most BARRIER.
-  CHECK_EQ(memory[3], membarrier_available() ? std::uint32_t{barrier} : 0u);
+  CHECK_EQ(memory[3], marker);
+  // No lock without an object, so the producer's flags are at most BARRIER.
+  const unsigned char own = membarrier_available() ? barrier : 0;
+  CHECK_EQ(bytes[producer_flags(64)], own);
+  for (std::size_t i = 1; i < block_size; ++i) CHECK_EQ(bytes[block_at(64) + i], 0);
+  CHECK_EQ(memory[192 / 4], 0xFFFFFFFFu);  // past the block: untouched
   CHECK_EQ(p->capacity(), 64u);
   CHECK(p->name().empty());
   shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), memory.size() * 4);
   CHECK(c.ok());
-  CHECK_EQ(memory[3], membarrier_available() ? std::uint32_t{barrier} * 0x101u : 0u);
+  CHECK_EQ(bytes[consumer_flags(64)], own);
   CHECK_EQ(p->is_peer_alive(), peer_state::unknown);
   CHECK_EQ(c->is_peer_alive(), peer_state::unknown);
   CHECK(p->try_write("hi", 2).ok());
@@ -1114,11 +1164,29 @@ TEST(in_memory_rings_work_without_a_name) {
   CHECK(c->try_read(out).ok());
   CHECK_EQ(out.size(), std::size_t{2});
   CHECK_EQ(memory[0], 13u);  // head = 7 + 6
-  const status s = producer::create_in_memory(memory.data(), 23).error();
+
+  // The capacity is the largest whose data area and block fit.
+  struct fit {
+    std::size_t size;
+    std::uint32_t capacity;
+  };
+  std::vector<std::uint32_t> big(4224 / 4);
+  for (const fit f : {fit{128, 32}, fit{191, 32}, fit{192, 64}, fit{255, 64}, fit{256, 128},
+                      fit{4223, 2048}, fit{4224, 4096}}) {
+    shm_ring::result<producer> q = producer::create_in_memory(big.data(), f.size);
+    CHECK(q.ok());
+    CHECK_EQ(q->capacity(), f.capacity);
+    CHECK(block_at(f.capacity) + block_size <= f.size);
+    CHECK(block_at(f.capacity * 2) + block_size > f.size);
+  }
+  CHECK_EQ(producer::create_in_memory(memory.data(), shm_ring::segment_size(8))->capacity(), 32u);
+  CHECK_EQ(producer::create_in_memory(memory.data(), shm_ring::segment_size(100))->capacity(),
+           64u);
+  const status s = producer::create_in_memory(memory.data(), 127).error();
   CHECK_EQ(s.code(), errc::segment_too_small);
-  CHECK_EQ(s.needed(), 24u);
-  CHECK_EQ(s.available(), 23u);
-  CHECK(contains(s.message(), "the memory is 23 bytes; a ring needs at least 24"));
+  CHECK_EQ(s.needed(), 128u);
+  CHECK_EQ(s.available(), 127u);
+  CHECK(contains(s.message(), "the memory is 127 bytes; a ring needs at least 128"));
   CHECK_EQ(consumer::open_in_memory(memory.data(), 8).code(), errc::segment_too_small);
 }
 
@@ -1315,14 +1383,61 @@ bool wait_until_blocked(const std::atomic<long>& tid) {
   return true;
 }
 
-// A ring made by hand the way the original library's producer makes it: reserved word 0, no
-// lock taken, and nobody ever woken.
-bool make_foreign_ring(const std::string& name, std::uint32_t capacity) {
-  if (!make_object(name, off_t{16} + capacity)) return false;
+// Whether the thread is in the futex system call (FUTEX_WAIT, for the threads of these tests),
+// from /proc.
+bool in_futex(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  long number = -1;
+  const bool read = std::fscanf(f, "%ld", &number) == 1;
+  std::fclose(f);
+  return read && number == SYS_futex;
+}
+
+// Waits until the thread sleeps in FUTEX_WAIT; false after a minute (a hang guard only). For a
+// side that has no flag byte to show it.
+bool wait_until_in_futex(const std::atomic<long>& tid) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (tid.load() == 0 || !in_futex(tid.load())) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    ::sched_yield();
+  }
+  return true;
+}
+
+// A ring made by hand the way the original library's producer makes it: an object of exactly
+// 16 + capacity bytes (plus `extra`, filled with `fill`), reserved word 0, no lock taken, and
+// nobody ever woken.
+bool make_foreign_ring(const std::string& name, std::uint32_t capacity, std::size_t extra = 0,
+                       unsigned char fill = 0, std::uint32_t reserved = 0) {
+  if (!make_object(name, static_cast<off_t>(16 + capacity + extra))) return false;
   raw_segment raw(name);
   if (raw.base == nullptr) return false;
+  std::memset(raw.base + 16 + capacity, fill, extra);
+  raw.put(12, reserved);
   raw.publish(8, capacity);
   return true;
+}
+
+// Whether every byte of [from, to) of the mapping is `fill`.
+bool untouched(const unsigned char* base, std::size_t from, std::size_t to, unsigned char fill) {
+  for (std::size_t i = from; i < to; ++i) {
+    if (base[i] != fill) return false;
+  }
+  return true;
+}
+
+// Publishes one record into a ring played by hand (no wrap: the caller keeps it inside the
+// data area) and returns the new head.
+std::uint32_t push_by_hand(raw_segment& raw, std::uint32_t head,
+                           const std::vector<std::uint8_t>& msg) {
+  raw.put(16 + head, static_cast<std::uint32_t>(msg.size()));
+  std::memcpy(raw.data() + head + 4, msg.data(), msg.size());
+  head += static_cast<std::uint32_t>(4 + msg.size());
+  raw.publish(0, head);
+  return head;
 }
 
 }  // namespace
@@ -1332,29 +1447,35 @@ TEST(flag_bytes_follow_the_wire_contract) {
   cleanup guard(name);
   producer p = make_producer(name, 64);
   raw_segment raw(name);
+  CHECK_EQ(raw.size, block_at(64) + block_size);
   CHECK((own_flags() & locked) != 0);
-  CHECK_EQ(raw.flags(producer_flags), own_flags());
-  CHECK_EQ(raw.flags(consumer_flags), 0);
-  CHECK_EQ(raw.flags(14), 0);
-  CHECK_EQ(raw.flags(15), 0);
+  CHECK_EQ(raw.get(12), marker);
+  CHECK_EQ(raw.flags(producer_flags(64)), own_flags());
+  CHECK_EQ(raw.flags(consumer_flags(64)), 0);
   {
     consumer c = open_consumer(name);
-    CHECK_EQ(raw.flags(consumer_flags), own_flags());
+    CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
   }
   // A consumer that goes leaves LOCKED set: the free lock then says it is gone.
-  CHECK_EQ(raw.flags(consumer_flags), own_flags());
+  CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
   // A later consumer rewrites the byte, whatever is in it.
-  __atomic_store_n(raw.base + consumer_flags, static_cast<unsigned char>(0xF9), __ATOMIC_RELEASE);
+  __atomic_store_n(raw.base + consumer_flags(64), static_cast<unsigned char>(0xF9),
+                   __ATOMIC_RELEASE);
   consumer c = open_consumer(name);
-  CHECK_EQ(raw.flags(consumer_flags), own_flags());
-  // Traffic with nobody asleep changes neither byte, and bytes 14 and 15 stay 0.
+  CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+  // Traffic (wrapping several times) with nobody asleep changes neither byte; the rest of the
+  // block stays 0, and so does everything between the data area and the block.
   std::vector<std::uint8_t> out;
   for (std::size_t i = 0; i < 20; ++i) {
     CHECK(p.write(pattern(i, 20).data(), 20, 30s).ok());
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(i, 20));
   }
-  CHECK_EQ(raw.get(12), std::uint32_t{own_flags()} * 0x101u);
+  CHECK_EQ(raw.get(12), marker);
+  CHECK_EQ(raw.flags(producer_flags(64)), own_flags());
+  CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+  CHECK(untouched(raw.base, 16 + 64, block_at(64), 0));
+  CHECK(untouched(raw.base, block_at(64) + 2, block_at(64) + block_size, 0));
 }
 
 // These two check that blocking calls go to sleep (SLEEPING set, nothing returned yet) and come
@@ -1388,7 +1509,7 @@ TEST(blocked_reads_sleep_until_a_message_is_written) {
       returned = true;
     });
     // Event, not time: the consumer's SLEEPING bit shows it went to sleep in the kernel.
-    const bool slept = raw.wait_for(consumer_flags, sleeping);
+    const bool slept = raw.wait_for(consumer_flags(64), sleeping);
     const bool early = returned.load();
     const status w = p.try_write(msg.data(), msg.size());
     reader.join();
@@ -1397,7 +1518,7 @@ TEST(blocked_reads_sleep_until_a_message_is_written) {
     CHECK(w.ok());
     CHECK(s.ok());
     CHECK(got == msg);
-    CHECK_EQ(raw.flags(consumer_flags), own_flags());  // SLEEPING cleared again
+    CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());  // SLEEPING cleared again
   }
 }
 
@@ -1432,7 +1553,7 @@ TEST(blocked_writes_sleep_until_the_consumer_reads) {
       }
       returned = true;
     });
-    const bool slept = raw.wait_for(producer_flags, sleeping);
+    const bool slept = raw.wait_for(producer_flags(64), sleeping);
     const bool early = returned.load();
     std::vector<std::uint8_t> first, second;
     const status r1 = c.try_read(first);
@@ -1445,7 +1566,7 @@ TEST(blocked_writes_sleep_until_the_consumer_reads) {
     CHECK(first == pattern(0, 28));
     CHECK(r2.ok());
     CHECK(s.ok());
-    CHECK_EQ(raw.flags(producer_flags), own_flags());  // SLEEPING cleared again
+    CHECK_EQ(raw.flags(producer_flags(64)), own_flags());  // SLEEPING cleared again
     std::vector<std::uint8_t> out;
     if (how == 3) {
       CHECK(second == pattern(1, 28));
@@ -1469,7 +1590,7 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
   raw_segment raw(name);
   for (int consumer_sleeps = 1; consumer_sleeps >= 0; --consumer_sleeps) {
     for (int flagged = 1; flagged >= 0; --flagged) {
-      const std::size_t flags_at = consumer_sleeps ? consumer_flags : producer_flags;
+      const std::size_t flags_at = consumer_sleeps ? consumer_flags(64) : producer_flags(64);
       std::uint32_t* watched = reinterpret_cast<std::uint32_t*>(raw.base + (consumer_sleeps ? 0 : 4));
       const unsigned char bits =
           static_cast<unsigned char>(own_flags() | (flagged ? sleeping : 0));
@@ -1507,7 +1628,8 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
 }
 
 TEST(blocked_calls_poll_a_peer_that_never_wakes) {
-  // Our consumer, and a producer of the original library played by hand.
+  // Our consumer, and a producer of the original library played by hand: no extension block,
+  // so the consumer has no flag byte to set and sleeps in slices of at most 1 ms.
   const std::string name = unique_name("foreign_p");
   cleanup guard(name);
   CHECK(make_foreign_ring(name, 64));
@@ -1517,17 +1639,23 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   const std::vector<std::uint8_t> msg = pattern(4, 5);
   std::vector<std::uint8_t> got;
   status s;
-  std::thread reader([&] { s = c.read(got, 30s); });
-  const bool slept = raw.wait_for(consumer_flags, sleeping);
-  raw.put(16, 5);  // the record, then the head (which is all that producer does)
-  std::memcpy(raw.data() + 4, msg.data(), 5);
-  raw.publish(0, 9);
+  std::atomic<long> tid{0};
+  std::thread reader([&] {
+    tid = ::syscall(SYS_gettid);
+    s = c.read(got, 30s);
+  });
+  const bool slept = wait_until_in_futex(tid);
+  const auto published = std::chrono::steady_clock::now();
+  push_by_hand(raw, 0, msg);  // the record, then the head (which is all that producer does)
   reader.join();
+  const auto waited = std::chrono::steady_clock::now() - published;
   CHECK(slept);
   CHECK(s.ok());
   CHECK(got == msg);
+  CHECK(waited < 10s);
 
-  // Our producer, and a consumer of the original library played by hand (byte 13 stays 0).
+  // Our producer, and a consumer of the original library played by hand (its flag byte in the
+  // block stays 0).
   const std::string name2 = unique_name("foreign_c");
   cleanup guard2(name2);
   producer p = make_producer(name2, 64);
@@ -1536,12 +1664,13 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   CHECK(p.try_write(pattern(0, 28).data(), 28).ok());
   CHECK(p.try_write(pattern(1, 28).data(), 28).ok());
   std::thread writer([&] { s = p.write(msg.data(), 5, 30s); });
-  const bool slept2 = raw2.wait_for(producer_flags, sleeping);
+  const bool slept2 = raw2.wait_for(producer_flags(64), sleeping);
   raw2.publish(4, 32);  // the first record consumed
   writer.join();
   CHECK(slept2);
   CHECK(s.ok());
   CHECK_EQ(raw2.head(), 73u);
+  CHECK_EQ(raw2.flags(consumer_flags(64)), 0);
 }
 
 TEST(is_peer_alive_reports_unknown_alive_and_gone) {
@@ -1631,7 +1760,7 @@ TEST(blocked_read_fails_when_the_producer_is_killed) {
     raw_segment raw(name);
     tell_parent(to_parent);
     // Dies once the consumer sleeps, waiting for a second message.
-    return raw.wait_for(consumer_flags, sleeping) ? die() : 3;
+    return raw.wait_for(consumer_flags(1024), sleeping) ? die() : 3;
   });
   CHECK(child.ready());
   consumer c = open_consumer(name);
@@ -1655,7 +1784,7 @@ TEST(blocked_write_fails_when_the_consumer_is_killed_and_nothing_is_lost) {
     if (!c || !c->try_read(out) || out != pattern(0, 10)) return 2;
     tell_parent(to_parent);
     // Dies once the producer sleeps on the full ring.
-    return raw.wait_for(producer_flags, sleeping) ? die() : 3;
+    return raw.wait_for(producer_flags(64), sleeping) ? die() : 3;
   });
   CHECK(child.ready());
   std::size_t next = 1;  // 14-byte records: four fit in 64 bytes
@@ -1706,7 +1835,7 @@ TEST(create_refuses_the_name_of_a_live_producer) {
       CHECK(contains(second.error().message(), "producer is alive"));
     }
     CHECK_EQ(stat_segment(name).st.st_ino, ino);
-    CHECK_EQ(stat_segment(name).st.st_size, off_t{80});
+    CHECK_EQ(stat_segment(name).st.st_size, off_t{192});
     consumer c = open_consumer(name);
     std::vector<std::uint8_t> out;
     CHECK(c.try_read(out).ok());
@@ -1750,7 +1879,7 @@ TEST(a_second_live_consumer_is_refused) {
     CHECK(contains(second.error().message(), "consumer"));
     // Not retried by the waiting open: the error comes back instead of a timeout.
     CHECK_EQ(consumer::open(name, 30s).code(), errc::in_use);
-    CHECK_EQ(raw.flags(consumer_flags), own_flags());
+    CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
     CHECK(p.try_write("a", 1).ok());
     std::vector<std::uint8_t> out;
     CHECK(first.try_read(out).ok());

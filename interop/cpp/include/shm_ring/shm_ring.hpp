@@ -5,10 +5,14 @@
 //   offset 0   head      u32 LE, written by the producer: bytes ever written (wraps mod 2^32)
 //   offset 4   tail      u32 LE, written by the consumer: bytes ever consumed (wraps mod 2^32)
 //   offset 8   capacity  u32 LE, written once by the producer (0 = not initialised yet)
-//   offset 12  reserved  u32: byte 12 holds the producer's flags, byte 13 the consumer's,
-//                        bytes 14 and 15 stay 0 (see "Sleeping and liveness" below)
+//   offset 12  reserved  u32 LE: 0 in the original library; a producer of ours writes the
+//                        marker 0x31585253 (the bytes "SRX1") to say the ring has an extension
+//                        block (see "Sleeping and liveness" below)
 //   offset 16  data area of `capacity` bytes (a power of two); stream byte i lives at
 //              16 + (i & (capacity - 1))
+//   offset E   extension block of 64 bytes, E = 16 + capacity rounded up to a multiple of 64:
+//              byte 0 holds the producer's flags, byte 1 the consumer's, the rest stay 0.
+//              The object is max(16 + requested capacity, E + 64) bytes.
 //
 // Each message is a record [u32 LE payload length][payload], packed back to back; both parts may
 // wrap around the end of the data area at any byte.
@@ -22,16 +26,19 @@
 // one's own. Plain loads plus standalone fences would be data races under the C++ memory model
 // and are not understood by ThreadSanitizer; the builtins are.
 //
-// Sleeping and liveness (Linux, 64-bit). Each side owns one flag byte of the reserved word and
-// only ever stores to it, one byte at a time: SLEEPING (0x01) while it waits in FUTEX_WAIT on the
-// other side's index word, LOCKED (0x02) while it holds its liveness lock, BARRIER (0x04) if its
-// process registered for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED). A side that publishes its
-// index loads the other side's flag byte and calls FUTEX_WAKE only if SLEEPING is set; the side
-// about to sleep pays for the memory barrier that makes this safe. Liveness is an open-file-
-// description lock on one byte of the object (byte 0: producer, byte 1: consumer), which the
-// kernel drops when its holder closes the object or dies. Against a peer without these flags
-// (the original library), waiting falls back to polling in slices of at most 1 ms. Elsewhere
-// waiting polls, and liveness is unknown.
+// Sleeping and liveness (Linux, 64-bit). Each side owns one flag byte of the extension block
+// and only ever stores to it, one byte at a time: SLEEPING (0x01) while it waits in FUTEX_WAIT
+// on the other side's index word, LOCKED (0x02) while it holds its liveness lock, BARRIER (0x04)
+// if its process registered for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED). A side that
+// publishes its index loads the other side's flag byte and calls FUTEX_WAKE only if SLEEPING is
+// set; the side about to sleep pays for the memory barrier that makes this safe. Liveness is an
+// open-file-description lock on one byte of the object (byte 0: producer, byte 1: consumer),
+// which the kernel drops when its holder closes the object or dies. The block sits on a cache
+// line of its own, away from the indices the other core keeps writing, so that the load after
+// each publish hits the cache. A consumer uses the block only if the reserved word holds the
+// marker and the object is large enough for it; against a producer without it (the original
+// library), it writes nothing past the data area, and waiting falls back to polling in slices
+// of at most 1 ms. Elsewhere waiting polls, and liveness is unknown.
 //
 // Error model: nothing throws. Operations return `shm_ring::status` (success or an error code
 // with the values that explain it) or `shm_ring::result<T>` (a value or a status). Error codes
@@ -101,6 +108,23 @@ constexpr std::uint32_t max_capacity = std::uint32_t{1} << 31;
 constexpr std::uint64_t max_requested_capacity = 0xFFFFFFFFu;
 /// Longest segment name, not counting an optional leading '/'.
 constexpr std::size_t max_name_length = 30;
+/// The reserved word's value (little-endian bytes "SRX1") in a ring that has an extension block.
+constexpr std::uint32_t extension_marker = 0x31585253u;
+/// Size of the extension block (one cache line).
+constexpr std::size_t extension_size = 64;
+
+/// Offset of the extension block of a ring of `capacity` bytes: 16 + capacity rounded up to a
+/// multiple of 64 (the first cache-line boundary at or after the end of the data area).
+constexpr std::uint64_t extension_offset(std::uint32_t capacity) noexcept {
+  return (header_size + std::uint64_t{capacity} + extension_size - 1) / extension_size *
+         extension_size;
+}
+
+/// The bytes of a ring for a requested capacity: max(16 + requested, end of the extension
+/// block of a ring of capacity_for(requested) bytes). producer::create sizes the object to
+/// this; producer::create_in_memory given this many bytes makes a ring of capacity_for(requested)
+/// bytes (or, below 32, a little more). 0 if requested is outside 8 ..= 2^32 - 1.
+inline std::uint64_t segment_size(std::uint64_t requested_capacity) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Error codes
@@ -365,10 +389,13 @@ inline void store_relaxed(unsigned char* base, std::size_t offset, std::uint32_t
 
 // --- flag bytes -------------------------------------------------------------------------------
 
-// Each side's flag byte in the reserved word, and its bits. A side only ever stores its own
-// byte, one byte at a time, so that the two never overwrite each other (no read-modify-write).
-constexpr std::size_t producer_flags_offset = 12;
-constexpr std::size_t consumer_flags_offset = 13;
+// Each side's flag byte, as an offset into the extension block, and its bits. A side only ever
+// stores its own byte, one byte at a time, so that the two never overwrite each other (no
+// read-modify-write). The block is reached through a pointer to its first byte, which is null
+// when the ring has none (a producer of the original library): then there are no flags to write,
+// and the peer's read as 0 (it announces nothing and wakes nobody).
+constexpr std::size_t producer_flags_offset = 0;
+constexpr std::size_t consumer_flags_offset = 1;
 constexpr unsigned char flag_sleeping = 0x01;  // asleep (or about to be) on the other's index
 constexpr unsigned char flag_locked = 0x02;    // holds its liveness lock while it lives
 constexpr unsigned char flag_barrier = 0x04;   // its process registered for membarrier
@@ -387,12 +414,14 @@ constexpr std::size_t index_offset(side s) noexcept {
 }
 constexpr off_t lock_byte(side s) noexcept { return s == side::producer ? 0 : 1; }
 
-inline unsigned char load_flags(const unsigned char* base, std::size_t offset) noexcept {
-  return __atomic_load_n(base + offset, __ATOMIC_RELAXED);
+// The side's flag byte in the extension block `ext`; 0 without a block.
+inline unsigned char load_flags(const unsigned char* ext, side s) noexcept {
+  return ext == nullptr ? 0 : __atomic_load_n(ext + flags_offset(s), __ATOMIC_RELAXED);
 }
 
-inline void store_flags(unsigned char* base, std::size_t offset, unsigned char v) noexcept {
-  __atomic_store_n(base + offset, v, __ATOMIC_SEQ_CST);
+// Stores the side's flag byte in the extension block `ext`; nothing without a block.
+inline void store_flags(unsigned char* ext, side s, unsigned char v) noexcept {
+  if (ext != nullptr) __atomic_store_n(ext + flags_offset(s), v, __ATOMIC_SEQ_CST);
 }
 
 // --- kernel calls (64-bit Linux) -----------------------------------------------------------------
@@ -498,27 +527,31 @@ inline bool lock_held(int fd, side s, bool& held) noexcept {
 #endif
 }
 
-// The liveness of side `peer`, seen through our fd of the same object.
-inline peer_state probe_peer(const unsigned char* base, int fd, side peer) noexcept {
-  if (base == nullptr || fd < 0) return peer_state::unknown;
-  if ((load_flags(base, flags_offset(peer)) & flag_locked) == 0) return peer_state::unknown;
+// The liveness of side `peer`, seen through our fd of the same object and its flag byte in the
+// extension block `ext`.
+inline peer_state probe_peer(const unsigned char* ext, int fd, side peer) noexcept {
+  if (ext == nullptr || fd < 0) return peer_state::unknown;
+  if ((load_flags(ext, peer) & flag_locked) == 0) return peer_state::unknown;
   bool held = false;
   if (!lock_held(fd, peer, held)) return peer_state::unknown;
   return held ? peer_state::alive : peer_state::gone;
 }
 
 // Called right after publishing our index: wakes the other side if it sleeps on that word.
-// The hot path is one relaxed byte load and a branch; no fence (the sleeper pays for it).
-inline void wake_peer(unsigned char* base, side self) noexcept {
+// The hot path is one relaxed byte load from the extension block (a cache line that only
+// changes around sleeps, so the load hits the cache) and a branch; no fence (the sleeper pays
+// for it).
+inline void wake_peer(unsigned char* base, const unsigned char* ext, side self) noexcept {
 #if SHM_RING_KERNEL_WAIT
   // Keeps the compiler from moving the load above the index store: the sleeper's membarrier
   // relies on this side's program order (store, then load).
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (__builtin_expect(load_flags(base, flags_offset(other(self))) & flag_sleeping, 0) != 0) {
+  if (__builtin_expect(load_flags(ext, other(self)) & flag_sleeping, 0) != 0) {
     futex_wake(word(base, index_offset(self)));
   }
 #else
   (void)base;
+  (void)ext;
   (void)self;
 #endif
 }
@@ -617,7 +650,8 @@ struct make {
   // sub: 0 = the segment's size is 0, 1 = its capacity word is 0
   static status not_ready(int sub) noexcept { return with(errc::not_ready, sub); }
   // sub: 0 = smaller than the header, 1 = smaller than 16 + capacity word,
-  //      2 = memory given to producer::create_in_memory too small for any ring
+  //      2 = memory given to producer::create_in_memory too small for any ring and its
+  //          extension block
   static status segment_too_small(int sub, std::uint64_t needed, std::uint64_t size) noexcept {
     return with(errc::segment_too_small, sub, needed, size);
   }
@@ -728,6 +762,7 @@ enum class wait_outcome { done, timed_out, peer_gone };
 // One side of a ring, as the waiting loop sees it.
 struct ring_side {
   unsigned char* base;  // the header
+  unsigned char* ext;   // the extension block, or null (no flags to write or read)
   int fd;               // the object's fd (for the liveness probe), or -1
   side self;
   unsigned char flags;  // our flag byte at rest (LOCKED, BARRIER)
@@ -762,13 +797,12 @@ wait_outcome wait_for_peer(const ring_side& me, Attempt&& attempt,
 #if SHM_RING_KERNEL_WAIT
   const side peer = other(me.self);
   std::uint32_t* watched = word(me.base, index_offset(peer));
-  const std::size_t own = flags_offset(me.self);
   for (;;) {
-    if (probe_peer(me.base, me.fd, peer) == peer_state::gone) {
+    if (probe_peer(me.ext, me.fd, peer) == peer_state::gone) {
       if (me.self == side::consumer && attempt()) return wait_outcome::done;
       return wait_outcome::peer_gone;
     }
-    const unsigned char peer_flags = load_flags(me.base, flags_offset(peer));
+    const unsigned char peer_flags = load_flags(me.ext, peer);
     // The value the word had before our last look: FUTEX_WAIT returns at once if it changed.
     const std::uint32_t seen = __atomic_load_n(watched, __ATOMIC_ACQUIRE);
     if (attempt()) return wait_outcome::done;
@@ -776,20 +810,21 @@ wait_outcome wait_for_peer(const ring_side& me, Attempt&& attempt,
     if (now >= deadline) return wait_outcome::timed_out;
     const unsigned char both = flag_locked | flag_barrier;
     std::chrono::nanoseconds slice = (peer_flags & both) == both ? long_slice : short_slice;
-    store_flags(me.base, own, static_cast<unsigned char>(me.flags | flag_sleeping));
+    store_flags(me.ext, me.self, static_cast<unsigned char>(me.flags | flag_sleeping));
     // With the barrier: either the peer's index store is visible to the kernel's check of the
     // word, or the peer's later load of our flag byte sees SLEEPING and it wakes us.
     bool changed = false;
     if ((peer_flags & flag_barrier) == 0 || !membarrier_global()) {
       // Without it, only our half of that exchange is ordered (the seq_cst store, then this
-      // seq_cst load); the peer's is not, so a wake may be missed: sleep briefly.
+      // seq_cst load); the peer's is not, so a wake may be missed: sleep briefly. (Without an
+      // extension block there is no flag to store, and nobody would wake us anyway.)
       changed = __atomic_load_n(watched, __ATOMIC_SEQ_CST) != seen;
       slice = short_slice;
     }
     const std::chrono::nanoseconds left =
         std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now);
     if (!changed) futex_wait(watched, seen, left < slice ? left : slice);
-    store_flags(me.base, own, me.flags);
+    store_flags(me.ext, me.self, me.flags);
     if (attempt()) return wait_outcome::done;
     if (clock::now() >= deadline) return wait_outcome::timed_out;
   }
@@ -859,15 +894,36 @@ inline status check_header(unsigned char* base, std::uint64_t size,
   return status();
 }
 
-// Writes a fresh header; the capacity word last, with release, so that a consumer that sees
-// a non-zero capacity also sees head, tail and reserved. The reserved word gets the producer's
-// flags in byte 12 and zeros in bytes 13 to 15 (nobody else can be attached yet).
-inline void init_header(unsigned char* base, std::uint32_t capacity, std::uint32_t start_index,
-                        unsigned char producer_flags) noexcept {
+// Writes a fresh header and extension block (the caller has made sure the block fits); the
+// capacity word last, with release, so that a consumer that sees a non-zero capacity also sees
+// head, tail, the marker in the reserved word and the block. The block gets the producer's flags
+// in its first byte and zeros in the rest (nobody else can be attached yet). Returns the block.
+inline unsigned char* init_header(unsigned char* base, std::uint32_t capacity,
+                                  std::uint32_t start_index,
+                                  unsigned char producer_flags) noexcept {
+  unsigned char* const ext = base + extension_offset(capacity);
   store_relaxed(base, head_offset, start_index);
   store_relaxed(base, tail_offset, start_index);
-  store_relaxed(base, reserved_offset, producer_flags);
+  store_relaxed(base, reserved_offset, extension_marker);
+  // Single-byte atomic stores: the block is only ever accessed atomically (the peer's side may
+  // be another thread of this process), never by the byte copies of the data area.
+  for (std::size_t i = 0; i < extension_size; ++i) __atomic_store_n(ext + i, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(ext + producer_flags_offset, producer_flags, __ATOMIC_RELAXED);
   store_release(base, capacity_offset, capacity);
+  return ext;
+}
+
+// The extension block of a validated ring of `capacity` bytes in a mapping of `size` bytes, or
+// null: a consumer uses it only if the producer wrote the marker into the reserved word and the
+// object is large enough for it. Otherwise (the original library's producer) the consumer
+// writes nothing past the data area. The capacity word was loaded with acquire first, so the
+// marker written before it is visible.
+inline unsigned char* find_extension(unsigned char* base, std::uint64_t size,
+                                     std::uint32_t capacity) noexcept {
+  if (load_acquire(base, reserved_offset) != extension_marker) return nullptr;
+  const std::uint64_t at = extension_offset(capacity);
+  if (at + extension_size > size) return nullptr;
+  return base + at;
 }
 
 // Owns (or merely uses) a mapping of a segment.
@@ -932,6 +988,14 @@ inline std::uint32_t capacity_for(std::uint64_t requested) noexcept {
   std::uint32_t cap = max_capacity;
   while (cap > requested) cap >>= 1;
   return cap;
+}
+
+inline std::uint64_t segment_size(std::uint64_t requested_capacity) noexcept {
+  const std::uint32_t cap = capacity_for(requested_capacity);
+  if (cap == 0) return 0;
+  const std::uint64_t block_end = extension_offset(cap) + extension_size;
+  const std::uint64_t plain = header_size + requested_capacity;
+  return plain > block_end ? plain : block_end;
 }
 
 /// Checks a segment name: 1 to 30 characters of [A-Za-z0-9._-], optionally after one '/',
@@ -1029,7 +1093,8 @@ inline std::string status::message() const {
                  num(b_) + " bytes hold at most " + num(b_ - header_size) + " after the header";
         default:
           return "the memory is " + num(b_) + " bytes; a ring needs at least " + num(a_) +
-                 " (the 16-byte header and 8 bytes of data)";
+                 " (the 16-byte header, 8 bytes of data and the 64-byte extension block at "
+                 "offset 64)";
       }
     case errc::corrupted:
       switch (static_cast<shm_ring::corruption>(sub_)) {
@@ -1127,10 +1192,11 @@ class producer {
   }
 
   /// Creates the segment `name` with a data area of capacity_for(requested_capacity) bytes
-  /// (the object is sized 16 + requested_capacity, as the original library does), and takes
-  /// the producer's liveness lock on it. An existing segment of that name is replaced, unless
-  /// its producer is alive (errc::in_use, the segment untouched) or options.exclusive is set
-  /// (errc::already_exists).
+  /// (the object is sized segment_size(requested_capacity): 16 + requested_capacity, as the
+  /// original library does, or a little more when the extension block would not fit in that),
+  /// and takes the producer's liveness lock on it. An existing segment of that name is replaced,
+  /// unless its producer is alive (errc::in_use, the segment untouched) or options.exclusive is
+  /// set (errc::already_exists).
   static result<producer> create(const std::string& name, std::uint64_t requested_capacity,
                                  const producer_options& options = producer_options()) {
     std::string bare;
@@ -1138,7 +1204,7 @@ class producer {
     if (!s) return s;
     const std::uint32_t cap = capacity_for(requested_capacity);
     if (cap == 0) return detail::make::invalid_capacity(0, requested_capacity);
-    const std::uint64_t size64 = header_size + requested_capacity;
+    const std::uint64_t size64 = segment_size(requested_capacity);
     if (size64 > std::numeric_limits<std::size_t>::max() ||
         size64 > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
       return detail::make::invalid_capacity(0, requested_capacity);
@@ -1193,17 +1259,19 @@ class producer {
   }
 
   /// Makes a ring in memory the caller provides (4-byte aligned, `size` bytes, shared with
-  /// the consumer by any means) and writes its header. The capacity is capacity_for(size - 16).
-  /// The memory is not unmapped by the producer.
+  /// the consumer by any means) and writes its header and extension block. The capacity is the
+  /// largest power of two whose data area and extension block fit in `size` bytes (at least
+  /// segment_size(8) = 128 bytes are needed; segment_size(n) bytes give capacity_for(n) or,
+  /// below 32, a little more). The memory is not unmapped by the producer.
   static result<producer> create_in_memory(void* memory, std::size_t size,
                                            std::uint32_t start_index = 0) noexcept {
     assert(reinterpret_cast<std::uintptr_t>(memory) % 4 == 0);
-    if (size < header_size + min_capacity) {
-      return detail::make::segment_too_small(2, header_size + min_capacity, size);
-    }
+    const std::uint64_t smallest = segment_size(min_capacity);
+    if (size < smallest) return detail::make::segment_too_small(2, smallest, size);
     const std::uint64_t requested = size - header_size;
-    const std::uint32_t cap =
+    std::uint32_t cap =
         capacity_for(requested > max_requested_capacity ? max_requested_capacity : requested);
+    while (extension_offset(cap) + extension_size > size) cap >>= 1;
     const unsigned char flags = detail::barrier_registered() ? detail::flag_barrier : 0;
     return producer(detail::mapping(static_cast<unsigned char*>(memory), size, false), cap,
                     start_index, flags);
@@ -1317,7 +1385,7 @@ class producer {
   /// last one to attach has closed the ring or died, unknown if none of ours has attached (or
   /// no OFD locks, or a ring in caller-provided memory).
   peer_state is_peer_alive() const noexcept {
-    return detail::probe_peer(map_.base(), fd_.get(), detail::side::consumer);
+    return detail::probe_peer(ext_, fd_.get(), detail::side::consumer);
   }
 
   /// Unlinks the segment's name now, if it still refers to this segment (a name re-created by
@@ -1362,7 +1430,7 @@ class producer {
         head_(start),
         cached_tail_(start),
         flags_(flags) {
-    detail::init_header(map_.base(), cap, start, flags);
+    ext_ = detail::init_header(map_.base(), cap, start, flags);
   }
 
   void swap(producer& o) noexcept {
@@ -1378,12 +1446,13 @@ class producer {
     std::swap(unlink_on_close_, o.unlink_on_close_);
     std::swap(fd_, o.fd_);
     std::swap(flags_, o.flags_);
+    std::swap(ext_, o.ext_);
   }
 
   // Waits while the ring is full (or, for wait_until_empty, not empty).
   template <class Attempt>
   detail::wait_outcome wait_for_space(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    const detail::ring_side me{map_.base(), fd_.get(), detail::side::producer, flags_};
+    const detail::ring_side me{map_.base(), ext_, fd_.get(), detail::side::producer, flags_};
     return detail::wait_for_peer(me, attempt, timeout);
   }
 
@@ -1428,7 +1497,7 @@ class producer {
   void publish(std::uint32_t new_head) noexcept {
     head_ = new_head;
     detail::store_release(map_.base(), detail::head_offset, new_head);
-    detail::wake_peer(map_.base(), detail::side::producer);
+    detail::wake_peer(map_.base(), ext_, detail::side::producer);
   }
 
   detail::mapping map_;
@@ -1443,6 +1512,7 @@ class producer {
   bool unlink_on_close_ = false;
   detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
   unsigned char flags_ = 0;  // our flag byte at rest
+  unsigned char* ext_ = nullptr;  // the extension block (always there in a ring we made)
 };
 
 inline void reservation::commit() noexcept {
@@ -1502,7 +1572,7 @@ class consumer {
     const unsigned char flags = static_cast<unsigned char>(
         (lock_error == 0 ? detail::flag_locked : 0) |
         (detail::barrier_registered() ? detail::flag_barrier : 0));
-    consumer c(std::move(m.value()), cap, flags);
+    consumer c(std::move(m.value()), size, cap, flags);
     c.fd_ = std::move(fd);
     c.name_ = std::move(bare);
     return c;
@@ -1530,8 +1600,8 @@ class consumer {
     const status s = detail::check_header(static_cast<unsigned char*>(memory), size, cap);
     if (!s) return s;
     const unsigned char flags = detail::barrier_registered() ? detail::flag_barrier : 0;
-    return consumer(detail::mapping(static_cast<unsigned char*>(memory), size, false), cap,
-                    flags);
+    return consumer(detail::mapping(static_cast<unsigned char*>(memory), size, false), size,
+                    cap, flags);
   }
 
   // --- reading --------------------------------------------------------------------------------
@@ -1590,7 +1660,7 @@ class consumer {
       ~publisher() {
         if (c.tail_ != start) {
           detail::store_release(c.map_.base(), detail::tail_offset, c.tail_);
-          detail::wake_peer(c.map_.base(), detail::side::consumer);
+          detail::wake_peer(c.map_.base(), c.ext_, detail::side::consumer);
         }
       }
     } pub{*this, tail_};
@@ -1660,7 +1730,7 @@ class consumer {
   /// ring or died, unknown if it does not take the lock (the original library; no OFD locks;
   /// a ring in caller-provided memory).
   peer_state is_peer_alive() const noexcept {
-    return detail::probe_peer(map_.base(), fd_.get(), detail::side::producer);
+    return detail::probe_peer(ext_, fd_.get(), detail::side::producer);
   }
 
   // --- state ----------------------------------------------------------------------------------
@@ -1680,13 +1750,15 @@ class consumer {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  consumer(detail::mapping m, std::uint32_t cap, unsigned char flags) noexcept
+  // `size`: the bytes of the mapping, of which the header said the first 16 + cap are the ring.
+  consumer(detail::mapping m, std::uint64_t size, std::uint32_t cap, unsigned char flags) noexcept
       : map_(std::move(m)), capacity_(cap), mask_(cap - 1), flags_(flags) {
+    ext_ = detail::find_extension(map_.base(), size, cap);
+    // Rewrites whatever an earlier consumer left there (LOCKED stays set when one goes, so that
+    // the producer can tell it is gone). Nothing without a block.
+    detail::store_flags(ext_, detail::side::consumer, flags);
     tail_ = detail::load_acquire(map_.base(), detail::tail_offset);
     cached_head_ = tail_;
-    // Rewrites whatever an earlier consumer left there (LOCKED stays set when one goes, so that
-    // the producer can tell it is gone).
-    detail::store_flags(map_.base(), detail::consumer_flags_offset, flags);
   }
 
   void swap(consumer& o) noexcept {
@@ -1698,6 +1770,7 @@ class consumer {
     std::swap(name_, o.name_);
     std::swap(fd_, o.fd_);
     std::swap(flags_, o.flags_);
+    std::swap(ext_, o.ext_);
   }
 
   // Loads the shared head; keeps it only if it is plausible (head - tail <= capacity).
@@ -1743,13 +1816,13 @@ class consumer {
   void consume(std::uint32_t len) noexcept {
     tail_ += static_cast<std::uint32_t>(prefix_size + len);
     detail::store_release(map_.base(), detail::tail_offset, tail_);
-    detail::wake_peer(map_.base(), detail::side::consumer);
+    detail::wake_peer(map_.base(), ext_, detail::side::consumer);
   }
 
   // Retries while the ring is empty; `attempt` returns the status of one try.
   template <class Attempt>
   detail::wait_outcome wait(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    const detail::ring_side me{map_.base(), fd_.get(), detail::side::consumer, flags_};
+    const detail::ring_side me{map_.base(), ext_, fd_.get(), detail::side::consumer, flags_};
     return detail::wait_for_peer(me, [&] { return attempt() != errc::empty; }, timeout);
   }
   // Why a blocking read ended without a message: the timeout, or the producer is gone.
@@ -1766,6 +1839,7 @@ class consumer {
   std::string name_;
   detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
   unsigned char flags_ = 0;  // our flag byte at rest
+  unsigned char* ext_ = nullptr;  // the extension block, or null if the ring has none
 };
 
 }  // namespace shm_ring
