@@ -1673,6 +1673,110 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   CHECK_EQ(raw2.flags(consumer_flags(64)), 0);
 }
 
+TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
+  // Reserved word 0 and an object of exactly 16 + capacity bytes, as the original library's
+  // producer makes it. The consumer reads, sleeps and wakes by polling, and writes nothing
+  // outside the header's tail word and the data area... which for an object of this size
+  // also shows in the bytes of its last page past the end, shared by every mapping of it.
+  const std::string name = unique_name("orig");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 4096));
+  raw_segment raw(name);
+  CHECK_EQ(raw.size, std::size_t{16 + 4096});
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t mapped = (raw.size + page - 1) / page * page;
+  {
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
+    std::uint32_t head = 0;
+    std::vector<std::uint8_t> out;
+    for (std::size_t i = 0; i < 10; ++i) {
+      head = push_by_hand(raw, head, pattern(i, 100 + i));
+      CHECK(c.try_read(out).ok());
+      CHECK(out == pattern(i, 100 + i));
+    }
+    std::atomic<long> tid{0};
+    status s;
+    std::thread reader([&] {
+      tid = ::syscall(SYS_gettid);
+      s = c.read(out, 30s);
+    });
+    const bool slept = wait_until_in_futex(tid);
+    push_by_hand(raw, head, pattern(10, 7));
+    reader.join();
+    CHECK(slept);
+    CHECK(s.ok());
+    CHECK(out == pattern(10, 7));
+    CHECK_EQ(raw.get(12), 0u);
+  }
+  CHECK_EQ(stat_segment(name).st.st_size, off_t{16 + 4096});
+  CHECK(untouched(raw.base, 16 + 4096, mapped, 0));
+
+  // The same with room to spare after the data area (still no marker): nothing lands there.
+  remove(name);
+  CHECK(make_foreign_ring(name, 64, 256, 0xA5));
+  {
+    raw_segment big(name);
+    consumer c = open_consumer(name);
+    std::vector<std::uint8_t> out;
+    push_by_hand(big, 0, pattern(1, 20));
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(1, 20));
+    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);  // sleeps, in slices
+    CHECK(untouched(big.base, 16 + 64, 16 + 64 + 256, 0xA5));
+  }
+
+  // In caller-provided memory, exactly 16 + capacity bytes of a larger buffer.
+  std::vector<std::uint32_t> memory((16 + 64 + 128) / 4, 0xA5A5A5A5u);
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(memory.data());
+  memory[0] = memory[1] = memory[3] = 0;
+  __atomic_store_n(&memory[2], 64u, __ATOMIC_RELEASE);
+  for (const std::size_t size : {std::size_t{16 + 64}, memory.size() * 4}) {
+    shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), size);
+    CHECK(c.ok());
+    std::vector<std::uint8_t> out;
+    CHECK_EQ(c->read(out, 5ms).code(), errc::timeout);
+    CHECK(untouched(bytes, 16 + 64, memory.size() * 4, 0xA5));
+  }
+}
+
+TEST(a_marked_ring_too_small_for_its_block_gets_no_flags) {
+  // The marker in the reserved word, but an object one byte short of the block (capacity 64:
+  // the block would be 128..192): the consumer does not use it, and writes nothing past the
+  // data area.
+  const std::string name = unique_name("short");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 64, block_at(64) + block_size - 1 - (16 + 64), 0xA5, marker));
+  raw_segment raw(name);
+  CHECK_EQ(raw.size, block_at(64) + block_size - 1);
+  {
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
+    std::vector<std::uint8_t> out;
+    push_by_hand(raw, 0, pattern(2, 30));
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(2, 30));
+    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);
+  }
+  CHECK(untouched(raw.base, 16 + 64, raw.size, 0xA5));
+
+  // The same in caller-provided memory.
+  std::vector<std::uint32_t> memory(192 / 4, 0xA5A5A5A5u);
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(memory.data());
+  memory[0] = memory[1] = 0;
+  memory[3] = marker;
+  __atomic_store_n(&memory[2], 64u, __ATOMIC_RELEASE);
+  shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), 191);
+  CHECK(c.ok());
+  std::vector<std::uint8_t> out;
+  CHECK_EQ(c->read(out, 5ms).code(), errc::timeout);
+  CHECK(untouched(bytes, 16 + 64, 192, 0xA5));
+  // One byte more and the block is used.
+  c = consumer::open_in_memory(memory.data(), 192);
+  CHECK(c.ok());
+  CHECK_EQ(bytes[consumer_flags(64)], membarrier_available() ? barrier : 0);
+}
+
 TEST(is_peer_alive_reports_unknown_alive_and_gone) {
   const std::string name = unique_name("alive");
   cleanup guard(name);
