@@ -1487,6 +1487,8 @@ TEST(blocked_reads_sleep_until_a_message_is_written) {
     cleanup guard(name);
     producer p = make_producer(name, 64);
     consumer c = open_consumer(name);
+    // No sleep may end by running out its slice: only the producer's wake-up ends it.
+    c.set_peer_check_interval(std::chrono::hours(1));
     raw_segment raw(name);
     const std::vector<std::uint8_t> msg = pattern(static_cast<std::size_t>(how), 9);
     std::vector<std::uint8_t> got;
@@ -1519,6 +1521,10 @@ TEST(blocked_reads_sleep_until_a_message_is_written) {
     CHECK(s.ok());
     CHECK(got == msg);
     CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());  // SLEEPING cleared again
+    const shm_ring::wait_stats stats = c.wait_stats();
+    CHECK(stats.sleeps >= 1);
+    // With the barrier the wake-up cannot be missed; without it sleeps are 1 ms slices.
+    if (membarrier_available()) CHECK_EQ(stats.full_slices, 0u);
   }
 }
 
@@ -1528,6 +1534,7 @@ TEST(blocked_writes_sleep_until_the_consumer_reads) {
     cleanup guard(name);
     producer p = make_producer(name, 64);
     consumer c = open_consumer(name);
+    p.set_peer_check_interval(std::chrono::hours(1));
     raw_segment raw(name);
     CHECK(p.try_write(pattern(0, 28).data(), 28).ok());  // two 32-byte records: full
     CHECK(p.try_write(pattern(1, 28).data(), 28).ok());
@@ -1567,6 +1574,9 @@ TEST(blocked_writes_sleep_until_the_consumer_reads) {
     CHECK(r2.ok());
     CHECK(s.ok());
     CHECK_EQ(raw.flags(producer_flags(64)), own_flags());  // SLEEPING cleared again
+    const shm_ring::wait_stats stats = p.wait_stats();
+    CHECK(stats.sleeps >= 1);
+    if (membarrier_available()) CHECK_EQ(stats.full_slices, 0u);
     std::vector<std::uint8_t> out;
     if (how == 3) {
       CHECK(second == pattern(1, 28));
@@ -1629,12 +1639,14 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
 
 TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   // Our consumer, and a producer of the original library played by hand: no extension block,
-  // so the consumer has no flag byte to set and sleeps in slices of at most 1 ms.
+  // so the consumer has no flag byte to set and sleeps in slices of at most 1 ms, however long
+  // its peer-check interval.
   const std::string name = unique_name("foreign_p");
   cleanup guard(name);
   CHECK(make_foreign_ring(name, 64));
   raw_segment raw(name);
   consumer c = open_consumer(name);
+  c.set_peer_check_interval(std::chrono::hours(1));
   CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
   const std::vector<std::uint8_t> msg = pattern(4, 5);
   std::vector<std::uint8_t> got;
@@ -1652,6 +1664,8 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   CHECK(slept);
   CHECK(s.ok());
   CHECK(got == msg);
+  // Nobody woke it: the sleep it was in when the head moved ran out its (short) slice.
+  CHECK(c.wait_stats().full_slices >= 1);
   CHECK(waited < 10s);
 
   // Our producer, and a consumer of the original library played by hand (its flag byte in the
@@ -1659,6 +1673,7 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   const std::string name2 = unique_name("foreign_c");
   cleanup guard2(name2);
   producer p = make_producer(name2, 64);
+  p.set_peer_check_interval(std::chrono::hours(1));
   raw_segment raw2(name2);
   CHECK_EQ(p.is_peer_alive(), peer_state::unknown);
   CHECK(p.try_write(pattern(0, 28).data(), 28).ok());
@@ -1687,6 +1702,7 @@ TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
   const std::size_t mapped = (raw.size + page - 1) / page * page;
   {
     consumer c = open_consumer(name);
+    c.set_peer_check_interval(std::chrono::hours(1));
     CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
     std::uint32_t head = 0;
     std::vector<std::uint8_t> out;
@@ -1707,6 +1723,7 @@ TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
     CHECK(slept);
     CHECK(s.ok());
     CHECK(out == pattern(10, 7));
+    CHECK(c.wait_stats().sleeps >= 1);
     CHECK_EQ(raw.get(12), 0u);
   }
   CHECK_EQ(stat_segment(name).st.st_size, off_t{16 + 4096});
@@ -1723,6 +1740,7 @@ TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(1, 20));
     CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);  // sleeps, in slices
+    CHECK(c.wait_stats().sleeps >= 1);
     CHECK(untouched(big.base, 16 + 64, 16 + 64 + 256, 0xA5));
   }
 
@@ -1757,6 +1775,7 @@ TEST(a_marked_ring_too_small_for_its_block_gets_no_flags) {
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(2, 30));
     CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);
+    CHECK(c.wait_stats().sleeps >= 1);
   }
   CHECK(untouched(raw.base, 16 + 64, raw.size, 0xA5));
 
@@ -1775,6 +1794,32 @@ TEST(a_marked_ring_too_small_for_its_block_gets_no_flags) {
   c = consumer::open_in_memory(memory.data(), 192);
   CHECK(c.ok());
   CHECK_EQ(bytes[consumer_flags(64)], membarrier_available() ? barrier : 0);
+}
+
+TEST(sleeps_against_a_peer_of_ours_last_the_peer_check_interval) {
+  const std::string name = unique_name("interval");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  CHECK_EQ(c.wait_stats().sleeps, 0u);
+  CHECK_EQ(p.wait_stats().sleeps, 0u);
+  std::vector<std::uint8_t> out;
+  // One sleep for the whole timeout: nothing ends it early.
+  c.set_peer_check_interval(std::chrono::hours(1));
+  CHECK_EQ(c.read(out, 60ms).code(), errc::timeout);
+  if (membarrier_available()) {
+    CHECK_EQ(c.wait_stats().sleeps, 1u);
+    CHECK_EQ(c.wait_stats().full_slices, 1u);
+  }
+  // Slices of 5 ms: several sleeps, each checking the producer is alive before it.
+  c.set_peer_check_interval(5ms);
+  CHECK_EQ(c.read(out, 100ms).code(), errc::timeout);
+  CHECK(c.wait_stats().sleeps >= 4);
+  CHECK_EQ(c.wait_stats().full_slices, c.wait_stats().sleeps);
+  // Moving keeps the counters.
+  consumer moved = std::move(c);
+  CHECK(moved.wait_stats().sleeps >= 4);
+  CHECK_EQ(c.wait_stats().sleeps, 0u);
 }
 
 TEST(is_peer_alive_reports_unknown_alive_and_gone) {

@@ -213,6 +213,24 @@ enum class peer_state : int {
             ///< library), the ring is in caller-provided memory, or the system has no OFD locks
 };
 
+/// How one side of a ring has slept in blocking calls so far (producer::wait_stats,
+/// consumer::wait_stats). A blocking call sleeps in the kernel only after spinning briefly found
+/// nothing. Against a peer of ours nearly every sleep is ended early by the peer's wake-up;
+/// against one of the original library, which never wakes anyone, every sleep lasts its whole
+/// slice, which is at most 1 ms. (Where blocking calls poll instead, both counts stay 0.)
+struct wait_stats {
+  /// Times the side went to sleep in the kernel (FUTEX_WAIT).
+  std::uint64_t sleeps = 0;
+  /// Of those, the sleeps that lasted their whole slice: no wake-up, no publish, no signal
+  /// ended them early.
+  std::uint64_t full_slices = 0;
+};
+
+/// How long, by default, a blocked call sleeps against a peer that wakes it before it checks
+/// that the peer is still alive (producer::set_peer_check_interval,
+/// consumer::set_peer_check_interval).
+constexpr std::chrono::nanoseconds default_peer_check_interval{20000000};
+
 namespace detail {
 struct make;
 }
@@ -454,12 +472,15 @@ __attribute__((noinline, cold)) inline void futex_wake(std::uint32_t* w) noexcep
 }
 
 // Sleeps while *w == expected (the raw word, as the kernel compares it), for at most `limit`.
-inline void futex_wait(std::uint32_t* w, std::uint32_t expected,
+// Whether the sleep lasted all of `limit` (no wake, no change of the word, no signal ended it).
+inline bool futex_wait(std::uint32_t* w, std::uint32_t expected,
                        std::chrono::nanoseconds limit) noexcept {
   timespec ts;
   ts.tv_sec = static_cast<time_t>(limit.count() / 1000000000);
   ts.tv_nsec = static_cast<long>(limit.count() % 1000000000);
-  (void)::syscall(SYS_futex, w, futex_wait_op, static_cast<long>(expected), &ts, nullptr, 0L);
+  const long rc =
+      ::syscall(SYS_futex, w, futex_wait_op, static_cast<long>(expected), &ts, nullptr, 0L);
+  return rc != 0 && errno == ETIMEDOUT;
 }
 
 // A full barrier on every CPU that runs a thread of a registered process.
@@ -729,10 +750,10 @@ class backoff {
 // waiting to open.
 constexpr std::chrono::nanoseconds ring_nap{50000};
 constexpr std::chrono::nanoseconds open_nap{1000000};
-// The longest FUTEX_WAIT: against a peer of ours whose process registered for membarrier, a wake
-// is never missed and the slice only bounds how late its death is noticed; against any other
-// peer (it never wakes anyone), or without the barrier, sleeping is polling in short slices.
-constexpr std::chrono::nanoseconds long_slice{20000000};
+// The longest FUTEX_WAIT against a peer that does not wake us (the original library), or without
+// the barrier: sleeping is then polling in short slices. Against a peer of ours whose process
+// registered for membarrier, a wake is never missed and the slice is the side's peer-check
+// interval, which only bounds how late the peer's death is noticed.
 constexpr std::chrono::nanoseconds short_slice{1000000};
 
 // The one waiting loop: calls attempt() until it returns true (done: success or a final
@@ -766,6 +787,8 @@ struct ring_side {
   int fd;               // the object's fd (for the liveness probe), or -1
   side self;
   unsigned char flags;  // our flag byte at rest (LOCKED, BARRIER)
+  std::chrono::nanoseconds peer_check;  // the longest sleep against a peer that wakes us
+  wait_stats* stats;    // where sleeps are counted
 };
 
 // The waiting loop of every blocking ring call: calls attempt() until it returns true (done:
@@ -809,7 +832,7 @@ wait_outcome wait_for_peer(const ring_side& me, Attempt&& attempt,
     const clock::time_point now = clock::now();
     if (now >= deadline) return wait_outcome::timed_out;
     const unsigned char both = flag_locked | flag_barrier;
-    std::chrono::nanoseconds slice = (peer_flags & both) == both ? long_slice : short_slice;
+    std::chrono::nanoseconds slice = (peer_flags & both) == both ? me.peer_check : short_slice;
     store_flags(me.ext, me.self, static_cast<unsigned char>(me.flags | flag_sleeping));
     // With the barrier: either the peer's index store is visible to the kernel's check of the
     // word, or the peer's later load of our flag byte sees SLEEPING and it wakes us.
@@ -823,7 +846,11 @@ wait_outcome wait_for_peer(const ring_side& me, Attempt&& attempt,
     }
     const std::chrono::nanoseconds left =
         std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now);
-    if (!changed) futex_wait(watched, seen, left < slice ? left : slice);
+    if (!changed) {
+      const bool full = futex_wait(watched, seen, left < slice ? left : slice);
+      ++me.stats->sleeps;
+      if (full) ++me.stats->full_slices;
+    }
     store_flags(me.ext, me.self, me.flags);
     if (attempt()) return wait_outcome::done;
     if (clock::now() >= deadline) return wait_outcome::timed_out;
@@ -1388,6 +1415,18 @@ class producer {
     return detail::probe_peer(ext_, fd_.get(), detail::side::consumer);
   }
 
+  /// How long a blocked call sleeps against a consumer of ours (which wakes it) before it
+  /// checks that the consumer is still alive; default_peer_check_interval (20 ms) unless set.
+  /// It only trades how quickly a dead consumer is noticed against how often an idle producer
+  /// wakes up to look. A negative interval counts as 0.
+  void set_peer_check_interval(std::chrono::nanoseconds interval) noexcept {
+    peer_check_ = interval < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
+                                                              : interval;
+  }
+
+  /// How this producer has slept in blocking calls so far; see shm_ring::wait_stats.
+  shm_ring::wait_stats wait_stats() const noexcept { return stats_; }
+
   /// Unlinks the segment's name now, if it still refers to this segment (a name re-created by
   /// someone else is left alone). Does nothing for a ring in caller-provided memory or once
   /// done. The mapping stays usable.
@@ -1447,12 +1486,15 @@ class producer {
     std::swap(fd_, o.fd_);
     std::swap(flags_, o.flags_);
     std::swap(ext_, o.ext_);
+    std::swap(peer_check_, o.peer_check_);
+    std::swap(stats_, o.stats_);
   }
 
   // Waits while the ring is full (or, for wait_until_empty, not empty).
   template <class Attempt>
   detail::wait_outcome wait_for_space(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    const detail::ring_side me{map_.base(), ext_, fd_.get(), detail::side::producer, flags_};
+    const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::producer,
+                               flags_,      peer_check_, &stats_};
     return detail::wait_for_peer(me, attempt, timeout);
   }
 
@@ -1513,6 +1555,8 @@ class producer {
   detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
   unsigned char flags_ = 0;  // our flag byte at rest
   unsigned char* ext_ = nullptr;  // the extension block (always there in a ring we made)
+  std::chrono::nanoseconds peer_check_ = default_peer_check_interval;
+  shm_ring::wait_stats stats_;
 };
 
 inline void reservation::commit() noexcept {
@@ -1733,6 +1777,19 @@ class consumer {
     return detail::probe_peer(ext_, fd_.get(), detail::side::producer);
   }
 
+  /// How long a blocked call sleeps against a producer of ours (which wakes it) before it
+  /// checks that the producer is still alive; default_peer_check_interval (20 ms) unless set.
+  /// It only trades how quickly a dead producer is noticed against how often an idle consumer
+  /// wakes up to look. Against the original library's producer sleeps last at most 1 ms
+  /// whatever this says. A negative interval counts as 0.
+  void set_peer_check_interval(std::chrono::nanoseconds interval) noexcept {
+    peer_check_ = interval < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
+                                                              : interval;
+  }
+
+  /// How this consumer has slept in blocking calls so far; see shm_ring::wait_stats.
+  shm_ring::wait_stats wait_stats() const noexcept { return stats_; }
+
   // --- state ----------------------------------------------------------------------------------
 
   bool valid() const noexcept { return capacity_ != 0; }
@@ -1771,6 +1828,8 @@ class consumer {
     std::swap(fd_, o.fd_);
     std::swap(flags_, o.flags_);
     std::swap(ext_, o.ext_);
+    std::swap(peer_check_, o.peer_check_);
+    std::swap(stats_, o.stats_);
   }
 
   // Loads the shared head; keeps it only if it is plausible (head - tail <= capacity).
@@ -1822,7 +1881,8 @@ class consumer {
   // Retries while the ring is empty; `attempt` returns the status of one try.
   template <class Attempt>
   detail::wait_outcome wait(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    const detail::ring_side me{map_.base(), ext_, fd_.get(), detail::side::consumer, flags_};
+    const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::consumer,
+                               flags_,      peer_check_, &stats_};
     return detail::wait_for_peer(me, [&] { return attempt() != errc::empty; }, timeout);
   }
   // Why a blocking read ended without a message: the timeout, or the producer is gone.
@@ -1840,6 +1900,8 @@ class consumer {
   detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
   unsigned char flags_ = 0;  // our flag byte at rest
   unsigned char* ext_ = nullptr;  // the extension block, or null if the ring has none
+  std::chrono::nanoseconds peer_check_ = default_peer_check_interval;
+  shm_ring::wait_stats stats_;
 };
 
 }  // namespace shm_ring
