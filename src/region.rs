@@ -108,11 +108,23 @@ mod native {
     // use one handle at once.
     unsafe impl Send for Region {}
 
+    /// The flags of a segment's mapping.
+    #[cfg(unix)]
+    fn map_flags() -> rustix::mm::MapFlags {
+        use rustix::mm::MapFlags;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return MapFlags::SHARED | MapFlags::POPULATE;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        return MapFlags::SHARED;
+    }
+
     impl Region {
-        /// Maps `len` bytes of `fd` read-write and shared.
+        /// Maps `len` bytes of `fd` read-write and shared, with every page mapped in now where
+        /// the OS can (`MAP_POPULATE`), so the first pass over a large ring takes no page
+        /// faults.
         #[cfg(unix)]
         pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Region> {
-            use rustix::mm::{MapFlags, ProtFlags};
+            use rustix::mm::ProtFlags;
             if len < HEADER_LEN {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
@@ -127,7 +139,7 @@ mod native {
                     ptr::null_mut(),
                     len,
                     ProtFlags::READ | ProtFlags::WRITE,
-                    MapFlags::SHARED,
+                    map_flags(),
                     fd,
                     0,
                 )

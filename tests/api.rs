@@ -435,6 +435,25 @@ fn the_header_is_written_as_the_protocol_says() {
 }
 
 #[test]
+fn a_new_segment_is_backed_by_memory_from_the_start() {
+    // Allocated by `create`, not on first touch: a full /dev/shm is an error from `create`
+    // rather than a SIGBUS in the middle of a write.
+    let name = unique_name("backed");
+    let producer = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 1 << 20)
+        .unwrap();
+    let raw = Raw::open(&name);
+    assert!(
+        raw.allocated() >= raw.size(),
+        "{} of {} bytes allocated",
+        raw.allocated(),
+        raw.size()
+    );
+    drop(producer);
+}
+
+#[test]
 fn segments_are_private_to_their_owner_by_default() {
     let name = unique_name("mode");
     let _p = ProducerOptions::new()
@@ -831,4 +850,27 @@ fn another_users_segment_cannot_be_opened() {
         let err = ShmConsumer::open(&closed).unwrap_err();
         assert!(matches!(err, OpenError::PermissionDenied { .. }), "{err:?}");
     }
+}
+
+#[test]
+fn a_full_shared_memory_file_system_is_an_error_from_create() {
+    // In a private mount namespace (root only, like the permission tests), /dev/shm is a
+    // 1 MiB tmpfs; a 4 MiB ring cannot be backed, and `create` must say so rather than leave a
+    // sparse object that kills the process with SIGBUS when a write reaches an unbacked page.
+    let peer = common::rust_peer();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs /dev/shm && exec {} producer --name full --count 1 \
+         --size 64 --capacity 4194304 --timeout-ms 1000",
+        peer.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .expect("run unshare (util-linux); this test needs it and root");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("fallocate") && stderr.contains("No space left on device"),
+        "stderr: {stderr}"
+    );
 }

@@ -286,6 +286,11 @@ pub fn spinning_write_path(count: u64) -> Duration {
 pub fn rtrb_cross_thread(batch: bool, size: usize, count: u64) -> Duration {
     let payload = vec![0xA5u8; size];
     let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(capacity_for(size));
+    // One pass over the whole buffer before timing, so its pages are mapped in, as a
+    // segment's are by `create`: both rings are measured in their steady state.
+    let capacity = tx.buffer().capacity();
+    tx.write_chunk(capacity).expect("empty ring").commit_all();
+    rx.read_chunk(capacity).expect("full ring").commit_all();
     let start = Instant::now();
     let reader = pinned(1, move || {
         let mut buf = vec![0u8; size];
@@ -375,8 +380,10 @@ fn fill(slots: &mut [MaybeUninit<u8>], at: usize, prefix: &[u8], payload: &[u8])
 /// large messages.
 pub fn memcpy(size: usize, count: u64) -> Duration {
     let span = capacity_for(size).max(size * 2);
+    // Both buffers are written before timing (a zeroed allocation would map its pages on
+    // first touch), so the figure is copying alone.
     let source = vec![0x5Au8; span];
-    let mut target = vec![0u8; span];
+    let mut target = vec![0xA5u8; span];
     let slots = span / size;
     let start = Instant::now();
     for i in 0..count as usize {

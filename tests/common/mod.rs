@@ -155,6 +155,12 @@ impl Raw {
         self.file.metadata().expect("stat").len()
     }
 
+    /// Bytes of memory the object has allocated (as opposed to its size, which may be sparse).
+    pub fn allocated(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().expect("stat").blocks() * 512
+    }
+
     pub fn mode(&self) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         self.file.metadata().expect("stat").permissions().mode() & 0o7777
@@ -245,7 +251,8 @@ impl Running {
         self.status
     }
 
-    fn kill(&mut self) {
+    /// Kills the process (SIGKILL) if it is still running.
+    pub fn kill(&mut self) {
         if self.poll().is_none() {
             let _ = self.child.kill();
             self.status = Some(self.child.wait().expect("wait for killed child"));
