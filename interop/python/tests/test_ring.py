@@ -55,7 +55,9 @@ class HeaderTest(RingCase):
     START = 123456
 
     def test_header_words_are_little_endian_u32(self):
-        self.assertEqual(self.mm[0:16], (123456).to_bytes(4, "little") * 2 + (64).to_bytes(4, "little") + bytes(4))
+        self.assertEqual(self.mm[0:12], (123456).to_bytes(4, "little") * 2 + (64).to_bytes(4, "little"))
+        # The reserved word: the producer's flag byte, the consumer's, then two zero bytes.
+        self.assertEqual(self.mm[12:16], bytes([self.producer._segment.flags, self.consumer._segment.flags, 0, 0]))
         self.producer.write(b"abc")
         self.assertEqual(self.mm[0:4], (123456 + 7).to_bytes(4, "little"))
         self.assertEqual(self.consumer.read(timeout=5), b"abc")
