@@ -297,11 +297,14 @@ fn produce(args: &Args) -> Result<Report, Failure> {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    producer.wait_until_empty(args.timeout).map_err(|_| {
-        fail(format!(
-            "timed out after {timeout_ms} ms waiting for the consumer to read everything"
-        ))
-    })?;
+    producer
+        .wait_until_empty(args.timeout)
+        .map_err(|e| match e {
+            shm_ring::WriteError::Timeout => fail(format!(
+                "timed out after {timeout_ms} ms waiting for the consumer to read everything"
+            )),
+            e => fail(format!("{e} before reading everything")),
+        })?;
     Ok(Report {
         messages: args.count,
         bytes,

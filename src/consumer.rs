@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::error::{OpenError, ReadError};
+use crate::error::{OpenError, ReadError, Role};
 use crate::ring::{Record, RingConsumer};
 use crate::segment::{self, Segment};
-use crate::wait;
+use crate::wait::{self, Blocking, WaitStats};
 
 /// How often [`ShmConsumer::open_timeout`] looks for the segment while it waits.
 const OPEN_POLL: Duration = Duration::from_millis(1);
@@ -45,6 +45,9 @@ pub struct ShmConsumer {
     segment: Segment,
     /// Where batch reads assemble a message that wraps around the end of the ring.
     scratch: Vec<u8>,
+    stats: WaitStats,
+    /// How long a sleep lasts at most before checking that the peer is alive.
+    peer_check: Duration,
 }
 
 impl fmt::Debug for ShmConsumer {
@@ -78,9 +81,11 @@ impl ShmConsumer {
     pub fn open(name: &str) -> Result<ShmConsumer, OpenError> {
         let mapped = segment::open(name)?;
         Ok(ShmConsumer {
-            ring: RingConsumer::attach(mapped.region, mapped.capacity),
+            ring: RingConsumer::attach(mapped.region, mapped.capacity, mapped.flags),
             segment: mapped.segment,
             scratch: Vec::new(),
+            stats: WaitStats::default(),
+            peer_check: wait::PEER_CHECK_INTERVAL,
         })
     }
 
@@ -201,21 +206,86 @@ impl ShmConsumer {
         self.readable_bytes() == 0
     }
 
+    /// Whether the producer's process is alive: `Some(true)` while a producer of this crate
+    /// (or the Python or C++ peers in this repository) holds the ring, `Some(false)` once it
+    /// has exited or been killed, and `None` for a producer of the original library, which
+    /// announces nothing.
+    ///
+    /// ```
+    /// # let name = &format!("doc-consumer-alive-{}", std::process::id());
+    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// let consumer = shm_ring::ShmConsumer::open(name)?;
+    /// assert_eq!(consumer.is_peer_alive(), Some(true));
+    /// # producer.unlink()?;
+    /// drop(producer);
+    /// assert_eq!(consumer.is_peer_alive(), Some(false));
+    /// # Ok::<(), shm_ring::OpenError>(())
+    /// ```
+    pub fn is_peer_alive(&self) -> Option<bool> {
+        self.segment
+            .peer_alive(Role::Producer, self.ring.peer_flags())
+    }
+
+    /// Sets how often a blocking call that sleeps checks whether the producer is still alive
+    /// (default 20 ms): a producer that dies is noticed at most this late. A sleeping call is
+    /// woken by the producer as soon as there is something to do, so the interval only trades
+    /// how quickly a dead peer is noticed against how often an idle end wakes up to look.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let name = &format!("doc-check-consumer-{}", std::process::id());
+    /// # let producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
+    /// consumer.set_peer_check_interval(Duration::from_millis(200));
+    /// # producer.unlink()?;
+    /// # Ok::<(), shm_ring::OpenError>(())
+    /// ```
+    pub fn set_peer_check_interval(&mut self, interval: Duration) {
+        self.peer_check = interval;
+    }
+
+    /// How this consumer has slept in blocking calls so far; see [`WaitStats`].
+    ///
+    /// ```
+    /// # let name = &format!("doc-consumer-stats-{}", std::process::id());
+    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// let consumer = shm_ring::ShmConsumer::open(name)?;
+    /// assert_eq!(consumer.wait_stats().sleeps, 0);
+    /// # producer.unlink()?;
+    /// # Ok::<(), shm_ring::OpenError>(())
+    /// ```
+    pub fn wait_stats(&self) -> WaitStats {
+        self.stats
+    }
+
     /// The next record, if one is published.
     fn next(&mut self) -> Result<Option<Record>, ReadError> {
         Ok(self.ring.next_record()?)
     }
 
-    /// Waits up to `timeout` for the next record.
+    /// Waits up to `timeout` for the next record. Fails with [`ReadError::PeerGone`] once the
+    /// producer is gone and everything it published has been read.
     fn wait_next(&mut self, timeout: Duration) -> Result<Record, ReadError> {
-        let ring = &mut self.ring;
-        wait::retry(timeout, ReadError::Timeout, || Ok(ring.next_record()?))
+        wait::retry(
+            self,
+            timeout,
+            ReadError::Timeout,
+            ReadError::PeerGone,
+            |consumer| consumer.next(),
+        )
+    }
+
+    /// Publishes the tail and wakes the producer if it sleeps.
+    fn release(&mut self) {
+        if self.ring.release() {
+            wait::wake(self.ring.own_index());
+        }
     }
 
     /// Marks `record` as read and publishes the new tail.
     fn consume(&mut self, record: Record) {
         self.ring.advance(record);
-        self.ring.release();
+        self.release();
     }
 
     /// Copies `record` into `out` (resized to fit) and consumes it.
@@ -277,7 +347,7 @@ impl ShmConsumer {
                 _ => break,
             }
         }
-        self.ring.release();
+        self.release();
         count
     }
 
@@ -626,5 +696,31 @@ impl ShmConsumer {
     ) -> Result<usize, ReadError> {
         let record = self.wait_next(timeout)?;
         self.take_values(record, out)
+    }
+}
+
+impl Blocking for ShmConsumer {
+    fn peer_flags(&self) -> u8 {
+        self.ring.peer_flags()
+    }
+
+    fn peer_alive(&self) -> Option<bool> {
+        self.is_peer_alive()
+    }
+
+    fn sleep_target(&self) -> (&std::sync::atomic::AtomicU32, u32) {
+        self.ring.sleep_target()
+    }
+
+    fn set_sleeping(&self, sleeping: bool) {
+        self.ring.set_sleeping(sleeping);
+    }
+
+    fn stats(&mut self) -> &mut WaitStats {
+        &mut self.stats
+    }
+
+    fn peer_check_interval(&self) -> Duration {
+        self.peer_check
     }
 }

@@ -10,6 +10,24 @@ use thiserror::Error;
 
 use crate::layout::NameError;
 
+/// One end of a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The end that writes.
+    Producer,
+    /// The end that reads.
+    Consumer,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+        })
+    }
+}
+
 /// Why a segment could not be created or opened.
 ///
 /// [`NotFound`](OpenError::NotFound) and [`NotReady`](OpenError::NotReady) are transient while
@@ -50,6 +68,15 @@ pub enum OpenError {
     AlreadyExists {
         /// The segment name, without a leading `/`.
         name: String,
+    },
+    /// A live process already plays this role on the segment: a producer (so creating would
+    /// destroy a ring in use) or a consumer (a ring has one consumer at a time).
+    #[error("shared-memory segment {name:?} is in use by a live {by}")]
+    InUse {
+        /// The segment name, without a leading `/`.
+        name: String,
+        /// Which role is taken.
+        by: Role,
     },
     /// The OS refused access (the segment belongs to another user, or its mode forbids it).
     #[error("permission denied for shared-memory segment {name:?}")]
@@ -133,6 +160,10 @@ pub enum WriteError {
     /// There was not enough free space before the timeout ran out.
     #[error("timed out waiting for free space in the ring")]
     Timeout,
+    /// The consumer's process is gone (it exited or was killed), so no space will be freed.
+    /// A new consumer may attach and continue where it stopped.
+    #[error("the consumer is gone")]
+    PeerGone,
     /// The message can never fit: its payload is larger than `capacity - 4` bytes.
     #[error("a {len}-byte message can never fit: the largest this ring carries is {max} bytes")]
     TooLarge {
@@ -156,6 +187,9 @@ pub enum ReadError {
     /// No message arrived before the timeout ran out.
     #[error("timed out waiting for a message")]
     Timeout,
+    /// The producer's process is gone and every message it published has been read.
+    #[error("the producer is gone")]
+    PeerGone,
     /// The caller's buffer is smaller than the next message; the message stays in the ring.
     #[error("the next message has {needed} bytes but the buffer holds only {available}; the message stays in the ring")]
     TooSmall {

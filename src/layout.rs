@@ -10,7 +10,9 @@
 //! | 12     | `reserved` | the producer writes 0      |
 //!
 //! All words are little-endian `u32`. Byte `i` of the stream lives at
-//! `HEADER_LEN + (i & (capacity - 1))`. Each message is a record
+//! `HEADER_LEN + (i & (capacity - 1))`. A shm_ring producer writes [`EXTENSION_MARKER`] into
+//! `reserved` and keeps one cache line of flag bytes past the data area, at
+//! [`extension_offset`]. Each message is a record
 //! `[u32 LE payload length][payload]`, packed with no padding; both parts may wrap around the
 //! end of the data area at any byte.
 //!
@@ -72,8 +74,61 @@ pub(crate) const HEAD: usize = 0;
 pub(crate) const TAIL: usize = 4;
 /// Byte offset of the `capacity` word.
 pub(crate) const CAPACITY: usize = 8;
-/// Byte offset of the `reserved` word.
+/// Byte offset of the `reserved` word. The original library writes it 0 and never reads it;
+/// a producer of shm_ring writes [`EXTENSION_MARKER`] there.
 pub(crate) const RESERVED: usize = 12;
+
+/// The value a shm_ring producer writes into `reserved` to say that the segment carries the
+/// extension block (flag bytes for sleeping, waking and liveness) at [`extension_offset`].
+/// A segment without it (the original library's) has no extension block.
+///
+/// ```
+/// assert_eq!(shm_ring::layout::EXTENSION_MARKER.to_le_bytes(), *b"SRX1");
+/// ```
+pub const EXTENSION_MARKER: u32 = u32::from_le_bytes(*b"SRX1");
+
+/// Length of the extension block: one cache line.
+pub const EXTENSION_LEN: usize = 64;
+
+/// Offset of the producer's flag byte within the extension block. Only the producer writes
+/// it, with single-byte stores, so no side ever needs a read-modify-write of a shared word.
+pub const PRODUCER_FLAGS: usize = 0;
+
+/// Offset of the consumer's flag byte within the extension block. Only the consumer writes it.
+pub const CONSUMER_FLAGS: usize = 1;
+
+/// Flag bit: this side is asleep, or about to be, in `FUTEX_WAIT` on the other side's index
+/// word (the consumer on `head`, the producer on `tail`), and must be woken after a publish.
+pub const FLAG_SLEEPING: u8 = 0x01;
+
+/// Flag bit: this side holds its liveness lock (an OFD write lock on byte
+/// [`PRODUCER_LOCK_BYTE`] or [`CONSUMER_LOCK_BYTE`] of the object) for as long as it lives, so
+/// a free lock means it is gone.
+pub const FLAG_LOCKED: u8 = 0x02;
+
+/// Flag bit: this side's process is registered for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, so the
+/// other side can make its stores visible with one system call before going to sleep.
+pub const FLAG_BARRIER: u8 = 0x04;
+
+/// The byte of the object the producer's liveness lock covers.
+pub const PRODUCER_LOCK_BYTE: u64 = 0;
+
+/// The byte of the object the consumer's liveness lock covers.
+pub const CONSUMER_LOCK_BYTE: u64 = 1;
+
+/// Where the extension block of a ring of `capacity` bytes starts: the first 64-byte
+/// boundary at or after the end of the data area, so that its flag bytes share no cache line
+/// with the indices or the data, and a publisher can read the other side's flags without
+/// waiting for a line the other core keeps writing.
+///
+/// ```
+/// use shm_ring::layout::extension_offset;
+/// assert_eq!(extension_offset(4096), 4160); // 16 + 4096, rounded up to 64
+/// assert_eq!(extension_offset(8), 64);
+/// ```
+pub fn extension_offset(capacity: u32) -> usize {
+    (HEADER_LEN + capacity as usize).next_multiple_of(EXTENSION_LEN)
+}
 
 /// The data-area capacity a producer gets for a requested size: the largest power of two that
 /// is at most `requested`.
@@ -99,13 +154,18 @@ pub fn capacity_for(requested: usize) -> Option<u32> {
 }
 
 /// The size in bytes of the shared-memory object a producer creates for a requested capacity:
-/// `HEADER_LEN + requested`.
+/// `HEADER_LEN + requested`, as the original library makes it, or more if the extension block
+/// would not fit in that.
 ///
 /// ```
-/// assert_eq!(shm_ring::layout::segment_len(100), 116);
+/// use shm_ring::layout::segment_len;
+/// assert_eq!(segment_len(100), 192); // capacity 64: data 16..80, extension block 128..192
+/// assert_eq!(segment_len(4096), 4160 + 64);
+/// assert_eq!(segment_len(6_220_800), 16 + 6_220_800); // room to spare after 4 MiB of data
 /// ```
 pub fn segment_len(requested: usize) -> usize {
-    HEADER_LEN + requested
+    let extension_end = capacity_for(requested).map_or(0, |c| extension_offset(c) + EXTENSION_LEN);
+    (HEADER_LEN + requested).max(extension_end)
 }
 
 /// Whether a `capacity` word read from a segment is one this crate can use: a power of two

@@ -73,9 +73,11 @@ mod wait;
 
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
-pub use error::{Corruption, OpenError, ReadError, WriteError};
+pub use error::{Corruption, OpenError, ReadError, Role, WriteError};
 #[cfg(not(loom))]
 pub use producer::{ProducerOptions, ShmProducer, WriteGrant};
+#[cfg(not(loom))]
+pub use wait::WaitStats;
 
 /// The plain-data traits the typed helpers use, re-exported so that callers derive the same
 /// version: `#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]`.

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::error::{OpenError, WriteError};
+use crate::error::{OpenError, Role, WriteError};
 use crate::ring::RingProducer;
 use crate::segment::{self, Segment};
-use crate::wait;
+use crate::wait::{self, Blocking, WaitStats};
 
 /// How to create a ring: permissions, exclusivity, start index and clean-up.
 ///
@@ -138,9 +138,16 @@ impl ProducerOptions {
     pub fn create(&self, name: &str, capacity: usize) -> Result<ShmProducer, OpenError> {
         let mapped = segment::create(name, capacity, self.mode, self.exclusive)?;
         Ok(ShmProducer {
-            ring: RingProducer::create(mapped.region, mapped.capacity, self.start_index),
+            ring: RingProducer::create(
+                mapped.region,
+                mapped.capacity,
+                self.start_index,
+                mapped.flags,
+            ),
             segment: mapped.segment,
             unlink_on_drop: self.unlink_on_drop,
+            stats: WaitStats::default(),
+            peer_check: wait::PEER_CHECK_INTERVAL,
         })
     }
 }
@@ -170,6 +177,9 @@ pub struct ShmProducer {
     ring: RingProducer,
     segment: Segment,
     unlink_on_drop: bool,
+    stats: WaitStats,
+    /// How long a sleep lasts at most before checking that the peer is alive.
+    peer_check: Duration,
 }
 
 impl fmt::Debug for ShmProducer {
@@ -280,6 +290,64 @@ impl ShmProducer {
         self.readable_bytes() == 0
     }
 
+    /// Whether the consumer's process is alive: `Some(true)` while a consumer of this crate
+    /// (or the Python or C++ peers in this repository) is attached, `Some(false)` once it has
+    /// exited or been killed, and `None` when no such consumer has attached, or the consumer
+    /// is a program of the original library, which announces nothing.
+    ///
+    /// ```
+    /// # let name = &format!("doc-peer-alive-{}", std::process::id());
+    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// assert_eq!(producer.is_peer_alive(), None); // nobody attached yet
+    /// let consumer = shm_ring::ShmConsumer::open(name)?;
+    /// assert_eq!(producer.is_peer_alive(), Some(true));
+    /// drop(consumer);
+    /// assert_eq!(producer.is_peer_alive(), Some(false));
+    /// # producer.unlink()?;
+    /// # Ok::<(), shm_ring::OpenError>(())
+    /// ```
+    pub fn is_peer_alive(&self) -> Option<bool> {
+        self.segment
+            .peer_alive(Role::Consumer, self.ring.peer_flags())
+    }
+
+    /// Sets how often a blocking call that sleeps checks whether the consumer is still alive
+    /// (default 20 ms): a consumer that dies is noticed at most this late. A sleeping call is
+    /// woken by the consumer as soon as there is something to do, so the interval only trades
+    /// how quickly a dead peer is noticed against how often an idle end wakes up to look.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let name = &format!("doc-check-producer-{}", std::process::id());
+    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// producer.set_peer_check_interval(Duration::from_millis(200));
+    /// # producer.unlink()?;
+    /// # Ok::<(), shm_ring::OpenError>(())
+    /// ```
+    pub fn set_peer_check_interval(&mut self, interval: Duration) {
+        self.peer_check = interval;
+    }
+
+    /// How this producer has slept in blocking calls so far; see [`WaitStats`].
+    ///
+    /// ```
+    /// # let name = &format!("doc-producer-stats-{}", std::process::id());
+    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// assert_eq!(producer.wait_stats(), shm_ring::WaitStats::default());
+    /// # producer.unlink()?;
+    /// # Ok::<(), shm_ring::OpenError>(())
+    /// ```
+    pub fn wait_stats(&self) -> WaitStats {
+        self.stats
+    }
+
+    /// Publishes what is staged and wakes the consumer if it sleeps.
+    fn publish(&mut self) {
+        if self.ring.publish() {
+            wait::wake(self.ring.own_index());
+        }
+    }
+
     /// Writes one message if there is room for it now.
     ///
     /// ```
@@ -294,10 +362,14 @@ impl ShmProducer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_write(&mut self, message: &[u8]) -> Result<(), WriteError> {
-        self.ring.try_write(message)
+        self.ring.stage(message)?;
+        self.publish();
+        Ok(())
     }
 
-    /// Writes one message, waiting up to `timeout` for room.
+    /// Writes one message, waiting up to `timeout` for room. Fails with
+    /// [`WriteError::PeerGone`] once the consumer's process is gone, instead of waiting out
+    /// the timeout.
     ///
     /// ```
     /// use std::time::Duration;
@@ -311,9 +383,13 @@ impl ShmProducer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&mut self, message: &[u8], timeout: Duration) -> Result<(), WriteError> {
-        wait::retry(timeout, WriteError::Timeout, || {
-            full_is_none(self.ring.try_write(message))
-        })
+        wait::retry(
+            self,
+            timeout,
+            WriteError::Timeout,
+            WriteError::PeerGone,
+            |producer| full_is_none(producer.try_write(message)),
+        )
     }
 
     /// Reserves room for a message of `len` bytes and lends it out in place, so it can be
@@ -354,10 +430,13 @@ impl ShmProducer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reserve(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, WriteError> {
-        let ring = &mut self.ring;
-        let len = wait::retry(timeout, WriteError::Timeout, || {
-            full_is_none(ring.reserve(len))
-        })?;
+        let len = wait::retry(
+            self,
+            timeout,
+            WriteError::Timeout,
+            WriteError::PeerGone,
+            |producer| full_is_none(producer.ring.reserve(len)),
+        )?;
         Ok(WriteGrant {
             ring: &mut self.ring,
             len,
@@ -390,7 +469,7 @@ impl ShmProducer {
                 Err(_) => break,
             }
         }
-        self.ring.publish();
+        self.publish();
         Ok(written)
     }
 
@@ -414,9 +493,13 @@ impl ShmProducer {
         messages: &[M],
         timeout: Duration,
     ) -> Result<usize, WriteError> {
-        wait::retry(timeout, WriteError::Timeout, || {
-            full_is_none(self.try_write_batch(messages))
-        })
+        wait::retry(
+            self,
+            timeout,
+            WriteError::Timeout,
+            WriteError::PeerGone,
+            |producer| full_is_none(producer.try_write_batch(messages)),
+        )
     }
 
     /// Writes one plain-data value as a message of `size_of::<T>()` bytes, in the machine's
@@ -485,7 +568,8 @@ impl ShmProducer {
         self.write(bytemuck::cast_slice(values), timeout)
     }
 
-    /// Waits up to `timeout` until the consumer has read everything written.
+    /// Waits up to `timeout` until the consumer has read everything written. Fails with
+    /// [`WriteError::PeerGone`] if the consumer's process goes away first.
     ///
     /// ```
     /// use std::time::Duration;
@@ -500,10 +584,13 @@ impl ShmProducer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_until_empty(&mut self, timeout: Duration) -> Result<(), WriteError> {
-        let ring = &mut self.ring;
-        wait::retry(timeout, WriteError::Timeout, || {
-            Ok((ring.readable_bytes() == 0).then_some(()))
-        })
+        wait::retry(
+            self,
+            timeout,
+            WriteError::Timeout,
+            WriteError::PeerGone,
+            |producer| Ok((producer.ring.readable_bytes() == 0).then_some(())),
+        )
     }
 
     /// Removes the segment's name now, if it still refers to this segment. Returns whether it
@@ -521,6 +608,32 @@ impl ShmProducer {
     }
 }
 
+impl Blocking for ShmProducer {
+    fn peer_flags(&self) -> u8 {
+        self.ring.peer_flags()
+    }
+
+    fn peer_alive(&self) -> Option<bool> {
+        self.is_peer_alive()
+    }
+
+    fn sleep_target(&self) -> (&std::sync::atomic::AtomicU32, u32) {
+        self.ring.sleep_target()
+    }
+
+    fn set_sleeping(&self, sleeping: bool) {
+        self.ring.set_sleeping(sleeping);
+    }
+
+    fn stats(&mut self) -> &mut WaitStats {
+        &mut self.stats
+    }
+
+    fn peer_check_interval(&self) -> Duration {
+        self.peer_check
+    }
+}
+
 impl Drop for ShmProducer {
     fn drop(&mut self) {
         if self.unlink_on_drop {
@@ -530,7 +643,7 @@ impl Drop for ShmProducer {
     }
 }
 
-/// Turns [`WriteError::Full`] into "not yet" for [`wait::retry`].
+/// Turns [`WriteError::Full`] into "not yet" for [`wait::retry`](crate::wait::retry).
 fn full_is_none<T>(result: Result<T, WriteError>) -> Result<Option<T>, WriteError> {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -630,6 +743,8 @@ impl WriteGrant<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn commit(self) {
-        self.ring.commit(self.len);
+        if self.ring.commit(self.len) {
+            wait::wake(self.ring.own_index());
+        }
     }
 }

@@ -1,15 +1,22 @@
 //! The raw memory of a segment, and the only module of the crate that uses `unsafe`.
 //!
-//! A [`Region`] is `len` bytes: a 16-byte header of four `u32` words, then the data area. It
-//! offers a small safe interface that the ring algorithm is written against:
+//! A [`Region`] is `len` bytes: a 16-byte header, then the data area. It offers a small safe
+//! interface that the ring algorithm is written against:
 //!
-//! - the header words only as atomics ([`Region::word`]);
-//! - the data area (offsets `HEADER_LEN..len`) only as bytes: copies in and out, and slices.
+//! - the four header words only as `u32` atomics ([`Region::word`]);
+//! - the data area (offsets `HEADER_LEN..data_end`) only as bytes: copies in and out, and
+//!   slices;
+//! - everything past the data area (`data_end..len`, where the extension block lives) only as
+//!   `u8` atomics ([`Region::flag`]).
 //!
-//! Every access is bounds-checked here, against the region's own length, so no index computed
-//! elsewhere (least of all one derived from what another process wrote) can reach outside the
-//! memory. The header and data accessors cannot overlap, so a word is never seen both as an
-//! atomic and as plain bytes.
+//! `data_end` is the region's length until the ring sets it ([`Region::limit_data`]) once it
+//! knows the capacity. Every access is bounds-checked here, against the region's own limits,
+//! so no index computed elsewhere (least of all one derived from what another process wrote)
+//! can reach outside the memory, and the three kinds of access can never overlap: a byte is
+//! never seen both as an atomic and as plain data, nor atomically at two sizes.
+//!
+//! The module also holds the one OS call that rustix does not offer: byte-range
+//! open-file-description locks (`fcntl(F_OFD_SETLK)`), in [`locks`].
 //!
 //! Three backings exist:
 //! - a shared mapping of a file descriptor (`mmap`/`munmap`), used by the public types;
@@ -32,14 +39,14 @@ pub(crate) use self::native::Region;
 #[cfg(loom)]
 pub(crate) use self::model::Region;
 
-/// Panics unless `offset..offset + len` lies in the data area of a region of `region_len`
-/// bytes. Callers only pass offsets they derived from a masked index, so this never fires;
-/// it is the last line of defence that keeps every access inside the memory.
+/// Panics unless `offset..offset + len` lies in the data area, which ends at `data_end`.
+/// Callers only pass offsets they derived from a masked index, so this never fires; it is the
+/// last line of defence that keeps every access inside the memory.
 #[inline]
-fn check_data_range(region_len: usize, offset: usize, len: usize) {
+fn check_data_range(data_end: usize, offset: usize, len: usize) {
     assert!(
-        offset >= crate::layout::HEADER_LEN && offset <= region_len && len <= region_len - offset,
-        "data access {offset}+{len} outside the data area of a {region_len}-byte region"
+        offset >= crate::layout::HEADER_LEN && offset <= data_end && len <= data_end - offset,
+        "data access {offset}+{len} outside the data area, which ends at {data_end}"
     );
 }
 
@@ -52,12 +59,21 @@ fn check_word(offset: usize) {
     );
 }
 
+/// Panics unless `offset` lies past the data area and inside the region.
+#[inline]
+fn check_flag(data_end: usize, len: usize, offset: usize) {
+    assert!(
+        (data_end..len).contains(&offset),
+        "{offset} is not past the data area (which ends at {data_end}) in a {len}-byte region"
+    );
+}
+
 #[cfg(not(loom))]
 mod native {
     use std::ptr::{self, NonNull};
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, AtomicU8};
 
-    use super::{check_data_range, check_word};
+    use super::{check_data_range, check_flag, check_word};
     use crate::layout::HEADER_LEN;
 
     /// `len` bytes of memory laid out as a segment, valid until the region is dropped.
@@ -66,6 +82,8 @@ mod native {
         base: NonNull<u8>,
         /// Length in bytes; at least `HEADER_LEN`.
         len: usize,
+        /// End of the data area: `HEADER_LEN <= data_end <= len`.
+        data_end: usize,
         backing: Backing,
     }
 
@@ -114,6 +132,7 @@ mod native {
             Ok(Region {
                 base,
                 len,
+                data_end: len,
                 backing: Backing::Mapped,
             })
         }
@@ -126,6 +145,7 @@ mod native {
             let handle = |block: &std::sync::Arc<HeapBlock>| Region {
                 base: block.ptr,
                 len: block.layout.size(),
+                data_end: block.layout.size(),
                 backing: Backing::Heap(block.clone()),
             };
             (handle(&block), handle(&block))
@@ -137,21 +157,38 @@ mod native {
             self.len
         }
 
+        /// Ends the data area at `end` (clamped to the region): bytes from there on are
+        /// reachable only as atomics, through [`Region::flag`].
+        pub(crate) fn limit_data(&mut self, end: usize) {
+            self.data_end = end.clamp(HEADER_LEN, self.len);
+        }
+
         /// The header word at byte `offset` (0, 4, 8 or 12).
         #[inline]
         pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
             check_word(offset);
-            // SAFETY: `offset` is 0, 4, 8 or 12 (checked) and `len >= HEADER_LEN`, so the pointer
-            // is inside the region; the base is aligned to at least 4 bytes, so it is aligned for
-            // `AtomicU32`. This process touches header bytes only through atomics (the data
-            // accessors refuse offsets below HEADER_LEN), and the memory outlives `&self`.
+            // SAFETY: `offset` is 0, 4, 8 or 12 (checked) and `len >= HEADER_LEN`, so the
+            // pointer is inside the region; the base is aligned to at least 4 bytes, so it is
+            // aligned for `AtomicU32`. This process touches header bytes only through this
+            // accessor (the others refuse them), and the memory outlives `&self`.
             unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast::<u32>()) }
+        }
+
+        /// The byte at `offset`, past the data area, as an atomic.
+        #[inline]
+        pub(crate) fn flag(&self, offset: usize) -> &AtomicU8 {
+            check_flag(self.data_end, self.len, offset);
+            // SAFETY: `offset` is inside the region and past the data area (checked), and any
+            // address is aligned for `AtomicU8`. Bytes past the data area are touched only
+            // through this accessor (the data accessors stop at `data_end`, which only ever
+            // moves while `&mut self` is held), and the memory outlives `&self`.
+            unsafe { AtomicU8::from_ptr(self.base.as_ptr().add(offset)) }
         }
 
         /// Copies `dst.len()` bytes of the data area, starting at byte `offset`, into `dst`.
         #[inline]
         pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
-            check_data_range(self.len, offset, dst.len());
+            check_data_range(self.data_end, offset, dst.len());
             // SAFETY: the source range is inside the data area (checked). `dst` is a unique
             // borrow, so it cannot overlap bytes this handle lends out (lending needs `&self`
             // or `&mut self` for as long as the loan lives).
@@ -167,7 +204,7 @@ mod native {
         /// Copies `src` into the data area, starting at byte `offset`.
         #[inline]
         pub(crate) fn write(&mut self, offset: usize, src: &[u8]) {
-            check_data_range(self.len, offset, src.len());
+            check_data_range(self.data_end, offset, src.len());
             // SAFETY: the destination range is inside the data area (checked) and `&mut self`
             // guarantees no slice of this region is alive; `src` is a shared borrow, so if it
             // points into memory it is memory this handle cannot be writing.
@@ -179,7 +216,7 @@ mod native {
         /// The `len` bytes of the data area at byte `offset`, in place.
         #[inline]
         pub(crate) fn slice(&self, offset: usize, len: usize) -> &[u8] {
-            check_data_range(self.len, offset, len);
+            check_data_range(self.data_end, offset, len);
             // SAFETY: the range is inside the data area (checked); no `&mut` slice of this region
             // can be alive while `&self` is borrowed; the memory outlives the borrow.
             unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(offset), len) }
@@ -192,8 +229,8 @@ mod native {
             (first_offset, first_len): (usize, usize),
             (second_offset, second_len): (usize, usize),
         ) -> (&mut [u8], &mut [u8]) {
-            check_data_range(self.len, first_offset, first_len);
-            check_data_range(self.len, second_offset, second_len);
+            check_data_range(self.data_end, first_offset, first_len);
+            check_data_range(self.data_end, second_offset, second_len);
             assert!(
                 first_offset + first_len <= second_offset
                     || second_offset + second_len <= first_offset,
@@ -268,22 +305,26 @@ mod native {
 #[cfg(loom)]
 mod model {
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::AtomicU32;
+    use loom::sync::atomic::{AtomicU32, AtomicU8};
     use loom::sync::Arc;
 
-    use super::{check_data_range, check_word};
+    use super::{check_data_range, check_flag, check_word};
     use crate::layout::HEADER_LEN;
 
     /// A region whose every access is tracked by the loom model checker.
     pub(crate) struct Region {
         block: Arc<Block>,
+        data_end: usize,
     }
 
     struct Block {
         words: [AtomicU32; 4],
-        /// One cell per data byte, so that loom tracks each byte's accesses separately: the
-        /// producer writing free space while the consumer reads a record is not a race.
+        /// One cell per byte after the header, so that loom tracks each byte's accesses
+        /// separately: the producer writing free space while the consumer reads a record is
+        /// not a race.
         data: Box<[UnsafeCell<u8>]>,
+        /// The same bytes as atomics, for the part past the data area.
+        flags: Box<[AtomicU8]>,
     }
 
     impl Region {
@@ -292,13 +333,18 @@ mod model {
             let len = len.max(HEADER_LEN);
             let block = Arc::new(Block {
                 words: std::array::from_fn(|_| AtomicU32::new(0)),
-                data: (0..len - HEADER_LEN).map(|_| UnsafeCell::new(0)).collect(),
+                data: (HEADER_LEN..len).map(|_| UnsafeCell::new(0)).collect(),
+                flags: (HEADER_LEN..len).map(|_| AtomicU8::new(0)).collect(),
             });
             (
                 Region {
                     block: block.clone(),
+                    data_end: len,
                 },
-                Region { block },
+                Region {
+                    block,
+                    data_end: len,
+                },
             )
         }
 
@@ -306,13 +352,22 @@ mod model {
             HEADER_LEN + self.block.data.len()
         }
 
+        pub(crate) fn limit_data(&mut self, end: usize) {
+            self.data_end = end.clamp(HEADER_LEN, self.len());
+        }
+
         pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
             check_word(offset);
             &self.block.words[offset / 4]
         }
 
+        pub(crate) fn flag(&self, offset: usize) -> &AtomicU8 {
+            check_flag(self.data_end, self.len(), offset);
+            &self.block.flags[offset - HEADER_LEN]
+        }
+
         pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
-            check_data_range(self.len(), offset, dst.len());
+            check_data_range(self.data_end, offset, dst.len());
             let cells = &self.block.data[offset - HEADER_LEN..][..dst.len()];
             for (byte, cell) in dst.iter_mut().zip(cells) {
                 // SAFETY: loom checks this read against every other access to the cell and
@@ -322,13 +377,66 @@ mod model {
         }
 
         pub(crate) fn write(&mut self, offset: usize, src: &[u8]) {
-            check_data_range(self.len(), offset, src.len());
+            check_data_range(self.data_end, offset, src.len());
             let cells = &self.block.data[offset - HEADER_LEN..][..src.len()];
             for (&byte, cell) in src.iter().zip(cells) {
                 // SAFETY: as in `read`; loom reports any unsynchronised overlapping access.
                 cell.with_mut(|p| unsafe { *p = byte });
             }
         }
+    }
+}
+
+/// Byte-range locks owned by an open file description (`F_OFD_SETLK`, Linux 3.15 and later).
+///
+/// They are the liveness signal: a side holds a write lock on one byte of the object for as
+/// long as it lives, and the kernel drops it when the process dies. Unlike classic POSIX
+/// `F_SETLK` locks they belong to the open file description, not the process, so two ends in
+/// one process see each other's locks, and closing some other descriptor of the same object
+/// does not release them. rustix only offers whole-file POSIX locks, hence `libc` here.
+#[cfg(all(target_os = "linux", not(loom)))]
+pub(crate) mod locks {
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    /// A one-byte lock request of `kind` at `byte`.
+    fn request(kind: libc::c_int, byte: u64) -> libc::flock {
+        // SAFETY: `flock` is a plain C struct of integers, for which all-zero is a valid value
+        // (and `l_pid` must be 0 for OFD locks).
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        lock.l_start = byte as libc::off_t;
+        lock.l_len = 1;
+        lock
+    }
+
+    /// Takes a write lock on `byte` without waiting. `Ok(false)` if another open file
+    /// description holds a conflicting lock.
+    pub(crate) fn try_lock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+        let mut lock = request(libc::F_WRLCK, byte);
+        // SAFETY: `fd` is an open descriptor for the duration of the call (it is borrowed), and
+        // `lock` is a valid `flock` that outlives the call.
+        let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
+        if done == 0 {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+            _ => Err(error),
+        }
+    }
+
+    /// Whether another open file description holds a lock on `byte`. Takes nothing.
+    pub(crate) fn is_locked(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+        let mut lock = request(libc::F_WRLCK, byte);
+        // SAFETY: as in `try_lock`; F_OFD_GETLK writes the answer into `lock`.
+        let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+        if done != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(i32::from(lock.l_type) != libc::F_UNLCK)
     }
 }
 
@@ -369,6 +477,33 @@ mod tests {
     fn words_are_only_in_the_header() {
         let (a, _) = Region::heap_pair(64);
         a.word(16);
+    }
+
+    #[test]
+    #[should_panic(expected = "is not past the data area")]
+    fn flags_are_only_past_the_data_area() {
+        let (mut a, _) = Region::heap_pair(128);
+        a.limit_data(80);
+        a.flag(79);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the data area")]
+    fn data_stops_where_the_flags_begin() {
+        let (mut a, _) = Region::heap_pair(128);
+        a.limit_data(80);
+        a.write(78, &[0; 3]);
+    }
+
+    #[test]
+    fn flag_bytes_are_shared_between_handles() {
+        let (mut a, mut b) = Region::heap_pair(128);
+        a.limit_data(80);
+        b.limit_data(80);
+        a.flag(80).store(0x06, Ordering::Release);
+        a.flag(127).store(0x01, Ordering::Release);
+        assert_eq!(b.flag(80).load(Ordering::Acquire), 0x06);
+        assert_eq!(b.flag(127).load(Ordering::Acquire), 0x01);
     }
 
     #[test]

@@ -14,6 +14,13 @@
 //! `Acquire` before reusing the space. These two happens-before edges are the whole
 //! synchronisation, and the loom model in `tests/loom.rs` checks them.
 //!
+//! # Sleeping and waking
+//! The ring makes no OS calls. `publish` and `release` say whether the other side has flagged
+//! itself as sleeping (its flag byte in the extension block past the data area, on a cache
+//! line of its own), so that the caller wakes it; each side
+//! remembers the raw value of the other side's index its last failed attempt saw, which is the
+//! value a sleeper passes to `FUTEX_WAIT`. See `wait.rs` for the protocol.
+//!
 //! # Values from the other process
 //! A shared index word may be torn, stale or hostile. A value that would make more than
 //! `capacity` bytes unread, or move the other side backwards past what this side has already
@@ -22,11 +29,18 @@
 //! Indices only ever reach memory masked by the capacity, and [`Region`] checks every access
 //! against its own length besides.
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 use crate::error::{Corruption, WriteError};
-use crate::layout::{max_payload, CAPACITY, HEAD, HEADER_LEN, PREFIX_LEN, RESERVED, TAIL};
+use crate::layout::{
+    extension_offset, max_payload, CAPACITY, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER,
+    FLAG_SLEEPING, HEAD, HEADER_LEN, PREFIX_LEN, PRODUCER_FLAGS, RESERVED, TAIL,
+};
 use crate::region::Region;
+
+/// An index word as the sleeping protocol (`wait.rs`) sees it.
+#[cfg(not(loom))]
+type IndexWord = std::sync::atomic::AtomicU32;
 
 /// [`PREFIX_LEN`] as a stream-index distance.
 const PREFIX: u32 = PREFIX_LEN as u32;
@@ -92,11 +106,18 @@ pub struct RingProducer {
     cursor: u32,
     /// The last `tail` accepted from the consumer. Invariant: `cursor - cached_tail <= capacity`.
     cached_tail: u32,
+    /// The raw `tail` the last load saw, plausible or not.
+    seen_tail: u32,
+    /// This side's flag byte, without [`FLAG_SLEEPING`].
+    #[cfg_attr(loom, allow(dead_code))]
+    flags: u8,
+    /// Where the extension block starts.
+    extension: usize,
 }
 
 impl RingProducer {
     /// Initialises `region` as an empty ring of `capacity` bytes whose indices start at
-    /// `start`, and returns its producer side.
+    /// `start`, with `flags` in the producer's flag byte, and returns its producer side.
     ///
     /// The capacity word is written last, with `Release`: a consumer that sees it non-zero sees
     /// the rest of the header too.
@@ -104,16 +125,23 @@ impl RingProducer {
     /// # Panics
     /// If `capacity` is not a valid capacity or the region is too small for it; callers
     /// validate both first.
-    pub(crate) fn create(region: Region, capacity: u32, start: u32) -> RingProducer {
+    pub(crate) fn create(mut region: Region, capacity: u32, start: u32, flags: u8) -> RingProducer {
+        let extension = extension_offset(capacity);
         assert!(
-            crate::layout::is_valid_capacity(capacity)
-                && HEADER_LEN + capacity as usize <= region.len(),
-            "capacity {capacity} does not fit a {}-byte region",
+            crate::layout::is_valid_capacity(capacity) && extension + EXTENSION_LEN <= region.len(),
+            "capacity {capacity} and its extension block do not fit a {}-byte region",
             region.len()
         );
+        region.limit_data(HEADER_LEN + capacity as usize);
         region.word(HEAD).store(start, Relaxed);
         region.word(TAIL).store(start, Relaxed);
-        region.word(RESERVED).store(0, Relaxed);
+        region.word(RESERVED).store(EXTENSION_MARKER, Relaxed);
+        for offset in extension..extension + EXTENSION_LEN {
+            region.flag(offset).store(0, Relaxed);
+        }
+        region
+            .flag(extension + PRODUCER_FLAGS)
+            .store(flags, Relaxed);
         region.word(CAPACITY).store(capacity, Release);
         RingProducer {
             region,
@@ -121,6 +149,9 @@ impl RingProducer {
             head: start,
             cursor: start,
             cached_tail: start,
+            seen_tail: start,
+            flags,
+            extension,
         }
     }
 
@@ -144,6 +175,7 @@ impl RingProducer {
     /// the cursor and not ahead of what this side has published.
     fn refresh_tail(&mut self) {
         let tail = self.region.word(TAIL).load(Acquire);
+        self.seen_tail = tail;
         let unread = self.head.wrapping_sub(tail);
         let in_use = self.cursor.wrapping_sub(tail);
         if unread <= in_use && in_use <= self.capacity {
@@ -198,18 +230,34 @@ impl RingProducer {
         Ok(())
     }
 
-    /// Publishes every staged record with one `Release` store of `head`.
-    pub fn publish(&mut self) {
-        if self.cursor != self.head {
-            self.head = self.cursor;
-            self.region.word(HEAD).store(self.head, Release);
+    /// Publishes every staged record with one `Release` store of `head`. Returns whether the
+    /// consumer has flagged itself as sleeping, so the caller must wake it.
+    #[must_use = "a sleeping consumer must be woken"]
+    pub fn publish(&mut self) -> bool {
+        if self.cursor == self.head {
+            return false;
         }
+        self.head = self.cursor;
+        self.region.word(HEAD).store(self.head, Release);
+        // No fence between the store and this load: a consumer about to sleep makes this
+        // thread's accesses ordered with a process-wide barrier (see wait.rs), so the common
+        // path stays one store and one load of a cache line this side already owns.
+        // (`--cfg shm_ring_no_wake` builds the ring without this check, only so that the bench
+        // example can measure what it costs; such a build never wakes a sleeper.)
+        !cfg!(shm_ring_no_wake)
+            && self
+                .region
+                .flag(self.extension + CONSUMER_FLAGS)
+                .load(Relaxed)
+                & FLAG_SLEEPING
+                != 0
     }
 
-    /// Writes and publishes one record.
+    /// Writes and publishes one record (the caller does not wake anyone).
+    #[cfg(any(test, loom))]
     pub fn try_write(&mut self, payload: &[u8]) -> Result<(), WriteError> {
         self.stage(payload)?;
-        self.publish();
+        let _ = self.publish();
         Ok(())
     }
 
@@ -233,7 +281,9 @@ impl RingProducer {
     }
 
     /// Writes the prefix of a record reserved with [`reserve`](Self::reserve) and publishes it.
-    pub fn commit(&mut self, len: u32) {
+    /// Returns whether the consumer must be woken.
+    #[must_use = "a sleeping consumer must be woken"]
+    pub fn commit(&mut self, len: u32) -> bool {
         put(
             &mut self.region,
             self.capacity,
@@ -241,7 +291,40 @@ impl RingProducer {
             &len.to_le_bytes(),
         );
         self.cursor = self.cursor.wrapping_add(PREFIX + len);
-        self.publish();
+        self.publish()
+    }
+
+    /// The word this side publishes (`head`), which a sleeping consumer waits on.
+    #[cfg(not(loom))]
+    pub(crate) fn own_index(&self) -> &IndexWord {
+        self.region.word(HEAD)
+    }
+
+    /// The word a sleeping producer waits on (`tail`), and its value at the last load.
+    #[cfg(not(loom))]
+    pub(crate) fn sleep_target(&self) -> (&IndexWord, u32) {
+        (self.region.word(TAIL), self.seen_tail)
+    }
+
+    /// Sets or clears [`FLAG_SLEEPING`] in the producer's flag byte.
+    #[cfg(not(loom))]
+    pub(crate) fn set_sleeping(&self, sleeping: bool) {
+        let flags = if sleeping {
+            self.flags | FLAG_SLEEPING
+        } else {
+            self.flags
+        };
+        self.region
+            .flag(self.extension + PRODUCER_FLAGS)
+            .store(flags, SeqCst);
+    }
+
+    /// The consumer's flag byte.
+    #[cfg(not(loom))]
+    pub(crate) fn peer_flags(&self) -> u8 {
+        self.region
+            .flag(self.extension + CONSUMER_FLAGS)
+            .load(Acquire)
     }
 
     /// Bytes published and not yet released by the consumer.
@@ -268,22 +351,39 @@ pub struct RingConsumer {
     /// The last `head` accepted from the producer. Invariant:
     /// `cursor - tail <= cached_head - tail <= capacity`.
     cached_head: u32,
+    /// The raw `head` the last load saw, plausible or not.
+    seen_head: u32,
+    /// This side's flag byte, without [`FLAG_SLEEPING`].
+    #[cfg_attr(loom, allow(dead_code))]
+    flags: u8,
+    /// Where the extension block starts, if the producer made one (one of the original
+    /// library's does not, and then there are no flags to read or write).
+    extension: Option<usize>,
 }
 
 impl RingConsumer {
     /// The consumer's side of an initialised ring of `capacity` bytes, resuming at the shared
-    /// tail (where the last consumer stopped).
+    /// tail (where the last consumer stopped). If the producer marked the segment as carrying
+    /// the extension block and the block fits, writes `flags` into the consumer's flag byte.
     ///
     /// # Panics
     /// If `capacity` is not a valid capacity or the region is too small for it; callers
     /// validate both first.
-    pub(crate) fn attach(region: Region, capacity: u32) -> RingConsumer {
+    pub(crate) fn attach(mut region: Region, capacity: u32, flags: u8) -> RingConsumer {
         assert!(
             crate::layout::is_valid_capacity(capacity)
                 && HEADER_LEN + capacity as usize <= region.len(),
             "capacity {capacity} does not fit a {}-byte region",
             region.len()
         );
+        region.limit_data(HEADER_LEN + capacity as usize);
+        let start = extension_offset(capacity);
+        let extension = (region.word(RESERVED).load(Acquire) == EXTENSION_MARKER
+            && start + EXTENSION_LEN <= region.len())
+        .then_some(start);
+        if let Some(extension) = extension {
+            region.flag(extension + CONSUMER_FLAGS).store(flags, SeqCst);
+        }
         let tail = region.word(TAIL).load(Acquire);
         RingConsumer {
             region,
@@ -291,6 +391,9 @@ impl RingConsumer {
             tail,
             cursor: tail,
             cached_head: tail,
+            seen_head: tail,
+            flags,
+            extension,
         }
     }
 
@@ -303,6 +406,7 @@ impl RingConsumer {
     /// the tail and not behind the cursor), and returns the bytes readable after the cursor.
     fn refresh_head(&mut self) -> u32 {
         let head = self.region.word(HEAD).load(Acquire);
+        self.seen_head = head;
         let unread = head.wrapping_sub(self.tail);
         let consumed = self.cursor.wrapping_sub(self.tail);
         if consumed <= unread && unread <= self.capacity {
@@ -379,11 +483,55 @@ impl RingConsumer {
     }
 
     /// Releases every record the cursor has passed with one `Release` store of `tail`.
-    pub fn release(&mut self) {
-        if self.cursor != self.tail {
-            self.tail = self.cursor;
-            self.region.word(TAIL).store(self.tail, Release);
+    /// Returns whether the producer has flagged itself as sleeping, so the caller must wake it.
+    #[must_use = "a sleeping producer must be woken"]
+    pub fn release(&mut self) -> bool {
+        if self.cursor == self.tail {
+            return false;
         }
+        self.tail = self.cursor;
+        self.region.word(TAIL).store(self.tail, Release);
+        match self.extension {
+            Some(extension) if !cfg!(shm_ring_no_wake) => {
+                self.region.flag(extension + PRODUCER_FLAGS).load(Relaxed) & FLAG_SLEEPING != 0
+            }
+            _ => false,
+        }
+    }
+
+    /// The word this side publishes (`tail`), which a sleeping producer waits on.
+    #[cfg(not(loom))]
+    pub(crate) fn own_index(&self) -> &IndexWord {
+        self.region.word(TAIL)
+    }
+
+    /// The word a sleeping consumer waits on (`head`), and its value at the last load.
+    #[cfg(not(loom))]
+    pub(crate) fn sleep_target(&self) -> (&IndexWord, u32) {
+        (self.region.word(HEAD), self.seen_head)
+    }
+
+    /// Sets or clears [`FLAG_SLEEPING`] in the consumer's flag byte.
+    #[cfg(not(loom))]
+    pub(crate) fn set_sleeping(&self, sleeping: bool) {
+        if let Some(extension) = self.extension {
+            let flags = if sleeping {
+                self.flags | FLAG_SLEEPING
+            } else {
+                self.flags
+            };
+            self.region
+                .flag(extension + CONSUMER_FLAGS)
+                .store(flags, SeqCst);
+        }
+    }
+
+    /// The producer's flag byte, or 0 (nothing announced) without an extension block.
+    #[cfg(not(loom))]
+    pub(crate) fn peer_flags(&self) -> u8 {
+        self.extension.map_or(0, |extension| {
+            self.region.flag(extension + PRODUCER_FLAGS).load(Acquire)
+        })
     }
 
     /// Reads and releases one record, copying it into a new vector.
@@ -395,7 +543,7 @@ impl RingConsumer {
         let mut out = vec![0; record.len()];
         self.copy_payload(record, &mut out);
         self.advance(record);
-        self.release();
+        let _ = self.release();
         Ok(Some(out))
     }
 
@@ -409,9 +557,9 @@ impl RingConsumer {
 /// A producer and a consumer sharing one ring in heap memory, for tests and model checking.
 #[cfg(any(test, loom))]
 pub fn heap_pair(capacity: u32, start: u32) -> (RingProducer, RingConsumer) {
-    let (a, b) = Region::heap_pair(HEADER_LEN + capacity as usize);
-    let producer = RingProducer::create(a, capacity, start);
-    let consumer = RingConsumer::attach(b, capacity);
+    let (a, b) = Region::heap_pair(extension_offset(capacity) + EXTENSION_LEN);
+    let producer = RingProducer::create(a, capacity, start, 0);
+    let consumer = RingConsumer::attach(b, capacity, 0);
     (producer, consumer)
 }
 
@@ -500,7 +648,7 @@ mod tests {
             None,
             "nothing visible before publish"
         );
-        p.publish();
+        let _ = p.publish();
         assert_eq!(c.try_read().unwrap(), Some(b"a".to_vec()));
         assert_eq!(c.try_read().unwrap(), Some(b"bb".to_vec()));
     }
@@ -525,7 +673,7 @@ mod tests {
         assert_eq!((a.len(), b.len()), (4, 6));
         a.copy_from_slice(b"0123");
         b.copy_from_slice(b"456789");
-        p.commit(len);
+        let _ = p.commit(len);
         let record = c.next_record().unwrap().unwrap();
         let (a, b) = c.payload_slices(record);
         assert_eq!([a, b].concat(), b"0123456789");
@@ -624,18 +772,69 @@ mod tests {
         p.try_write(b"second").unwrap();
         assert_eq!(c.try_read().unwrap(), Some(b"first".to_vec()));
         let region = c.region;
-        let mut again = RingConsumer::attach(region, 64);
+        let mut again = RingConsumer::attach(region, 64, 0);
         assert_eq!(again.try_read().unwrap(), Some(b"second".to_vec()));
     }
 
     #[test]
-    fn the_header_is_written_capacity_last() {
-        let (a, b) = Region::heap_pair(16 + 64);
-        let _p = RingProducer::create(a, 64, 77);
+    fn publish_and_release_report_a_sleeping_peer() {
+        let (mut p, mut c) = heap_pair(64, 0);
+        p.stage(b"a").unwrap();
+        assert!(!p.publish(), "nobody sleeps");
+        c.set_sleeping(true);
+        p.stage(b"b").unwrap();
+        assert!(p.publish(), "the consumer sleeps");
+        assert!(!p.publish(), "nothing new, nothing to wake");
+        c.set_sleeping(false);
+        let record = c.next_record().unwrap().unwrap();
+        c.advance(record);
+        assert!(!c.release());
+        p.set_sleeping(true);
+        let record = c.next_record().unwrap().unwrap();
+        c.advance(record);
+        assert!(c.release(), "the producer sleeps");
+        assert_eq!(p.sleep_target().1, p.seen_tail);
+    }
+
+    #[test]
+    fn a_sleeper_waits_for_the_value_it_last_saw() {
+        let (mut p, mut c) = heap_pair(16, 5);
+        assert_eq!(c.try_read().unwrap(), None);
+        assert_eq!(c.sleep_target().1, 5);
+        p.try_write(&[1; 12]).unwrap();
+        assert_eq!(p.try_write(&[1]), Err(WriteError::Full));
+        assert_eq!(p.sleep_target().1, 5, "the tail the failed write saw");
+        c.try_read().unwrap();
+        assert_eq!(c.sleep_target().1, 5 + 16);
+    }
+
+    #[test]
+    fn the_header_is_written_capacity_last_with_the_extension_block() {
+        let (a, mut b) = Region::heap_pair(extension_offset(64) + EXTENSION_LEN);
+        b.limit_data(HEADER_LEN + 64);
+        b.flag(extension_offset(64) + 9).store(0xFF, Relaxed); // left over from an earlier life
+        let _p = RingProducer::create(a, 64, 77, 0x06);
         assert_eq!(b.word(HEAD).load(Acquire), 77);
         assert_eq!(b.word(TAIL).load(Acquire), 77);
         assert_eq!(b.word(CAPACITY).load(Acquire), 64);
-        assert_eq!(b.word(RESERVED).load(Acquire), 0);
+        assert_eq!(b.word(RESERVED).load(Acquire), EXTENSION_MARKER);
+        let block: Vec<u8> = (0..EXTENSION_LEN)
+            .map(|i| b.flag(extension_offset(64) + i).load(Acquire))
+            .collect();
+        assert_eq!(block[0], 0x06, "the producer's flags");
+        assert!(block[1..].iter().all(|&byte| byte == 0), "{block:?}");
+    }
+
+    #[test]
+    fn a_consumer_of_a_ring_without_the_extension_has_no_flags() {
+        // The original library's producer: reserved 0, object sized 16 + capacity.
+        let (a, b) = Region::heap_pair(HEADER_LEN + 64);
+        a.word(CAPACITY).store(64, Release);
+        let mut c = RingConsumer::attach(b, 64, 0x06);
+        assert_eq!(c.extension, None);
+        assert_eq!(c.peer_flags(), 0);
+        c.set_sleeping(true); // nowhere to say it: a no-op
+        assert!(!c.release());
     }
 
     #[test]

@@ -6,8 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{exists, remove, unique_name, Raw};
-use shm_ring::layout::NameError;
-use shm_ring::{OpenError, ProducerOptions, ReadError, ShmConsumer, ShmProducer, WriteError};
+use shm_ring::layout::{
+    extension_offset, segment_len, NameError, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER,
+    FLAG_BARRIER, FLAG_LOCKED, PRODUCER_FLAGS,
+};
+use shm_ring::{OpenError, ProducerOptions, ReadError, Role, ShmConsumer, ShmProducer, WriteError};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -334,8 +337,9 @@ fn introspection_reports_sizes_and_names() {
     assert_eq!((p.readable_bytes(), c.readable_bytes()), (14, 14));
     assert_eq!((p.writable_bytes(), c.writable_bytes()), (50, 50));
     assert!(!p.is_empty() && !c.is_empty());
-    // The segment is sized 16 + the requested capacity, as the original library does.
-    assert_eq!(Raw::open(&name).size(), 116);
+    // The segment is sized 16 + the requested capacity, as the original library does, or
+    // more when the extension block past the data area needs it.
+    assert_eq!(Raw::open(&name).size(), 192);
     c.try_read().unwrap();
     assert!(p.is_empty() && c.is_empty());
 }
@@ -352,7 +356,28 @@ fn the_header_is_written_as_the_protocol_says() {
     assert_eq!(raw.word(0), 4_294_967_000);
     assert_eq!(raw.word(4), 4_294_967_000);
     assert_eq!(raw.word(8), 4096);
-    assert_eq!(raw.word(12), 0);
+    // reserved: the marker of the extension block, which holds the producer's flag byte
+    // (its liveness lock; whether its process can be fenced depends on the kernel), then the
+    // consumer's, on a cache line of their own past the data area.
+    assert_eq!(raw.word(12), EXTENSION_MARKER);
+    let block = extension_offset(4096) as u64;
+    assert_eq!(block % 64, 0);
+    let flags = raw.bytes(block, EXTENSION_LEN);
+    assert_eq!(
+        flags[PRODUCER_FLAGS] & !FLAG_BARRIER,
+        FLAG_LOCKED,
+        "{flags:?}"
+    );
+    assert!(flags[1..].iter().all(|&b| b == 0), "{flags:?}");
+    let _c = ShmConsumer::open(&name).unwrap();
+    let flags = raw.bytes(block, EXTENSION_LEN);
+    assert_eq!(
+        flags[CONSUMER_FLAGS] & !FLAG_BARRIER,
+        FLAG_LOCKED,
+        "{flags:?}"
+    );
+    assert!(flags[2..].iter().all(|&b| b == 0), "{flags:?}");
+    assert_eq!(raw.size(), segment_len(4096) as u64);
 }
 
 #[test]
@@ -394,24 +419,117 @@ fn exclusive_create_refuses_an_existing_name() {
 }
 
 #[test]
-fn a_new_producer_replaces_the_segment_and_old_consumers_keep_the_old_one() {
-    let name = unique_name("replace");
+fn a_live_producers_segment_is_never_replaced() {
+    let name = unique_name("live");
+    let mut live = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    let mut consumer = ShmConsumer::open(&name).unwrap();
+    let err = ShmProducer::create(&name, 4096).unwrap_err();
+    assert!(
+        matches!(&err, OpenError::InUse { name: n, by: Role::Producer } if *n == name),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("shared-memory segment {name:?} is in use by a live producer")
+    );
+    // The live ring is untouched.
+    live.try_write(b"still mine").unwrap();
+    assert_eq!(consumer.try_read().unwrap(), Some(b"still mine".to_vec()));
+}
+
+#[test]
+fn a_stale_segment_is_replaced_and_old_consumers_keep_the_old_one() {
+    let name = unique_name("stale");
     let mut old = ShmProducer::create(&name, 4096).unwrap();
+    old.try_write(b"old").unwrap();
     let mut old_consumer = ShmConsumer::open(&name).unwrap();
+    drop(old); // the producer is gone; its segment stays, stale
     let mut new = ProducerOptions::new()
         .unlink_on_drop(true)
         .create(&name, 4096)
         .unwrap();
-    old.try_write(b"old").unwrap();
     new.try_write(b"new").unwrap();
     assert_eq!(old_consumer.try_read().unwrap(), Some(b"old".to_vec()));
+    assert_eq!(old_consumer.try_read().unwrap(), None);
     assert_eq!(
         ShmConsumer::open(&name).unwrap().try_read().unwrap(),
         Some(b"new".to_vec())
     );
-    // The old producer does not remove the name that now belongs to the new one.
-    assert!(!old.unlink().unwrap());
+}
+
+#[test]
+fn a_producer_leaves_a_name_that_was_given_to_another_segment() {
+    let name = unique_name("renamed");
+    let first = ShmProducer::create(&name, 4096).unwrap();
+    first.unlink().unwrap();
+    let _second = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    // The name now belongs to the second segment: the first producer does not remove it.
+    assert!(!first.unlink().unwrap());
     assert!(exists(&name));
+}
+
+#[test]
+fn a_ring_has_one_consumer_at_a_time() {
+    let (_p, first) = pair("oneconsumer", 4096);
+    let name = first.name().to_owned();
+    let err = ShmConsumer::open(&name).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            OpenError::InUse {
+                by: Role::Consumer,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    drop(first);
+    ShmConsumer::open(&name).expect("the consumer role is free again");
+}
+
+#[test]
+fn each_end_knows_whether_the_other_is_alive() {
+    let name = unique_name("alive");
+    let producer = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 4096)
+        .unwrap();
+    assert_eq!(producer.is_peer_alive(), None, "no consumer has attached");
+    let consumer = ShmConsumer::open(&name).unwrap();
+    assert_eq!(producer.is_peer_alive(), Some(true));
+    assert_eq!(consumer.is_peer_alive(), Some(true));
+    drop(consumer);
+    assert_eq!(producer.is_peer_alive(), Some(false));
+    let consumer = ShmConsumer::open(&name).unwrap();
+    assert_eq!(
+        producer.is_peer_alive(),
+        Some(true),
+        "a new consumer attached"
+    );
+    drop(producer);
+    assert_eq!(consumer.is_peer_alive(), Some(false));
+}
+
+#[test]
+fn a_producer_of_the_original_library_is_of_unknown_liveness() {
+    // The original library's producer writes reserved = 0 and holds no lock.
+    let name = unique_name("original");
+    let raw = Raw::create_ring(&name, 64, 0);
+    let mut consumer = ShmConsumer::open(&name).unwrap();
+    assert_eq!(consumer.is_peer_alive(), None);
+    // A blocking read waits out its timeout rather than calling the producer gone.
+    assert_eq!(
+        consumer.read(Duration::from_millis(20)),
+        Err(ReadError::Timeout)
+    );
+    raw.push_record(64, 0, b"late");
+    assert_eq!(consumer.read(SECOND).unwrap(), b"late");
 }
 
 #[test]

@@ -18,6 +18,18 @@ fn peer(role: &str, name: &str, args: &[&str]) -> Command {
 
 /// Runs a producer and a consumer with the same stream arguments and checks both reports.
 fn conformance(tag: &str, count: u64, sizes: (usize, usize), args: &[&str], order: Order) {
+    conformance_within(tag, count, sizes, args, order, common::RUN_LIMIT);
+}
+
+/// [`conformance`] with a hang guard of `limit`.
+fn conformance_within(
+    tag: &str,
+    count: u64,
+    sizes: (usize, usize),
+    args: &[&str],
+    order: Order,
+    limit: std::time::Duration,
+) {
     let name = unique_name(tag);
     let count_text = count.to_string();
     let (min, max) = (sizes.0.to_string(), sizes.1.to_string());
@@ -33,11 +45,12 @@ fn conformance(tag: &str, count: u64, sizes: (usize, usize), args: &[&str], orde
         args,
     ]
     .concat();
-    let (producer, consumer) = run_pair(
+    let (producer, consumer) = common::run_pair_within(
         &name,
         peer("producer", &name, &stream),
         peer("consumer", &name, &stream),
         order,
+        limit,
     );
     let bytes = stream_bytes(count, sizes.0, sizes.1);
     for (role, output) in [("producer", &producer), ("consumer", &consumer)] {
@@ -48,14 +61,31 @@ fn conformance(tag: &str, count: u64, sizes: (usize, usize), args: &[&str], orde
     assert!(!exists(&name), "the producer removes its segment");
 }
 
+/// The soak in CI: a million messages of random sizes (1 to 4096 bytes) through a 64 KiB ring,
+/// every one checked.
 #[test]
-fn a_million_messages_through_a_64k_ring() {
+fn soak_a_million_messages() {
     conformance(
         "million",
         1_000_000,
         (1, 4096),
         &["--capacity", "65536"],
         Order::ConsumerFirst,
+    );
+}
+
+/// The long soak, run by hand: `cargo test --release -- --ignored soak`. A hundred million
+/// messages of random sizes (1 to 1024 bytes) through a 64 KiB ring, every one checked.
+#[test]
+#[ignore = "long: about a minute in release builds; run with `cargo test --release -- --ignored soak`"]
+fn soak_a_hundred_million_messages() {
+    conformance_within(
+        "hundredmillion",
+        100_000_000,
+        (1, 1024),
+        &["--capacity", "65536"],
+        Order::ConsumerFirst,
+        std::time::Duration::from_secs(3600),
     );
 }
 

@@ -53,7 +53,7 @@ fn a_batch_becomes_visible_all_at_once() {
         let writer = thread::spawn(move || {
             producer.stage(&message(0)).unwrap();
             producer.stage(&message(1)).unwrap();
-            producer.publish();
+            let _ = producer.publish();
         });
         let first = loop {
             match consumer.try_read().expect("no corruption") {

@@ -7,9 +7,12 @@
 use std::io;
 use std::sync::atomic::Ordering::Acquire;
 
-use crate::error::OpenError;
-use crate::layout::{self, CAPACITY, HEADER_LEN};
+use crate::error::{OpenError, Role};
+use crate::layout::{
+    self, CAPACITY, CONSUMER_LOCK_BYTE, FLAG_BARRIER, FLAG_LOCKED, HEADER_LEN, PRODUCER_LOCK_BYTE,
+};
 use crate::region::Region;
+use crate::wait;
 
 #[cfg(unix)]
 mod unix;
@@ -26,17 +29,29 @@ compile_error!(
 pub(crate) struct Segment {
     /// The name without its leading `/`.
     name: String,
-    /// Kept open for the life of the producer or consumer.
-    #[allow(dead_code)]
+    /// Kept open for the life of the producer or consumer: it holds the liveness lock.
     object: os::Object,
     identity: os::Identity,
 }
 
-/// A freshly created or opened segment: the object, its mapping and the capacity.
+/// A freshly created or opened segment: the object, its mapping, the capacity, and the flag
+/// byte this side is to write (which locks it holds, whether its process can be fenced).
 pub(crate) struct Mapped {
     pub(crate) segment: Segment,
     pub(crate) region: Region,
     pub(crate) capacity: u32,
+    pub(crate) flags: u8,
+}
+
+/// The flag byte for a side that did (or did not) get its liveness lock.
+fn own_flags(locked: bool) -> u8 {
+    let locked = if locked { FLAG_LOCKED } else { 0 };
+    let barrier = if wait::barrier_registered() {
+        FLAG_BARRIER
+    } else {
+        0
+    };
+    locked | barrier
 }
 
 /// Validates `name` and returns the bare name and the name the OS sees.
@@ -63,9 +78,12 @@ fn os_error(name: &str, (operation, source): (&'static str, io::Error)) -> OpenE
     }
 }
 
-/// Creates the object for a ring of `requested` bytes (rounded down to a power of two) and
-/// maps it. Unless `exclusive`, an object of the same name is removed first, as the original
-/// library does; with `exclusive`, an existing object is an error.
+/// Creates the object for a ring of `requested` bytes (rounded down to a power of two), takes
+/// the producer's liveness lock on it and maps it.
+///
+/// Unless `exclusive`, an object of the same name is replaced, as the original library does,
+/// but only if no live producer holds its lock: a live one is [`OpenError::InUse`]. With
+/// `exclusive`, an existing object is [`OpenError::AlreadyExists`].
 ///
 /// The header is not written here: that is the ring's job.
 pub(crate) fn create(
@@ -79,18 +97,37 @@ pub(crate) fn create(
         layout::capacity_for(requested).ok_or(OpenError::CapacityOutOfRange { requested })?;
     let len = layout::segment_len(requested);
     if !exclusive {
+        match os::Object::open(&os_name) {
+            Ok(existing) => {
+                if existing
+                    .is_locked(PRODUCER_LOCK_BYTE)
+                    .map_err(|e| os_error(&bare, e))?
+                    == Some(true)
+                {
+                    return Err(OpenError::InUse {
+                        name: bare,
+                        by: Role::Producer,
+                    });
+                }
+            }
+            Err((_, e)) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(os_error(&bare, e)),
+        }
         match os::unlink(&os_name) {
             Err((_, e)) if e.kind() == io::ErrorKind::NotFound => {}
             other => other.map_err(|e| os_error(&bare, e))?,
         }
     }
     let object = os::Object::create(&os_name, mode).map_err(|e| os_error(&bare, e))?;
-    let sized = object
-        .set_len(len as u64)
-        .and_then(|()| object.stat())
-        .and_then(|(_, identity)| Ok((object.map(len)?, identity)));
+    let prepare = || -> os::OsResult<(Region, os::Identity, Option<bool>)> {
+        let locked = object.try_lock(PRODUCER_LOCK_BYTE)?;
+        object.set_len(len as u64)?;
+        let (_, identity) = object.stat()?;
+        Ok((object.map(len)?, identity, locked))
+    };
+    let sized = prepare();
     match sized {
-        Ok((region, identity)) => Ok(Mapped {
+        Ok((region, identity, locked)) => Ok(Mapped {
             segment: Segment {
                 name: bare,
                 object,
@@ -98,6 +135,8 @@ pub(crate) fn create(
             },
             region,
             capacity,
+            // A fresh object's lock cannot be held by anyone else; if it were, say nothing.
+            flags: own_flags(locked == Some(true)),
         }),
         Err(e) => {
             // The object is ours and useless: do not leave it behind.
@@ -145,6 +184,16 @@ pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
             size,
         });
     }
+    // One consumer at a time: a live consumer holds this lock.
+    let locked = object
+        .try_lock(CONSUMER_LOCK_BYTE)
+        .map_err(|e| os_error(&bare, e))?;
+    if locked == Some(false) {
+        return Err(OpenError::InUse {
+            name: bare,
+            by: Role::Consumer,
+        });
+    }
     Ok(Mapped {
         segment: Segment {
             name: bare,
@@ -153,6 +202,7 @@ pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
         },
         region,
         capacity,
+        flags: own_flags(locked == Some(true)),
     })
 }
 
@@ -160,6 +210,21 @@ impl Segment {
     /// The name without its leading `/`.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the other side is alive, judged by its flag byte and its lock: `None` if it
+    /// holds no lock we can see (it is not one of ours, has not attached, or the OS has no such
+    /// locks). `peer` says which side the other one is.
+    pub(crate) fn peer_alive(&self, peer: Role, peer_flags: u8) -> Option<bool> {
+        if peer_flags & FLAG_LOCKED == 0 {
+            return None;
+        }
+        let byte = match peer {
+            Role::Producer => PRODUCER_LOCK_BYTE,
+            Role::Consumer => CONSUMER_LOCK_BYTE,
+        };
+        // An error asking the kernel tells nothing about the peer.
+        self.object.is_locked(byte).ok().flatten()
     }
 
     /// Removes the name if it still refers to this object. Returns whether it did.

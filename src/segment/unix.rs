@@ -70,6 +70,35 @@ impl Object {
     pub(crate) fn map(&self, len: usize) -> OsResult<Region> {
         Region::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
     }
+
+    /// Takes the liveness lock on `byte` for as long as this object stays open. `Ok(None)`
+    /// where the OS has no open-file-description locks; `Ok(Some(false))` if another open
+    /// file description holds it.
+    pub(crate) fn try_lock(&self, byte: u64) -> OsResult<Option<bool>> {
+        #[cfg(target_os = "linux")]
+        return crate::region::locks::try_lock(self.fd.as_fd(), byte)
+            .map(Some)
+            .map_err(|e| ("fcntl(F_OFD_SETLK)", e));
+        #[cfg(not(target_os = "linux"))]
+        return {
+            let _ = byte;
+            Ok(None)
+        };
+    }
+
+    /// Whether another open file description holds the lock on `byte`; `Ok(None)` where the
+    /// OS has no open-file-description locks.
+    pub(crate) fn is_locked(&self, byte: u64) -> OsResult<Option<bool>> {
+        #[cfg(target_os = "linux")]
+        return crate::region::locks::is_locked(self.fd.as_fd(), byte)
+            .map(Some)
+            .map_err(|e| ("fcntl(F_OFD_GETLK)", e));
+        #[cfg(not(target_os = "linux"))]
+        return {
+            let _ = byte;
+            Ok(None)
+        };
+    }
 }
 
 /// Removes the name; the memory lives on while any process has it mapped.

@@ -312,6 +312,56 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
     }
 }
 
+/// A guard against hangs in tests that wait for one event.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// The futex system call's number, as `/proc/<pid>/task/<tid>/syscall` shows it.
+#[cfg(target_arch = "x86_64")]
+const FUTEX_SYSCALL: &str = "202";
+#[cfg(target_arch = "aarch64")]
+const FUTEX_SYSCALL: &str = "98";
+
+/// Whether thread `tid` of this process is blocked in the futex system call.
+pub fn in_futex_wait(tid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .map(|text| text.split_whitespace().next() == Some(FUTEX_SYSCALL))
+        .unwrap_or(false)
+}
+
+/// The calling thread's id.
+pub fn gettid() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// Runs `f` on a new thread, and returns that thread's id (once it has started) and its handle:
+/// for tests that wait until the thread is blocked in the kernel.
+pub fn spawn_reporting_tid<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (i32, std::thread::JoinHandle<T>) {
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        tid_tx.send(gettid()).expect("report the thread id");
+        f()
+    });
+    (tid_rx.recv().expect("the thread id"), handle)
+}
+
+/// Waits until thread `tid` sleeps in `FUTEX_WAIT`, and, given the offset of its flag byte in
+/// the segment behind `raw`, until that byte says so too (a ring without the extension block
+/// has no flag byte to look at).
+pub fn wait_until_asleep(raw: &Raw, tid: i32, flag_offset: Option<usize>) {
+    wait_until(
+        "the blocked thread to sleep in FUTEX_WAIT",
+        HANG_GUARD,
+        || {
+            let flagged = flag_offset.map_or(true, |offset| {
+                raw.bytes(offset as u64, 1)[0] & shm_ring::layout::FLAG_SLEEPING != 0
+            });
+            flagged && in_futex_wait(tid)
+        },
+    );
+}
+
 /// Which peer starts first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Order {
@@ -332,6 +382,17 @@ pub fn run_pair(
     consumer: Command,
     order: Order,
 ) -> (Output, Output) {
+    run_pair_within(name, producer, consumer, order, RUN_LIMIT)
+}
+
+/// [`run_pair`] with a hang guard of `limit` instead of [`RUN_LIMIT`].
+pub fn run_pair_within(
+    name: &str,
+    producer: Command,
+    consumer: Command,
+    order: Order,
+    limit: Duration,
+) -> (Output, Output) {
     let (mut p, mut c) = match order {
         Order::ConsumerFirst => {
             let c = Running::start("consumer", consumer);
@@ -339,13 +400,13 @@ pub fn run_pair(
         }
         Order::ProducerFirst => {
             let mut p = Running::start("producer", producer);
-            wait_until("the producer's segment", RUN_LIMIT, || {
+            wait_until("the producer's segment", limit, || {
                 exists(name) || p.poll().is_some()
             });
             (p, Running::start("consumer", consumer))
         }
     };
-    let deadline = Instant::now() + RUN_LIMIT;
+    let deadline = Instant::now() + limit;
     loop {
         let (ps, cs) = (p.poll(), c.poll());
         match (ps, cs) {
@@ -355,7 +416,7 @@ pub fn run_pair(
             _ if Instant::now() >= deadline => {
                 p.kill();
                 c.kill();
-                panic!("the peers did not finish within {RUN_LIMIT:?}");
+                panic!("the peers did not finish within {limit:?}");
             }
             _ => std::thread::sleep(Duration::from_millis(2)),
         }

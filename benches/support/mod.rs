@@ -1,0 +1,580 @@
+//! Workloads shared by the criterion benches (`benches/`) and the bench example
+//! (`examples/bench.rs`): every measurement and its same-run references are defined once here.
+//!
+//! Cross-process workloads start the running executable again as the other process: a binary
+//! that includes this module calls [`child_main`] first thing in `main`.
+#![allow(dead_code)] // each binary uses a different part
+
+use std::hint::black_box;
+use std::mem::MaybeUninit;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use shm_ring::{ProducerOptions, ShmConsumer, ShmProducer};
+
+/// Message sizes measured: small, 1 KiB, 4 KiB and one 1080p RGB frame.
+pub const SIZES: [usize; 4] = [64, 1024, 4096, 6_220_800];
+
+/// Generous: only guards against a hang.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The environment variable that makes a binary a child of these workloads.
+const CHILD: &str = "SHM_RING_BENCH_CHILD";
+
+/// Which API moves the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `write` / `read_into`: one copy in, one copy out.
+    Copy,
+    /// `reserve` + `commit` / `read_with`: the payload is filled and inspected in place.
+    ZeroCopy,
+    /// `write_batch` / `read_batch`: indices published once per batch.
+    Batch,
+}
+
+impl Api {
+    pub const ALL: [Api; 3] = [Api::Copy, Api::ZeroCopy, Api::Batch];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Copy => "copy",
+            Api::ZeroCopy => "zero-copy",
+            Api::Batch => "batch",
+        }
+    }
+
+    fn parse(name: &str) -> Api {
+        Api::ALL
+            .into_iter()
+            .find(|api| api.name() == name)
+            .unwrap_or_else(|| panic!("unknown API {name}"))
+    }
+}
+
+/// Ring capacity used for a message size: 1 MiB, or 32 MiB for frames (five fit).
+pub fn capacity_for(size: usize) -> usize {
+    if size > 1 << 20 {
+        32 << 20
+    } else {
+        1 << 20
+    }
+}
+
+/// Messages per run: about 128 MiB of payload, and at least 2 million small messages.
+pub fn count_for(size: usize) -> u64 {
+    if size <= 64 {
+        2_000_000
+    } else {
+        ((128u64 << 20) / size as u64).max(20)
+    }
+}
+
+/// Messages written per batch call.
+const BATCH: usize = 256;
+
+/// Pins the calling thread to the `index`-th CPU it may run on (modulo their number), so that
+/// the two sides of a workload run on two cores and the scheduler never puts them on one.
+pub fn pin(index: usize) {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let Ok(allowed) = sched_getaffinity(None) else {
+        return;
+    };
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&cpu| allowed.is_set(cpu))
+        .collect();
+    if cpus.is_empty() {
+        return;
+    }
+    let mut only = CpuSet::new();
+    only.set(cpus[index % cpus.len()]);
+    let _ = sched_setaffinity(None, &only);
+}
+
+/// Runs `f` on a new thread pinned to the `index`-th CPU.
+fn pinned<T: Send + 'static>(
+    index: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    thread::spawn(move || {
+        pin(index);
+        f()
+    })
+}
+
+/// A unique segment name for this process.
+pub fn segment_name(tag: &str) -> String {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "bench-{}-{tag}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A producer that removes its segment when dropped.
+fn producer(tag: &str, size: usize) -> ShmProducer {
+    ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&segment_name(tag), capacity_for(size))
+        .expect("create the bench segment")
+}
+
+/// Writes `count` messages of `payload` with `api`.
+fn produce(producer: &mut ShmProducer, api: Api, payload: &[u8], count: u64) {
+    match api {
+        Api::Copy => {
+            for _ in 0..count {
+                producer.write(payload, TIMEOUT).expect("write");
+            }
+        }
+        Api::ZeroCopy => {
+            for _ in 0..count {
+                let mut grant = producer.reserve(payload.len(), TIMEOUT).expect("reserve");
+                let (first, second) = grant.as_mut_slices();
+                let (a, b) = payload.split_at(first.len());
+                first.copy_from_slice(a);
+                second.copy_from_slice(b);
+                grant.commit();
+            }
+        }
+        Api::Batch => {
+            let batch = vec![payload; BATCH];
+            let mut left = count as usize;
+            while left > 0 {
+                let mut sent = 0;
+                let now = left.min(BATCH);
+                while sent < now {
+                    sent += producer
+                        .write_batch(&batch[sent..now], TIMEOUT)
+                        .expect("write_batch");
+                }
+                left -= now;
+            }
+        }
+    }
+}
+
+/// Reads `count` messages with `api`, touching each as its API allows.
+fn consume(consumer: &mut ShmConsumer, api: Api, count: u64) {
+    match api {
+        Api::Copy => {
+            let mut buf = Vec::new();
+            for _ in 0..count {
+                consumer.read_into(&mut buf, TIMEOUT).expect("read_into");
+                black_box(&buf);
+            }
+        }
+        Api::ZeroCopy => {
+            for _ in 0..count {
+                consumer
+                    .read_with(TIMEOUT, |first, second| {
+                        black_box((first.first(), second.len()));
+                    })
+                    .expect("read_with");
+            }
+        }
+        Api::Batch => {
+            let mut left = count;
+            while left > 0 {
+                let max = left.min(BATCH as u64) as usize;
+                left -= consumer
+                    .read_batch(max, TIMEOUT, |msg| {
+                        black_box(msg.first());
+                    })
+                    .expect("read_batch") as u64;
+            }
+        }
+    }
+}
+
+/// One thread writes until the ring is full, then reads everything back, over and over:
+/// the cost of the calls themselves, without a second core.
+pub fn single_thread(api: Api, size: usize, count: u64) -> Duration {
+    let payload = vec![0xA5u8; size];
+    let mut producer = producer("single", size);
+    let mut consumer = ShmConsumer::open(producer.name()).expect("open");
+    let per_fill = (capacity_for(size) / (size + 4)).max(1) as u64;
+    let start = Instant::now();
+    let mut left = count;
+    while left > 0 {
+        let now = left.min(per_fill);
+        produce(&mut producer, api, &payload, now);
+        consume(&mut consumer, api, now);
+        left -= now;
+    }
+    start.elapsed()
+}
+
+/// A producer thread and a consumer thread on one segment, with the blocking calls.
+pub fn cross_thread(api: Api, size: usize, count: u64) -> Duration {
+    let payload = vec![0xA5u8; size];
+    let mut producer = producer("thread", size);
+    let mut consumer = ShmConsumer::open(producer.name()).expect("open");
+    let start = Instant::now();
+    let writer = pinned(0, move || {
+        produce(&mut producer, api, &payload, count);
+        producer
+    });
+    let reader = pinned(1, move || consume(&mut consumer, api, count));
+    reader.join().expect("consumer thread");
+    let elapsed = start.elapsed();
+    drop(writer.join().expect("producer thread"));
+    elapsed
+}
+
+/// The non-blocking write path alone: `try_write` and `try_read_into` spinning on two
+/// threads (no call ever sleeps), 64-byte messages.
+pub fn spinning_write_path(count: u64) -> Duration {
+    let payload = [0xA5u8; 64];
+    let mut producer = producer("spin", 64);
+    let mut consumer = ShmConsumer::open(producer.name()).expect("open");
+    let start = Instant::now();
+    let reader = pinned(1, move || {
+        let mut buf = Vec::with_capacity(64);
+        let mut got = 0;
+        while got < count {
+            if consumer.try_read_into(&mut buf).expect("read").is_some() {
+                got += 1;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let writer = pinned(0, move || {
+        let mut sent = 0;
+        while sent < count {
+            if producer.try_write(&payload).is_ok() {
+                sent += 1;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        producer
+    });
+    reader.join().expect("reader");
+    let elapsed = start.elapsed();
+    drop(writer.join().expect("writer"));
+    elapsed
+}
+
+/// The reference ring: rtrb between two threads, carrying the same `[u32 len][payload]`
+/// bytes with its chunk API, through a ring of the same capacity. With `batch`, the consumer
+/// takes every complete record available in one chunk, as our batch read does.
+pub fn rtrb_cross_thread(batch: bool, size: usize, count: u64) -> Duration {
+    let payload = vec![0xA5u8; size];
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(capacity_for(size));
+    let start = Instant::now();
+    let reader = pinned(1, move || {
+        let mut buf = vec![0u8; size];
+        let mut got = 0;
+        while got < count {
+            let available = rx.slots();
+            if available < 4 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let take = if batch { available } else { 4 + size };
+            let Ok(chunk) = rx.read_chunk(take.min(available)) else {
+                std::hint::spin_loop();
+                continue;
+            };
+            // Walk the records in the chunk, copying each payload out.
+            let (a, b) = chunk.as_slices();
+            let mut at = 0;
+            let whole = a.len() + b.len();
+            let byte = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+            while whole - at >= 4 {
+                let len = u32::from_le_bytes([byte(at), byte(at + 1), byte(at + 2), byte(at + 3)])
+                    as usize;
+                if whole - at < 4 + len {
+                    break;
+                }
+                let from = at + 4;
+                if from + len <= a.len() {
+                    buf[..len].copy_from_slice(&a[from..from + len]);
+                } else if from >= a.len() {
+                    buf[..len].copy_from_slice(&b[from - a.len()..from - a.len() + len]);
+                } else {
+                    let split = a.len() - from;
+                    buf[..split].copy_from_slice(&a[from..]);
+                    buf[split..len].copy_from_slice(&b[..len - split]);
+                }
+                black_box(&buf);
+                at += 4 + len;
+                got += 1;
+            }
+            chunk.commit(at);
+        }
+    });
+    let prefix = (size as u32).to_le_bytes();
+    pin(0);
+    for _ in 0..count {
+        let mut chunk = loop {
+            match tx.write_chunk_uninit(4 + size) {
+                Ok(chunk) => break chunk,
+                Err(_) => std::hint::spin_loop(),
+            }
+        };
+        let (first, second) = chunk.as_mut_slices();
+        let split = first.len();
+        fill(first, 0, &prefix, &payload);
+        fill(second, split, &prefix, &payload);
+        // SAFETY: `fill` wrote every slot of both slices (together exactly the `4 + size`
+        // bytes of the record), so every slot committed is initialised.
+        unsafe { chunk.commit_all() };
+    }
+    reader.join().expect("rtrb consumer");
+    start.elapsed()
+}
+
+/// Writes bytes `at .. at + slots.len()` of the record `prefix ++ payload` into `slots`, a
+/// contiguous run at a time.
+fn fill(slots: &mut [MaybeUninit<u8>], at: usize, prefix: &[u8], payload: &[u8]) {
+    let mut done = 0;
+    while done < slots.len() {
+        let position = at + done;
+        let (part, from) = if position < prefix.len() {
+            (prefix, position)
+        } else {
+            (payload, position - prefix.len())
+        };
+        let n = (part.len() - from).min(slots.len() - done);
+        // A plain loop the compiler turns into a memcpy.
+        for (slot, &byte) in slots[done..done + n].iter_mut().zip(&part[from..from + n]) {
+            slot.write(byte);
+        }
+        done += n;
+    }
+}
+
+/// Single-thread `memcpy` of `count` payloads of `size` bytes, walking through two buffers as
+/// large as the ring that carries that size (the same working set): the limit for moving
+/// large messages.
+pub fn memcpy(size: usize, count: u64) -> Duration {
+    let span = capacity_for(size).max(size * 2);
+    let source = vec![0x5Au8; span];
+    let mut target = vec![0u8; span];
+    let slots = span / size;
+    let start = Instant::now();
+    for i in 0..count as usize {
+        let at = (i % slots) * size;
+        target[at..at + size].copy_from_slice(&source[at..at + size]);
+        black_box(&target[at]);
+    }
+    start.elapsed()
+}
+
+/// Half round trips of a raw ping-pong on one `AtomicU32` between two threads: the limit for
+/// one-way latency between two cores.
+pub fn atomic_ping_pong(rounds: usize) -> Vec<Duration> {
+    let word = Arc::new(CachePadded::new(AtomicU32::new(0)));
+    let echo = word.clone();
+    let rounds_u32 = rounds as u32;
+    let ponger = pinned(1, move || {
+        for k in 0..rounds_u32 {
+            while echo.load(Ordering::Acquire) != 2 * k + 1 {
+                std::hint::spin_loop();
+            }
+            echo.store(2 * k + 2, Ordering::Release);
+        }
+    });
+    pin(0);
+    let mut samples = Vec::with_capacity(rounds);
+    for k in 0..rounds_u32 {
+        let start = Instant::now();
+        word.store(2 * k + 1, Ordering::Release);
+        while word.load(Ordering::Acquire) != 2 * k + 2 {
+            std::hint::spin_loop();
+        }
+        samples.push(start.elapsed() / 2);
+    }
+    ponger.join().expect("ponger");
+    samples
+}
+
+/// Starts this executable again as a child doing `task`.
+fn spawn_child(task: &str) -> Child {
+    Command::new(std::env::current_exe().expect("own path"))
+        .env(CHILD, task)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the child process")
+}
+
+/// Waits until a consumer has attached to `producer`'s ring.
+fn wait_for_consumer(producer: &ShmProducer) {
+    let start = Instant::now();
+    while producer.is_peer_alive() != Some(true) {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "the child consumer never attached"
+        );
+        thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// The producer here, the consumer in a child process; timed from the first write until the
+/// consumer has read the last message.
+pub fn cross_process(api: Api, size: usize, count: u64) -> Duration {
+    let payload = vec![0xA5u8; size];
+    let mut producer = producer("process", size);
+    let mut child = spawn_child(&format!(
+        "consume {} {} {count}",
+        api.name(),
+        producer.name()
+    ));
+    pin(0);
+    wait_for_consumer(&producer);
+    let start = Instant::now();
+    produce(&mut producer, api, &payload, count);
+    producer
+        .wait_until_empty(TIMEOUT)
+        .expect("the consumer drains");
+    let elapsed = start.elapsed();
+    assert!(
+        child.wait().expect("child").success(),
+        "the child consumer failed"
+    );
+    elapsed
+}
+
+/// One-way latencies (half round trips) of 8-byte messages between this process and an
+/// echoing child, both polling with the non-blocking calls.
+pub fn ring_ping_pong(rounds: usize) -> Vec<Duration> {
+    let mut ping = producer("ping", 64);
+    let pong_name = segment_name("pong");
+    let mut child = spawn_child(&format!("echo {} {pong_name}", ping.name()));
+    let mut pong = ShmConsumer::open_timeout(&pong_name, TIMEOUT).expect("open the echo ring");
+    pin(0);
+    wait_for_consumer(&ping);
+    let mut buf = [0u8; 8];
+    let mut samples = Vec::with_capacity(rounds);
+    for round in 0..rounds as u64 {
+        let start = Instant::now();
+        ping.try_write(&round.to_le_bytes()).expect("ping");
+        while pong.try_read_into_slice(&mut buf).expect("pong").is_none() {
+            std::hint::spin_loop();
+        }
+        samples.push(start.elapsed() / 2);
+        debug_assert_eq!(u64::from_le_bytes(buf), round);
+    }
+    ping.try_write(&[0xFF]).expect("stop");
+    assert!(
+        child.wait().expect("child").success(),
+        "the echo child failed"
+    );
+    samples
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process on the machine.
+fn monotonic_ns() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// How long a consumer asleep in a blocking `read` takes to get a message: a child process
+/// blocks in `read`; this process waits `idle` (long enough for it to be asleep in the
+/// kernel), writes the time, and the child reports when it woke.
+pub fn wake_latency(samples: usize, idle: Duration) -> Vec<Duration> {
+    let mut producer = producer("wake", 64);
+    let mut child = spawn_child(&format!("wake {} {samples}", producer.name()));
+    wait_for_consumer(&producer);
+    for _ in 0..samples {
+        thread::sleep(idle);
+        producer
+            .write_value(&monotonic_ns(), TIMEOUT)
+            .expect("write the time");
+    }
+    let output = child_output(&mut child);
+    output
+        .lines()
+        .map(|line| Duration::from_nanos(line.parse().expect("latency")))
+        .collect()
+}
+
+/// The share of one core a consumer uses while blocked in `read` for `span` with nothing to
+/// read (its producer, one of ours, alive but silent).
+pub fn idle_cpu(span: Duration) -> f64 {
+    use rustix::time::{clock_gettime, ClockId};
+    let producer = producer("idle", 64);
+    let mut consumer = ShmConsumer::open(producer.name()).expect("open");
+    let reader = thread::spawn(move || {
+        let cpu = |t: rustix::time::Timespec| t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9;
+        let before = cpu(clock_gettime(ClockId::ThreadCPUTime));
+        let wall = Instant::now();
+        let outcome = consumer.read(span);
+        assert!(outcome.is_err(), "nothing was written");
+        (cpu(clock_gettime(ClockId::ThreadCPUTime)) - before) / wall.elapsed().as_secs_f64()
+    });
+    let share = reader.join().expect("reader");
+    drop(producer);
+    share
+}
+
+fn child_output(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("child stdout")
+        .read_to_string(&mut text)
+        .expect("read the child's output");
+    assert!(child.wait().expect("child").success(), "the child failed");
+    text
+}
+
+/// Runs the child side of a workload if this process is such a child, and then exits.
+/// Call it first thing in `main`.
+pub fn child_main() {
+    let Ok(task) = std::env::var(CHILD) else {
+        return;
+    };
+    pin(1);
+    let words: Vec<&str> = task.split(' ').collect();
+    match words.as_slice() {
+        ["consume", api, name, count] => {
+            let mut consumer = ShmConsumer::open_timeout(name, TIMEOUT).expect("open");
+            consume(
+                &mut consumer,
+                Api::parse(api),
+                count.parse().expect("count"),
+            );
+        }
+        ["echo", ping, pong] => {
+            let mut pong = ProducerOptions::new()
+                .unlink_on_drop(true)
+                .create(pong, 1 << 16)
+                .expect("create the echo ring");
+            let mut ping = ShmConsumer::open_timeout(ping, TIMEOUT).expect("open");
+            let mut buf = [0u8; 8];
+            loop {
+                match ping.try_read_into_slice(&mut buf).expect("ping") {
+                    Some(1) => break,
+                    Some(n) => pong.try_write(&buf[..n]).expect("pong"),
+                    None => std::hint::spin_loop(),
+                }
+            }
+            // Keep the echo ring until the parent has read the last pong.
+            pong.wait_until_empty(TIMEOUT).expect("drained");
+        }
+        ["wake", name, samples] => {
+            let mut consumer = ShmConsumer::open_timeout(name, TIMEOUT).expect("open");
+            let mut out = String::new();
+            for _ in 0..samples.parse::<usize>().expect("samples") {
+                let sent: u64 = consumer.read_value(TIMEOUT).expect("read the time");
+                let woke = monotonic_ns();
+                out.push_str(&format!("{}\n", woke.saturating_sub(sent)));
+            }
+            print!("{out}");
+        }
+        other => panic!("unknown child task {other:?}"),
+    }
+    std::process::exit(0);
+}
