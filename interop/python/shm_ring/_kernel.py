@@ -22,14 +22,13 @@ import os
 import struct
 import sys
 
-#: Flag bits, one flag byte per side in the header's reserved word.
+#: Flag bits, one flag byte per side in the extension block past the data area (see
+#: ``_layout``): SLEEPING, this side is asleep (or about to be) in FUTEX_WAIT on the other
+#: side's index word; LOCKED, it holds its liveness lock; BARRIER, its process is registered
+#: for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
 SLEEPING = 0x01
 LOCKED = 0x02
 BARRIER = 0x04
-
-#: Offsets of the flag bytes: the producer writes byte 12 only, the consumer byte 13 only.
-PRODUCER_FLAGS = 12
-CONSUMER_FLAGS = 13
 
 #: The byte of the object each side locks for as long as it lives.
 PRODUCER_LOCK_BYTE = 0

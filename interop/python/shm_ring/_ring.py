@@ -6,9 +6,12 @@ Indices are kept locally and published with one aligned 4-byte store of a memory
 ``head - tail`` above the capacity is taken as a torn or stale read: the producer sees the ring
 as full, the consumer as empty, and both look again later. See ``_order`` for the barriers.
 
-After publishing its index, each side loads the other side's flag byte (one byte load) and,
-only if the SLEEPING bit is set there, wakes it through futex (see ``_wait.Waiter``). Blocking
-calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead peer.
+After publishing its index, each side loads the other side's flag byte in the extension block
+past the data area (one byte load, on a cache line of its own) and, only if the SLEEPING bit
+is set there, wakes it through futex (see ``_wait.Waiter``). A consumer of a ring without an
+extension block (the original library's) has no flag byte to look at and never wakes anyone.
+Blocking calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead
+peer.
 """
 
 import struct
@@ -35,16 +38,9 @@ _M32 = INDEX_MASK
 _H = HEADER_LEN
 _END = object()
 # After publishing, each side tests the other side's SLEEPING bit. The hot paths spell the
-# offsets and the bit as literals (a constant is cheaper than a global in CPython); these
-# names document them and are checked against _kernel below.
-_CONSUMER_FLAGS = 13
-_PRODUCER_FLAGS = 12
+# bit as a literal (a constant is cheaper than a global in CPython); this name documents it.
 _SLEEPING = 1
-assert (_CONSUMER_FLAGS, _PRODUCER_FLAGS, _SLEEPING) == (
-    _kernel.CONSUMER_FLAGS,
-    _kernel.PRODUCER_FLAGS,
-    _kernel.SLEEPING,
-)
+assert _SLEEPING == _kernel.SLEEPING
 
 
 def _barrier_for_new_ring():
@@ -98,7 +94,9 @@ class ShmProducer:
 
     * ``name``: 1 to 30 characters of ``[A-Za-z0-9._-]``, optionally after one ``/``.
     * ``capacity``: requested data-area size, 8 to 2**32 - 1 bytes. The ring uses the largest
-      power of two not above it; the segment is ``16 + capacity`` bytes.
+      power of two not above it. The segment is ``16 + capacity`` bytes, as the original
+      library makes it, or a little more when the extension block (64 bytes at the first
+      64-byte boundary past the data area) would not fit in that.
     * ``mode``: permission bits of the new object, applied exactly (the umask does not apply).
     * ``exclusive``: fail with AlreadyExistsError if the name exists. Otherwise an existing
       object of that name is replaced (unlinked first, as the original library's producer
@@ -142,6 +140,8 @@ class ShmProducer:
         self._segment = segment
         self._waiter = Waiter("producer", segment, segment.flags, fence)
         self._wake = self._waiter.wake
+        # The consumer's flag byte (the producer always makes the extension block).
+        self._peer_flag = self._waiter.peer_at
         self._name = bare
         self._mm = segment.mm
         self._buf = segment.buf
@@ -274,7 +274,7 @@ class ShmProducer:
             self._fence()
         self._words[0] = head
         self._head = head
-        if self._buf[13] & 1:  # the consumer's SLEEPING bit
+        if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
             self._wake_consumer(before)
 
     def _wake_consumer(self, before):
@@ -333,7 +333,7 @@ class ShmProducer:
         if self._fence is not None:
             self._fence()
         self._words[0] = head
-        if buf[13] & 1:  # the consumer's SLEEPING bit
+        if buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
             self._wake_consumer(self._head)
         self._head = head
         return True
@@ -695,6 +695,8 @@ class ShmConsumer:
         self._segment = segment
         self._waiter = Waiter("consumer", segment, segment.flags, fence)
         self._wake = self._waiter.wake
+        # The producer's flag byte, or None when the ring has no extension block.
+        self._peer_flag = self._waiter.peer_at
         self._mm = segment.mm
         self._buf = segment.buf
         self._rbuf = segment.rbuf
@@ -853,7 +855,8 @@ class ShmConsumer:
             self._fence()
         self._words[1] = tail
         self._tail = tail
-        if self._buf[12] & 1:  # the producer's SLEEPING bit
+        peer_flag = self._peer_flag
+        if peer_flag is not None and self._buf[peer_flag] & 1:  # the producer's SLEEPING bit
             self._wake()
 
     # -- reading ---------------------------------------------------------------------------
@@ -890,7 +893,8 @@ class ShmConsumer:
                         self._fence()
                     self._words[1] = tail
                     self._tail = tail
-                    if mm[12] & 1:  # the producer's SLEEPING bit
+                    peer_flag = self._peer_flag
+                    if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
                         self._wake()
                     return data
         found = self._next()
@@ -1059,7 +1063,8 @@ class ShmConsumer:
                 self._fence()
             self._words[1] = tail
             self._tail = tail
-            if mm[12] & 1:  # the producer's SLEEPING bit
+            peer_flag = self._peer_flag
+            if peer_flag is not None and mm[peer_flag] & 1:  # the producer's SLEEPING bit
                 self._wake()
         elif error is not None:
             raise error

@@ -28,11 +28,18 @@ from ._errors import (
 )
 from ._layout import (
     CAPACITY_WORD,
+    CONSUMER_FLAGS,
+    EXTENSION_LEN,
+    EXTENSION_MARKER,
     HEAD_WORD,
     HEADER_LEN,
+    PRODUCER_FLAGS,
     RESERVED_WORD,
     TAIL_WORD,
+    extension_offset,
+    has_extension,
     is_valid_capacity,
+    segment_len,
 )
 
 try:
@@ -105,9 +112,26 @@ class _SwappedWords:
 
 class Segment:
     """A mapped segment: the mmap, a byte view of it, its header words, and the descriptor
-    of the object (kept open: it carries this side's liveness lock)."""
+    of the object (kept open: it carries this side's liveness lock).
 
-    __slots__ = ("name", "mm", "buf", "rbuf", "words", "size", "dev", "ino", "fd", "locked", "flags")
+    ``extension`` is the offset of the extension block, or None when the segment has none (a
+    ring of the original library): then there are no flag bytes to read or write.
+    """
+
+    __slots__ = (
+        "name",
+        "mm",
+        "buf",
+        "rbuf",
+        "words",
+        "size",
+        "dev",
+        "ino",
+        "fd",
+        "locked",
+        "flags",
+        "extension",
+    )
 
     def __init__(self, name, mm, size, dev, ino, fd):
         self.name = name
@@ -118,6 +142,7 @@ class Segment:
         self.fd = fd
         self.locked = False
         self.flags = 0  # this side's flag byte, without SLEEPING
+        self.extension = None
         self.buf = memoryview(mm)
         self.rbuf = self.buf.toreadonly()
         words = self.buf[:HEADER_LEN].cast("I")
@@ -230,14 +255,16 @@ def _create_fd(bare, mode, exclusive):
 def create_segment(bare, requested, capacity, mode, exclusive, start_index, fence, barrier):
     """Create and initialise segment ``bare`` (see the producer's documentation).
 
-    The producer's liveness lock is taken right after the object is created. Its flag byte
-    (LOCKED if the lock was taken, BARRIER if ``barrier``) and the zero consumer byte are
-    written with the rest of the header, before the capacity word publishes it.
+    The object is ``segment_len(requested)`` bytes, so that the extension block fits past
+    the data area. The producer's liveness lock is taken right after the object is created.
+    The header, the marker in ``reserved``, the zeroed extension block and the producer's flag
+    byte in it (LOCKED if the lock was taken, BARRIER if ``barrier``) are all written before
+    the capacity word publishes the segment.
     """
     fd = _create_fd(bare, mode, exclusive)
     segment = None
     try:
-        size = HEADER_LEN + requested
+        size = segment_len(requested)
         operation = "fchmod"
         try:
             os.fchmod(fd, mode)
@@ -259,13 +286,17 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
                 pass
     flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
     segment.flags = flags
+    extension = extension_offset(capacity)
+    segment.extension = extension
     words = segment.words
     start_index &= 0xFFFFFFFF
     words[HEAD_WORD] = start_index
     words[TAIL_WORD] = start_index
-    # Byte 12 (the producer's flags) = flags, bytes 13..16 = 0, in one store: nobody else
-    # looks at this object before the capacity word below is written.
-    words[RESERVED_WORD] = flags
+    words[RESERVED_WORD] = EXTENSION_MARKER
+    # Nobody else looks at this object before the capacity word below is written.
+    buf = segment.buf
+    buf[extension : extension + EXTENSION_LEN] = bytes(EXTENSION_LEN)
+    buf[extension + PRODUCER_FLAGS] = flags
     if fence is not None:
         fence()
     words[CAPACITY_WORD] = capacity
@@ -275,7 +306,9 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
 def open_segment(bare, fence):
     """Open and map an existing, initialised segment; return (segment, capacity).
 
-    The segment keeps the descriptor open; nothing is locked yet (see ``attach``).
+    The segment keeps the descriptor open; nothing is locked or written yet (see ``attach``).
+    Its ``extension`` is set only if the producer wrote the marker and the block fits in the
+    object.
     """
     try:
         fd = _shm_open(bare, os.O_RDWR, 0)
@@ -327,6 +360,9 @@ def open_segment(bare, fence):
                 size,
                 capacity,
             )
+        # Written before the capacity word, so the fence above covers it too.
+        if has_extension(segment.words[RESERVED_WORD], capacity, size):
+            segment.extension = extension_offset(capacity)
     except BaseException:
         segment.close()
         raise
@@ -334,16 +370,21 @@ def open_segment(bare, fence):
 
 
 def attach(segment, barrier):
-    """Make ``segment`` (opened by a consumer) this consumer's: take the consumer lock and
-    write the consumer's flag byte. Raises InUseError if a live consumer holds the lock."""
+    """Make ``segment`` (opened by a consumer) this consumer's: take the consumer lock and,
+    if the segment has an extension block, write the consumer's flag byte there (a ring of the
+    original library gets no byte written outside its data area). Raises InUseError if a live
+    consumer holds the lock."""
     taken = _kernel.take_lock(segment.fd, _kernel.CONSUMER_LOCK_BYTE)
     if taken is False:
         segment.close()
         raise _in_use(segment.name, "consumer")
     segment.locked = taken is True
+    extension = segment.extension
+    if extension is None:
+        return
     flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
     segment.flags = flags
-    segment.buf[_kernel.CONSUMER_FLAGS] = flags
+    segment.buf[extension + CONSUMER_FLAGS] = flags
 
 
 def unlink_if_same(bare, dev, ino):

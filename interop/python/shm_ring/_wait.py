@@ -4,14 +4,15 @@ Every wait first retries at once a number of times (the other side is usually a 
 microseconds away). Then:
 
 * A ring end whose process can use futex (see ``_kernel``) sleeps in the kernel on the other
-  side's index word, after announcing it in its own flag byte (``Waiter``). The other side
-  wakes it after publishing. Each sleep is a *slice*: 20 ms when the other side advertises
-  both LOCKED and BARRIER (so it wakes us and its death can be seen), otherwise short slices
-  that start at ``FIRST_SLEEP`` and double up to ``MAX_SLEEP``, because a peer of the original
-  library never wakes anyone. A producer first polls for ``PRODUCER_POLL`` before each kernel
-  sleep (see there why).
-* Otherwise (no futex; and opening a consumer) it polls: sleeps that start short and double
-  up to ``MAX_SLEEP``.
+  side's index word, after announcing it in its own flag byte in the extension block
+  (``Waiter``). The other side wakes it after publishing. Each sleep is a *slice*: 20 ms when
+  the other side advertises both LOCKED and BARRIER (so it wakes us and its death can be
+  seen), otherwise short slices that start at ``FIRST_SLEEP`` and double up to ``MAX_SLEEP``,
+  because a peer of the original library never wakes anyone. A producer first polls for
+  ``PRODUCER_POLL`` before each kernel sleep (see there why).
+* Otherwise (no futex; a consumer of a ring without an extension block, whose producer is
+  the original library's and never wakes anyone; and opening a consumer) it polls: sleeps
+  that start short and double up to ``MAX_SLEEP``.
 
 Before each sleep, and so after every slice, a ring end asks whether the other side is still
 alive (see ``Waiter.wait``). A wait with a timeout never sleeps past its deadline and tries one
@@ -23,6 +24,7 @@ import time
 
 from . import _kernel
 from ._errors import PeerGoneError, ShmTimeoutError
+from ._layout import CONSUMER_FLAGS, PRODUCER_FLAGS
 
 #: Immediate retries before the first sleep.
 SPINS = 200
@@ -119,7 +121,10 @@ class Waiter:
 
     The producer sleeps on ``tail`` and wakes the consumer through ``head``; the consumer
     sleeps on ``head`` and wakes the producer through ``tail``. Each side writes only its own
-    flag byte (12 for the producer, 13 for the consumer), with single-byte stores.
+    flag byte of the extension block (byte 0 for the producer, 1 for the consumer), with
+    single-byte stores. Without an extension block (a consumer of the original library's
+    ring) there are no flag bytes: ``own_at`` and ``peer_at`` are None, the waiter polls, and
+    the producer's liveness is unknown.
     """
 
     __slots__ = (
@@ -143,8 +148,13 @@ class Waiter:
         producer = role == "producer"
         self.role = role
         self.peer = "consumer" if producer else "producer"
-        self.own_at = _kernel.PRODUCER_FLAGS if producer else _kernel.CONSUMER_FLAGS
-        self.peer_at = _kernel.CONSUMER_FLAGS if producer else _kernel.PRODUCER_FLAGS
+        extension = segment.extension
+        if extension is None:
+            self.own_at = self.peer_at = None
+        else:
+            own = PRODUCER_FLAGS if producer else CONSUMER_FLAGS
+            self.own_at = extension + own
+            self.peer_at = extension + (CONSUMER_FLAGS + PRODUCER_FLAGS - own)
         self._buf = segment.buf
         self._words = segment.words
         # The word this side waits on is the other side's index; it wakes through its own.
@@ -155,7 +165,7 @@ class Waiter:
         self._fence = fence
         self._polls = producer
         self._futex = None
-        if _kernel.futex_available():
+        if extension is not None and _kernel.futex_available():
             mm = segment.mm
             self._futex = _kernel.Futex(
                 _kernel.word_address(mm, 4 * self._other),
@@ -181,9 +191,14 @@ class Waiter:
         if self._futex is not None and self._buf[self.peer_at] & _kernel.SLEEPING:
             self._futex.wake()
 
+    def peer_flags(self):
+        """The other side's flag byte; 0 when there is none (no extension block)."""
+        peer_at = self.peer_at
+        return 0 if peer_at is None else self._buf[peer_at]
+
     def alive(self):
         """Whether the other side lives: True, False (gone), or None (unknown)."""
-        if not self._buf[self.peer_at] & _kernel.LOCKED:
+        if not self.peer_flags() & _kernel.LOCKED:
             return None
         fd = self._segment.fd
         if fd is None:
@@ -217,7 +232,6 @@ class Waiter:
                     return result
             clock = time.monotonic
             deadline = None if timeout is None else clock() + timeout
-            buf = self._buf
             words = self._words
             other = self._other
             delay = FIRST_SLEEP
@@ -230,7 +244,7 @@ class Waiter:
                     left = deadline - clock()
                     if left <= 0:
                         break
-                peer = buf[self.peer_at]
+                peer = self.peer_flags()
                 if peer & _kernel.LOCKED and self.alive() is False:
                     # One more look: what the other side did before it went (published
                     # messages, freed space, read everything) still counts.

@@ -1,17 +1,21 @@
-"""Sleeping in the kernel and being woken: every blocking call, the flag bytes, the peers that
-never wake anyone, and the same again with futex or membarrier switched off."""
+"""Sleeping in the kernel and being woken: every blocking call, the flag bytes in the extension
+block, the peers that never wake anyone, and the same again with futex or membarrier switched
+off."""
 
 import unittest
 
 from shm_ring import ShmConsumer, ShmProducer, _kernel, _wait
+from shm_ring._layout import CONSUMER_FLAGS, EXTENSION_MARKER, PRODUCER_FLAGS, extension_offset
 
 from .support import Call, RawSegment, unique_name, unlink_quietly, wait_until
 
 SLEEPING = _kernel.SLEEPING
 LOCKED = _kernel.LOCKED
 BARRIER = _kernel.BARRIER
-PRODUCER_BYTE = _kernel.PRODUCER_FLAGS
-CONSUMER_BYTE = _kernel.CONSUMER_FLAGS
+#: The flag bytes of the 64-byte rings used here: bytes 0 and 1 of the extension block.
+EXTENSION = extension_offset(64)
+PRODUCER_BYTE = EXTENSION + PRODUCER_FLAGS
+CONSUMER_BYTE = EXTENSION + CONSUMER_FLAGS
 
 #: Timeout of the blocked calls: reached only if a wake-up is lost.
 BLOCKED_TIMEOUT = 30
@@ -53,12 +57,14 @@ class Switches:
 
     def wait_blocked(self, mm, flag_byte, call):
         """Return once ``call`` is blocked: its side's SLEEPING bit is set (kernel sleep) or,
-        without futex, it has started napping."""
-        if self.sleeps_in_kernel():
+        without futex or without a flag byte (``flag_byte`` None: no extension block), it has
+        started napping."""
+        if self.sleeps_in_kernel() and flag_byte is not None:
             wait_until(lambda: mm[flag_byte] & SLEEPING, "the SLEEPING bit", thread=call)
         else:
             wait_until(lambda: self.naps > 0, "the call sleeping", thread=call)
-            self.assertEqual(mm[flag_byte] & SLEEPING, 0, "SLEEPING set without futex")
+            if flag_byte is not None:
+                self.assertEqual(mm[flag_byte] & SLEEPING, 0, "SLEEPING set without futex")
 
     def start(self, function):
         self.naps = 0
@@ -94,7 +100,8 @@ class WakeTest(Switches, unittest.TestCase):
         expected = (LOCKED if _kernel.locks_available() else 0) | (BARRIER if barrier else 0)
         self.assertEqual(self.mm[PRODUCER_BYTE], expected)
         self.assertEqual(self.mm[CONSUMER_BYTE], expected)
-        self.assertEqual(self.mm[14:16], b"\0\0")
+        self.assertEqual(self.mm[12:16], EXTENSION_MARKER.to_bytes(4, "little"))
+        self.assertEqual(self.mm[EXTENSION + 2 : EXTENSION + 64], bytes(62))
 
     def test_blocked_reads_return_when_a_message_is_written(self):
         buffer = bytearray(64)
@@ -262,11 +269,12 @@ class SilentPeerTest(Switches, unittest.TestCase):
         with ShmConsumer(self.name) as consumer:
             self.assertIsNone(consumer.is_peer_alive())
             call = self.start(lambda: consumer.read(timeout=BLOCKED_TIMEOUT))
-            self.wait_blocked(raw.mm, CONSUMER_BYTE, call)
+            # No extension block: nothing announces the sleep, the consumer polls.
+            self.wait_blocked(raw.mm, None, call)
             head = raw.put_record(0, b"from the old library")
             raw.set_words(head=head)
             self.assertEqual(call.finish(), b"from the old library")
-            self.assertEqual(raw.mm[PRODUCER_BYTE], 0)
+            self.assertEqual(raw.mm[12:16], bytes(4))
 
     def test_a_blocked_write_sees_a_tail_advanced_by_hand(self):
         with ShmProducer(self.name, 64) as producer:
