@@ -3,6 +3,7 @@
 import itertools
 import mmap
 import os
+import platform
 import select
 import signal
 import subprocess
@@ -156,19 +157,23 @@ def wait_until(predicate, what, thread=None, process=None):
 
 
 class Call(threading.Thread):
-    """Runs ``function()`` in a daemon thread and keeps its result or exception."""
+    """Runs ``function()`` in a daemon thread and keeps its result or exception, and when
+    (``time.monotonic()``) it ended."""
 
     def __init__(self, function):
         super().__init__(daemon=True)
         self._function = function
         self.result = None
         self.error = None
+        self.ended = None
 
     def run(self):
         try:
             self.result = self._function()
         except BaseException as error:  # kept for the test to inspect
             self.error = error
+        finally:
+            self.ended = time.monotonic()
 
     def outcome(self):
         return self.error if self.error is not None else self.result
@@ -181,6 +186,26 @@ class Call(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def in_futex_wait(tid, address):
+    """Whether thread ``tid`` of this process is blocked in the futex system call on the word
+    at ``address``, as /proc/self/task/TID/syscall tells (its number, then its arguments).
+
+    A thread waiting for the GIL is in futex too, on another word: hence the address. Returns
+    None when the file cannot be read (then only the flag byte can tell).
+    """
+    numbers = {"x86_64": "202", "amd64": "202", "aarch64": "98", "arm64": "98"}
+    number = numbers.get(platform.machine().lower())
+    if number is None:
+        return None
+    try:
+        with open("/proc/self/task/{}/syscall".format(tid)) as status:
+            fields = status.read().split()
+    except OSError:
+        return None
+    # A running thread shows "running" instead of a system call.
+    return len(fields) >= 2 and fields[0] == number and int(fields[1], 16) == address
 
 
 class Child:
