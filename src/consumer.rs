@@ -328,6 +328,7 @@ impl ShmConsumer {
     fn take_batch(&mut self, first: Record, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         let mut record = first;
         let mut count = 0;
+        let quarter = self.ring.capacity() / 4;
         loop {
             let (a, b) = self.ring.payload_slices(record);
             if b.is_empty() {
@@ -340,6 +341,11 @@ impl ShmConsumer {
             }
             self.ring.advance(record);
             count += 1;
+            // Releasing every quarter of the ring lets the producer refill it during a long
+            // batch instead of waiting for all of it.
+            if self.ring.unreleased_bytes() >= quarter {
+                self.release();
+            }
             // A corrupted record further on is reported by the next call, after these
             // good ones have been delivered and released.
             match self.ring.next_record() {
@@ -560,7 +566,8 @@ impl ShmConsumer {
     }
 
     /// Lends up to `max` waiting messages to `f`, one call each, in order, and then releases
-    /// them all with a single store of `tail`. Returns how many there were (0 if none).
+    /// them all with a single store of `tail` (one per quarter of the ring in a longer batch,
+    /// so the producer can refill it early). Returns how many there were (0 if none).
     ///
     /// Messages are lent in place; the rare one that wraps around the end of the ring is first
     /// copied into a buffer the consumer keeps, so `f` always sees one slice.

@@ -444,7 +444,8 @@ impl ShmProducer {
     }
 
     /// Writes as many of `messages`, in order, as fit now, and publishes them together with a
-    /// single store of `head`. Returns how many were written.
+    /// single store of `head` (one per quarter of the ring in a longer batch, so the consumer
+    /// can start on it early). Returns how many were written.
     ///
     /// If even the first does not fit, or is empty or too large, returns that error. A later
     /// message that cannot be written ends the batch; the messages before it are written and
@@ -462,9 +463,17 @@ impl ShmProducer {
     /// ```
     pub fn try_write_batch<M: AsRef<[u8]>>(&mut self, messages: &[M]) -> Result<usize, WriteError> {
         let mut written = 0;
+        let quarter = self.ring.capacity() / 4;
         for message in messages {
             match self.ring.stage(message.as_ref()) {
-                Ok(()) => written += 1,
+                Ok(()) => {
+                    written += 1;
+                    // Publishing every quarter of the ring lets the consumer start on a long
+                    // batch while the rest is copied, instead of waiting for all of it.
+                    if self.ring.unpublished_bytes() >= quarter {
+                        self.publish();
+                    }
+                }
                 Err(e) if written == 0 => return Err(e),
                 Err(_) => break,
             }

@@ -44,10 +44,16 @@ pub(crate) use self::model::Region;
 /// last line of defence that keeps every access inside the memory.
 #[inline]
 fn check_data_range(data_end: usize, offset: usize, len: usize) {
-    assert!(
-        offset >= crate::layout::HEADER_LEN && offset <= data_end && len <= data_end - offset,
-        "data access {offset}+{len} outside the data area, which ends at {data_end}"
-    );
+    if !(offset >= crate::layout::HEADER_LEN && offset <= data_end && len <= data_end - offset) {
+        outside_data_area(data_end, offset, len);
+    }
+}
+
+/// The panic of [`check_data_range`], out of line so the check costs a few compares.
+#[cold]
+#[inline(never)]
+fn outside_data_area(data_end: usize, offset: usize, len: usize) -> ! {
+    panic!("data access {offset}+{len} outside the data area, which ends at {data_end}")
 }
 
 /// Panics unless `offset` is one of the four header words.

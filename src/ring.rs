@@ -46,23 +46,42 @@ type IndexWord = std::sync::atomic::AtomicU32;
 const PREFIX: u32 = PREFIX_LEN as u32;
 
 /// Copies `bytes` into the data area at stream index `index`, wrapping at the end.
+///
+/// Inlined so that the 4-byte prefix becomes a fixed-size store; the rare wrapped case is out
+/// of line.
+#[inline]
 fn put(region: &mut Region, capacity: u32, index: u32, bytes: &[u8]) {
     let start = (index & (capacity - 1)) as usize;
-    let first = bytes.len().min(capacity as usize - start);
-    region.write(HEADER_LEN + start, &bytes[..first]);
-    if first < bytes.len() {
-        region.write(HEADER_LEN, &bytes[first..]);
+    if start + bytes.len() <= capacity as usize {
+        region.write(HEADER_LEN + start, bytes);
+    } else {
+        put_wrapped(region, capacity as usize, start, bytes);
     }
 }
 
+#[cold]
+fn put_wrapped(region: &mut Region, capacity: usize, start: usize, bytes: &[u8]) {
+    let (first, second) = bytes.split_at(capacity - start);
+    region.write(HEADER_LEN + start, first);
+    region.write(HEADER_LEN, second);
+}
+
 /// Copies bytes from stream index `index` into `out`, wrapping at the end.
+#[inline]
 fn get(region: &Region, capacity: u32, index: u32, out: &mut [u8]) {
     let start = (index & (capacity - 1)) as usize;
-    let first = out.len().min(capacity as usize - start);
-    region.read(HEADER_LEN + start, &mut out[..first]);
-    if first < out.len() {
-        region.read(HEADER_LEN, &mut out[first..]);
+    if start + out.len() <= capacity as usize {
+        region.read(HEADER_LEN + start, out);
+    } else {
+        get_wrapped(region, capacity as usize, start, out);
     }
+}
+
+#[cold]
+fn get_wrapped(region: &Region, capacity: usize, start: usize, out: &mut [u8]) {
+    let (first, second) = out.split_at_mut(capacity - start);
+    region.read(HEADER_LEN + start, first);
+    region.read(HEADER_LEN, second);
 }
 
 /// The data-area spans `(offset, len)` of `len` bytes from stream index `index`: one span, or
@@ -166,6 +185,7 @@ impl RingProducer {
     }
 
     /// Free bytes after the cursor, by the cached tail.
+    #[inline]
     fn cached_free(&self) -> u32 {
         self.capacity
             .saturating_sub(self.cursor.wrapping_sub(self.cached_tail))
@@ -185,6 +205,7 @@ impl RingProducer {
 
     /// Whether `need` bytes are free after the cursor, re-reading the tail only if the cache
     /// says they are not.
+    #[inline]
     fn has_room(&mut self, need: u32) -> bool {
         if self.cached_free() >= need {
             return true;
@@ -194,6 +215,7 @@ impl RingProducer {
     }
 
     /// Checks a payload length: not empty, not larger than the ring can ever carry.
+    #[inline]
     pub fn check_len(&self, len: usize) -> Result<u32, WriteError> {
         if len == 0 {
             return Err(WriteError::Empty);
@@ -209,6 +231,7 @@ impl RingProducer {
     }
 
     /// Writes one record after the cursor without publishing it.
+    #[inline]
     pub fn stage(&mut self, payload: &[u8]) -> Result<(), WriteError> {
         let len = self.check_len(payload.len())?;
         if !self.has_room(PREFIX + len) {
@@ -230,9 +253,16 @@ impl RingProducer {
         Ok(())
     }
 
+    /// Bytes staged after the published head.
+    #[inline]
+    pub fn unpublished_bytes(&self) -> u32 {
+        self.cursor.wrapping_sub(self.head)
+    }
+
     /// Publishes every staged record with one `Release` store of `head`. Returns whether the
     /// consumer has flagged itself as sleeping, so the caller must wake it.
     #[must_use = "a sleeping consumer must be woken"]
+    #[inline]
     pub fn publish(&mut self) -> bool {
         if self.cursor == self.head {
             return false;
@@ -264,6 +294,7 @@ impl RingProducer {
     /// Makes room for a record of `len` payload bytes after the cursor, without writing it.
     /// Returns the checked length for [`payload_slices_mut`](Self::payload_slices_mut) and
     /// [`commit`](Self::commit).
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<u32, WriteError> {
         let len = self.check_len(len)?;
         if !self.has_room(PREFIX + len) {
@@ -275,6 +306,7 @@ impl RingProducer {
     /// The payload space of a record reserved with [`reserve`](Self::reserve), in place: one
     /// slice, or two when it wraps.
     #[cfg(not(loom))]
+    #[inline]
     pub fn payload_slices_mut(&mut self, len: u32) -> (&mut [u8], &mut [u8]) {
         let (first, second) = spans(self.capacity, self.cursor.wrapping_add(PREFIX), len);
         self.region.slices_mut(first, second)
@@ -283,6 +315,7 @@ impl RingProducer {
     /// Writes the prefix of a record reserved with [`reserve`](Self::reserve) and publishes it.
     /// Returns whether the consumer must be woken.
     #[must_use = "a sleeping consumer must be woken"]
+    #[inline]
     pub fn commit(&mut self, len: u32) -> bool {
         put(
             &mut self.region,
@@ -419,6 +452,7 @@ impl RingConsumer {
     ///
     /// Before reporting corruption it looks at the shared head once more, in case the cached
     /// value was a torn read.
+    #[inline]
     pub fn next_record(&mut self) -> Result<Option<Record>, Corruption> {
         let mut readable = self.cached_head.wrapping_sub(self.cursor);
         if readable < PREFIX {
@@ -461,6 +495,7 @@ impl RingConsumer {
     }
 
     /// Copies a record's payload into `out`, which must be exactly as long.
+    #[inline]
     pub fn copy_payload(&self, record: Record, out: &mut [u8]) {
         assert_eq!(
             out.len(),
@@ -472,19 +507,28 @@ impl RingConsumer {
 
     /// A record's payload in place: one slice, or two when it wraps.
     #[cfg(not(loom))]
+    #[inline]
     pub fn payload_slices(&self, record: Record) -> (&[u8], &[u8]) {
         let ((a, a_len), (b, b_len)) = spans(self.capacity, record.start, record.len);
         (self.region.slice(a, a_len), self.region.slice(b, b_len))
     }
 
     /// Moves the cursor past `record` without releasing its space yet.
+    #[inline]
     pub fn advance(&mut self, record: Record) {
         self.cursor = record.start.wrapping_add(record.len);
+    }
+
+    /// Bytes the cursor has passed that are not released yet.
+    #[inline]
+    pub fn unreleased_bytes(&self) -> u32 {
+        self.cursor.wrapping_sub(self.tail)
     }
 
     /// Releases every record the cursor has passed with one `Release` store of `tail`.
     /// Returns whether the producer has flagged itself as sleeping, so the caller must wake it.
     #[must_use = "a sleeping producer must be woken"]
+    #[inline]
     pub fn release(&mut self) -> bool {
         if self.cursor == self.tail {
             return false;

@@ -88,6 +88,7 @@ pub(crate) trait Blocking {
 /// `on_timeout`), or the other side is gone (then one last attempt, so that what it published
 /// before it went is still delivered, and `on_gone`). `attempt` always runs at least once,
 /// even with a zero timeout. A timeout too large to represent as a deadline waits forever.
+#[inline]
 pub(crate) fn retry<S: Blocking, T, E>(
     side: &mut S,
     timeout: Duration,
@@ -95,9 +96,23 @@ pub(crate) fn retry<S: Blocking, T, E>(
     on_gone: E,
     mut attempt: impl FnMut(&mut S) -> Result<Option<T>, E>,
 ) -> Result<T, E> {
+    // The first attempt, inlined into the caller: when there is room or a message already,
+    // a blocking call costs no more than its non-blocking twin.
     if let Some(done) = attempt(side)? {
         return Ok(done);
     }
+    wait_and_retry(side, timeout, on_timeout, on_gone, attempt)
+}
+
+/// The waiting part of [`retry`], after a first attempt found nothing.
+#[inline(never)]
+fn wait_and_retry<S: Blocking, T, E>(
+    side: &mut S,
+    timeout: Duration,
+    on_timeout: E,
+    on_gone: E,
+    mut attempt: impl FnMut(&mut S) -> Result<Option<T>, E>,
+) -> Result<T, E> {
     let deadline = Instant::now().checked_add(timeout);
     let backoff = Backoff::new();
     let mut poll = FIRST_POLL;

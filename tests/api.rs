@@ -249,6 +249,60 @@ fn a_batch_read_publishes_the_tail_once_after_the_last_message() {
     assert_eq!(c.try_read_batch(0, |_| ()).unwrap(), 0);
 }
 
+/// A message that records the shared `head` each time the producer takes its bytes.
+struct Probe<'a> {
+    raw: &'a Raw,
+    heads: &'a std::cell::RefCell<Vec<u32>>,
+    bytes: [u8; 12],
+}
+
+impl AsRef<[u8]> for Probe<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.heads.borrow_mut().push(self.raw.word(0));
+        &self.bytes
+    }
+}
+
+#[test]
+fn a_long_batch_is_published_every_quarter_of_the_ring() {
+    let name = unique_name("wbatchq");
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 128)
+        .unwrap();
+    let raw = Raw::open(&name);
+    let heads = std::cell::RefCell::new(Vec::new());
+    // Records of 16 bytes: a quarter of 128 is two of them.
+    let messages: Vec<Probe> = (0..8u8)
+        .map(|i| Probe {
+            raw: &raw,
+            heads: &heads,
+            bytes: [i; 12],
+        })
+        .collect();
+    assert_eq!(p.try_write_batch(&messages).unwrap(), 8);
+    assert_eq!(*heads.borrow(), [0, 0, 32, 32, 64, 64, 96, 96]);
+    assert_eq!(raw.word(0), 128);
+}
+
+#[test]
+fn a_long_batch_read_is_released_every_quarter_of_the_ring() {
+    let name = unique_name("rbatchq");
+    let mut p = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&name, 128)
+        .unwrap();
+    let mut c = ShmConsumer::open(&name).unwrap();
+    let raw = Raw::open(&name);
+    for i in 0..8u8 {
+        p.try_write(&[i; 12]).unwrap();
+    }
+    let mut tails = Vec::new();
+    assert_eq!(c.try_read_batch(8, |_| tails.push(raw.word(4))).unwrap(), 8);
+    assert_eq!(tails, [0, 0, 32, 32, 64, 64, 96, 96]);
+    assert_eq!(raw.word(4), 128);
+}
+
 #[test]
 fn a_batch_read_lends_a_wrapped_message_as_one_slice() {
     let (mut p, mut c) = pair("rbatchwrap", 64);

@@ -120,3 +120,33 @@ fn two_thread_stress_test_passes_under_tsan() {
     );
     assert!(!text.contains("ThreadSanitizer"), "TSan reported:\n{text}");
 }
+
+#[test]
+fn cpp_and_rust_ends_wake_each_other_in_all_four_directions() {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/cpp/tests/check_cross_wake.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
+        .env("CARGO", env!("CARGO"))
+        .env("PATH", path_with_cargo());
+    let out = run(&mut cmd, "interop/cpp/tests/check_cross_wake.sh");
+    let text = output_text(&out);
+    assert!(
+        text.contains("woke each other every time"),
+        "unexpected output:\n{text}"
+    );
+}
+
+/// `PATH` with the directory of the `cargo` running these tests first, so the script builds
+/// with the same toolchain.
+fn path_with_cargo() -> std::ffi::OsString {
+    let cargo_dir = Path::new(env!("CARGO"))
+        .parent()
+        .expect("cargo has a directory")
+        .to_path_buf();
+    let mut dirs = vec![cargo_dir];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("a valid PATH")
+}

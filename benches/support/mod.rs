@@ -78,20 +78,38 @@ const BATCH: usize = 256;
 
 /// Pins the calling thread to the `index`-th CPU it may run on (modulo their number), so that
 /// the two sides of a workload run on two cores and the scheduler never puts them on one.
-pub fn pin(index: usize) {
+/// The returned guard gives the thread back its previous CPUs when dropped: threads and child
+/// processes started later inherit the CPUs of the thread that starts them, and must not all
+/// inherit one.
+#[must_use = "the thread is unpinned when the guard is dropped"]
+pub fn pin(index: usize) -> Pinned {
     use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
     let Ok(allowed) = sched_getaffinity(None) else {
-        return;
+        return Pinned(None);
     };
     let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
         .filter(|&cpu| allowed.is_set(cpu))
         .collect();
     if cpus.is_empty() {
-        return;
+        return Pinned(None);
     }
     let mut only = CpuSet::new();
     only.set(cpus[index % cpus.len()]);
-    let _ = sched_setaffinity(None, &only);
+    match sched_setaffinity(None, &only) {
+        Ok(()) => Pinned(Some(allowed)),
+        Err(_) => Pinned(None),
+    }
+}
+
+/// A thread pinned by [`pin`]; dropping it restores the CPUs the thread had before.
+pub struct Pinned(Option<rustix::thread::CpuSet>);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        if let Some(allowed) = &self.0 {
+            let _ = rustix::thread::sched_setaffinity(None, allowed);
+        }
+    }
 }
 
 /// Runs `f` on a new thread pinned to the `index`-th CPU.
@@ -100,7 +118,7 @@ fn pinned<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> thread::JoinHandle<T> {
     thread::spawn(move || {
-        pin(index);
+        let _pinned = pin(index);
         f()
     })
 }
@@ -312,7 +330,7 @@ pub fn rtrb_cross_thread(batch: bool, size: usize, count: u64) -> Duration {
         }
     });
     let prefix = (size as u32).to_le_bytes();
-    pin(0);
+    let _pinned = pin(0);
     for _ in 0..count {
         let mut chunk = loop {
             match tx.write_chunk_uninit(4 + size) {
@@ -383,7 +401,7 @@ pub fn atomic_ping_pong(rounds: usize) -> Vec<Duration> {
             echo.store(2 * k + 2, Ordering::Release);
         }
     });
-    pin(0);
+    let _pinned = pin(0);
     let mut samples = Vec::with_capacity(rounds);
     for k in 0..rounds_u32 {
         let start = Instant::now();
@@ -429,7 +447,7 @@ pub fn cross_process(api: Api, size: usize, count: u64) -> Duration {
         api.name(),
         producer.name()
     ));
-    pin(0);
+    let _pinned = pin(0);
     wait_for_consumer(&producer);
     let start = Instant::now();
     produce(&mut producer, api, &payload, count);
@@ -451,7 +469,7 @@ pub fn ring_ping_pong(rounds: usize) -> Vec<Duration> {
     let pong_name = segment_name("pong");
     let mut child = spawn_child(&format!("echo {} {pong_name}", ping.name()));
     let mut pong = ShmConsumer::open_timeout(&pong_name, TIMEOUT).expect("open the echo ring");
-    pin(0);
+    let _pinned = pin(0);
     wait_for_consumer(&ping);
     let mut buf = [0u8; 8];
     let mut samples = Vec::with_capacity(rounds);
@@ -536,7 +554,7 @@ pub fn child_main() {
     let Ok(task) = std::env::var(CHILD) else {
         return;
     };
-    pin(1);
+    let _pinned = pin(1);
     let words: Vec<&str> = task.split(' ').collect();
     match words.as_slice() {
         ["consume", api, name, count] => {

@@ -6,7 +6,10 @@
 //
 // Message i has length L(i) (S, or A + ((i * 2654435761) mod 2^32) mod (B - A + 1)) and byte j
 // equal to (i * 7 + j) % 251. On success the peer prints one JSON line on stdout and exits 0;
-// on failure it prints one line on stderr and exits 1.
+// on failure it prints one line on stderr and exits 1. If the other side's process ends first,
+// that line is "consumer: message N: the producer is gone" (after reading everything the
+// producer published) or "producer: message N: the consumer is gone" (N: the first message the
+// consumer did not read).
 //
 //   g++ -std=c++14 -O2 -Wall -Wextra -Werror -I interop/cpp/include
 //       interop/cpp/examples/peer.cpp -o peer
@@ -239,9 +242,18 @@ failure run_producer(const options& o, report& out) {
   }
   out.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
 
-  if (!p.wait_until_empty(timeout)) {
-    return timed_out_line(o, "the consumer to drain the ring");
+  const shm_ring::status drained = p.wait_until_empty(timeout);
+  if (drained.code() == shm_ring::errc::peer_gone) {
+    // Name the first message the consumer did not read: the unread bytes are the last records.
+    std::uint64_t first_unread = o.count;
+    for (std::uint64_t unread = p.readable_bytes(); unread > 0 && first_unread > 0;) {
+      --first_unread;
+      const std::uint64_t record = shm_ring::prefix_size + st.length(first_unread);
+      unread -= record < unread ? record : unread;
+    }
+    return "message " + std::to_string(first_unread) + ": " + drained.message();
   }
+  if (!drained) return timed_out_line(o, "the consumer to drain the ring");
   const shm_ring::status s = p.unlink();
   if (!s) return "cannot unlink segment " + quoted(o.name) + ": " + s.message();
   return failure();

@@ -3,7 +3,9 @@
 // 1..=8192 bytes (the conformance stream) through a 16 KiB data area. Every message is checked.
 // The indices start just below 2^32, so the run crosses the wrap. Each side switches between
 // the ways of writing (copy, reserve/commit, batch) and reading (buffer, vector, in place,
-// batch) every few messages.
+// batch) every few messages. Every 1000 messages each side, at different points, stops until
+// the other has gone to sleep in the kernel (its SLEEPING flag bit set: the reader on an empty
+// ring, the writer on a full one), so that sleeping and waking run under ThreadSanitizer too.
 //
 //   g++ -std=c++14 -g -O1 -fsanitize=thread -I interop/cpp/include
 //       interop/cpp/tests/stress.cpp -o stress -pthread
@@ -29,6 +31,20 @@ constexpr std::size_t min_len = 1;
 constexpr std::size_t max_len = 8192;
 constexpr std::size_t ring_bytes = 16384;
 constexpr std::chrono::seconds patience{60};  // only guards against a hang
+// Messages between two pauses of one side (no pauses where blocking calls poll instead of
+// sleeping: nobody would ever set SLEEPING).
+constexpr std::uint64_t pause_every = SHM_RING_KERNEL_WAIT ? 1000 : UINT64_MAX / 4;
+
+// Waits until a side's flag byte (byte 0 of the extension block: producer, byte 1: consumer)
+// has SLEEPING (0x01) set.
+bool wait_until_asleep(const unsigned char* flags) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while ((__atomic_load_n(flags, __ATOMIC_ACQUIRE) & 0x01) == 0) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 std::size_t length_of(std::uint64_t i) {
   const std::uint64_t spread = (i * 2654435761u) & 0xFFFFFFFFu;
@@ -69,7 +85,7 @@ class failures {
 
 int main(int argc, char** argv) {
   const std::uint64_t count = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
-  const std::size_t size = shm_ring::header_size + ring_bytes;
+  const std::size_t size = static_cast<std::size_t>(shm_ring::segment_size(ring_bytes));
   void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) {
     std::perror("mmap");
@@ -84,12 +100,24 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::uint8_t> pattern = make_pattern();
   failures fail;
+  const unsigned char* const block =
+      static_cast<unsigned char*>(memory) + shm_ring::extension_offset(ring_bytes);
+  const unsigned char* const producer_flags = block;
+  const unsigned char* const consumer_flags = block + 1;
+  std::uint64_t writer_pauses = 0, reader_pauses = 0;
 
   std::thread writer([&] {
     shm_ring::producer& w = p.value();
     std::vector<shm_ring::byte_view> batch;
     std::uint64_t i = 0;
+    std::uint64_t next_pause = pause_every / 2;  // half-way between the reader's pauses
     while (i < count && !fail.any()) {
+      if (i >= next_pause) {
+        // The reader drains the ring and sleeps.
+        if (!wait_until_asleep(consumer_flags)) return fail.add("the reader never slept");
+        ++writer_pauses;
+        next_pause += pause_every;
+      }
       const std::size_t len = length_of(i);
       switch ((i / 7) % 3) {
         case 0: {
@@ -140,7 +168,14 @@ int main(int argc, char** argv) {
       }
       ++i;
     };
+    std::uint64_t next_pause = pause_every;
     while (i < count && !fail.any()) {
+      if (i >= next_pause) {
+        // The writer fills the ring and sleeps.
+        if (!wait_until_asleep(producer_flags)) return fail.add("the writer never slept");
+        ++reader_pauses;
+        next_pause += pause_every;
+      }
       switch ((i / 5) % 4) {
         case 0: {
           shm_ring::result<std::size_t> n = r.read(buffer.data(), buffer.size(), patience);
@@ -186,9 +221,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "stress: FAILED: head %u, tail %u, expected both %u\n", head, tail, want);
     return 1;
   }
-  std::printf("stress: %llu messages of %zu..=%zu bytes through a %zu-byte ring: all verified%s\n",
+  std::printf("stress: %llu messages of %zu..=%zu bytes through a %zu-byte ring: all verified%s;"
+              " each side waited %llu and %llu times for the other to sleep\n",
               static_cast<unsigned long long>(count), min_len, max_len, ring_bytes,
-              total > 0xFFFFFFFFu - start ? " (indices crossed 2^32)" : "");
+              total > 0xFFFFFFFFu - start ? " (indices crossed 2^32)" : "",
+              static_cast<unsigned long long>(writer_pauses),
+              static_cast<unsigned long long>(reader_pauses));
   ::munmap(memory, size);
   return 0;
 }

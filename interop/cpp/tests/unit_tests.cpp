@@ -5,12 +5,21 @@
 #include <shm_ring/shm_ring.hpp>
 
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ostream>
 #include <stdexcept>
@@ -24,6 +33,9 @@ inline std::ostream& operator<<(std::ostream& os, errc e) {
 }
 inline std::ostream& operator<<(std::ostream& os, name_issue e) { return os << static_cast<int>(e); }
 inline std::ostream& operator<<(std::ostream& os, corruption e) { return os << static_cast<int>(e); }
+inline std::ostream& operator<<(std::ostream& os, peer_state e) {
+  return os << (e == peer_state::alive ? "alive" : e == peer_state::gone ? "gone" : "unknown");
+}
 }  // namespace shm_ring
 
 #include "harness.hpp"
@@ -31,12 +43,49 @@ inline std::ostream& operator<<(std::ostream& os, corruption e) { return os << s
 using shm_ring::byte_view;
 using shm_ring::consumer;
 using shm_ring::errc;
+using shm_ring::peer_state;
 using shm_ring::producer;
 using shm_ring::producer_options;
 using shm_ring::status;
 using namespace std::chrono_literals;
 
 namespace {
+
+// The extension block as the wire contract defines it: the reserved word's marker (the bytes
+// "SRX1"), and 64 bytes at the first multiple of 64 at or after the end of the data area, whose
+// byte 0 holds the producer's flags and byte 1 the consumer's. Worked out here rather than taken
+// from the header, so that the tests hold the header to the contract.
+constexpr std::uint32_t marker = 0x31585253u;
+constexpr std::size_t block_size = 64;
+constexpr std::size_t block_at(std::uint32_t capacity) {
+  return (16 + std::size_t{capacity} + 63) / 64 * 64;
+}
+constexpr std::size_t producer_flags(std::uint32_t capacity) { return block_at(capacity); }
+constexpr std::size_t consumer_flags(std::uint32_t capacity) { return block_at(capacity) + 1; }
+static_assert(block_at(64) == 128 && block_at(8) == 64 && block_at(4096) == 4160, "block_at");
+constexpr unsigned char sleeping = 0x01;
+constexpr unsigned char locked = 0x02;
+constexpr unsigned char barrier = 0x04;
+
+// Whether this process can register for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) (asked of
+// the kernel directly; registering twice is harmless).
+bool membarrier_available() {
+#if SHM_RING_KERNEL_WAIT
+  return ::syscall(SYS_membarrier, 4, 0, 0) == 0;
+#else
+  return false;
+#endif
+}
+
+// The flag byte a producer or consumer of ours writes for itself when it attaches to a named
+// segment: LOCKED, plus BARRIER if the registration succeeds (64-bit Linux); 0 elsewhere.
+unsigned char own_flags() {
+#if SHM_RING_KERNEL_WAIT
+  return static_cast<unsigned char>(locked | (membarrier_available() ? barrier : 0));
+#else
+  return 0;
+#endif
+}
 
 // A segment name unique to this process and test.
 std::string unique_name(const char* tag) {
@@ -108,6 +157,21 @@ struct raw_segment {
   std::uint32_t tail() const { return get(4); }
   std::uint32_t capacity() const { return get(8); }
   unsigned char* data() const { return base + 16; }
+  // A flag byte, read atomically (other threads and processes write it).
+  unsigned char flags(std::size_t off) const { return __atomic_load_n(base + off, __ATOMIC_ACQUIRE); }
+  // Waits until a flag byte has `bit` set; false after a minute (a hang guard only).
+  bool wait_for(std::size_t off, unsigned char bit) const {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while ((flags(off) & bit) == 0) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      ::sched_yield();
+    }
+    return true;
+  }
+  // An index word, published with release (as a peer of another library would, minus waking).
+  void publish(std::size_t off, std::uint32_t v) {
+    __atomic_store_n(reinterpret_cast<std::uint32_t*>(base + off), v, __ATOMIC_RELEASE);
+  }
 };
 
 // Makes a bare shared-memory object of `size` bytes, as a misbehaving or slow producer would.
@@ -251,7 +315,8 @@ TEST(capacity_rounds_down_to_a_power_of_two) {
     CHECK_EQ(p.max_message_len(), 60u);
     const stat_result st = stat_segment(name);
     CHECK(st.ok);
-    CHECK_EQ(st.st.st_size, off_t{116});  // 16 + requested, as the original library
+    // 16 + requested (116) is too small for the extension block at 128: it ends at 192.
+    CHECK_EQ(st.st.st_size, off_t{192});
     raw_segment raw(name);
     CHECK_EQ(raw.capacity(), 64u);
     consumer c = open_consumer(name);
@@ -261,7 +326,12 @@ TEST(capacity_rounds_down_to_a_power_of_two) {
   {
     producer p = make_producer(name, 6220800);
     CHECK_EQ(p.capacity(), 4194304u);
+    // 16 + requested, as the original library: the block fits in what is left after the data.
     CHECK_EQ(stat_segment(name).st.st_size, off_t{6220816});
+  }
+  {
+    producer p = make_producer(name, 4096);
+    CHECK_EQ(stat_segment(name).st.st_size, off_t{4160 + 64});
   }
   status s = producer::create(name, 7).error();
   CHECK_EQ(s.code(), errc::invalid_capacity);
@@ -272,16 +342,45 @@ TEST(capacity_rounds_down_to_a_power_of_two) {
   CHECK_EQ(s.value(), std::uint64_t{1} << 32);
 }
 
+TEST(segment_size_leaves_room_for_the_extension_block) {
+  CHECK_EQ(shm_ring::extension_marker, marker);
+  CHECK_EQ(shm_ring::extension_size, block_size);
+  for (std::uint32_t cap = 8; cap != 0; cap <<= 1) {
+    CHECK_EQ(shm_ring::extension_offset(cap), std::uint64_t{block_at(cap)});
+  }
+  CHECK_EQ(shm_ring::extension_offset(std::uint32_t{1} << 31), (std::uint64_t{1} << 31) + 64);
+  CHECK_EQ(shm_ring::segment_size(8), 128u);      // data 16..24, block 64..128
+  CHECK_EQ(shm_ring::segment_size(100), 192u);    // capacity 64: data 16..80, block 128..192
+  CHECK_EQ(shm_ring::segment_size(4096), 4224u);  // data 16..4112, block 4160..4224
+  CHECK_EQ(shm_ring::segment_size(4300), 4316u);  // capacity 4096: 16 + requested holds it
+  CHECK_EQ(shm_ring::segment_size(6220800), 6220816u);
+  CHECK_EQ(shm_ring::segment_size(0xFFFFFFFFu), 0xFFFFFFFFu + std::uint64_t{16});
+  CHECK_EQ(shm_ring::segment_size(7), 0u);
+  CHECK_EQ(shm_ring::segment_size(std::uint64_t{1} << 32), 0u);
+  for (std::uint64_t requested = 8; requested < 5000; ++requested) {
+    const std::uint32_t cap = shm_ring::capacity_for(requested);
+    const std::uint64_t size = shm_ring::segment_size(requested);
+    CHECK(size >= 16 + requested);
+    CHECK(size >= block_at(cap) + block_size);
+    CHECK(size == 16 + requested || size == block_at(cap) + block_size);
+    CHECK(size - (16 + requested) <= 112);  // what the block can cost over the original size
+  }
+}
+
 TEST(fresh_header_matches_the_wire_layout) {
   const std::string name = unique_name("hdr");
   cleanup guard(name);
   producer p = make_producer(name, 100);
   raw_segment raw(name);
-  CHECK_EQ(raw.size, std::size_t{116});
+  CHECK_EQ(raw.size, std::size_t{192});
   CHECK_EQ(raw.head(), 0u);
   CHECK_EQ(raw.tail(), 0u);
   CHECK_EQ(raw.capacity(), 64u);
-  CHECK_EQ(raw.get(12), 0u);
+  CHECK_EQ(raw.get(12), marker);
+  CHECK(std::memcmp(raw.base + 12, "SRX1", 4) == 0);
+  // The extension block: the producer's flags, then zeros (nobody has attached yet).
+  CHECK_EQ(raw.flags(producer_flags(64)), own_flags());
+  for (std::size_t i = 1; i < block_size; ++i) CHECK_EQ(raw.flags(block_at(64) + i), 0);
   CHECK(p.try_write("abc", 3).ok());
   // [u32 LE 3]["abc"], head published as 7.
   const unsigned char expected[] = {3, 0, 0, 0, 'a', 'b', 'c'};
@@ -651,8 +750,9 @@ TEST(corrupted_records_are_reported_and_never_delivered) {
   raw_segment raw(name);
   std::vector<std::uint8_t> out;
 
-  // Each case uses a fresh consumer: a head moving backwards, as the hand edits here make it
-  // do, is not something a consumer has to notice.
+  // Each case uses a fresh consumer (the previous one closed first: one consumer at a time): a
+  // head moving backwards, as the hand edits here make it do, is not something a consumer has
+  // to notice.
   // A length larger than any record of the ring (60 is the largest).
   raw.put(16, 61);
   raw.put(0, 64);
@@ -669,6 +769,7 @@ TEST(corrupted_records_are_reported_and_never_delivered) {
   // A length reaching past the published bytes.
   raw.put(16, 20);
   raw.put(0, 10);
+  c = consumer();
   c = open_consumer(name);
   s = c.try_read(out);
   CHECK_EQ(s.corruption(), corruption::length_exceeds_published);
@@ -682,6 +783,7 @@ TEST(corrupted_records_are_reported_and_never_delivered) {
 
   // Part of a prefix published.
   raw.put(0, 3);
+  c = consumer();
   c = open_consumer(name);
   s = c.try_read(out);
   CHECK_EQ(s.corruption(), corruption::truncated_prefix);
@@ -957,15 +1059,21 @@ TEST(exclusive_create_refuses_an_existing_name) {
 }
 
 TEST(non_exclusive_create_replaces_a_stale_segment) {
+  // Its producer has closed it (a producer whose process died is tested further down).
   const std::string name = unique_name("replace");
   cleanup guard(name);
-  producer old_producer = make_producer(name, 64);
-  consumer old_consumer = open_consumer(name);
-  const ino_t old_ino = stat_segment(name).st.st_ino;
+  consumer old_consumer;
+  ino_t old_ino = 0;
+  {
+    producer old_producer = make_producer(name, 64);
+    old_consumer = open_consumer(name);
+    CHECK(old_producer.try_write("old", 3).ok());
+    old_ino = stat_segment(name).st.st_ino;
+  }
   producer fresh = make_producer(name, 64);
   CHECK(stat_segment(name).st.st_ino != old_ino);
-  // Nobody tells the old pair: they keep talking through the old object.
-  CHECK(old_producer.try_write("old", 3).ok());
+  // Nobody tells the old consumer: it keeps reading the old object (its lock is there too, so
+  // a new consumer may open the new one).
   CHECK(fresh.try_write("new!", 4).ok());
   std::vector<std::uint8_t> out;
   CHECK(old_consumer.try_read(out).ok());
@@ -973,6 +1081,15 @@ TEST(non_exclusive_create_replaces_a_stale_segment) {
   consumer new_consumer = open_consumer(name);
   CHECK(new_consumer.try_read(out).ok());
   CHECK_EQ(out.size(), std::size_t{4});
+
+  // A segment nobody holds a lock on (the original library's, or a half-made one) is replaced.
+  fresh = producer();
+  new_consumer = consumer();
+  remove(name);
+  CHECK(make_object(name, 0));
+  old_ino = stat_segment(name).st.st_ino;
+  fresh = make_producer(name, 64);
+  CHECK(stat_segment(name).st.st_ino != old_ino);
 }
 
 TEST(consumer_never_unlinks_and_producer_only_when_asked) {
@@ -1020,28 +1137,57 @@ TEST(consumer_never_unlinks_and_producer_only_when_asked) {
 
 TEST(in_memory_rings_work_without_a_name) {
   // Memory full of junk: the producer writes every header word (read here as host-endian
-  // words, which match the little-endian wire format on the hosts these tests run on).
-  std::vector<std::uint32_t> memory((16 + 100) / 4, 0xFFFFFFFFu);
+  // words, which match the little-endian wire format on the hosts these tests run on) and the
+  // whole extension block. 200 bytes: capacity 64 (data 16..80) and the block at 128..192; 128
+  // would not fit its block.
+  std::vector<std::uint32_t> memory(200 / 4, 0xFFFFFFFFu);
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(memory.data());
   shm_ring::result<producer> p = producer::create_in_memory(memory.data(), memory.size() * 4, 7);
   CHECK(p.ok());
   CHECK_EQ(memory[0], 7u);   // head
   CHECK_EQ(memory[1], 7u);   // tail
   CHECK_EQ(memory[2], 64u);  // capacity
-  CHECK_EQ(memory[3], 0u);   // reserved
+  CHECK_EQ(memory[3], marker);
+  // No lock without an object, so the producer's flags are at most BARRIER.
+  const unsigned char own = membarrier_available() ? barrier : 0;
+  CHECK_EQ(bytes[producer_flags(64)], own);
+  for (std::size_t i = 1; i < block_size; ++i) CHECK_EQ(bytes[block_at(64) + i], 0);
+  CHECK_EQ(memory[192 / 4], 0xFFFFFFFFu);  // past the block: untouched
   CHECK_EQ(p->capacity(), 64u);
   CHECK(p->name().empty());
   shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), memory.size() * 4);
   CHECK(c.ok());
+  CHECK_EQ(bytes[consumer_flags(64)], own);
+  CHECK_EQ(p->is_peer_alive(), peer_state::unknown);
+  CHECK_EQ(c->is_peer_alive(), peer_state::unknown);
   CHECK(p->try_write("hi", 2).ok());
   std::vector<std::uint8_t> out;
   CHECK(c->try_read(out).ok());
   CHECK_EQ(out.size(), std::size_t{2});
   CHECK_EQ(memory[0], 13u);  // head = 7 + 6
-  const status s = producer::create_in_memory(memory.data(), 23).error();
+
+  // The capacity is the largest whose data area and block fit.
+  struct fit {
+    std::size_t size;
+    std::uint32_t capacity;
+  };
+  std::vector<std::uint32_t> big(4224 / 4);
+  for (const fit f : {fit{128, 32}, fit{191, 32}, fit{192, 64}, fit{255, 64}, fit{256, 128},
+                      fit{4223, 2048}, fit{4224, 4096}}) {
+    shm_ring::result<producer> q = producer::create_in_memory(big.data(), f.size);
+    CHECK(q.ok());
+    CHECK_EQ(q->capacity(), f.capacity);
+    CHECK(block_at(f.capacity) + block_size <= f.size);
+    CHECK(block_at(f.capacity * 2) + block_size > f.size);
+  }
+  CHECK_EQ(producer::create_in_memory(memory.data(), shm_ring::segment_size(8))->capacity(), 32u);
+  CHECK_EQ(producer::create_in_memory(memory.data(), shm_ring::segment_size(100))->capacity(),
+           64u);
+  const status s = producer::create_in_memory(memory.data(), 127).error();
   CHECK_EQ(s.code(), errc::segment_too_small);
-  CHECK_EQ(s.needed(), 24u);
-  CHECK_EQ(s.available(), 23u);
-  CHECK(contains(s.message(), "the memory is 23 bytes; a ring needs at least 24"));
+  CHECK_EQ(s.needed(), 128u);
+  CHECK_EQ(s.available(), 127u);
+  CHECK(contains(s.message(), "the memory is 127 bytes; a ring needs at least 128"));
   CHECK_EQ(consumer::open_in_memory(memory.data(), 8).code(), errc::segment_too_small);
 }
 
@@ -1052,7 +1198,7 @@ TEST(in_memory_rings_work_without_a_name) {
 TEST(error_codes_are_distinguishable_std_error_codes) {
   CHECK_EQ(std::string(shm_ring::category().name()), std::string("shm_ring"));
   std::vector<std::string> messages;
-  for (int v = static_cast<int>(errc::full); v <= static_cast<int>(errc::system_error); ++v) {
+  for (int v = static_cast<int>(errc::full); v <= static_cast<int>(errc::peer_gone); ++v) {
     const std::error_code ec = static_cast<errc>(v);  // is_error_code_enum
     CHECK(static_cast<bool>(ec));
     CHECK(ec == static_cast<errc>(v));
@@ -1114,5 +1260,796 @@ TEST(reads_time_out_on_an_empty_ring) {
   CHECK_EQ(c.try_read(out).code(), errc::empty);
   CHECK_EQ(c.try_read(buf, sizeof buf).code(), errc::empty);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sleeping and waking, liveness, live segments (64-bit Linux: futex, membarrier, OFD locks)
+// ---------------------------------------------------------------------------------------------
+
+#if SHM_RING_KERNEL_WAIT
+
+namespace {
+
+// A child process made with fork() (while this process runs no other thread). body(from_parent,
+// to_parent) runs in the child, which then ends with _exit and never returns into the test
+// runner. A child still running when this object goes is killed and reaped.
+class child_process {
+ public:
+  template <class Body>
+  explicit child_process(Body body) {
+    int down[2];
+    int up[2];
+    if (::pipe(down) != 0) return;
+    if (::pipe(up) != 0) {
+      ::close(down[0]);
+      ::close(down[1]);
+      return;
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(down[1]);
+      ::close(up[0]);
+      ::_exit(body(down[0], up[1]));
+    }
+    ::close(down[0]);
+    ::close(up[1]);
+    to_child_ = down[1];
+    from_child_ = up[0];
+  }
+  ~child_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      reap();
+    }
+    if (to_child_ >= 0) ::close(to_child_);
+    if (from_child_ >= 0) ::close(from_child_);
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  // Waits for the child's "ready" byte; false if it ended (or never started) instead.
+  bool ready() {
+    if (pid_ <= 0) return false;
+    char c = 0;
+    ssize_t n;
+    do {
+      n = ::read(from_child_, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    return n == 1 && c == 'r';
+  }
+  // Kills the child with SIGKILL and reaps it.
+  bool kill() {
+    if (pid_ <= 0) return false;
+    ::kill(pid_, SIGKILL);
+    return reap() == SIGKILL;
+  }
+  // Waits for the child to end; the signal that ended it, or 0 if it exited (-1: no child).
+  int reap() {
+    if (pid_ <= 0) return -1;
+    int st = 0;
+    pid_t r;
+    do {
+      r = ::waitpid(pid_, &st, 0);
+    } while (r < 0 && errno == EINTR);
+    pid_ = -1;
+    if (r < 0) return -1;
+    return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+};
+
+// In a child: tells the parent it is ready.
+void tell_parent(int to_parent) {
+  const char c = 'r';
+  if (::write(to_parent, &c, 1) != 1) ::_exit(3);
+}
+
+// In a child: blocks until the parent writes to it or goes.
+void wait_for_parent(int from_parent) {
+  char c = 0;
+  while (::read(from_parent, &c, 1) < 0 && errno == EINTR) {
+  }
+}
+
+// In a child: ends it by SIGKILL, like a crash (no destructor runs, nothing is unlocked by hand).
+int die() {
+  ::kill(::getpid(), SIGKILL);
+  return 4;
+}
+
+// The scheduler state ('R', 'S', ...) of a thread of this process, from /proc; '?' if unknown.
+char thread_state(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return '?';
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* paren = std::strrchr(buf, ')');
+  return paren != nullptr && paren[1] == ' ' ? paren[2] : '?';
+}
+
+// Waits until the thread is blocked (state 'S'); false after a minute (a hang guard only).
+bool wait_until_blocked(const std::atomic<long>& tid) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (tid.load() == 0 || thread_state(tid.load()) != 'S') {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    ::sched_yield();
+  }
+  return true;
+}
+
+// Whether the thread is in the futex system call (FUTEX_WAIT, for the threads of these tests),
+// from /proc.
+bool in_futex(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  long number = -1;
+  const bool read = std::fscanf(f, "%ld", &number) == 1;
+  std::fclose(f);
+  return read && number == SYS_futex;
+}
+
+// Waits until the thread sleeps in FUTEX_WAIT; false after a minute (a hang guard only). For a
+// side that has no flag byte to show it.
+bool wait_until_in_futex(const std::atomic<long>& tid) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (tid.load() == 0 || !in_futex(tid.load())) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    ::sched_yield();
+  }
+  return true;
+}
+
+// A ring made by hand the way the original library's producer makes it: an object of exactly
+// 16 + capacity bytes (plus `extra`, filled with `fill`), reserved word 0, no lock taken, and
+// nobody ever woken.
+bool make_foreign_ring(const std::string& name, std::uint32_t capacity, std::size_t extra = 0,
+                       unsigned char fill = 0, std::uint32_t reserved = 0) {
+  if (!make_object(name, static_cast<off_t>(16 + capacity + extra))) return false;
+  raw_segment raw(name);
+  if (raw.base == nullptr) return false;
+  std::memset(raw.base + 16 + capacity, fill, extra);
+  raw.put(12, reserved);
+  raw.publish(8, capacity);
+  return true;
+}
+
+// Whether every byte of [from, to) of the mapping is `fill`.
+bool untouched(const unsigned char* base, std::size_t from, std::size_t to, unsigned char fill) {
+  for (std::size_t i = from; i < to; ++i) {
+    if (base[i] != fill) return false;
+  }
+  return true;
+}
+
+// Publishes one record into a ring played by hand (no wrap: the caller keeps it inside the
+// data area) and returns the new head.
+std::uint32_t push_by_hand(raw_segment& raw, std::uint32_t head,
+                           const std::vector<std::uint8_t>& msg) {
+  raw.put(16 + head, static_cast<std::uint32_t>(msg.size()));
+  std::memcpy(raw.data() + head + 4, msg.data(), msg.size());
+  head += static_cast<std::uint32_t>(4 + msg.size());
+  raw.publish(0, head);
+  return head;
+}
+
+}  // namespace
+
+TEST(flag_bytes_follow_the_wire_contract) {
+  const std::string name = unique_name("flags");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  raw_segment raw(name);
+  CHECK_EQ(raw.size, block_at(64) + block_size);
+  CHECK((own_flags() & locked) != 0);
+  CHECK_EQ(raw.get(12), marker);
+  CHECK_EQ(raw.flags(producer_flags(64)), own_flags());
+  CHECK_EQ(raw.flags(consumer_flags(64)), 0);
+  {
+    consumer c = open_consumer(name);
+    CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+  }
+  // A consumer that goes leaves LOCKED set: the free lock then says it is gone.
+  CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+  // A later consumer rewrites the byte, whatever is in it.
+  __atomic_store_n(raw.base + consumer_flags(64), static_cast<unsigned char>(0xF9),
+                   __ATOMIC_RELEASE);
+  consumer c = open_consumer(name);
+  CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+  // Traffic (wrapping several times) with nobody asleep changes neither byte; the rest of the
+  // block stays 0, and so does everything between the data area and the block.
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < 20; ++i) {
+    CHECK(p.write(pattern(i, 20).data(), 20, 30s).ok());
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(i, 20));
+  }
+  CHECK_EQ(raw.get(12), marker);
+  CHECK_EQ(raw.flags(producer_flags(64)), own_flags());
+  CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+  CHECK(untouched(raw.base, 16 + 64, block_at(64), 0));
+  CHECK(untouched(raw.base, block_at(64) + 2, block_at(64) + block_size, 0));
+}
+
+// These two check that blocking calls go to sleep (SLEEPING set, nothing returned yet) and come
+// back with the right result once the other side acts; that the publishing side wakes a sleeper
+// with FUTEX_WAKE (rather than the sleeper's slice running out) is checked by the next test.
+TEST(blocked_reads_sleep_until_a_message_is_written) {
+  for (int how = 0; how < 4; ++how) {
+    const std::string name = unique_name("wake_r");
+    cleanup guard(name);
+    producer p = make_producer(name, 64);
+    consumer c = open_consumer(name);
+    // No sleep may end by running out its slice: only the producer's wake-up ends it.
+    c.set_peer_check_interval(std::chrono::hours(1));
+    raw_segment raw(name);
+    const std::vector<std::uint8_t> msg = pattern(static_cast<std::size_t>(how), 9);
+    std::vector<std::uint8_t> got;
+    std::atomic<bool> returned{false};
+    status s;
+    std::thread reader([&] {
+      const auto keep = [&](byte_view a, byte_view b) { got = joined(a, b); };
+      std::uint8_t buf[16];
+      shm_ring::result<std::size_t> n(std::size_t{0});
+      switch (how) {
+        case 0: s = c.read(got, 30s); break;
+        case 1:
+          n = c.read(buf, sizeof buf, 30s);
+          s = n.error();
+          if (n) got.assign(buf, buf + *n);
+          break;
+        case 2: s = c.read_in_place(keep, 30s); break;
+        default: s = c.read_batch(4, keep, 30s).error(); break;
+      }
+      returned = true;
+    });
+    // Event, not time: the consumer's SLEEPING bit shows it went to sleep in the kernel.
+    const bool slept = raw.wait_for(consumer_flags(64), sleeping);
+    const bool early = returned.load();
+    const status w = p.try_write(msg.data(), msg.size());
+    reader.join();
+    CHECK(slept);
+    CHECK(!early);
+    CHECK(w.ok());
+    CHECK(s.ok());
+    CHECK(got == msg);
+    CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());  // SLEEPING cleared again
+    const shm_ring::wait_stats stats = c.wait_stats();
+    CHECK(stats.sleeps >= 1);
+    // With the barrier the wake-up cannot be missed; without it sleeps are 1 ms slices.
+    if (membarrier_available()) CHECK_EQ(stats.full_slices, 0u);
+  }
+}
+
+TEST(blocked_writes_sleep_until_the_consumer_reads) {
+  for (int how = 0; how < 4; ++how) {
+    const std::string name = unique_name("wake_w");
+    cleanup guard(name);
+    producer p = make_producer(name, 64);
+    consumer c = open_consumer(name);
+    p.set_peer_check_interval(std::chrono::hours(1));
+    raw_segment raw(name);
+    CHECK(p.try_write(pattern(0, 28).data(), 28).ok());  // two 32-byte records: full
+    CHECK(p.try_write(pattern(1, 28).data(), 28).ok());
+    const std::vector<std::uint8_t> msg = pattern(2, 28);
+    std::atomic<bool> returned{false};
+    status s;
+    std::thread writer([&] {
+      const byte_view one[] = {byte_view(msg.data(), msg.size())};
+      switch (how) {
+        case 0: s = p.write(msg.data(), msg.size(), 30s); break;
+        case 1: s = p.write_batch(one, 1, 30s).error(); break;
+        case 2: {
+          shm_ring::result<shm_ring::reservation> r = p.reserve(msg.size(), 30s);
+          s = r.error();
+          if (r) {
+            std::memcpy(r->first().data, msg.data(), r->first().size);
+            std::memcpy(r->second().data, msg.data() + r->first().size, r->second().size);
+            r->commit();
+          }
+          break;
+        }
+        default: s = p.wait_until_empty(30s); break;
+      }
+      returned = true;
+    });
+    const bool slept = raw.wait_for(producer_flags(64), sleeping);
+    const bool early = returned.load();
+    std::vector<std::uint8_t> first, second;
+    const status r1 = c.try_read(first);
+    // wait_until_empty needs the second message read too (it sleeps again in between).
+    const status r2 = how == 3 ? c.read(second, 30s) : status();
+    writer.join();
+    CHECK(slept);
+    CHECK(!early);
+    CHECK(r1.ok());
+    CHECK(first == pattern(0, 28));
+    CHECK(r2.ok());
+    CHECK(s.ok());
+    CHECK_EQ(raw.flags(producer_flags(64)), own_flags());  // SLEEPING cleared again
+    const shm_ring::wait_stats stats = p.wait_stats();
+    CHECK(stats.sleeps >= 1);
+    if (membarrier_available()) CHECK_EQ(stats.full_slices, 0u);
+    std::vector<std::uint8_t> out;
+    if (how == 3) {
+      CHECK(second == pattern(1, 28));
+      CHECK(p.is_empty());
+    } else {
+      CHECK(c.try_read(out).ok());
+      CHECK(out == pattern(1, 28));
+      CHECK(c.try_read(out).ok());
+      CHECK(out == msg);
+    }
+  }
+}
+
+TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
+  // A sleeper played by hand: the side's SLEEPING bit as the test sets it, and a thread in
+  // FUTEX_WAIT on the other side's index word. Only FUTEX_WAKE makes FUTEX_WAIT return 0.
+  const std::string name = unique_name("futex");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  raw_segment raw(name);
+  for (int consumer_sleeps = 1; consumer_sleeps >= 0; --consumer_sleeps) {
+    for (int flagged = 1; flagged >= 0; --flagged) {
+      const std::size_t flags_at = consumer_sleeps ? consumer_flags(64) : producer_flags(64);
+      std::uint32_t* watched = reinterpret_cast<std::uint32_t*>(raw.base + (consumer_sleeps ? 0 : 4));
+      const unsigned char bits =
+          static_cast<unsigned char>(own_flags() | (flagged ? sleeping : 0));
+      __atomic_store_n(raw.base + flags_at, bits, __ATOMIC_SEQ_CST);
+      if (!consumer_sleeps) CHECK(p.try_write("z", 1).ok());  // something to consume
+      const std::uint32_t seen = __atomic_load_n(watched, __ATOMIC_ACQUIRE);
+      std::atomic<long> tid{0};
+      long rc = 0;
+      int err = 0;
+      std::thread sleeper([&] {
+        tid = ::syscall(SYS_gettid);
+        // Woken: at once. Not woken: it sleeps its whole 300 ms.
+        timespec limit;
+        limit.tv_sec = flagged ? 60 : 0;
+        limit.tv_nsec = flagged ? 0 : 300000000;
+        rc = ::syscall(SYS_futex, watched, 0, seen, &limit, nullptr, 0);
+        err = errno;
+      });
+      const bool blocked = wait_until_blocked(tid);
+      std::vector<std::uint8_t> out;
+      const status s = consumer_sleeps ? p.try_write("y", 1) : c.try_read(out);
+      sleeper.join();
+      __atomic_store_n(raw.base + flags_at, own_flags(), __ATOMIC_SEQ_CST);
+      CHECK(blocked);
+      CHECK(s.ok());
+      if (flagged) {
+        CHECK_EQ(rc, 0L);
+      } else {
+        CHECK_EQ(rc, -1L);
+        CHECK_EQ(err, ETIMEDOUT);
+      }
+      if (consumer_sleeps) CHECK(c.try_read(out).ok());
+    }
+  }
+}
+
+TEST(blocked_calls_poll_a_peer_that_never_wakes) {
+  // Our consumer, and a producer of the original library played by hand: no extension block,
+  // so the consumer has no flag byte to set and sleeps in slices of at most 1 ms, however long
+  // its peer-check interval.
+  const std::string name = unique_name("foreign_p");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 64));
+  raw_segment raw(name);
+  consumer c = open_consumer(name);
+  c.set_peer_check_interval(std::chrono::hours(1));
+  CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
+  const std::vector<std::uint8_t> msg = pattern(4, 5);
+  std::vector<std::uint8_t> got;
+  status s;
+  std::atomic<long> tid{0};
+  std::thread reader([&] {
+    tid = ::syscall(SYS_gettid);
+    s = c.read(got, 30s);
+  });
+  const bool slept = wait_until_in_futex(tid);
+  const auto published = std::chrono::steady_clock::now();
+  push_by_hand(raw, 0, msg);  // the record, then the head (which is all that producer does)
+  reader.join();
+  const auto waited = std::chrono::steady_clock::now() - published;
+  CHECK(slept);
+  CHECK(s.ok());
+  CHECK(got == msg);
+  // Nobody woke it: the sleep it was in when the head moved ran out its (short) slice.
+  CHECK(c.wait_stats().full_slices >= 1);
+  CHECK(waited < 10s);
+
+  // Our producer, and a consumer of the original library played by hand (its flag byte in the
+  // block stays 0).
+  const std::string name2 = unique_name("foreign_c");
+  cleanup guard2(name2);
+  producer p = make_producer(name2, 64);
+  p.set_peer_check_interval(std::chrono::hours(1));
+  raw_segment raw2(name2);
+  CHECK_EQ(p.is_peer_alive(), peer_state::unknown);
+  CHECK(p.try_write(pattern(0, 28).data(), 28).ok());
+  CHECK(p.try_write(pattern(1, 28).data(), 28).ok());
+  std::thread writer([&] { s = p.write(msg.data(), 5, 30s); });
+  const bool slept2 = raw2.wait_for(producer_flags(64), sleeping);
+  raw2.publish(4, 32);  // the first record consumed
+  writer.join();
+  CHECK(slept2);
+  CHECK(s.ok());
+  CHECK_EQ(raw2.head(), 73u);
+  CHECK_EQ(raw2.flags(consumer_flags(64)), 0);
+}
+
+TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
+  // Reserved word 0 and an object of exactly 16 + capacity bytes, as the original library's
+  // producer makes it. The consumer reads, sleeps and wakes by polling, and writes nothing
+  // outside the header's tail word and the data area... which for an object of this size
+  // also shows in the bytes of its last page past the end, shared by every mapping of it.
+  const std::string name = unique_name("orig");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 4096));
+  raw_segment raw(name);
+  CHECK_EQ(raw.size, std::size_t{16 + 4096});
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t mapped = (raw.size + page - 1) / page * page;
+  {
+    consumer c = open_consumer(name);
+    c.set_peer_check_interval(std::chrono::hours(1));
+    CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
+    std::uint32_t head = 0;
+    std::vector<std::uint8_t> out;
+    for (std::size_t i = 0; i < 10; ++i) {
+      head = push_by_hand(raw, head, pattern(i, 100 + i));
+      CHECK(c.try_read(out).ok());
+      CHECK(out == pattern(i, 100 + i));
+    }
+    std::atomic<long> tid{0};
+    status s;
+    std::thread reader([&] {
+      tid = ::syscall(SYS_gettid);
+      s = c.read(out, 30s);
+    });
+    const bool slept = wait_until_in_futex(tid);
+    push_by_hand(raw, head, pattern(10, 7));
+    reader.join();
+    CHECK(slept);
+    CHECK(s.ok());
+    CHECK(out == pattern(10, 7));
+    CHECK(c.wait_stats().sleeps >= 1);
+    CHECK_EQ(raw.get(12), 0u);
+  }
+  CHECK_EQ(stat_segment(name).st.st_size, off_t{16 + 4096});
+  CHECK(untouched(raw.base, 16 + 4096, mapped, 0));
+
+  // The same with room to spare after the data area (still no marker): nothing lands there.
+  remove(name);
+  CHECK(make_foreign_ring(name, 64, 256, 0xA5));
+  {
+    raw_segment big(name);
+    consumer c = open_consumer(name);
+    std::vector<std::uint8_t> out;
+    push_by_hand(big, 0, pattern(1, 20));
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(1, 20));
+    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);  // sleeps, in slices
+    CHECK(c.wait_stats().sleeps >= 1);
+    CHECK(untouched(big.base, 16 + 64, 16 + 64 + 256, 0xA5));
+  }
+
+  // In caller-provided memory, exactly 16 + capacity bytes of a larger buffer.
+  std::vector<std::uint32_t> memory((16 + 64 + 128) / 4, 0xA5A5A5A5u);
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(memory.data());
+  memory[0] = memory[1] = memory[3] = 0;
+  __atomic_store_n(&memory[2], 64u, __ATOMIC_RELEASE);
+  for (const std::size_t size : {std::size_t{16 + 64}, memory.size() * 4}) {
+    shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), size);
+    CHECK(c.ok());
+    std::vector<std::uint8_t> out;
+    CHECK_EQ(c->read(out, 5ms).code(), errc::timeout);
+    CHECK(untouched(bytes, 16 + 64, memory.size() * 4, 0xA5));
+  }
+}
+
+TEST(a_marked_ring_too_small_for_its_block_gets_no_flags) {
+  // The marker in the reserved word, but an object one byte short of the block (capacity 64:
+  // the block would be 128..192): the consumer does not use it, and writes nothing past the
+  // data area.
+  const std::string name = unique_name("short");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 64, block_at(64) + block_size - 1 - (16 + 64), 0xA5, marker));
+  raw_segment raw(name);
+  CHECK_EQ(raw.size, block_at(64) + block_size - 1);
+  {
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
+    std::vector<std::uint8_t> out;
+    push_by_hand(raw, 0, pattern(2, 30));
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(2, 30));
+    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);
+    CHECK(c.wait_stats().sleeps >= 1);
+  }
+  CHECK(untouched(raw.base, 16 + 64, raw.size, 0xA5));
+
+  // The same in caller-provided memory.
+  std::vector<std::uint32_t> memory(192 / 4, 0xA5A5A5A5u);
+  unsigned char* bytes = reinterpret_cast<unsigned char*>(memory.data());
+  memory[0] = memory[1] = 0;
+  memory[3] = marker;
+  __atomic_store_n(&memory[2], 64u, __ATOMIC_RELEASE);
+  shm_ring::result<consumer> c = consumer::open_in_memory(memory.data(), 191);
+  CHECK(c.ok());
+  std::vector<std::uint8_t> out;
+  CHECK_EQ(c->read(out, 5ms).code(), errc::timeout);
+  CHECK(untouched(bytes, 16 + 64, 192, 0xA5));
+  // One byte more and the block is used.
+  c = consumer::open_in_memory(memory.data(), 192);
+  CHECK(c.ok());
+  CHECK_EQ(bytes[consumer_flags(64)], membarrier_available() ? barrier : 0);
+}
+
+TEST(sleeps_against_a_peer_of_ours_last_the_peer_check_interval) {
+  const std::string name = unique_name("interval");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  CHECK_EQ(c.wait_stats().sleeps, 0u);
+  CHECK_EQ(p.wait_stats().sleeps, 0u);
+  std::vector<std::uint8_t> out;
+  // One sleep for the whole timeout: nothing ends it early.
+  c.set_peer_check_interval(std::chrono::hours(1));
+  CHECK_EQ(c.read(out, 60ms).code(), errc::timeout);
+  if (membarrier_available()) {
+    CHECK_EQ(c.wait_stats().sleeps, 1u);
+    CHECK_EQ(c.wait_stats().full_slices, 1u);
+  }
+  // Slices of 5 ms: several sleeps, each checking the producer is alive before it.
+  c.set_peer_check_interval(5ms);
+  CHECK_EQ(c.read(out, 100ms).code(), errc::timeout);
+  CHECK(c.wait_stats().sleeps >= 4);
+  CHECK_EQ(c.wait_stats().full_slices, c.wait_stats().sleeps);
+  // Moving keeps the counters.
+  consumer moved = std::move(c);
+  CHECK(moved.wait_stats().sleeps >= 4);
+  CHECK_EQ(c.wait_stats().sleeps, 0u);
+}
+
+TEST(is_peer_alive_reports_unknown_alive_and_gone) {
+  const std::string name = unique_name("alive");
+  cleanup guard(name);
+  {
+    producer p = make_producer(name, 64);
+    CHECK_EQ(p.is_peer_alive(), peer_state::unknown);  // no consumer of ours yet
+    {
+      consumer c = open_consumer(name);
+      CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+      CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+    }
+    CHECK_EQ(p.is_peer_alive(), peer_state::gone);
+    consumer c = open_consumer(name);
+    CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+  }
+  CHECK_EQ(producer().is_peer_alive(), peer_state::unknown);
+  CHECK_EQ(consumer().is_peer_alive(), peer_state::unknown);
+
+  // A producer in another process, killed.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 64);
+    if (!p) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+  CHECK(child.kill());
+  CHECK_EQ(c.is_peer_alive(), peer_state::gone);
+
+  // A consumer in another process, killed.
+  producer p = make_producer(name, 64);
+  child_process child2([&](int from_parent, int to_parent) {
+    shm_ring::result<consumer> c2 = consumer::open(name);
+    if (!c2) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child2.ready());
+  CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+  CHECK(child2.kill());
+  CHECK_EQ(p.is_peer_alive(), peer_state::gone);
+}
+
+TEST(read_drains_what_a_killed_producer_published_then_fails) {
+  const std::string name = unique_name("drain");
+  cleanup guard(name);
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 1024);
+    if (!p) return 2;
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (!p->try_write(pattern(i, 10 + i).data(), 10 + i)) return 2;
+    }
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  CHECK(child.kill());
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(i, 10 + i));
+  }
+  status s = c.read(out, 30s);
+  CHECK_EQ(s.code(), errc::peer_gone);
+  CHECK_EQ(s.message(), std::string("the producer is gone"));
+  std::uint8_t buf[16];
+  CHECK_EQ(c.read(buf, sizeof buf, 30s).code(), errc::peer_gone);
+  CHECK_EQ(c.read_in_place([](byte_view, byte_view) {}, 30s).code(), errc::peer_gone);
+  CHECK_EQ(c.read_batch(5, [](byte_view, byte_view) {}, 30s).code(), errc::peer_gone);
+  CHECK_EQ(c.try_read(out).code(), errc::empty);  // non-blocking calls are unchanged
+}
+
+TEST(blocked_read_fails_when_the_producer_is_killed) {
+  const std::string name = unique_name("kill_p");
+  cleanup guard(name);
+  child_process child([&](int, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 1024);
+    if (!p || !p->try_write("one", 3)) return 2;
+    raw_segment raw(name);
+    tell_parent(to_parent);
+    // Dies once the consumer sleeps, waiting for a second message.
+    return raw.wait_for(consumer_flags(1024), sleeping) ? die() : 3;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  std::vector<std::uint8_t> out;
+  CHECK(c.read(out, 30s).ok());
+  CHECK_EQ(out.size(), std::size_t{3});
+  const status s = c.read(out, 30s);
+  CHECK_EQ(s.code(), errc::peer_gone);
+  CHECK_EQ(child.reap(), SIGKILL);
+}
+
+TEST(blocked_write_fails_when_the_consumer_is_killed_and_nothing_is_lost) {
+  const std::string name = unique_name("kill_c");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  raw_segment raw(name);
+  CHECK(p.try_write(pattern(0, 10).data(), 10).ok());
+  child_process child([&](int, int to_parent) {
+    shm_ring::result<consumer> c = consumer::open(name);
+    std::vector<std::uint8_t> out;
+    if (!c || !c->try_read(out) || out != pattern(0, 10)) return 2;
+    tell_parent(to_parent);
+    // Dies once the producer sleeps on the full ring.
+    return raw.wait_for(producer_flags(64), sleeping) ? die() : 3;
+  });
+  CHECK(child.ready());
+  std::size_t next = 1;  // 14-byte records: four fit in 64 bytes
+  while (p.try_write(pattern(next, 10).data(), 10).ok()) ++next;
+  CHECK_EQ(next, std::size_t{5});
+  const std::uint32_t head = raw.head();
+  const std::vector<std::uint8_t> last = pattern(next, 10);
+  const status s = p.write(last.data(), 10, 30s);
+  CHECK_EQ(s.code(), errc::peer_gone);
+  CHECK_EQ(s.message(), std::string("the consumer is gone"));
+  CHECK_EQ(child.reap(), SIGKILL);
+  CHECK_EQ(raw.head(), head);  // nothing written
+  CHECK_EQ(p.is_peer_alive(), peer_state::gone);
+  const byte_view one[] = {byte_view(last.data(), 10)};
+  CHECK_EQ(p.write_batch(one, 1, 30s).code(), errc::peer_gone);
+  CHECK_EQ(p.reserve(10, 30s).code(), errc::peer_gone);
+  CHECK_EQ(p.wait_until_empty(30s).code(), errc::peer_gone);
+  CHECK_EQ(p.try_write(one[0].data, 10).code(), errc::full);  // non-blocking: unchanged
+
+  // A new consumer takes over where the dead one stopped: every message, in order, once.
+  consumer c = open_consumer(name);
+  CHECK_EQ(p.is_peer_alive(), peer_state::alive);
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 1; i < next; ++i) {
+    CHECK(c.read(out, 30s).ok());
+    CHECK(out == pattern(i, 10));
+  }
+  CHECK_EQ(c.try_read(out).code(), errc::empty);
+  CHECK(p.write(last.data(), 10, 30s).ok());
+  CHECK(c.read(out, 30s).ok());
+  CHECK(out == last);
+  CHECK(p.wait_until_empty(30s).ok());
+}
+
+TEST(create_refuses_the_name_of_a_live_producer) {
+  const std::string name = unique_name("live_p");
+  cleanup guard(name);
+  // In this process too: the lock belongs to the open file description.
+  {
+    producer first = make_producer(name, 64);
+    CHECK(first.try_write("keep", 4).ok());
+    const ino_t ino = stat_segment(name).st.st_ino;
+    for (const std::string& how : {name, "/" + name}) {
+      const shm_ring::result<producer> second = producer::create(how, 128);
+      CHECK_EQ(second.code(), errc::in_use);
+      CHECK_EQ(std::string(second.error().segment()), name);
+      CHECK(contains(second.error().message(), "segment \"" + name + "\" is in use"));
+      CHECK(contains(second.error().message(), "producer is alive"));
+    }
+    CHECK_EQ(stat_segment(name).st.st_ino, ino);
+    CHECK_EQ(stat_segment(name).st.st_size, off_t{192});
+    consumer c = open_consumer(name);
+    std::vector<std::uint8_t> out;
+    CHECK(c.try_read(out).ok());
+    CHECK(out == std::vector<std::uint8_t>({'k', 'e', 'e', 'p'}));
+  }
+  // A producer in another process: refused while it lives, replaced once it is killed.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 64);
+    if (!p || !p->try_write("kept", 4)) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  const ino_t ino = stat_segment(name).st.st_ino;
+  CHECK_EQ(producer::create(name, 64).code(), errc::in_use);
+  CHECK_EQ(stat_segment(name).st.st_ino, ino);
+  {
+    raw_segment raw(name);
+    CHECK_EQ(raw.head(), 8u);
+    CHECK_EQ(raw.get(16), 4u);
+    CHECK(std::memcmp(raw.data() + 4, "kept", 4) == 0);
+  }
+  CHECK(child.kill());
+  shm_ring::result<producer> replaced = producer::create(name, 64);
+  CHECK(replaced.ok());
+  CHECK(stat_segment(name).st.st_ino != ino);
+}
+
+TEST(a_second_live_consumer_is_refused) {
+  const std::string name = unique_name("live_c");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  raw_segment raw(name);
+  {
+    consumer first = open_consumer(name);
+    shm_ring::result<consumer> second = consumer::open(name);
+    CHECK_EQ(second.code(), errc::in_use);
+    CHECK_EQ(std::string(second.error().segment()), name);
+    CHECK(contains(second.error().message(), "segment \"" + name + "\" is in use"));
+    CHECK(contains(second.error().message(), "consumer"));
+    // Not retried by the waiting open: the error comes back instead of a timeout.
+    CHECK_EQ(consumer::open(name, 30s).code(), errc::in_use);
+    CHECK_EQ(raw.flags(consumer_flags(64)), own_flags());
+    CHECK(p.try_write("a", 1).ok());
+    std::vector<std::uint8_t> out;
+    CHECK(first.try_read(out).ok());
+  }
+  CHECK(consumer::open(name).ok());
+
+  // A consumer in another process: refused while it lives, not once it is killed.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<consumer> c = consumer::open(name);
+    if (!c) return 2;
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  CHECK_EQ(consumer::open(name).code(), errc::in_use);
+  CHECK(child.kill());
+  CHECK(consumer::open(name).ok());
+}
+
+#endif  // SHM_RING_KERNEL_WAIT
 
 int main(int argc, char** argv) { return harness::run_all(argc, argv); }

@@ -5,9 +5,14 @@
 //   offset 0   head      u32 LE, written by the producer: bytes ever written (wraps mod 2^32)
 //   offset 4   tail      u32 LE, written by the consumer: bytes ever consumed (wraps mod 2^32)
 //   offset 8   capacity  u32 LE, written once by the producer (0 = not initialised yet)
-//   offset 12  reserved  u32, the producer writes 0
+//   offset 12  reserved  u32 LE: 0 in the original library; a producer of ours writes the
+//                        marker 0x31585253 (the bytes "SRX1") to say the ring has an extension
+//                        block (see "Sleeping and liveness" below)
 //   offset 16  data area of `capacity` bytes (a power of two); stream byte i lives at
 //              16 + (i & (capacity - 1))
+//   offset E   extension block of 64 bytes, E = 16 + capacity rounded up to a multiple of 64:
+//              byte 0 holds the producer's flags, byte 1 the consumer's, the rest stay 0.
+//              The object is max(16 + requested capacity, E + 64) bytes.
 //
 // Each message is a record [u32 LE payload length][payload], packed back to back; both parts may
 // wrap around the end of the data area at any byte.
@@ -20,6 +25,20 @@
 // with acquire ordering when loading the other side's index and release ordering when publishing
 // one's own. Plain loads plus standalone fences would be data races under the C++ memory model
 // and are not understood by ThreadSanitizer; the builtins are.
+//
+// Sleeping and liveness (Linux, 64-bit). Each side owns one flag byte of the extension block
+// and only ever stores to it, one byte at a time: SLEEPING (0x01) while it waits in FUTEX_WAIT
+// on the other side's index word, LOCKED (0x02) while it holds its liveness lock, BARRIER (0x04)
+// if its process registered for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED). A side that
+// publishes its index loads the other side's flag byte and calls FUTEX_WAKE only if SLEEPING is
+// set; the side about to sleep pays for the memory barrier that makes this safe. Liveness is an
+// open-file-description lock on one byte of the object (byte 0: producer, byte 1: consumer),
+// which the kernel drops when its holder closes the object or dies. The block sits on a cache
+// line of its own, away from the indices the other core keeps writing, so that the load after
+// each publish hits the cache. A consumer uses the block only if the reserved word holds the
+// marker and the object is large enough for it; against a producer without it (the original
+// library), it writes nothing past the data area, and waiting falls back to polling in slices
+// of at most 1 ms. Elsewhere waiting polls, and liveness is unknown.
 //
 // Error model: nothing throws. Operations return `shm_ring::status` (success or an error code
 // with the values that explain it) or `shm_ring::result<T>` (a value or a status). Error codes
@@ -59,6 +78,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+
+// Kernel sleeping (futex + membarrier) and liveness (OFD locks): 64-bit Linux only. (On 32-bit
+// targets the timespec and struct flock layouts these calls take depend on build options.)
+#if defined(__linux__) && defined(SYS_futex) && __SIZEOF_POINTER__ == 8
+#define SHM_RING_KERNEL_WAIT 1
+#else
+#define SHM_RING_KERNEL_WAIT 0
+#endif
+
 namespace shm_ring {
 
 // ---------------------------------------------------------------------------------------------
@@ -77,6 +108,23 @@ constexpr std::uint32_t max_capacity = std::uint32_t{1} << 31;
 constexpr std::uint64_t max_requested_capacity = 0xFFFFFFFFu;
 /// Longest segment name, not counting an optional leading '/'.
 constexpr std::size_t max_name_length = 30;
+/// The reserved word's value (little-endian bytes "SRX1") in a ring that has an extension block.
+constexpr std::uint32_t extension_marker = 0x31585253u;
+/// Size of the extension block (one cache line).
+constexpr std::size_t extension_size = 64;
+
+/// Offset of the extension block of a ring of `capacity` bytes: 16 + capacity rounded up to a
+/// multiple of 64 (the first cache-line boundary at or after the end of the data area).
+constexpr std::uint64_t extension_offset(std::uint32_t capacity) noexcept {
+  return (header_size + std::uint64_t{capacity} + extension_size - 1) / extension_size *
+         extension_size;
+}
+
+/// The bytes of a ring for a requested capacity: max(16 + requested, end of the extension
+/// block of a ring of capacity_for(requested) bytes). producer::create sizes the object to
+/// this; producer::create_in_memory given this many bytes makes a ring of capacity_for(requested)
+/// bytes (or, below 32, a little more). 0 if requested is outside 8 ..= 2^32 - 1.
+inline std::uint64_t segment_size(std::uint64_t requested_capacity) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Error codes
@@ -99,6 +147,8 @@ enum class errc : int {
   segment_too_small,  ///< the segment cannot hold the header or the data area it claims
   corrupted,          ///< the peer broke the protocol; reading cannot go on
   system_error,       ///< any other OS failure (see status::sys_errno / status::operation)
+  in_use,             ///< a live producer owns the segment, or a live consumer reads it
+  peer_gone,          ///< the other side's process has ended (or it closed the ring)
 };
 
 /// The std::error_category of shm_ring::errc.
@@ -123,6 +173,8 @@ inline const std::error_category& category() noexcept {
         case errc::segment_too_small: return "shared-memory segment too small";
         case errc::corrupted: return "corrupted ring";
         case errc::system_error: return "system call failed";
+        case errc::in_use: return "shared-memory segment in use";
+        case errc::peer_gone: return "the other side of the ring is gone";
       }
       return "unknown shm_ring error " + std::to_string(value);
     }
@@ -152,6 +204,33 @@ enum class corruption : int {
   length_exceeds_published,  ///< a length prefix reaching past the published bytes
 };
 
+/// What is known about the other side of a ring (producer::is_peer_alive,
+/// consumer::is_peer_alive).
+enum class peer_state : int {
+  alive,    ///< it holds its liveness lock
+  gone,     ///< it held the lock (its flag byte says so) and the lock is free now
+  unknown,  ///< no side of ours has attached, the peer does not take locks (the original
+            ///< library), the ring is in caller-provided memory, or the system has no OFD locks
+};
+
+/// How one side of a ring has slept in blocking calls so far (producer::wait_stats,
+/// consumer::wait_stats). A blocking call sleeps in the kernel only after spinning briefly found
+/// nothing. Against a peer of ours nearly every sleep is ended early by the peer's wake-up;
+/// against one of the original library, which never wakes anyone, every sleep lasts its whole
+/// slice, which is at most 1 ms. (Where blocking calls poll instead, both counts stay 0.)
+struct wait_stats {
+  /// Times the side went to sleep in the kernel (FUTEX_WAIT).
+  std::uint64_t sleeps = 0;
+  /// Of those, the sleeps that lasted their whole slice: no wake-up, no publish, no signal
+  /// ended them early.
+  std::uint64_t full_slices = 0;
+};
+
+/// How long, by default, a blocked call sleeps against a peer that wakes it before it checks
+/// that the peer is still alive (producer::set_peer_check_interval,
+/// consumer::set_peer_check_interval).
+constexpr std::chrono::nanoseconds default_peer_check_interval{20000000};
+
 namespace detail {
 struct make;
 }
@@ -175,6 +254,8 @@ struct make;
 /// |                   | not_ready; none for wait_until_empty)                              |
 /// | permission_denied, system_error, not_found, already_exists:                             |
 /// |                   | sys_errno(), operation(): the OS call                              |
+/// | in_use            | segment(): the segment's name; message() says which side is alive  |
+/// | peer_gone         | message(): "the producer is gone" or "the consumer is gone"        |
 class status {
  public:
   constexpr status() noexcept = default;
@@ -207,6 +288,8 @@ class status {
   errc last() const noexcept { return code_ == errc::timeout ? static_cast<errc>(sub_) : errc{}; }
   int sys_errno() const noexcept { return errno_; }
   const char* operation() const noexcept { return op_ != nullptr ? op_ : ""; }
+  /// The segment's name without a leading '/' (errc::in_use; "" otherwise).
+  const char* segment() const noexcept { return segment_; }
 
   /// A sentence saying what went wrong, with the values involved ("" on success).
   std::string message() const;
@@ -220,6 +303,7 @@ class status {
   std::uint64_t a_ = 0;
   std::uint64_t b_ = 0;
   std::uint64_t c_ = 0;
+  char segment_[max_name_length + 2] = {};  // a valid name and its terminating 0
 };
 
 inline bool operator==(const status& s, errc e) noexcept { return s.code() == e; }
@@ -321,6 +405,178 @@ inline void store_relaxed(unsigned char* base, std::size_t offset, std::uint32_t
   __atomic_store_n(word(base, offset), le32(v), __ATOMIC_RELAXED);
 }
 
+// --- flag bytes -------------------------------------------------------------------------------
+
+// Each side's flag byte, as an offset into the extension block, and its bits. A side only ever
+// stores its own byte, one byte at a time, so that the two never overwrite each other (no
+// read-modify-write). The block is reached through a pointer to its first byte, which is null
+// when the ring has none (a producer of the original library): then there are no flags to write,
+// and the peer's read as 0 (it announces nothing and wakes nobody).
+constexpr std::size_t producer_flags_offset = 0;
+constexpr std::size_t consumer_flags_offset = 1;
+constexpr unsigned char flag_sleeping = 0x01;  // asleep (or about to be) on the other's index
+constexpr unsigned char flag_locked = 0x02;    // holds its liveness lock while it lives
+constexpr unsigned char flag_barrier = 0x04;   // its process registered for membarrier
+
+enum class side : unsigned char { producer, consumer };
+
+constexpr side other(side s) noexcept {
+  return s == side::producer ? side::consumer : side::producer;
+}
+// The side's flag byte, the index word it publishes, and the byte of the object it locks.
+constexpr std::size_t flags_offset(side s) noexcept {
+  return s == side::producer ? producer_flags_offset : consumer_flags_offset;
+}
+constexpr std::size_t index_offset(side s) noexcept {
+  return s == side::producer ? head_offset : tail_offset;
+}
+constexpr off_t lock_byte(side s) noexcept { return s == side::producer ? 0 : 1; }
+
+// The side's flag byte in the extension block `ext`; 0 without a block.
+inline unsigned char load_flags(const unsigned char* ext, side s) noexcept {
+  return ext == nullptr ? 0 : __atomic_load_n(ext + flags_offset(s), __ATOMIC_RELAXED);
+}
+
+// Stores the side's flag byte in the extension block `ext`; nothing without a block.
+inline void store_flags(unsigned char* ext, side s, unsigned char v) noexcept {
+  if (ext != nullptr) __atomic_store_n(ext + flags_offset(s), v, __ATOMIC_SEQ_CST);
+}
+
+// --- kernel calls (64-bit Linux) -----------------------------------------------------------------
+
+#if SHM_RING_KERNEL_WAIT
+#if defined(SYS_membarrier)
+constexpr long sys_membarrier = SYS_membarrier;
+#elif defined(__x86_64__)
+constexpr long sys_membarrier = 324;
+#elif defined(__aarch64__)
+constexpr long sys_membarrier = 283;
+#else
+constexpr long sys_membarrier = -1;
+#endif
+constexpr long membarrier_global_expedited = 2;
+constexpr long membarrier_register_global_expedited = 4;
+constexpr long futex_wait_op = 0;  // shared: no FUTEX_PRIVATE_FLAG, the word is in shared memory
+constexpr long futex_wake_op = 1;
+#if defined(F_OFD_GETLK) && defined(F_OFD_SETLK)
+constexpr int ofd_getlk = F_OFD_GETLK;
+constexpr int ofd_setlk = F_OFD_SETLK;
+#else
+constexpr int ofd_getlk = 36;
+constexpr int ofd_setlk = 37;
+#endif
+
+// Wakes one thread sleeping on the word. Out of line: the publishing hot path only tests a bit.
+__attribute__((noinline, cold)) inline void futex_wake(std::uint32_t* w) noexcept {
+  (void)::syscall(SYS_futex, w, futex_wake_op, 1L, nullptr, nullptr, 0L);
+}
+
+// Sleeps while *w == expected (the raw word, as the kernel compares it), for at most `limit`.
+// Whether the sleep lasted all of `limit` (no wake, no change of the word, no signal ended it).
+inline bool futex_wait(std::uint32_t* w, std::uint32_t expected,
+                       std::chrono::nanoseconds limit) noexcept {
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(limit.count() / 1000000000);
+  ts.tv_nsec = static_cast<long>(limit.count() % 1000000000);
+  const long rc =
+      ::syscall(SYS_futex, w, futex_wait_op, static_cast<long>(expected), &ts, nullptr, 0L);
+  return rc != 0 && errno == ETIMEDOUT;
+}
+
+// A full barrier on every CPU that runs a thread of a registered process.
+inline bool membarrier_global() noexcept {
+  return sys_membarrier >= 0 && ::syscall(sys_membarrier, membarrier_global_expedited, 0L, 0L) == 0;
+}
+
+inline struct flock one_byte(off_t byte) noexcept {
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = static_cast<short>(F_WRLCK);
+  fl.l_whence = static_cast<short>(SEEK_SET);
+  fl.l_start = byte;
+  fl.l_len = 1;
+  fl.l_pid = 0;  // OFD locks require 0
+  return fl;
+}
+#endif
+
+// Registers this process for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), once per process (the
+// pid is remembered, so that a forked child registers for itself). Whether it succeeded.
+inline bool barrier_registered() noexcept {
+#if SHM_RING_KERNEL_WAIT
+  static int registered_pid = 0;  // the process that registered, or 0
+  static int refused_pid = 0;     // the process whose registration failed, or 0
+  const int pid = static_cast<int>(::getpid());
+  if (__atomic_load_n(&registered_pid, __ATOMIC_ACQUIRE) == pid) return true;
+  if (__atomic_load_n(&refused_pid, __ATOMIC_ACQUIRE) == pid) return false;
+  const bool ok = sys_membarrier >= 0 &&
+                  ::syscall(sys_membarrier, membarrier_register_global_expedited, 0L, 0L) == 0;
+  __atomic_store_n(ok ? &registered_pid : &refused_pid, pid, __ATOMIC_RELEASE);
+  return ok;
+#else
+  return false;
+#endif
+}
+
+// Takes the side's liveness lock on fd (an OFD write lock on its byte). Returns 0, or the
+// errno: EAGAIN / EACCES when another open file description holds it, EINVAL when the kernel has
+// no OFD locks. Without kernel support here: EINVAL.
+inline int take_lock(int fd, side s) noexcept {
+#if SHM_RING_KERNEL_WAIT
+  struct flock fl = one_byte(lock_byte(s));
+  return ::fcntl(fd, ofd_setlk, &fl) == 0 ? 0 : errno;
+#else
+  (void)fd;
+  (void)s;
+  return EINVAL;
+#endif
+}
+
+// Whether some open file description other than fd's holds the side's lock; false if the
+// question cannot be answered (no OFD locks).
+inline bool lock_held(int fd, side s, bool& held) noexcept {
+#if SHM_RING_KERNEL_WAIT
+  struct flock fl = one_byte(lock_byte(s));
+  if (::fcntl(fd, ofd_getlk, &fl) != 0) return false;
+  held = fl.l_type != static_cast<short>(F_UNLCK);
+  return true;
+#else
+  (void)fd;
+  (void)s;
+  (void)held;
+  return false;
+#endif
+}
+
+// The liveness of side `peer`, seen through our fd of the same object and its flag byte in the
+// extension block `ext`.
+inline peer_state probe_peer(const unsigned char* ext, int fd, side peer) noexcept {
+  if (ext == nullptr || fd < 0) return peer_state::unknown;
+  if ((load_flags(ext, peer) & flag_locked) == 0) return peer_state::unknown;
+  bool held = false;
+  if (!lock_held(fd, peer, held)) return peer_state::unknown;
+  return held ? peer_state::alive : peer_state::gone;
+}
+
+// Called right after publishing our index: wakes the other side if it sleeps on that word.
+// The hot path is one relaxed byte load from the extension block (a cache line that only
+// changes around sleeps, so the load hits the cache) and a branch; no fence (the sleeper pays
+// for it).
+inline void wake_peer(unsigned char* base, const unsigned char* ext, side self) noexcept {
+#if SHM_RING_KERNEL_WAIT
+  // Keeps the compiler from moving the load above the index store: the sleeper's membarrier
+  // relies on this side's program order (store, then load).
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (__builtin_expect(load_flags(ext, other(self)) & flag_sleeping, 0) != 0) {
+    futex_wake(word(base, index_offset(self)));
+  }
+#else
+  (void)base;
+  (void)ext;
+  (void)self;
+#endif
+}
+
 // Copies n bytes to stream position pos of the data area, splitting at the wrap.
 // The caller guarantees n <= capacity, so both pieces stay inside the data area.
 inline void copy_in(unsigned char* data, std::uint32_t mask, std::uint32_t pos,
@@ -415,7 +671,8 @@ struct make {
   // sub: 0 = the segment's size is 0, 1 = its capacity word is 0
   static status not_ready(int sub) noexcept { return with(errc::not_ready, sub); }
   // sub: 0 = smaller than the header, 1 = smaller than 16 + capacity word,
-  //      2 = memory given to producer::create_in_memory too small for any ring
+  //      2 = memory given to producer::create_in_memory too small for any ring and its
+  //          extension block
   static status segment_too_small(int sub, std::uint64_t needed, std::uint64_t size) noexcept {
     return with(errc::segment_too_small, sub, needed, size);
   }
@@ -427,6 +684,17 @@ struct make {
                          unsigned char ch = 0) noexcept {
     return with(errc::invalid_name, static_cast<int>(issue), value, ch);
   }
+  // sub: 0 = a live producer owns it (producer::create), 1 = a live consumer reads it
+  // (consumer::open). `name` is a valid name without its '/'.
+  static status in_use(int sub, const std::string& name) noexcept {
+    status s = with(errc::in_use, sub);
+    const std::size_t n = name.size() < max_name_length ? name.size() : max_name_length;
+    std::memcpy(s.segment_, name.data(), n);
+    s.segment_[n] = '\0';
+    return s;
+  }
+  // sub: 0 = the producer is gone (seen by the consumer), 1 = the consumer is gone
+  static status peer_gone(int sub) noexcept { return with(errc::peer_gone, sub); }
   // Maps errno of a failed OS call to the matching code.
   static status from_errno(const char* op, int err) noexcept {
     switch (err) {
@@ -478,9 +746,15 @@ class backoff {
   std::chrono::nanoseconds nap_;
 };
 
-// The nap length while waiting for the other side of a ring, and while waiting to open.
+// The nap length while polling the other side of a ring (without kernel sleeping), and while
+// waiting to open.
 constexpr std::chrono::nanoseconds ring_nap{50000};
 constexpr std::chrono::nanoseconds open_nap{1000000};
+// The longest FUTEX_WAIT against a peer that does not wake us (the original library), or without
+// the barrier: sleeping is then polling in short slices. Against a peer of ours whose process
+// registered for membarrier, a wake is never missed and the slice is the side's peer-check
+// interval, which only bounds how late the peer's death is noticed.
+constexpr std::chrono::nanoseconds short_slice{1000000};
 
 // The one waiting loop: calls attempt() until it returns true (done: success or a final
 // error) or the timeout has passed since the first attempt (then returns false). Never
@@ -503,19 +777,113 @@ bool retry_until(Attempt&& attempt, std::chrono::nanoseconds timeout,
   }
 }
 
-// Closes a file descriptor when it goes out of scope.
+// How a blocking ring call ended.
+enum class wait_outcome { done, timed_out, peer_gone };
+
+// One side of a ring, as the waiting loop sees it.
+struct ring_side {
+  unsigned char* base;  // the header
+  unsigned char* ext;   // the extension block, or null (no flags to write or read)
+  int fd;               // the object's fd (for the liveness probe), or -1
+  side self;
+  unsigned char flags;  // our flag byte at rest (LOCKED, BARRIER)
+  std::chrono::nanoseconds peer_check;  // the longest sleep against a peer that wakes us
+  wait_stats* stats;    // where sleeps are counted
+};
+
+// The waiting loop of every blocking ring call: calls attempt() until it returns true (done:
+// success or a final error), the timeout has passed since the first attempt, or the peer is
+// gone. Spins briefly, yields, then sleeps in FUTEX_WAIT on the other side's index word, having
+// set our SLEEPING bit and made the barrier that guarantees the wake (see wake_peer). Before
+// each sleep the peer's liveness is probed: if it is gone, a consumer looks once more (to drain
+// what was published before the end) and a producer gives up at once.
+template <class Attempt>
+wait_outcome wait_for_peer(const ring_side& me, Attempt&& attempt,
+                           std::chrono::nanoseconds timeout) {
+  if (attempt()) return wait_outcome::done;
+  using clock = std::chrono::steady_clock;
+  const clock::time_point start = clock::now();
+  const clock::duration limit = std::chrono::duration_cast<clock::duration>(
+      timeout < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero() : timeout);
+  const clock::time_point deadline =
+      limit >= clock::time_point::max() - start ? clock::time_point::max() : start + limit;
+  enum : unsigned { spins = 128, yields = 64 };
+  for (unsigned step = 0; step < spins + yields; ++step) {
+    if (step < spins) {
+      cpu_relax();
+    } else {
+      ::sched_yield();
+    }
+    if (attempt()) return wait_outcome::done;
+    if (clock::now() >= deadline) return wait_outcome::timed_out;
+  }
+#if SHM_RING_KERNEL_WAIT
+  const side peer = other(me.self);
+  std::uint32_t* watched = word(me.base, index_offset(peer));
+  for (;;) {
+    if (probe_peer(me.ext, me.fd, peer) == peer_state::gone) {
+      if (me.self == side::consumer && attempt()) return wait_outcome::done;
+      return wait_outcome::peer_gone;
+    }
+    const unsigned char peer_flags = load_flags(me.ext, peer);
+    // The value the word had before our last look: FUTEX_WAIT returns at once if it changed.
+    const std::uint32_t seen = __atomic_load_n(watched, __ATOMIC_ACQUIRE);
+    if (attempt()) return wait_outcome::done;
+    const clock::time_point now = clock::now();
+    if (now >= deadline) return wait_outcome::timed_out;
+    const unsigned char both = flag_locked | flag_barrier;
+    std::chrono::nanoseconds slice = (peer_flags & both) == both ? me.peer_check : short_slice;
+    store_flags(me.ext, me.self, static_cast<unsigned char>(me.flags | flag_sleeping));
+    // With the barrier: either the peer's index store is visible to the kernel's check of the
+    // word, or the peer's later load of our flag byte sees SLEEPING and it wakes us.
+    bool changed = false;
+    if ((peer_flags & flag_barrier) == 0 || !membarrier_global()) {
+      // Without it, only our half of that exchange is ordered (the seq_cst store, then this
+      // seq_cst load); the peer's is not, so a wake may be missed: sleep briefly. (Without an
+      // extension block there is no flag to store, and nobody would wake us anyway.)
+      changed = __atomic_load_n(watched, __ATOMIC_SEQ_CST) != seen;
+      slice = short_slice;
+    }
+    const std::chrono::nanoseconds left =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now);
+    if (!changed) {
+      const bool full = futex_wait(watched, seen, left < slice ? left : slice);
+      ++me.stats->sleeps;
+      if (full) ++me.stats->full_slices;
+    }
+    store_flags(me.ext, me.self, me.flags);
+    if (attempt()) return wait_outcome::done;
+    if (clock::now() >= deadline) return wait_outcome::timed_out;
+  }
+#else
+  (void)me;
+  for (;;) {
+    nap(ring_nap);
+    if (attempt()) return wait_outcome::done;
+    if (clock::now() >= deadline) return wait_outcome::timed_out;
+  }
+#endif
+}
+
+// Owns a file descriptor (closing it drops the OFD locks taken through it).
 class fd_guard {
  public:
+  fd_guard() noexcept = default;
   explicit fd_guard(int fd) noexcept : fd_(fd) {}
   ~fd_guard() {
     if (fd_ >= 0) ::close(fd_);
+  }
+  fd_guard(fd_guard&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  fd_guard& operator=(fd_guard&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
   }
   fd_guard(const fd_guard&) = delete;
   fd_guard& operator=(const fd_guard&) = delete;
   int get() const noexcept { return fd_; }
 
  private:
-  int fd_;
+  int fd_ = -1;
 };
 
 // Whether the OS name currently refers to the object (dev, ino).
@@ -553,14 +921,36 @@ inline status check_header(unsigned char* base, std::uint64_t size,
   return status();
 }
 
-// Writes a fresh header; the capacity word last, with release, so that a consumer that sees
-// a non-zero capacity also sees head, tail and reserved.
-inline void init_header(unsigned char* base, std::uint32_t capacity,
-                        std::uint32_t start_index) noexcept {
+// Writes a fresh header and extension block (the caller has made sure the block fits); the
+// capacity word last, with release, so that a consumer that sees a non-zero capacity also sees
+// head, tail, the marker in the reserved word and the block. The block gets the producer's flags
+// in its first byte and zeros in the rest (nobody else can be attached yet). Returns the block.
+inline unsigned char* init_header(unsigned char* base, std::uint32_t capacity,
+                                  std::uint32_t start_index,
+                                  unsigned char producer_flags) noexcept {
+  unsigned char* const ext = base + extension_offset(capacity);
   store_relaxed(base, head_offset, start_index);
   store_relaxed(base, tail_offset, start_index);
-  store_relaxed(base, reserved_offset, 0);
+  store_relaxed(base, reserved_offset, extension_marker);
+  // Single-byte atomic stores: the block is only ever accessed atomically (the peer's side may
+  // be another thread of this process), never by the byte copies of the data area.
+  for (std::size_t i = 0; i < extension_size; ++i) __atomic_store_n(ext + i, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(ext + producer_flags_offset, producer_flags, __ATOMIC_RELAXED);
   store_release(base, capacity_offset, capacity);
+  return ext;
+}
+
+// The extension block of a validated ring of `capacity` bytes in a mapping of `size` bytes, or
+// null: a consumer uses it only if the producer wrote the marker into the reserved word and the
+// object is large enough for it. Otherwise (the original library's producer) the consumer
+// writes nothing past the data area. The capacity word was loaded with acquire first, so the
+// marker written before it is visible.
+inline unsigned char* find_extension(unsigned char* base, std::uint64_t size,
+                                     std::uint32_t capacity) noexcept {
+  if (load_acquire(base, reserved_offset) != extension_marker) return nullptr;
+  const std::uint64_t at = extension_offset(capacity);
+  if (at + extension_size > size) return nullptr;
+  return base + at;
 }
 
 // Owns (or merely uses) a mapping of a segment.
@@ -625,6 +1015,14 @@ inline std::uint32_t capacity_for(std::uint64_t requested) noexcept {
   std::uint32_t cap = max_capacity;
   while (cap > requested) cap >>= 1;
   return cap;
+}
+
+inline std::uint64_t segment_size(std::uint64_t requested_capacity) noexcept {
+  const std::uint32_t cap = capacity_for(requested_capacity);
+  if (cap == 0) return 0;
+  const std::uint64_t block_end = extension_offset(cap) + extension_size;
+  const std::uint64_t plain = header_size + requested_capacity;
+  return plain > block_end ? plain : block_end;
 }
 
 /// Checks a segment name: 1 to 30 characters of [A-Za-z0-9._-], optionally after one '/',
@@ -722,7 +1120,8 @@ inline std::string status::message() const {
                  num(b_) + " bytes hold at most " + num(b_ - header_size) + " after the header";
         default:
           return "the memory is " + num(b_) + " bytes; a ring needs at least " + num(a_) +
-                 " (the 16-byte header and 8 bytes of data)";
+                 " (the 16-byte header, 8 bytes of data and the 64-byte extension block at "
+                 "offset 64)";
       }
     case errc::corrupted:
       switch (static_cast<shm_ring::corruption>(sub_)) {
@@ -740,6 +1139,10 @@ inline std::string status::message() const {
       }
       return "corrupted ring";
     case errc::system_error: return os_error("system call failed");
+    case errc::in_use:
+      return std::string("segment \"") + segment_ + "\" is in use: " +
+             (sub_ == 0 ? "its producer is alive" : "a live consumer is reading it");
+    case errc::peer_gone: return sub_ == 0 ? "the producer is gone" : "the consumer is gone";
   }
   return std::string();
 }
@@ -816,7 +1219,11 @@ class producer {
   }
 
   /// Creates the segment `name` with a data area of capacity_for(requested_capacity) bytes
-  /// (the object is sized 16 + requested_capacity, as the original library does).
+  /// (the object is sized segment_size(requested_capacity): 16 + requested_capacity, as the
+  /// original library does, or a little more when the extension block would not fit in that),
+  /// and takes the producer's liveness lock on it. An existing segment of that name is replaced,
+  /// unless its producer is alive (errc::in_use, the segment untouched) or options.exclusive is
+  /// set (errc::already_exists).
   static result<producer> create(const std::string& name, std::uint64_t requested_capacity,
                                  const producer_options& options = producer_options()) {
     std::string bare;
@@ -824,7 +1231,7 @@ class producer {
     if (!s) return s;
     const std::uint32_t cap = capacity_for(requested_capacity);
     if (cap == 0) return detail::make::invalid_capacity(0, requested_capacity);
-    const std::uint64_t size64 = header_size + requested_capacity;
+    const std::uint64_t size64 = segment_size(requested_capacity);
     if (size64 > std::numeric_limits<std::size_t>::max() ||
         size64 > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
       return detail::make::invalid_capacity(0, requested_capacity);
@@ -832,11 +1239,22 @@ class producer {
     const std::size_t size = static_cast<std::size_t>(size64);
     const std::string os_name = "/" + bare;
 
-    if (!options.exclusive && ::shm_unlink(os_name.c_str()) != 0 && errno != ENOENT) {
-      return detail::make::from_errno("shm_unlink", errno);
+    if (!options.exclusive) {
+      // A segment whose producer still holds its lock is live: leave it alone. Anything else
+      // (a dead producer's, the original library's, a half-made one) is replaced.
+      const detail::fd_guard old(::shm_open(os_name.c_str(), O_RDONLY, 0));
+      bool held = false;
+      if (old.get() >= 0 && detail::lock_held(old.get(), detail::side::producer, held) && held) {
+        return detail::make::in_use(0, bare);
+      }
+      if (::shm_unlink(os_name.c_str()) != 0 && errno != ENOENT) {
+        return detail::make::from_errno("shm_unlink", errno);
+      }
     }
     detail::fd_guard fd(::shm_open(os_name.c_str(), O_RDWR | O_CREAT | O_EXCL, options.mode));
     if (fd.get() < 0) return detail::make::from_errno("shm_open", errno);
+    // Nobody else knows the new object yet, so the lock is free; EINVAL: no OFD locks here.
+    const int lock_error = detail::take_lock(fd.get(), detail::side::producer);
 
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) {
@@ -848,12 +1266,17 @@ class producer {
       (void)detail::unlink_if_ours(os_name, st.st_dev, st.st_ino);
       return detail::make::os(errc::system_error, op, err);
     };
+    if (lock_error != 0 && lock_error != EINVAL) return fail("fcntl", lock_error);
     if (::fchmod(fd.get(), options.mode) != 0) return fail("fchmod", errno);
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail("ftruncate", errno);
     result<detail::mapping> m = detail::map_shared(fd.get(), size);
     if (!m) return fail("mmap", m.error().sys_errno());
 
-    producer p(std::move(m.value()), cap, options.start_index);
+    const unsigned char flags = static_cast<unsigned char>(
+        (lock_error == 0 ? detail::flag_locked : 0) |
+        (detail::barrier_registered() ? detail::flag_barrier : 0));
+    producer p(std::move(m.value()), cap, options.start_index, flags);
+    p.fd_ = std::move(fd);
     p.name_ = std::move(bare);
     p.dev_ = st.st_dev;
     p.ino_ = st.st_ino;
@@ -863,19 +1286,22 @@ class producer {
   }
 
   /// Makes a ring in memory the caller provides (4-byte aligned, `size` bytes, shared with
-  /// the consumer by any means) and writes its header. The capacity is capacity_for(size - 16).
-  /// The memory is not unmapped by the producer.
+  /// the consumer by any means) and writes its header and extension block. The capacity is the
+  /// largest power of two whose data area and extension block fit in `size` bytes (at least
+  /// segment_size(8) = 128 bytes are needed; segment_size(n) bytes give capacity_for(n) or,
+  /// below 32, a little more). The memory is not unmapped by the producer.
   static result<producer> create_in_memory(void* memory, std::size_t size,
                                            std::uint32_t start_index = 0) noexcept {
     assert(reinterpret_cast<std::uintptr_t>(memory) % 4 == 0);
-    if (size < header_size + min_capacity) {
-      return detail::make::segment_too_small(2, header_size + min_capacity, size);
-    }
+    const std::uint64_t smallest = segment_size(min_capacity);
+    if (size < smallest) return detail::make::segment_too_small(2, smallest, size);
     const std::uint64_t requested = size - header_size;
-    const std::uint32_t cap =
+    std::uint32_t cap =
         capacity_for(requested > max_requested_capacity ? max_requested_capacity : requested);
+    while (extension_offset(cap) + extension_size > size) cap >>= 1;
+    const unsigned char flags = detail::barrier_registered() ? detail::flag_barrier : 0;
     return producer(detail::mapping(static_cast<unsigned char*>(memory), size, false), cap,
-                    start_index);
+                    start_index, flags);
   }
 
   // --- writing ------------------------------------------------------------------------------
@@ -891,16 +1317,17 @@ class producer {
     return status();
   }
 
-  /// Writes one message, waiting up to `timeout` for space. Errors: as try_write, timeout.
+  /// Writes one message, waiting up to `timeout` for space. Errors: as try_write, timeout,
+  /// peer_gone (the consumer is gone while the ring is full).
   status write(const void* data, std::size_t len, std::chrono::nanoseconds timeout) {
     status s;
-    const bool done = detail::retry_until(
-        [&] {
-          s = try_write(data, len);
-          return s != errc::full;
-        },
-        timeout, detail::ring_nap);
-    return done ? s : detail::make::timeout(timeout, errc::full);
+    return outcome(wait_for_space(
+                       [&] {
+                         s = try_write(data, len);
+                         return s != errc::full;
+                       },
+                       timeout),
+                   s, timeout);
   }
 
   /// Writes as many of msgs[0..count) as fit now, in order, and publishes head once.
@@ -927,16 +1354,18 @@ class producer {
   }
 
   /// Like try_write_batch, but waits up to `timeout` until at least one message fits.
+  /// Errors: as try_write_batch, timeout, peer_gone.
   result<std::size_t> write_batch(const byte_view* msgs, std::size_t count,
                                   std::chrono::nanoseconds timeout) {
     result<std::size_t> r(std::size_t{0});
-    const bool done = detail::retry_until(
+    const detail::wait_outcome o = wait_for_space(
         [&] {
           r = try_write_batch(msgs, count);
           return r.code() != errc::full;
         },
-        timeout, detail::ring_nap);
-    return done ? r : result<std::size_t>(detail::make::timeout(timeout, errc::full));
+        timeout);
+    if (o == detail::wait_outcome::done) return r;
+    return outcome(o, status(), timeout);
   }
 
   /// Reserves room for a `len`-byte message to be filled in place. Errors: as try_write.
@@ -954,23 +1383,49 @@ class producer {
     return r;
   }
 
-  /// Like try_reserve, waiting up to `timeout` for space.
+  /// Like try_reserve, waiting up to `timeout` for space. Errors: as try_reserve, timeout,
+  /// peer_gone.
   result<reservation> reserve(std::size_t len, std::chrono::nanoseconds timeout) {
     result<reservation> r{reservation()};
-    const bool done = detail::retry_until(
+    const detail::wait_outcome o = wait_for_space(
         [&] {
           r = try_reserve(len);
           return r.code() != errc::full;
         },
-        timeout, detail::ring_nap);
-    return done ? std::move(r) : result<reservation>(detail::make::timeout(timeout, errc::full));
+        timeout);
+    if (o == detail::wait_outcome::done) return r;
+    return outcome(o, status(), timeout);
   }
 
-  /// Waits up to `timeout` until the consumer has read everything (head == tail).
+  /// Waits up to `timeout` until the consumer has read everything (head == tail). Errors:
+  /// timeout, peer_gone (the consumer is gone with messages unread).
   status wait_until_empty(std::chrono::nanoseconds timeout) {
-    const bool done = detail::retry_until([&] { return is_empty(); }, timeout, detail::ring_nap);
-    return done ? status() : detail::make::timeout(timeout);
+    switch (wait_for_space([&] { return is_empty(); }, timeout)) {
+      case detail::wait_outcome::done: return status();
+      case detail::wait_outcome::peer_gone: return detail::make::peer_gone(1);
+      case detail::wait_outcome::timed_out: break;
+    }
+    return detail::make::timeout(timeout);
   }
+
+  /// Whether the consumer lives: alive while a consumer of ours holds its lock, gone once the
+  /// last one to attach has closed the ring or died, unknown if none of ours has attached (or
+  /// no OFD locks, or a ring in caller-provided memory).
+  peer_state is_peer_alive() const noexcept {
+    return detail::probe_peer(ext_, fd_.get(), detail::side::consumer);
+  }
+
+  /// How long a blocked call sleeps against a consumer of ours (which wakes it) before it
+  /// checks that the consumer is still alive; default_peer_check_interval (20 ms) unless set.
+  /// It only trades how quickly a dead consumer is noticed against how often an idle producer
+  /// wakes up to look. A negative interval counts as 0.
+  void set_peer_check_interval(std::chrono::nanoseconds interval) noexcept {
+    peer_check_ = interval < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
+                                                              : interval;
+  }
+
+  /// How this producer has slept in blocking calls so far; see shm_ring::wait_stats.
+  shm_ring::wait_stats wait_stats() const noexcept { return stats_; }
 
   /// Unlinks the segment's name now, if it still refers to this segment (a name re-created by
   /// someone else is left alone). Does nothing for a ring in caller-provided memory or once
@@ -1006,9 +1461,15 @@ class producer {
  private:
   friend class reservation;
 
-  producer(detail::mapping m, std::uint32_t cap, std::uint32_t start) noexcept
-      : map_(std::move(m)), capacity_(cap), mask_(cap - 1), head_(start), cached_tail_(start) {
-    detail::init_header(map_.base(), cap, start);
+  producer(detail::mapping m, std::uint32_t cap, std::uint32_t start,
+           unsigned char flags) noexcept
+      : map_(std::move(m)),
+        capacity_(cap),
+        mask_(cap - 1),
+        head_(start),
+        cached_tail_(start),
+        flags_(flags) {
+    ext_ = detail::init_header(map_.base(), cap, start, flags);
   }
 
   void swap(producer& o) noexcept {
@@ -1022,6 +1483,30 @@ class producer {
     std::swap(ino_, o.ino_);
     std::swap(linked_, o.linked_);
     std::swap(unlink_on_close_, o.unlink_on_close_);
+    std::swap(fd_, o.fd_);
+    std::swap(flags_, o.flags_);
+    std::swap(ext_, o.ext_);
+    std::swap(peer_check_, o.peer_check_);
+    std::swap(stats_, o.stats_);
+  }
+
+  // Waits while the ring is full (or, for wait_until_empty, not empty).
+  template <class Attempt>
+  detail::wait_outcome wait_for_space(Attempt&& attempt, std::chrono::nanoseconds timeout) {
+    const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::producer,
+                               flags_,      peer_check_, &stats_};
+    return detail::wait_for_peer(me, attempt, timeout);
+  }
+
+  // The status of a blocking write: the last attempt's, or what ended the wait.
+  static status outcome(detail::wait_outcome o, const status& last,
+                        std::chrono::nanoseconds timeout) noexcept {
+    switch (o) {
+      case detail::wait_outcome::done: return last;
+      case detail::wait_outcome::peer_gone: return detail::make::peer_gone(1);
+      case detail::wait_outcome::timed_out: break;
+    }
+    return detail::make::timeout(timeout, errc::full);
   }
 
   status check_length(std::size_t len) const noexcept {
@@ -1054,6 +1539,7 @@ class producer {
   void publish(std::uint32_t new_head) noexcept {
     head_ = new_head;
     detail::store_release(map_.base(), detail::head_offset, new_head);
+    detail::wake_peer(map_.base(), ext_, detail::side::producer);
   }
 
   detail::mapping map_;
@@ -1066,6 +1552,11 @@ class producer {
   ino_t ino_ = 0;
   bool linked_ = false;
   bool unlink_on_close_ = false;
+  detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
+  unsigned char flags_ = 0;  // our flag byte at rest
+  unsigned char* ext_ = nullptr;  // the extension block (always there in a ring we made)
+  std::chrono::nanoseconds peer_check_ = default_peer_check_interval;
+  shm_ring::wait_stats stats_;
 };
 
 inline void reservation::commit() noexcept {
@@ -1092,8 +1583,9 @@ class consumer {
   consumer& operator=(const consumer&) = delete;
   ~consumer() = default;
 
-  /// Opens the segment `name` and resumes at its shared tail. Errors: invalid_name, not_found,
-  /// not_ready (retryable), permission_denied, segment_too_small, invalid_capacity,
+  /// Opens the segment `name`, takes the consumer's liveness lock on it, and resumes at its
+  /// shared tail. Errors: invalid_name, not_found, not_ready (retryable), permission_denied,
+  /// segment_too_small, invalid_capacity, in_use (another consumer holds the lock),
   /// system_error.
   static result<consumer> open(const std::string& name) {
     std::string bare;
@@ -1115,13 +1607,24 @@ class consumer {
     std::uint32_t cap = 0;
     s = detail::check_header(m->base(), size, cap);
     if (!s) return s;
-    consumer c(std::move(m.value()), cap);
+    // One consumer at a time. EINVAL: no OFD locks here (nothing to enforce, nothing to tell).
+    const int lock_error = detail::take_lock(fd.get(), detail::side::consumer);
+    if (lock_error == EAGAIN || lock_error == EACCES) return detail::make::in_use(1, bare);
+    if (lock_error != 0 && lock_error != EINVAL) {
+      return detail::make::os(errc::system_error, "fcntl", lock_error);
+    }
+    const unsigned char flags = static_cast<unsigned char>(
+        (lock_error == 0 ? detail::flag_locked : 0) |
+        (detail::barrier_registered() ? detail::flag_barrier : 0));
+    consumer c(std::move(m.value()), size, cap, flags);
+    c.fd_ = std::move(fd);
     c.name_ = std::move(bare);
     return c;
   }
 
   /// Like open, retrying not_found and not_ready (polling about once a millisecond) for up to
-  /// `timeout`; then errc::timeout, whose last() tells which of the two it was.
+  /// `timeout`; then errc::timeout, whose last() tells which of the two it was. Other errors
+  /// (in_use among them) end the wait at once.
   static result<consumer> open(const std::string& name, std::chrono::nanoseconds timeout) {
     result<consumer> r{consumer()};
     const bool done = detail::retry_until(
@@ -1140,7 +1643,9 @@ class consumer {
     std::uint32_t cap = 0;
     const status s = detail::check_header(static_cast<unsigned char*>(memory), size, cap);
     if (!s) return s;
-    return consumer(detail::mapping(static_cast<unsigned char*>(memory), size, false), cap);
+    const unsigned char flags = detail::barrier_registered() ? detail::flag_barrier : 0;
+    return consumer(detail::mapping(static_cast<unsigned char*>(memory), size, false), size,
+                    cap, flags);
   }
 
   // --- reading --------------------------------------------------------------------------------
@@ -1197,7 +1702,10 @@ class consumer {
       consumer& c;
       std::uint32_t start;
       ~publisher() {
-        if (c.tail_ != start) detail::store_release(c.map_.base(), detail::tail_offset, c.tail_);
+        if (c.tail_ != start) {
+          detail::store_release(c.map_.base(), detail::tail_offset, c.tail_);
+          detail::wake_peer(c.map_.base(), c.ext_, detail::side::consumer);
+        }
       }
     } pub{*this, tail_};
     std::size_t n = 0;
@@ -1216,30 +1724,36 @@ class consumer {
     return n;
   }
 
-  /// Like try_read(out), waiting up to `timeout` for a message.
+  // The blocking reads wait while the ring is empty. When the producer is gone, they still
+  // deliver everything it published, then fail with errc::peer_gone.
+
+  /// Like try_read(out), waiting up to `timeout` for a message. Errors: as try_read, timeout,
+  /// peer_gone.
   status read(std::vector<std::uint8_t>& out, std::chrono::nanoseconds timeout) {
     status s;
-    return wait([&] { return s = try_read(out); }, timeout) ? s : timed_out(timeout);
+    const detail::wait_outcome o = wait([&] { return s = try_read(out); }, timeout);
+    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
   }
 
   /// Like try_read(buf, capacity), waiting up to `timeout` for a message.
   result<std::size_t> read(void* buf, std::size_t buf_capacity,
                            std::chrono::nanoseconds timeout) {
     result<std::size_t> r(std::size_t{0});
-    const bool done = wait(
+    const detail::wait_outcome o = wait(
         [&] {
           r = try_read(buf, buf_capacity);
           return r.error();
         },
         timeout);
-    return done ? r : result<std::size_t>(timed_out(timeout));
+    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
   }
 
   /// Like try_read_in_place, waiting up to `timeout` for a message.
   template <class F>
   status read_in_place(F&& f, std::chrono::nanoseconds timeout) {
     status s;
-    return wait([&] { return s = try_read_in_place(f); }, timeout) ? s : timed_out(timeout);
+    const detail::wait_outcome o = wait([&] { return s = try_read_in_place(f); }, timeout);
+    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
   }
 
   /// Like try_read_batch, waiting up to `timeout` for at least one message.
@@ -1247,14 +1761,34 @@ class consumer {
   result<std::size_t> read_batch(std::size_t max_messages, F&& f,
                                  std::chrono::nanoseconds timeout) {
     result<std::size_t> r(std::size_t{0});
-    const bool done = wait(
+    const detail::wait_outcome o = wait(
         [&] {
           r = try_read_batch(max_messages, f);
           return r.error();
         },
         timeout);
-    return done ? r : result<std::size_t>(timed_out(timeout));
+    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
   }
+
+  /// Whether the producer lives: alive while it holds its lock, gone once it has closed the
+  /// ring or died, unknown if it does not take the lock (the original library; no OFD locks;
+  /// a ring in caller-provided memory).
+  peer_state is_peer_alive() const noexcept {
+    return detail::probe_peer(ext_, fd_.get(), detail::side::producer);
+  }
+
+  /// How long a blocked call sleeps against a producer of ours (which wakes it) before it
+  /// checks that the producer is still alive; default_peer_check_interval (20 ms) unless set.
+  /// It only trades how quickly a dead producer is noticed against how often an idle consumer
+  /// wakes up to look. Against the original library's producer sleeps last at most 1 ms
+  /// whatever this says. A negative interval counts as 0.
+  void set_peer_check_interval(std::chrono::nanoseconds interval) noexcept {
+    peer_check_ = interval < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
+                                                              : interval;
+  }
+
+  /// How this consumer has slept in blocking calls so far; see shm_ring::wait_stats.
+  shm_ring::wait_stats wait_stats() const noexcept { return stats_; }
 
   // --- state ----------------------------------------------------------------------------------
 
@@ -1273,8 +1807,13 @@ class consumer {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  consumer(detail::mapping m, std::uint32_t cap) noexcept
-      : map_(std::move(m)), capacity_(cap), mask_(cap - 1) {
+  // `size`: the bytes of the mapping, of which the header said the first 16 + cap are the ring.
+  consumer(detail::mapping m, std::uint64_t size, std::uint32_t cap, unsigned char flags) noexcept
+      : map_(std::move(m)), capacity_(cap), mask_(cap - 1), flags_(flags) {
+    ext_ = detail::find_extension(map_.base(), size, cap);
+    // Rewrites whatever an earlier consumer left there (LOCKED stays set when one goes, so that
+    // the producer can tell it is gone). Nothing without a block.
+    detail::store_flags(ext_, detail::side::consumer, flags);
     tail_ = detail::load_acquire(map_.base(), detail::tail_offset);
     cached_head_ = tail_;
   }
@@ -1286,6 +1825,11 @@ class consumer {
     std::swap(tail_, o.tail_);
     std::swap(cached_head_, o.cached_head_);
     std::swap(name_, o.name_);
+    std::swap(fd_, o.fd_);
+    std::swap(flags_, o.flags_);
+    std::swap(ext_, o.ext_);
+    std::swap(peer_check_, o.peer_check_);
+    std::swap(stats_, o.stats_);
   }
 
   // Loads the shared head; keeps it only if it is plausible (head - tail <= capacity).
@@ -1331,15 +1875,19 @@ class consumer {
   void consume(std::uint32_t len) noexcept {
     tail_ += static_cast<std::uint32_t>(prefix_size + len);
     detail::store_release(map_.base(), detail::tail_offset, tail_);
+    detail::wake_peer(map_.base(), ext_, detail::side::consumer);
   }
 
   // Retries while the ring is empty; `attempt` returns the status of one try.
   template <class Attempt>
-  static bool wait(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    return detail::retry_until([&] { return attempt() != errc::empty; }, timeout,
-                               detail::ring_nap);
+  detail::wait_outcome wait(Attempt&& attempt, std::chrono::nanoseconds timeout) {
+    const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::consumer,
+                               flags_,      peer_check_, &stats_};
+    return detail::wait_for_peer(me, [&] { return attempt() != errc::empty; }, timeout);
   }
-  static status timed_out(std::chrono::nanoseconds timeout) noexcept {
+  // Why a blocking read ended without a message: the timeout, or the producer is gone.
+  static status not_done(detail::wait_outcome o, std::chrono::nanoseconds timeout) noexcept {
+    if (o == detail::wait_outcome::peer_gone) return detail::make::peer_gone(0);
     return detail::make::timeout(timeout, errc::empty);
   }
 
@@ -1349,6 +1897,11 @@ class consumer {
   std::uint32_t tail_ = 0;         // our own index; the shared word only ever receives it
   std::uint32_t cached_head_ = 0;  // last plausible head seen; cached_head_ - tail_ <= capacity_
   std::string name_;
+  detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
+  unsigned char flags_ = 0;  // our flag byte at rest
+  unsigned char* ext_ = nullptr;  // the extension block, or null if the ring has none
+  std::chrono::nanoseconds peer_check_ = default_peer_check_interval;
+  shm_ring::wait_stats stats_;
 };
 
 }  // namespace shm_ring
