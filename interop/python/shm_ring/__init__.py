@@ -21,7 +21,16 @@ acquire are atomic operations with release and acquire ordering in CPython; in t
 keep every access before the pair ahead of every access after it on AArch64, ARMv7 and POWER.
 See ``shm_ring._order``.
 
-Waiting is polling (a short spin, then sleeps of at most 1 ms); every wait with a timeout ends.
+A producer of shm_ring writes the marker b"SRX1" into ``reserved`` and keeps a 64-byte block of
+flag bytes (one per side) on the first cache line past the data area; the original library has
+neither, and against it the extras below simply do not apply.
+
+Waiting: a short spin, then (Linux x86-64 and AArch64) a futex sleep on the other side's index
+word, announced in this side's flag byte so that the other side wakes it after publishing;
+elsewhere, or against the original library, polling with sleeps of at most 1 ms. Every wait
+with a timeout ends. Each side holds an OFD lock on the object for as long as it lives, so
+blocking calls raise PeerGoneError once the other side is gone, and a live segment is never
+replaced (InUseError). See ``_wait`` and ``_kernel``.
 """
 
 from ._errors import (
@@ -31,11 +40,13 @@ from ._errors import (
     ClosedError,
     CorruptedError,
     EmptyMessageError,
+    InUseError,
     InvalidCapacityError,
     InvalidNameError,
     MessageTooLargeError,
     NotFoundError,
     NotReadyError,
+    PeerGoneError,
     PermissionDeniedError,
     SegmentTooSmallError,
     ShmRingError,
@@ -72,4 +83,6 @@ __all__ = [
     "ShmTimeoutError",
     "BusyError",
     "ClosedError",
+    "InUseError",
+    "PeerGoneError",
 ]

@@ -144,3 +144,37 @@ class BusyError(ShmRingError):
 
 class ClosedError(ShmRingError, ValueError):
     """The producer or consumer has been closed."""
+
+
+class InUseError(ShmRingError):
+    """A live process already holds this end of the segment.
+
+    Raised when a producer is created (not exclusively) on a name whose producer is alive, and
+    when a consumer opens a ring whose consumer is alive. The segment is left untouched.
+    Attributes: ``name`` (the segment) and ``holder`` (``"producer"`` or ``"consumer"``).
+
+    It derives from no builtin on purpose: ``FileExistsError`` means "the name is taken", and
+    code written for exclusive creation often answers that by unlinking or renaming, which is
+    exactly what must not happen to a live segment; ``BlockingIOError`` invites an immediate
+    retry, while this lasts as long as the other process lives.
+    """
+
+    def __init__(self, message, name, holder):
+        super().__init__(message)
+        self.name = name
+        self.holder = holder
+
+
+class PeerGoneError(ShmRingError, ConnectionError):
+    """The other end of the ring is gone: its process died or it closed the ring.
+
+    Raised by blocking calls only, once nothing more can come: a consumer first reads what was
+    published before the producer went away. A ``ConnectionError`` too, since the situation is
+    the one of a connection whose other end has gone. Attributes: ``peer`` (``"producer"`` or
+    ``"consumer"``) and ``waiting_for`` (what the call was waiting for).
+    """
+
+    def __init__(self, message, peer, waiting_for):
+        super().__init__(message)
+        self.peer = peer
+        self.waiting_for = waiting_for

@@ -5,11 +5,19 @@ A segment is a 16-byte header of little-endian u32 words followed by the data ar
     offset 0   head      written by the producer (bytes ever written, modulo 2**32)
     offset 4   tail      written by the consumer (bytes ever consumed, modulo 2**32)
     offset 8   capacity  written by the producer once, last (0 = not ready)
-    offset 12  reserved  the producer writes 0
+    offset 12  reserved  the original library writes 0; a shm_ring producer EXTENSION_MARKER
 
 Byte ``i`` of the stream lives at ``HEADER_LEN + (i & (capacity - 1))``. A message is a
 record ``[u32 LE payload length][payload]``; records are packed with no padding and both parts
 may wrap around the end of the data area at any byte.
+
+A shm_ring producer also keeps a 64-byte extension block at ``extension_offset(capacity)``,
+the first 64-byte boundary at or after the end of the data area, and sizes the object to
+``segment_len(requested)`` so that the block fits. Byte 0 of the block holds the producer's
+flags, byte 1 the consumer's (see ``_kernel``), bytes 2 to 63 are 0. The block sits on a cache
+line of its own: a publisher reads the other side's flag byte after every publish, and that
+read stays cheap only on a line the other side does not keep writing. A ring of the original
+library has no block (``reserved`` is 0).
 
 Nothing here touches memory or the operating system.
 """
@@ -20,6 +28,15 @@ HEAD_WORD = 0
 TAIL_WORD = 1
 CAPACITY_WORD = 2
 RESERVED_WORD = 3
+
+#: ``reserved`` of a segment that carries the extension block: the bytes b"SRX1".
+EXTENSION_MARKER = 0x31585253
+#: Length of the extension block: one cache line.
+EXTENSION_LEN = 64
+#: Offsets of the flag bytes within the extension block: the producer writes byte 0 only, the
+#: consumer byte 1 only.
+PRODUCER_FLAGS = 0
+CONSUMER_FLAGS = 1
 
 MIN_CAPACITY = 8
 MAX_CAPACITY = 1 << 31
@@ -94,6 +111,35 @@ def capacity_for(requested):
             requested,
         )
     return 1 << (requested.bit_length() - 1)
+
+
+def extension_offset(capacity):
+    """Where the extension block of a ring of ``capacity`` bytes starts: the first multiple of
+    64 at or after the end of the data area.
+
+    >>> extension_offset(64), extension_offset(4096), extension_offset(8)
+    (128, 4160, 64)
+    """
+    end = HEADER_LEN + capacity
+    return (end + EXTENSION_LEN - 1) // EXTENSION_LEN * EXTENSION_LEN
+
+
+def segment_len(requested):
+    """The size of the object a producer creates for a (valid) requested capacity:
+    ``16 + requested`` as the original library makes it, or more when the extension block
+    would not fit in that.
+
+    >>> segment_len(100), segment_len(4096), segment_len(6_220_800)
+    (192, 4224, 6220816)
+    """
+    block_end = extension_offset(capacity_for(requested)) + EXTENSION_LEN
+    return max(HEADER_LEN + requested, block_end)
+
+
+def has_extension(reserved, capacity, size):
+    """Whether a segment of ``size`` bytes whose header holds ``reserved`` and ``capacity``
+    carries the extension block: the marker is there and the block fits in the object."""
+    return reserved == EXTENSION_MARKER and size >= extension_offset(capacity) + EXTENSION_LEN
 
 
 def is_valid_capacity(capacity):

@@ -9,14 +9,17 @@
 The producer creates the segment, writes the conformance stream, waits until the consumer has
 read everything, unlinks the segment and prints one JSON line. The consumer waits for the
 segment, reads and checks the stream and prints one JSON line. On failure either prints one
-line on stderr and exits with status 1.
+line on stderr and exits with status 1; when the other side is gone that line is
+``consumer: message N: the producer is gone`` (N: the first message not received) or
+``producer: message N: the consumer is gone`` (N: the message being written, or the first one
+the consumer did not read when the producer was waiting for it to read everything).
 """
 
 import re
 import sys
 import time
 
-from ._errors import EmptyMessageError, MessageTooLargeError, ShmRingError
+from ._errors import EmptyMessageError, MessageTooLargeError, PeerGoneError, ShmRingError
 from ._ring import ShmConsumer, ShmProducer
 from ._stream import Stream, first_mismatch
 
@@ -51,6 +54,13 @@ class Failure(Exception):
         super().__init__(what)
         self.what = what
         self.index = index
+
+
+def _failure(error, index=None):
+    """The Failure for a ShmRingError met at message ``index``."""
+    if isinstance(error, PeerGoneError):
+        return Failure("the {} is gone".format(error.peer), index)
+    return Failure(str(error), index)
 
 
 class Options:
@@ -182,7 +192,7 @@ def _produce(options, producer, stream):
             try:
                 written = write_batch(pending, timeout)
             except ShmRingError as error:
-                raise Failure(str(error), done)
+                raise _failure(error, done)
             total += sum(lengths[:written])
             del pending[:written]
             del lengths[:written]
@@ -195,7 +205,7 @@ def _produce(options, producer, stream):
             try:
                 reservation = reserve(n, timeout)
             except ShmRingError as error:
-                raise Failure(str(error), i)
+                raise _failure(error, i)
             parts = reservation.parts
             first = len(parts[0])
             parts[0][:] = pattern[off : off + first]
@@ -216,7 +226,7 @@ def _produce(options, producer, stream):
                 try:
                     write(payload, timeout)
                 except ShmRingError as error:
-                    raise Failure(str(error), i)
+                    raise _failure(error, i)
             total += n
     return total, time.perf_counter() - start
 
@@ -252,7 +262,7 @@ def _consume(options, consumer, stream):
             try:
                 batch = try_read_batch(want) or read_batch(want, timeout)
             except ShmRingError as error:
-                raise Failure(str(error), i)
+                raise _failure(error, i)
             if start is None:
                 start = time.perf_counter()
             for data in batch:
@@ -273,7 +283,7 @@ def _consume(options, consumer, stream):
             try:
                 view = try_read_view() or read_view(timeout)
             except ShmRingError as error:
-                raise Failure(str(error), i)
+                raise _failure(error, i)
             if start is None:
                 start = time.perf_counter()
             n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
@@ -298,7 +308,7 @@ def _consume(options, consumer, stream):
                 if data is None:
                     data = read(timeout)
             except ShmRingError as error:
-                raise Failure(str(error), i)
+                raise _failure(error, i)
             if start is None:
                 start = time.perf_counter()
             n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
@@ -310,6 +320,17 @@ def _consume(options, consumer, stream):
                     raise Failure(_mismatch(data, i, n), i)
             total += n
     return total, time.perf_counter() - start
+
+
+def _first_unread(producer, stream, count):
+    """The index of the first of the ``count`` messages written that the consumer has not
+    read, from the bytes still in the ring."""
+    unread = producer.readable_bytes()
+    i = count
+    while unread > 0 and i > 0:
+        i -= 1
+        unread -= stream.length(i) + 4
+    return i
 
 
 def result_line(role, messages, total, seconds):
@@ -335,6 +356,8 @@ def run(options):
             total, seconds = _produce(options, producer, stream)
             try:
                 producer.wait_until_empty(options.timeout)
+            except PeerGoneError as error:
+                raise _failure(error, _first_unread(producer, stream, options.count))
             except ShmRingError as error:
                 raise Failure(str(error))
         finally:

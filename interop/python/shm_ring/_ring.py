@@ -5,11 +5,18 @@ Indices are kept locally and published with one aligned 4-byte store of a memory
 (producer) or nothing left (consumer). Every index is reduced modulo 2**32, and a distance
 ``head - tail`` above the capacity is taken as a torn or stale read: the producer sees the ring
 as full, the consumer as empty, and both look again later. See ``_order`` for the barriers.
+
+After publishing its index, each side loads the other side's flag byte in the extension block
+past the data area (one byte load, on a cache line of its own) and, only if the SLEEPING bit
+is set there, wakes it through futex (see ``_wait.Waiter``). A consumer of a ring without an
+extension block (the original library's) has no flag byte to look at and never wakes anyone.
+Blocking calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead
+peer.
 """
 
 import struct
 
-from . import _order
+from . import _kernel, _order
 from ._errors import (
     BufferTooSmallError,
     BusyError,
@@ -21,8 +28,8 @@ from ._errors import (
     NotReadyError,
 )
 from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
-from ._segment import create_segment, open_segment, unlink_if_same
-from ._wait import check_timeout, wait_for
+from ._segment import attach, create_segment, open_segment, unlink_if_same
+from ._wait import Waiter, check_timeout, wait_for
 
 _PREFIX = struct.Struct("<I")
 _pack_prefix = _PREFIX.pack_into
@@ -30,6 +37,16 @@ _unpack_prefix = _PREFIX.unpack_from
 _M32 = INDEX_MASK
 _H = HEADER_LEN
 _END = object()
+# After publishing, each side tests the other side's SLEEPING bit. The hot paths spell the
+# bit as a literal (a constant is cheaper than a global in CPython); this name documents it.
+_SLEEPING = 1
+assert _SLEEPING == _kernel.SLEEPING
+
+
+def _barrier_for_new_ring():
+    """Whether a ring created now advertises BARRIER: membarrier registration succeeded and
+    this process can also wake a sleeper (a peer sleeping on our word relies on that)."""
+    return _kernel.futex_available() and _kernel.barrier_registered()
 
 
 def _byte_view(data):
@@ -77,11 +94,14 @@ class ShmProducer:
 
     * ``name``: 1 to 30 characters of ``[A-Za-z0-9._-]``, optionally after one ``/``.
     * ``capacity``: requested data-area size, 8 to 2**32 - 1 bytes. The ring uses the largest
-      power of two not above it; the segment is ``16 + capacity`` bytes.
+      power of two not above it. The segment is ``16 + capacity`` bytes, as the original
+      library makes it, or a little more when the extension block (64 bytes at the first
+      64-byte boundary past the data area) would not fit in that.
     * ``mode``: permission bits of the new object, applied exactly (the umask does not apply).
     * ``exclusive``: fail with AlreadyExistsError if the name exists. Otherwise an existing
-      object of that name is unlinked first (as the original library's producer does); a
-      consumer still attached to it keeps reading the old object.
+      object of that name is replaced (unlinked first, as the original library's producer
+      does), unless a live producer holds it: then InUseError, and nothing is touched. A
+      consumer still attached to a replaced object keeps reading the old one.
     * ``start_index``: initial head and tail (any u32), to exercise the 2**32 wrap.
     * ``unlink_on_close``: unlink the name on ``close()``, if it still refers to this
       producer's object. Otherwise the segment outlives the producer until ``unlink()``.
@@ -108,9 +128,20 @@ class ShmProducer:
         self._unlink_on_close = bool(unlink_on_close)
         fence = _order.fence_for_new_ring()
         segment = create_segment(
-            bare, capacity, ring_capacity, mode, bool(exclusive), start_index, fence
+            bare,
+            capacity,
+            ring_capacity,
+            mode,
+            bool(exclusive),
+            start_index,
+            fence,
+            _barrier_for_new_ring(),
         )
         self._segment = segment
+        self._waiter = Waiter("producer", segment, segment.flags, fence)
+        self._wake = self._waiter.wake
+        # The consumer's flag byte (the producer always makes the extension block).
+        self._peer_flag = self._waiter.peer_at
         self._name = bare
         self._mm = segment.mm
         self._buf = segment.buf
@@ -161,6 +192,13 @@ class ShmProducer:
     def is_empty(self):
         """Whether the consumer has read everything written so far."""
         return self._used() == 0
+
+    def is_peer_alive(self):
+        """Whether the consumer lives: True, False (it attached and is gone: its process died
+        or it closed the ring), or None (unknown: no consumer of ours has attached, the
+        consumer is not one of ours, or this system has no liveness locks)."""
+        self._check_open()
+        return self._waiter.alive()
 
     def __repr__(self):
         state = "closed" if self._closed else "capacity={}".format(self._cap)
@@ -231,10 +269,29 @@ class ShmProducer:
             buf[_H : _H + n - first] = view[first:]
 
     def _publish(self, head):
+        before = self._head
         if self._fence is not None:
             self._fence()
         self._words[0] = head
         self._head = head
+        if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
+            self._wake_consumer(before)
+
+    def _wake_consumer(self, before):
+        """The consumer's SLEEPING bit was seen after publishing the head that followed
+        ``before``: wake it, unless it cannot be asleep on ``before``.
+
+        A consumer sleeps on a head value only once it has read everything up to it, so a
+        sleep this publication has to end is one on ``before``, and then the shared tail is
+        ``before`` (the consumer stores its tail before its flag byte). While the tail is
+        elsewhere the consumer is either still waking from an earlier wake-up or sleeping on
+        an older head, which the kernel sees has changed; waking it again would only cost a
+        system call per message until it gets to run and clears its bit.
+        """
+        if self._fence is not None:
+            self._fence()
+        if self._words[1] == before:
+            self._wake()
 
     def _try_put(self, view, n):
         if not self._room(n + 4):
@@ -265,8 +322,8 @@ class ShmProducer:
         if need > cap - ((head - self._tail_cache) & _M32) and not self._room(need):
             return False
         pos = head & self._mask
+        buf = self._buf
         if pos + need <= cap:
-            buf = self._buf
             at = _H + pos
             _pack_prefix(buf, at, n)
             buf[at + 4 : at + need] = view
@@ -276,6 +333,8 @@ class ShmProducer:
         if self._fence is not None:
             self._fence()
         self._words[0] = head
+        if buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
+            self._wake_consumer(self._head)
         self._head = head
         return True
 
@@ -288,7 +347,7 @@ class ShmProducer:
             return
         timeout = check_timeout(timeout)
         view, n = self._checked(data)
-        wait_for(lambda: self._try_put(view, n), timeout, "space")
+        self._waiter.wait(lambda: self._try_put(view, n), timeout, "space")
 
     def _put_batch(self, first, items):
         """Write ``first`` (already checked) then messages from iterator ``items`` while they
@@ -389,7 +448,7 @@ class ShmProducer:
             raise
         need = first[1] + 4
         if not self._room(need):
-            wait_for(lambda: True if self._room(need) else None, timeout, "space")
+            self._waiter.wait(lambda: True if self._room(need) else None, timeout, "space")
         return self._put_batch(first, items)
 
     # -- zero-copy writing -----------------------------------------------------------------
@@ -437,7 +496,7 @@ class ShmProducer:
         self._check_length(length)
         reservation = self._reserve_now(length)
         if reservation is None:
-            reservation = wait_for(
+            reservation = self._waiter.wait(
                 lambda: self._reserve_now(length), check_timeout(timeout), "space"
             )
         return reservation
@@ -463,7 +522,7 @@ class ShmProducer:
                 return True
             return None
 
-        wait_for(drained, timeout, "the consumer to read everything")
+        self._waiter.wait(drained, timeout, "the consumer to read everything")
 
     def unlink(self):
         """Remove the segment's name if it still refers to this producer's object.
@@ -486,7 +545,10 @@ class ShmProducer:
             if self._unlink_on_close:
                 self.unlink()
         finally:
-            self._segment.close()
+            segment = self._segment
+            segment.close_fd()  # releases the liveness lock
+            self._waiter.closing()
+            segment.close()
             self._mm = self._buf = self._words = None
 
     def __enter__(self):
@@ -597,7 +659,7 @@ class ShmConsumer:
     ``ShmConsumer(name, *, timeout=0)``: ``timeout`` is how long to wait for the segment to
     exist and be initialised (0 = try once, None = forever). Retries NotFoundError and
     NotReadyError until then, then raises ShmTimeoutError (its ``last`` attribute holds the last
-    of those errors).
+    of those errors). Raises InUseError at once if a live consumer is attached to the ring.
 
     The consumer maps the segment read-write (it writes ``tail``), resumes at the shared tail,
     and never unlinks the segment. Not thread-safe: one thread reads at a time.
@@ -629,7 +691,12 @@ class ShmConsumer:
                 first_sleep=1e-3,
                 last=lambda: last[0],
             )
+        attach(segment, _barrier_for_new_ring())
         self._segment = segment
+        self._waiter = Waiter("consumer", segment, segment.flags, fence)
+        self._wake = self._waiter.wake
+        # The producer's flag byte, or None when the ring has no extension block.
+        self._peer_flag = self._waiter.peer_at
         self._mm = segment.mm
         self._buf = segment.buf
         self._rbuf = segment.rbuf
@@ -682,6 +749,13 @@ class ShmConsumer:
     def is_empty(self):
         """Whether there is nothing to read right now."""
         return self._used() == 0
+
+    def is_peer_alive(self):
+        """Whether the producer lives: True, False (gone: its process died or it closed the
+        ring), or None (unknown: the producer is not one of ours, or this system has no
+        liveness locks)."""
+        self._check_open()
+        return self._waiter.alive()
 
     def __repr__(self):
         state = "closed" if self._closed else "capacity={}".format(self._cap)
@@ -781,6 +855,9 @@ class ShmConsumer:
             self._fence()
         self._words[1] = tail
         self._tail = tail
+        peer_flag = self._peer_flag
+        if peer_flag is not None and self._buf[peer_flag] & 1:  # the producer's SLEEPING bit
+            self._wake()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -816,6 +893,9 @@ class ShmConsumer:
                         self._fence()
                     self._words[1] = tail
                     self._tail = tail
+                    peer_flag = self._peer_flag
+                    if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
+                        self._wake()
                     return data
         found = self._next()
         if found is None:
@@ -835,7 +915,7 @@ class ShmConsumer:
         """Read one message, waiting up to ``timeout`` seconds (None = forever) for it."""
         data = self.try_read()
         if data is None:
-            data = wait_for(self.try_read, check_timeout(timeout), "a message")
+            data = self._waiter.wait(self.try_read, check_timeout(timeout), "a message")
         return data
 
     def try_read_into(self, buffer):
@@ -874,7 +954,9 @@ class ShmConsumer:
         """Like try_read_into, but waits up to ``timeout`` seconds (None = forever)."""
         n = self.try_read_into(buffer)
         if n is None:
-            n = wait_for(lambda: self.try_read_into(buffer), check_timeout(timeout), "a message")
+            n = self._waiter.wait(
+                lambda: self.try_read_into(buffer), check_timeout(timeout), "a message"
+            )
         return n
 
     def _view_now(self):
@@ -908,7 +990,7 @@ class ShmConsumer:
         self._check_usable()
         view = self._view_now()
         if view is None:
-            view = wait_for(self._view_now, check_timeout(timeout), "a message")
+            view = self._waiter.wait(self._view_now, check_timeout(timeout), "a message")
         return view
 
     def _release_view(self, view, consume):
@@ -981,6 +1063,9 @@ class ShmConsumer:
                 self._fence()
             self._words[1] = tail
             self._tail = tail
+            peer_flag = self._peer_flag
+            if peer_flag is not None and mm[peer_flag] & 1:  # the producer's SLEEPING bit
+                self._wake()
         elif error is not None:
             raise error
         return out
@@ -1003,7 +1088,9 @@ class ShmConsumer:
         batch = self._read_batch(max_messages)
         if batch or max_messages == 0:
             return batch
-        return wait_for(lambda: self._read_batch(max_messages) or None, timeout, "a message")
+        return self._waiter.wait(
+            lambda: self._read_batch(max_messages) or None, timeout, "a message"
+        )
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -1016,7 +1103,10 @@ class ShmConsumer:
         if view is not None:
             view._drop()
         self._closed = True
-        self._segment.close()
+        segment = self._segment
+        segment.close_fd()  # releases the liveness lock
+        self._waiter.closing()
+        segment.close()
         self._mm = self._buf = self._rbuf = self._words = None
 
     def __enter__(self):

@@ -5,6 +5,9 @@ The segment is opened with ``_posixshmem.shm_open`` (the C binding behind
 on Python <= 3.12 it registers every segment it touches with ``multiprocessing.resource_tracker``,
 which unlinks them when the process exits, including segments a consumer merely attached to.
 Where ``_posixshmem`` is missing, Linux's ``/dev/shm`` directory is used directly.
+
+Each producer and consumer keeps its descriptor of the object open for as long as it lives:
+it holds the liveness lock (see ``_kernel``) and serves to ask about the other side's lock.
 """
 
 import errno
@@ -12,8 +15,10 @@ import mmap
 import os
 import sys
 
+from . import _kernel
 from ._errors import (
     AlreadyExistsError,
+    InUseError,
     InvalidCapacityError,
     NotFoundError,
     NotReadyError,
@@ -23,11 +28,18 @@ from ._errors import (
 )
 from ._layout import (
     CAPACITY_WORD,
+    CONSUMER_FLAGS,
+    EXTENSION_LEN,
+    EXTENSION_MARKER,
     HEAD_WORD,
     HEADER_LEN,
+    PRODUCER_FLAGS,
     RESERVED_WORD,
     TAIL_WORD,
+    extension_offset,
+    has_extension,
     is_valid_capacity,
+    segment_len,
 )
 
 try:
@@ -99,24 +111,59 @@ class _SwappedWords:
 
 
 class Segment:
-    """A mapped segment: the mmap, a byte view of it, and its header words."""
+    """A mapped segment: the mmap, a byte view of it, its header words, and the descriptor
+    of the object (kept open: it carries this side's liveness lock).
 
-    __slots__ = ("name", "mm", "buf", "rbuf", "words", "size", "dev", "ino")
+    ``extension`` is the offset of the extension block, or None when the segment has none (a
+    ring of the original library): then there are no flag bytes to read or write.
+    """
 
-    def __init__(self, name, mm, size, dev, ino):
+    __slots__ = (
+        "name",
+        "mm",
+        "buf",
+        "rbuf",
+        "words",
+        "size",
+        "dev",
+        "ino",
+        "fd",
+        "locked",
+        "flags",
+        "extension",
+    )
+
+    def __init__(self, name, mm, size, dev, ino, fd):
         self.name = name
         self.mm = mm
         self.size = size
         self.dev = dev
         self.ino = ino
+        self.fd = fd
+        self.locked = False
+        self.flags = 0  # this side's flag byte, without SLEEPING
+        self.extension = None
         self.buf = memoryview(mm)
         self.rbuf = self.buf.toreadonly()
         words = self.buf[:HEADER_LEN].cast("I")
         self.words = words if sys.byteorder == "little" else _SwappedWords(words)
 
+    def close_fd(self):
+        """Close the descriptor, which releases this side's liveness lock. Idempotent."""
+        fd = self.fd
+        if fd is not None:
+            self.fd = None
+            self.locked = False
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def close(self):
-        """Unmap, unless memoryviews derived from the mapping are still alive; then the
-        mapping stays until the last of them is gone (it can never dangle)."""
+        """Close the descriptor and unmap, unless memoryviews derived from the mapping are
+        still alive; then the mapping stays until the last of them is gone (it can never
+        dangle)."""
+        self.close_fd()
         mm = self.mm
         if mm is None:
             return
@@ -140,22 +187,84 @@ def _map(fd, size, bare):
         raise os_error(error, bare, "mmap") from error
 
 
-def create_segment(bare, requested, capacity, mode, exclusive, start_index, fence):
-    """Create and initialise segment ``bare`` (see the producer's documentation)."""
-    if not exclusive:
+#: How many times a producer tries to claim a name that others keep re-creating.
+_CREATE_ATTEMPTS = 8
+
+
+def producer_alive(bare):
+    """Whether the object named ``bare`` has a live producer (one holding its lock).
+
+    Returns True, False (no such object, or nobody holds the lock: a dead producer of ours,
+    one of the original library, a half-made object), or None when it cannot be told.
+    """
+    try:
+        fd = _shm_open(bare, os.O_RDONLY, 0)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        return None
+    except OSError as error:
+        raise os_error(error, bare, "shm_open") from error
+    try:
+        return _kernel.lock_held(fd, _kernel.PRODUCER_LOCK_BYTE)
+    finally:
+        os.close(fd)
+
+
+def _in_use(bare, holder):
+    if holder == "producer":
+        why = "its producer is alive"
+    else:
+        why = "another consumer is attached to it"
+    return InUseError(
+        "shared-memory segment {!r} is in use: {}".format(bare, why), bare, holder
+    )
+
+
+def _create_fd(bare, mode, exclusive):
+    """Create the object exclusively; unless ``exclusive``, first replace a stale one."""
+    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
+    if exclusive:
+        try:
+            return _shm_open(bare, flags, mode)
+        except OSError as error:
+            raise os_error(error, bare, "shm_open") from error
+    for _ in range(_CREATE_ATTEMPTS):
+        if producer_alive(bare):
+            raise _in_use(bare, "producer")
         try:
             _shm_unlink(bare)
         except FileNotFoundError:
             pass
         except OSError as error:
             raise os_error(error, bare, "shm_unlink") from error
-    try:
-        fd = _shm_open(bare, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode)
-    except OSError as error:
-        raise os_error(error, bare, "shm_open") from error
+        try:
+            return _shm_open(bare, flags, mode)
+        except FileExistsError:
+            continue  # someone created it between the unlink and the open: look again
+        except OSError as error:
+            raise os_error(error, bare, "shm_open") from error
+    raise InUseError(
+        "shared-memory segment {!r} is in use: it was re-created {} times while this producer "
+        "tried to claim it".format(bare, _CREATE_ATTEMPTS),
+        bare,
+        "producer",
+    )
+
+
+def create_segment(bare, requested, capacity, mode, exclusive, start_index, fence, barrier):
+    """Create and initialise segment ``bare`` (see the producer's documentation).
+
+    The object is ``segment_len(requested)`` bytes, so that the extension block fits past
+    the data area. The producer's liveness lock is taken right after the object is created.
+    The header, the marker in ``reserved``, the zeroed extension block and the producer's flag
+    byte in it (LOCKED if the lock was taken, BARRIER if ``barrier``) are all written before
+    the capacity word publishes the segment.
+    """
+    fd = _create_fd(bare, mode, exclusive)
     segment = None
     try:
-        size = HEADER_LEN + requested
+        size = segment_len(requested)
         operation = "fchmod"
         try:
             os.fchmod(fd, mode)
@@ -165,19 +274,29 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
             st = os.fstat(fd)
         except OSError as error:
             raise os_error(error, bare, operation) from error
-        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino)
+        locked = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE) is True
+        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
+        segment.locked = locked
     finally:
-        os.close(fd)
         if segment is None:
+            os.close(fd)
             try:
                 _shm_unlink(bare)
             except OSError:
                 pass
+    flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
+    segment.flags = flags
+    extension = extension_offset(capacity)
+    segment.extension = extension
     words = segment.words
     start_index &= 0xFFFFFFFF
     words[HEAD_WORD] = start_index
     words[TAIL_WORD] = start_index
-    words[RESERVED_WORD] = 0
+    words[RESERVED_WORD] = EXTENSION_MARKER
+    # Nobody else looks at this object before the capacity word below is written.
+    buf = segment.buf
+    buf[extension : extension + EXTENSION_LEN] = bytes(EXTENSION_LEN)
+    buf[extension + PRODUCER_FLAGS] = flags
     if fence is not None:
         fence()
     words[CAPACITY_WORD] = capacity
@@ -185,11 +304,17 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
 
 
 def open_segment(bare, fence):
-    """Open and map an existing, initialised segment; return (segment, capacity)."""
+    """Open and map an existing, initialised segment; return (segment, capacity).
+
+    The segment keeps the descriptor open; nothing is locked or written yet (see ``attach``).
+    Its ``extension`` is set only if the producer wrote the marker and the block fits in the
+    object.
+    """
     try:
         fd = _shm_open(bare, os.O_RDWR, 0)
     except OSError as error:
         raise os_error(error, bare, "shm_open") from error
+    segment = None
     try:
         try:
             st = os.fstat(fd)
@@ -209,9 +334,10 @@ def open_segment(bare, fence):
                 ),
                 size,
             )
-        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino)
+        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
     finally:
-        os.close(fd)
+        if segment is None:
+            os.close(fd)
     try:
         capacity = segment.words[CAPACITY_WORD]
         if fence is not None:
@@ -234,10 +360,31 @@ def open_segment(bare, fence):
                 size,
                 capacity,
             )
+        # Written before the capacity word, so the fence above covers it too.
+        if has_extension(segment.words[RESERVED_WORD], capacity, size):
+            segment.extension = extension_offset(capacity)
     except BaseException:
         segment.close()
         raise
     return segment, capacity
+
+
+def attach(segment, barrier):
+    """Make ``segment`` (opened by a consumer) this consumer's: take the consumer lock and,
+    if the segment has an extension block, write the consumer's flag byte there (a ring of the
+    original library gets no byte written outside its data area). Raises InUseError if a live
+    consumer holds the lock."""
+    taken = _kernel.take_lock(segment.fd, _kernel.CONSUMER_LOCK_BYTE)
+    if taken is False:
+        segment.close()
+        raise _in_use(segment.name, "consumer")
+    segment.locked = taken is True
+    extension = segment.extension
+    if extension is None:
+        return
+    flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
+    segment.flags = flags
+    segment.buf[extension + CONSUMER_FLAGS] = flags
 
 
 def unlink_if_same(bare, dev, ino):

@@ -3,8 +3,12 @@
 import itertools
 import mmap
 import os
+import platform
+import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import shm_ring
@@ -136,6 +140,124 @@ def wait_for_segment(name, process=None):
         if time.monotonic() > deadline:
             raise AssertionError("segment {} never appeared".format(name))
         time.sleep(0.001)
+
+
+def wait_until(predicate, what, thread=None, process=None):
+    """Wait (polling) until ``predicate()`` is true; fail if ``thread`` ends or ``process``
+    exits first, or when the hang guard runs out."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not predicate():
+        if thread is not None and not thread.is_alive():
+            raise AssertionError("the call ended before {}: {!r}".format(what, thread.outcome()))
+        if process is not None and process.poll() is not None:
+            raise AssertionError("the child exited before {}: {}".format(what, process.stderr.read()))
+        if time.monotonic() > deadline:
+            raise AssertionError("never saw " + what)
+        time.sleep(0.001)
+
+
+class Call(threading.Thread):
+    """Runs ``function()`` in a daemon thread and keeps its result or exception, and when
+    (``time.monotonic()``) it ended."""
+
+    def __init__(self, function):
+        super().__init__(daemon=True)
+        self._function = function
+        self.result = None
+        self.error = None
+        self.ended = None
+
+    def run(self):
+        try:
+            self.result = self._function()
+        except BaseException as error:  # kept for the test to inspect
+            self.error = error
+        finally:
+            self.ended = time.monotonic()
+
+    def outcome(self):
+        return self.error if self.error is not None else self.result
+
+    def finish(self):
+        """Wait for the call to end; return its result or raise its exception."""
+        self.join(HANG_GUARD)
+        if self.is_alive():
+            raise AssertionError("the call did not end")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def in_futex_wait(tid, address):
+    """Whether thread ``tid`` of this process is blocked in the futex system call on the word
+    at ``address``, as /proc/self/task/TID/syscall tells (its number, then its arguments).
+
+    A thread waiting for the GIL is in futex too, on another word: hence the address. Returns
+    None when the file cannot be read (then only the flag byte can tell).
+    """
+    numbers = {"x86_64": "202", "amd64": "202", "aarch64": "98", "arm64": "98"}
+    number = numbers.get(platform.machine().lower())
+    if number is None:
+        return None
+    try:
+        with open("/proc/self/task/{}/syscall".format(tid)) as status:
+            fields = status.read().split()
+    except OSError:
+        return None
+    # A running thread shows "running" instead of a system call.
+    return len(fields) >= 2 and fields[0] == number and int(fields[1], 16) == address
+
+
+class Child:
+    """A Python snippet in a child process: it prints ``ready`` once set up, then blocks
+    reading its stdin (so it also ends if this process goes away)."""
+
+    def __init__(self, code, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code] + [str(arg) for arg in args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=peer_env(),
+            universal_newlines=True,
+        )
+
+    def wait_ready(self):
+        ready, _, _ = select.select([self.process.stdout], [], [], HANG_GUARD)
+        line = self.process.stdout.readline() if ready else ""
+        if line != "ready\n":
+            self.kill()
+            raise AssertionError(
+                "the child did not get ready: {!r} {}".format(line, self.process.stderr.read())
+            )
+        return self
+
+    def kill(self):
+        """SIGKILL the child and reap it (its locks are gone once this returns)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(HANG_GUARD)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            stream.close()
+
+
+#: A child producer: ``name capacity count`` writes messages b"m0", b"m1", ... then blocks.
+PRODUCER_CHILD = (
+    "import sys, shm_ring\n"
+    "producer = shm_ring.ShmProducer(sys.argv[1], int(sys.argv[2]))\n"
+    "for i in range(int(sys.argv[3])):\n"
+    "    producer.write(b'm%d' % i, timeout=60)\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+#: A child consumer: ``name`` attaches, reads nothing, then blocks.
+CONSUMER_CHILD = (
+    "import sys, shm_ring\n"
+    "consumer = shm_ring.ShmConsumer(sys.argv[1], timeout=60)\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
 
 
 def stream_length(i, min_size, max_size):

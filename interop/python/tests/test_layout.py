@@ -4,7 +4,14 @@ import unittest
 
 import shm_ring
 from shm_ring import InvalidCapacityError, InvalidNameError, ShmConsumer, ShmProducer
-from shm_ring._layout import bare_name, capacity_for
+from shm_ring._layout import (
+    EXTENSION_MARKER,
+    bare_name,
+    capacity_for,
+    extension_offset,
+    has_extension,
+    segment_len,
+)
 
 from .support import unique_name, unlink_quietly
 
@@ -106,13 +113,43 @@ class CapacityTest(unittest.TestCase):
         with ShmProducer(name, 100) as producer:
             self.assertEqual(producer.capacity, 64)
             self.assertEqual(producer.max_message_len, 60)
-            self.assertEqual(fstat(name).st_size, 116)
+            # 16 + 100 bytes leave no room for the extension block at 128..192.
+            self.assertEqual(fstat(name).st_size, 192)
+        with ShmProducer(name, 4096) as producer:
+            self.assertEqual(fstat(name).st_size, 4160 + 64)
         with ShmProducer(name, 6_220_800) as producer:
             self.assertEqual(producer.capacity, 4_194_304)
             self.assertEqual(fstat(name).st_size, 6_220_816)
             with ShmConsumer(name) as consumer:
                 self.assertEqual(consumer.capacity, 4_194_304)
                 self.assertEqual(consumer.max_message_len, 4_194_300)
+
+    def test_the_extension_block_starts_at_the_first_cache_line_past_the_data_area(self):
+        self.assertEqual(EXTENSION_MARKER.to_bytes(4, "little"), b"SRX1")
+        expected = ((8, 64), (16, 64), (32, 64), (64, 128), (4096, 4160), (1 << 31, (1 << 31) + 64))
+        for capacity, offset in expected:
+            self.assertEqual(extension_offset(capacity), offset, capacity)
+            self.assertEqual(offset % 64, 0)
+            self.assertGreaterEqual(offset, 16 + capacity)
+            self.assertLess(offset, 16 + capacity + 64)
+
+    def test_segment_length_is_the_original_size_unless_the_block_needs_more(self):
+        self.assertEqual(segment_len(8), 128)  # data 16..24, block 64..128
+        self.assertEqual(segment_len(100), 192)
+        self.assertEqual(segment_len(4096), 4224)
+        self.assertEqual(segment_len(4207), 4224)  # capacity 4096; 16 + 4207 = 4223
+        self.assertEqual(segment_len(4208), 4224)
+        self.assertEqual(segment_len(4209), 4225)
+        self.assertEqual(segment_len(6_220_800), 6_220_816)
+        self.assertEqual(segment_len((1 << 32) - 1), (1 << 32) + 15)
+
+    def test_a_consumer_uses_the_block_only_with_the_marker_and_room_for_it(self):
+        self.assertTrue(has_extension(EXTENSION_MARKER, 64, 192))
+        self.assertTrue(has_extension(EXTENSION_MARKER, 64, 4096))
+        self.assertFalse(has_extension(EXTENSION_MARKER, 64, 191))
+        self.assertFalse(has_extension(EXTENSION_MARKER, 64, 16 + 64))
+        self.assertFalse(has_extension(0, 64, 192))
+        self.assertFalse(has_extension(EXTENSION_MARKER ^ 1, 64, 192))
 
     def test_producer_refuses_out_of_range_capacity(self):
         name = unique_name("c")

@@ -7,7 +7,7 @@ import unittest
 
 from shm_ring import ShmConsumer, ShmProducer, _order
 
-from . import test_layout, test_ring, test_segment
+from . import test_layout, test_ring, test_segment, test_wake
 from .support import unique_name, unlink_quietly
 
 
@@ -68,7 +68,8 @@ class BarrierForcedSuiteTest(unittest.TestCase):
         try:
             loader = unittest.TestLoader()
             suite = unittest.TestSuite(
-                loader.loadTestsFromModule(module) for module in (test_layout, test_ring, test_segment)
+                loader.loadTestsFromModule(module)
+                for module in (test_layout, test_ring, test_segment, test_wake)
             )
             output = io.StringIO()
             result = unittest.TextTestRunner(stream=output, verbosity=1).run(suite)

@@ -1,12 +1,16 @@
 """The conformance peer, ``python -m shm_ring``, as other checks drive it."""
 
 import json
+import mmap
+import os
 import re
 import unittest
 
-from shm_ring import ShmProducer
+from shm_ring import ShmProducer, _kernel, _segment
 
 from .support import (
+    CONSUMER_CHILD,
+    Child,
     RawSegment,
     exists,
     finish,
@@ -16,6 +20,7 @@ from .support import (
     unique_name,
     unlink_quietly,
     wait_for_segment,
+    wait_until,
 )
 
 LINE = re.compile(
@@ -294,6 +299,65 @@ class ProducerChecksTest(PeerCase):
     def test_bad_capacity(self):
         result = self.produce("--count", 1, "--size", 1, "--capacity", 7)
         self.assert_failure(result, "producer: requested capacity 7 is outside 8..=4294967295 bytes")
+
+
+#: A child producer of the conformance stream: ``name count`` writes messages 0..count of 10
+#: bytes into a 4096-byte ring, then blocks.
+STREAM_PRODUCER_CHILD = (
+    "import sys, shm_ring\n"
+    "producer = shm_ring.ShmProducer(sys.argv[1], 4096)\n"
+    "for i in range(int(sys.argv[2])):\n"
+    "    producer.write(bytes((i * 7 + j) % 251 for j in range(10)), timeout=60)\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+@unittest.skipUnless(_kernel.locks_available(), "no OFD locks on this system")
+class PeerGoneTest(PeerCase):
+    """The peer's report when the other side dies (a child process killed with SIGKILL)."""
+
+    def child(self, code, *args):
+        child = Child(code, self.name, *args).wait_ready()
+        self.addCleanup(child.kill)
+        return child
+
+    def header_word(self, index):
+        fd = _segment._shm_open(self.name, os.O_RDONLY, 0)
+        try:
+            with mmap.mmap(fd, 16, prot=mmap.PROT_READ) as mm:
+                return int.from_bytes(mm[4 * index : 4 * index + 4], "little")
+        finally:
+            os.close(fd)
+
+    def test_the_producer_names_the_message_it_was_writing(self):
+        # Two 30-byte records fill the 64-byte ring; the consumer reads nothing, so message 2
+        # waits for space until the consumer dies.
+        args = ("--count", 5, "--size", 26, "--capacity", 64, "--timeout-ms", 60000)
+        producer = start_peer("producer", self.name, *args)
+        wait_for_segment(self.name, producer)
+        consumer = self.child(CONSUMER_CHILD)
+        wait_until(lambda: self.header_word(0) == 60, "the ring full", process=producer)
+        consumer.kill()
+        self.assert_failure(finish(producer), "producer: message 2: the consumer is gone")
+        self.assertFalse(exists(self.name))
+
+    def test_the_producer_names_the_first_message_left_unread(self):
+        args = ("--count", 2, "--size", 26, "--capacity", 64, "--timeout-ms", 60000)
+        producer = start_peer("producer", self.name, *args)
+        wait_for_segment(self.name, producer)
+        consumer = self.child(CONSUMER_CHILD)
+        wait_until(lambda: self.header_word(0) == 60, "both messages written", process=producer)
+        consumer.kill()
+        self.assert_failure(finish(producer), "producer: message 0: the consumer is gone")
+
+    def test_the_consumer_reads_what_was_written_then_names_the_first_message_missing(self):
+        producer = self.child(STREAM_PRODUCER_CHILD, 3)
+        args = ("--count", 10, "--size", 10, "--timeout-ms", 60000)
+        consumer = start_peer("consumer", self.name, *args)
+        wait_until(lambda: self.header_word(1) == 42, "three messages read", process=consumer)
+        producer.kill()
+        self.assert_failure(finish(consumer), "consumer: message 3: the producer is gone")
 
 
 class ArgumentsTest(PeerCase):

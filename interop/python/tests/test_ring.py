@@ -55,7 +55,15 @@ class HeaderTest(RingCase):
     START = 123456
 
     def test_header_words_are_little_endian_u32(self):
-        self.assertEqual(self.mm[0:16], (123456).to_bytes(4, "little") * 2 + (64).to_bytes(4, "little") + bytes(4))
+        self.assertEqual(self.mm[0:12], (123456).to_bytes(4, "little") * 2 + (64).to_bytes(4, "little"))
+        # The reserved word holds the marker; the flag bytes live in the extension block at
+        # 128 (the first 64-byte boundary past the data area, 16..80): the producer's, the
+        # consumer's, then zeros. Nothing else past the data area is written.
+        self.assertEqual(self.mm[12:16], b"SRX1")
+        self.assertEqual(len(self.mm), 192)
+        self.assertEqual(self.mm[80:128], bytes(48))
+        block = bytes([self.producer._segment.flags, self.consumer._segment.flags]) + bytes(62)
+        self.assertEqual(self.mm[128:192], block)
         self.producer.write(b"abc")
         self.assertEqual(self.mm[0:4], (123456 + 7).to_bytes(4, "little"))
         self.assertEqual(self.consumer.read(timeout=5), b"abc")

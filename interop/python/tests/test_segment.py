@@ -180,14 +180,15 @@ class CreateTest(unittest.TestCase):
             self.assertTrue(exists(self.name))
             self.assertEqual(producer.capacity, 64)
 
-    def test_non_exclusive_create_replaces_the_object(self):
+    def test_non_exclusive_create_replaces_a_stale_object(self):
         old = ShmProducer(self.name, 64)
         self.addCleanup(old.close)
         old_consumer = ShmConsumer(self.name)
         self.addCleanup(old_consumer.close)
+        old.write(b"to the old object")
+        old.close()  # its producer is gone: the object is stale
         new = ShmProducer(self.name, 128)
         self.addCleanup(new.close)
-        old.write(b"to the old object")
         self.assertEqual(old_consumer.read(timeout=5), b"to the old object")
         with ShmConsumer(self.name) as new_consumer:
             self.assertEqual(new_consumer.capacity, 128)
@@ -207,6 +208,7 @@ class CreateTest(unittest.TestCase):
 
     def test_unlink_leaves_a_recreated_name_alone(self):
         old = ShmProducer(self.name, 64, unlink_on_close=True)
+        unlink_quietly(self.name)  # someone else removes the name and creates it anew
         new = ShmProducer(self.name, 128)
         self.addCleanup(new.close)
         self.assertFalse(old.unlink())

@@ -1,0 +1,312 @@
+"""Kernel services behind sleeping and liveness: futex, membarrier and OFD byte-range locks.
+
+Everything here is optional. On a system or machine that lacks a facility, or when ``ctypes``,
+the C library or a system call is missing or refuses, the functions say "unavailable" and the
+callers fall back: blocking calls poll (short sleeps), liveness is "unknown". Nothing here
+raises because a facility is missing.
+
+* futex and membarrier are called through ``syscall(2)`` from the C library, with ``ctypes``,
+  on Linux x86-64 and AArch64 (little-endian, 64-bit processes) only: those are the machines
+  whose system-call numbers this module knows.
+* Liveness locks are Linux open-file-description ("OFD") locks taken with ``fcntl``. They
+  belong to the open file description, not to the process, so two rings in one process see
+  each other's locks, and closing some other descriptor of the same object releases nothing.
+
+The switches ``use_futex``, ``use_membarrier`` and ``use_locks`` turn a facility off (tests use
+them to exercise the fallbacks); like ``_order.force_fence`` they are read when a producer or
+consumer is created or opened.
+"""
+
+import errno
+import os
+import struct
+import sys
+
+#: Flag bits, one flag byte per side in the extension block past the data area (see
+#: ``_layout``): SLEEPING, this side is asleep (or about to be) in FUTEX_WAIT on the other
+#: side's index word; LOCKED, it holds its liveness lock; BARRIER, its process is registered
+#: for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
+SLEEPING = 0x01
+LOCKED = 0x02
+BARRIER = 0x04
+
+#: The byte of the object each side locks for as long as it lives.
+PRODUCER_LOCK_BYTE = 0
+CONSUMER_LOCK_BYTE = 1
+
+#: Test switches: set to False to behave as if the facility were missing.
+use_futex = True
+use_membarrier = True
+use_locks = True
+
+_FUTEX_WAIT = 0
+_FUTEX_WAKE = 1
+_MEMBARRIER_CMD_GLOBAL_EXPEDITED = 2
+_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 4
+
+# (futex, membarrier) system-call numbers, by platform.machine().
+_SYSCALL_NUMBERS = {
+    "x86_64": (202, 324),
+    "amd64": (202, 324),
+    "aarch64": (98, 283),
+    "arm64": (98, 283),
+}
+
+# futex errors that only mean "look again": the word changed, the time ran out, a signal.
+_BENIGN = frozenset((errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR))
+
+_LINUX = sys.platform.startswith("linux")
+
+
+class _Calls:
+    """The loaded system-call entry points (one instance, made on first use)."""
+
+    __slots__ = ("ctypes", "syscall", "futex_nr", "membarrier_nr", "timespec", "futex_ok")
+
+
+_calls = None  # None: not tried yet; False: unavailable; else a _Calls
+_registered = {}  # pid -> whether membarrier registration succeeded in that process
+
+
+def _machine():
+    import platform
+
+    return platform.machine().lower()
+
+
+def _load():
+    """Load ``syscall`` through ctypes once; return the _Calls or False."""
+    global _calls
+    if _calls is not None:
+        return _calls
+    result = False
+    numbers = _SYSCALL_NUMBERS.get(_machine()) if _LINUX else None
+    if numbers is not None and sys.byteorder == "little":
+        try:
+            import ctypes
+
+            if ctypes.sizeof(ctypes.c_void_p) == 8:
+                libc = ctypes.CDLL(None, use_errno=True)
+                syscall = libc.syscall
+                syscall.restype = ctypes.c_long
+
+                class Timespec(ctypes.Structure):
+                    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+                calls = _Calls()
+                calls.ctypes = ctypes
+                calls.syscall = syscall
+                calls.futex_nr = ctypes.c_long(numbers[0])
+                calls.membarrier_nr = ctypes.c_long(numbers[1])
+                calls.timespec = Timespec
+                # Does futex work at all? Waking nobody on a private word answers 0 if it does.
+                probe = ctypes.c_uint32(0)
+                calls.futex_ok = (
+                    syscall(
+                        calls.futex_nr,
+                        ctypes.c_void_p(ctypes.addressof(probe)),
+                        ctypes.c_long(_FUTEX_WAKE),
+                        ctypes.c_long(1),
+                        None,
+                        None,
+                        ctypes.c_long(0),
+                    )
+                    == 0
+                )
+                result = calls
+        except Exception:  # no ctypes, no C library, no syscall symbol: poll instead
+            result = False
+    _calls = result
+    return result
+
+
+def futex_available():
+    """Whether rings created now may sleep in and wake through futex."""
+    if not use_futex:
+        return False
+    calls = _load()
+    return bool(calls) and calls.futex_ok
+
+
+def barrier_registered():
+    """Register this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (once per process).
+
+    Returns True if registered, so that the BARRIER flag may be advertised. Failure (ENOSYS,
+    EINVAL, EPERM, ...) is not an error: the flag is simply not set.
+    """
+    if not use_membarrier:
+        return False
+    calls = _load()
+    if not calls:
+        return False
+    pid = os.getpid()
+    done = _registered.get(pid)
+    if done is None:
+        ctypes = calls.ctypes
+        done = (
+            calls.syscall(
+                calls.membarrier_nr,
+                ctypes.c_long(_MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED),
+                ctypes.c_long(0),
+                ctypes.c_long(0),
+            )
+            == 0
+        )
+        _registered[pid] = done
+    return done
+
+
+def membarrier_available():
+    """Whether this process may issue MEMBARRIER_CMD_GLOBAL_EXPEDITED before sleeping."""
+    return use_membarrier and bool(_load())
+
+
+def barrier_all():
+    """Issue a full memory barrier on every CPU running a registered process.
+
+    Returns True on success, False if the kernel refused (the caller then uses short slices).
+    """
+    calls = _load()
+    if not calls:
+        return False
+    ctypes = calls.ctypes
+    return (
+        calls.syscall(
+            calls.membarrier_nr,
+            ctypes.c_long(_MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+            ctypes.c_long(0),
+            ctypes.c_long(0),
+        )
+        == 0
+    )
+
+
+def word_address(mm, offset):
+    """The address of the 4-byte word at ``offset`` of the mmap ``mm``.
+
+    The ctypes object that exposes it is dropped at once, so no buffer export keeps the mmap
+    from closing; the address is only used while the ring is open (and so mapped).
+    """
+    ctypes = _load().ctypes
+    word = ctypes.c_uint32.from_buffer(mm, offset)
+    address = ctypes.addressof(word)
+    del word
+    return address
+
+
+class Futex:
+    """FUTEX_WAIT / FUTEX_WAKE (shared, not PRIVATE) on two words of one mapping."""
+
+    __slots__ = ("_syscall", "_timespec", "_wait_args", "_wake_args", "_ctypes", "_byref")
+
+    def __init__(self, wait_address, wake_address):
+        calls = _load()
+        ctypes = calls.ctypes
+        self._ctypes = ctypes
+        self._byref = ctypes.byref
+        self._syscall = calls.syscall
+        self._timespec = calls.timespec
+        self._wait_args = (calls.futex_nr, ctypes.c_void_p(wait_address), ctypes.c_long(_FUTEX_WAIT))
+        self._wake_args = (
+            calls.futex_nr,
+            ctypes.c_void_p(wake_address),
+            ctypes.c_long(_FUTEX_WAKE),
+            ctypes.c_long(1),
+            None,
+            None,
+            ctypes.c_long(0),
+        )
+
+    def wait(self, expected, seconds):
+        """Sleep while the wait word holds ``expected``, at most ``seconds``.
+
+        Returns 0 when woken, or the errno: EAGAIN (the word was not ``expected``), ETIMEDOUT,
+        EINTR, or anything else meaning futex does not work here.
+        """
+        if seconds < 0:
+            seconds = 0.0
+        whole = int(seconds)
+        timeout = self._timespec(whole, int((seconds - whole) * 1e9))
+        ctypes = self._ctypes
+        nr, address, op = self._wait_args
+        result = self._syscall(
+            nr, address, op, ctypes.c_long(expected), self._byref(timeout), None, ctypes.c_long(0)
+        )
+        if result == 0:
+            return 0
+        return ctypes.get_errno() or errno.EINVAL
+
+    def wake(self):
+        """Wake one sleeper on the wake word (the word this side publishes)."""
+        self._syscall(*self._wake_args)
+
+
+def is_benign(code):
+    """Whether a futex wait result only means "look again"."""
+    return code == 0 or code in _BENIGN
+
+
+# -- OFD locks --------------------------------------------------------------------------------
+
+# struct flock on 64-bit Linux: l_type, l_whence (short), padding, l_start, l_len (off_t),
+# l_pid (pid_t), padding: 32 bytes.
+_FLOCK = struct.Struct("hhxxxxqqixxxx")
+
+
+def _fcntl():
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - every POSIX CPython has it
+        return None
+    return fcntl
+
+
+def locks_available():
+    """Whether liveness locks can be used: Linux, a 64-bit process, and the switch on."""
+    if not (use_locks and _LINUX and struct.calcsize("P") == 8):
+        return False
+    return _fcntl() is not None
+
+
+def _request(kind, byte):
+    """A struct flock for one byte from the start of the object, l_pid 0 (required)."""
+    return _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0)
+
+
+def take_lock(fd, byte):
+    """Take a write lock on ``byte`` of ``fd`` (F_OFD_SETLK, never blocking).
+
+    Returns True if taken, False if another open file description holds it (EAGAIN/EACCES),
+    None if OFD locks do not work here.
+    """
+    if not locks_available():
+        return None
+    fcntl = _fcntl()
+    command = getattr(fcntl, "F_OFD_SETLK", 37)
+    try:
+        fcntl.fcntl(fd, command, _request(fcntl.F_WRLCK, byte))
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        return None
+    return True
+
+
+def lock_held(fd, byte):
+    """Whether another open file description holds a lock on ``byte`` of ``fd``.
+
+    F_OFD_GETLK takes nothing. Returns True / False, or None if the question cannot be asked.
+    """
+    if not locks_available():
+        return None
+    fcntl = _fcntl()
+    command = getattr(fcntl, "F_OFD_GETLK", 36)
+    try:
+        answer = fcntl.fcntl(fd, command, _request(fcntl.F_WRLCK, byte))
+    except OSError:
+        return None
+    try:
+        kind = _FLOCK.unpack(answer)[0]
+    except struct.error:
+        return None
+    return kind != fcntl.F_UNLCK

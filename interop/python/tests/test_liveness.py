@@ -1,0 +1,162 @@
+"""Liveness: the locks each side holds, the LOCKED bit in the extension block, peers that die
+(SIGKILL of a child process) or close, and live segments that are not taken over."""
+
+import time
+import unittest
+
+from shm_ring import InUseError, PeerGoneError, ShmConsumer, ShmProducer, _kernel, _wait
+from shm_ring._layout import CONSUMER_FLAGS, PRODUCER_FLAGS, extension_offset
+
+from .support import (
+    CONSUMER_CHILD,
+    PRODUCER_CHILD,
+    Call,
+    Child,
+    fstat,
+    unique_name,
+    unlink_quietly,
+    wait_until,
+)
+
+LOCKED = _kernel.LOCKED
+SLEEPING = _kernel.SLEEPING
+
+#: Timeout of the blocked calls: far above how soon a gone peer must be noticed.
+BLOCKED_TIMEOUT = 60
+#: How soon a blocked call must notice that the other side is gone (it looks after every
+#: slice of at most 20 ms); generous for a loaded machine.
+PROMPTLY = 10
+
+
+@unittest.skipUnless(_kernel.locks_available(), "no OFD locks on this system")
+class LivenessTest(unittest.TestCase):
+    CAPACITY = 64
+
+    def setUp(self):
+        self.name = unique_name("l")
+        self.addCleanup(unlink_quietly, self.name)
+        extension = extension_offset(self.CAPACITY)
+        self.producer_at = extension + PRODUCER_FLAGS
+        self.consumer_at = extension + CONSUMER_FLAGS
+
+    def child(self, code, *args):
+        child = Child(code, self.name, *args).wait_ready()
+        self.addCleanup(child.kill)
+        return child
+
+    def blocked(self, function, mm, flag_at):
+        """Start ``function`` in a thread and return once it sleeps (its SLEEPING bit is set)
+        or, without futex, once it has had time to start waiting."""
+        call = Call(function)
+        call.start()
+        if _kernel.futex_available():
+            wait_until(lambda: mm[flag_at] & SLEEPING, "the call asleep", thread=call)
+        else:
+            time.sleep(0.05)
+        return call
+
+    def expect_gone(self, call, since, peer):
+        with self.assertRaises(PeerGoneError) as caught:
+            call.finish()
+        self.assertEqual(caught.exception.peer, peer)
+        self.assertIsInstance(caught.exception, ConnectionError)
+        self.assertLess(call.ended - since, PROMPTLY, "the gone {} was noticed late".format(peer))
+
+    def test_a_consumer_drains_a_dead_producer_then_reports_it_gone(self):
+        child = self.child(PRODUCER_CHILD, self.CAPACITY, 3)
+        with ShmConsumer(self.name, timeout=BLOCKED_TIMEOUT) as consumer:
+            mm = consumer._mm
+            self.assertEqual(mm[self.producer_at] & LOCKED, LOCKED)
+            self.assertEqual(mm[self.consumer_at] & LOCKED, LOCKED)
+            self.assertIs(consumer.is_peer_alive(), True)
+            self.assertEqual(consumer.read(timeout=0), b"m0")
+            child.kill()
+            self.assertIs(consumer.is_peer_alive(), False)
+            # What was published before the end is still delivered, then the end is reported.
+            self.assertEqual(consumer.read(timeout=BLOCKED_TIMEOUT), b"m1")
+            self.assertEqual(consumer.read_batch(4, timeout=BLOCKED_TIMEOUT), [b"m2"])
+            since = time.monotonic()
+            with self.assertRaises(PeerGoneError) as caught:
+                consumer.read(timeout=BLOCKED_TIMEOUT)
+            self.assertEqual(caught.exception.peer, "producer")
+            self.assertLess(time.monotonic() - since, PROMPTLY)
+            # Non-blocking calls are unchanged.
+            self.assertIsNone(consumer.try_read())
+
+    def test_a_blocked_read_notices_the_producer_die(self):
+        child = self.child(PRODUCER_CHILD, self.CAPACITY, 0)
+        with ShmConsumer(self.name, timeout=BLOCKED_TIMEOUT) as consumer:
+            call = self.blocked(
+                lambda: consumer.read(timeout=BLOCKED_TIMEOUT), consumer._mm, self.consumer_at
+            )
+            since = time.monotonic()
+            child.kill()
+            self.expect_gone(call, since, "producer")
+
+    def test_a_blocked_write_notices_the_consumer_die(self):
+        with ShmProducer(self.name, self.CAPACITY) as producer:
+            self.assertIsNone(producer.is_peer_alive())  # no consumer has attached yet
+            child = self.child(CONSUMER_CHILD)
+            self.assertIs(producer.is_peer_alive(), True)
+            while producer.try_write(b"x" * 26):
+                pass
+            call = self.blocked(
+                lambda: producer.write(b"y" * 26, timeout=BLOCKED_TIMEOUT),
+                producer._mm,
+                self.producer_at,
+            )
+            since = time.monotonic()
+            child.kill()
+            self.expect_gone(call, since, "consumer")
+            self.assertIs(producer.is_peer_alive(), False)
+            # The consumer's LOCKED bit stays: "gone", not "never attached".
+            self.assertEqual(producer._mm[self.consumer_at] & LOCKED, LOCKED)
+
+    def test_closing_the_consumer_wakes_a_sleeping_producer_at_once(self):
+        # The slice is raised far above PROMPTLY: only the wake-up on close ends the sleep.
+        self.addCleanup(setattr, _wait, "WAKER_SLICE", _wait.WAKER_SLICE)
+        _wait.WAKER_SLICE = 600.0
+        with ShmProducer(self.name, self.CAPACITY) as producer:
+            consumer = ShmConsumer(self.name)
+            self.addCleanup(consumer.close)
+            while producer.try_write(b"x" * 26):
+                pass
+
+            def wait():
+                producer.wait_until_empty(timeout=BLOCKED_TIMEOUT)
+
+            call = self.blocked(wait, producer._mm, self.producer_at)
+            since = time.monotonic()
+            consumer.close()
+            self.expect_gone(call, since, "consumer")
+
+    def test_a_second_consumer_is_refused_while_the_first_lives(self):
+        with ShmProducer(self.name, self.CAPACITY) as producer:
+            child = self.child(CONSUMER_CHILD)
+            with self.assertRaises(InUseError) as caught:
+                ShmConsumer(self.name)
+            self.assertEqual(
+                (caught.exception.name, caught.exception.holder), (self.name, "consumer")
+            )
+            child.kill()
+            self.assertIs(producer.is_peer_alive(), False)
+            with ShmConsumer(self.name) as consumer:
+                self.assertIs(producer.is_peer_alive(), True)
+                self.assertIs(consumer.is_peer_alive(), True)
+
+    def test_a_live_producer_is_not_replaced_and_a_dead_one_is(self):
+        child = self.child(PRODUCER_CHILD, self.CAPACITY, 1)
+        before = fstat(self.name)
+        with self.assertRaises(InUseError) as caught:
+            ShmProducer(self.name, 128)
+        self.assertEqual((caught.exception.name, caught.exception.holder), (self.name, "producer"))
+        after = fstat(self.name)
+        self.assertEqual((after.st_ino, after.st_size), (before.st_ino, before.st_size))
+        child.kill()
+        with ShmProducer(self.name, 128) as producer:
+            self.assertEqual(producer.capacity, 128)
+            self.assertEqual(fstat(self.name).st_size, 256)  # data 16..144, block 192..256
+
+
+if __name__ == "__main__":
+    unittest.main()
