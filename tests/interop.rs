@@ -9,7 +9,9 @@
 //! - messages of `capacity - 4` bytes, the largest a ring carries (consumer started first);
 //! - indices starting at 4294967000, so they wrap at 2^32 early in the run (producer first).
 //!
-//! And each consumer language reads zero-length records placed in a ring by hand.
+//! And each consumer language reads zero-length records placed in a ring by hand, and in every
+//! pair of different languages each end notices, through the liveness locks, that the other
+//! was killed.
 //!
 //! `python3` and a C++ compiler (`g++` or `$CXX`) are required: without them these tests fail,
 //! saying what to install.
@@ -186,4 +188,89 @@ fn python_consumer_delivers_zero_length_records() {
 #[test]
 fn cpp_consumer_delivers_zero_length_records() {
     zero_length_records(Lang::Cpp);
+}
+
+/// Which end of a running pair is killed.
+#[derive(Debug, Clone, Copy)]
+enum Victim {
+    Producer,
+    Consumer,
+}
+
+/// Starts `producer` and `consumer` on an endless stream of 64-byte messages, waits until
+/// messages flow, kills `victim` with SIGKILL and checks that the survivor notices the death
+/// through the liveness locks: it fails with "the producer is gone" / "the consumer is gone"
+/// long before its ten-minute timeout could have run out.
+fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
+    let name = unique_name("gone");
+    let _cleanup = common::Removes(name.clone());
+    let args = [
+        "--name",
+        name.as_str(),
+        "--count",
+        "4000000000",
+        "--size",
+        "64",
+        "--capacity",
+        "4096",
+        "--timeout-ms",
+        "600000",
+        "--no-verify",
+    ];
+    let mut p = producer.peer();
+    p.arg("producer").args(args);
+    let mut c = consumer.peer();
+    c.arg("consumer").args(args);
+    let mut p = common::Running::start(format!("{producer:?} producer"), p);
+    let mut c = common::Running::start(format!("{consumer:?} consumer"), c);
+    let what = format!("{producer:?} -> {consumer:?}, {victim:?} killed");
+    common::wait_until(&format!("{what}: the segment"), common::HANG_GUARD, || {
+        common::exists(&name) && Raw::open(&name).word(8) != 0
+    });
+    let raw = Raw::open(&name);
+    common::wait_until(
+        &format!("{what}: messages to flow"),
+        common::HANG_GUARD,
+        || raw.word(4) != 0,
+    );
+    let (survivor, expected) = match victim {
+        Victim::Producer => {
+            p.kill();
+            (c, "the producer is gone")
+        }
+        Victim::Consumer => {
+            c.kill();
+            (p, "the consumer is gone")
+        }
+    };
+    let out = survivor.finish(common::HANG_GUARD);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what}: exit status; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "{what}: the survivor must say {expected:?}; stderr: {stderr}"
+    );
+}
+
+macro_rules! liveness {
+    ($($test:ident: $producer:ident -> $consumer:ident;)*) => {$(
+        #[test]
+        fn $test() {
+            survivor_sees_the_peer_gone(Lang::$producer, Lang::$consumer, Victim::Producer);
+            survivor_sees_the_peer_gone(Lang::$producer, Lang::$consumer, Victim::Consumer);
+        }
+    )*};
+}
+
+liveness! {
+    rust_to_python_survive_each_others_death: Rust -> Python;
+    rust_to_cpp_survive_each_others_death: Rust -> Cpp;
+    python_to_rust_survive_each_others_death: Python -> Rust;
+    python_to_cpp_survive_each_others_death: Python -> Cpp;
+    cpp_to_rust_survive_each_others_death: Cpp -> Rust;
+    cpp_to_python_survive_each_others_death: Cpp -> Python;
 }
