@@ -638,6 +638,20 @@ fn main() {
     eprintln!("waiting...");
     let mut wake = support::wake_latency(200 * runs, Duration::from_millis(2));
     wake.sort();
+    let mut raw_wake = support::raw_futex_wake(200 * runs, Duration::from_millis(2));
+    raw_wake.sort();
+    for (label, samples) in [("shm_ring read", &wake), ("raw futex", &raw_wake)] {
+        figures.push(Figure {
+            section: "waiting",
+            name: format!("{label} wake-up after 2 ms idle, p50/p99 (µs)"),
+            size: 0,
+            unit: "µs",
+            runs: [0.5, 0.99]
+                .iter()
+                .map(|&p| percentile(samples, p).as_secs_f64() * 1e6)
+                .collect(),
+        });
+    }
     let idle: Vec<f64> = (0..runs.min(3))
         .map(|_| support::idle_cpu(Duration::from_secs(1)) * 100.0)
         .collect();
@@ -651,10 +665,14 @@ fn main() {
     writeln!(report, "## Waiting\n").unwrap();
     writeln!(
         report,
-        "| | figure |\n|---|---|\n| wake-up of a read asleep in the kernel, after 2 ms idle, {} samples | p50 {}, p99 {} |\n| a blocked consumer with nothing to read, share of one core | {:.3} % [{:.3} – {:.3}] |",
+        "| | figure |\n|---|---|\n| wake-up of a read asleep in the kernel, after 2 ms idle, {} samples | p50 {}, p99 {} |\n| reference: a bare shared `FUTEX_WAIT` woken by `FUTEX_WAKE` from the other core, same idle | p50 {}, p99 {} |\n| ratio | p50 {:.2}×, p99 {:.2}× |\n| a blocked consumer with nothing to read, share of one core | {:.3} % [{:.3} – {:.3}] |",
         wake.len(),
         micros(percentile(&wake, 0.5)),
         micros(percentile(&wake, 0.99)),
+        micros(percentile(&raw_wake, 0.5)),
+        micros(percentile(&raw_wake, 0.99)),
+        percentile(&wake, 0.5).as_secs_f64() / percentile(&raw_wake, 0.5).as_secs_f64(),
+        percentile(&wake, 0.99).as_secs_f64() / percentile(&raw_wake, 0.99).as_secs_f64(),
         idle_figure.median(),
         idle_figure.min(),
         idle_figure.max()

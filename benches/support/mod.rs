@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -125,7 +125,6 @@ fn pinned<T: Send + 'static>(
 
 /// A unique segment name for this process.
 pub fn segment_name(tag: &str) -> String {
-    use std::sync::atomic::AtomicU64;
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(
         "bench-{}-{tag}-{}",
@@ -509,6 +508,7 @@ fn monotonic_ns() -> u64 {
 pub fn wake_latency(samples: usize, idle: Duration) -> Vec<Duration> {
     let mut producer = producer("wake", 64);
     let mut child = spawn_child(&format!("wake {} {samples}", producer.name()));
+    let _pinned = pin(0);
     wait_for_consumer(&producer);
     for _ in 0..samples {
         thread::sleep(idle);
@@ -521,6 +521,37 @@ pub fn wake_latency(samples: usize, idle: Duration) -> Vec<Duration> {
         .lines()
         .map(|line| Duration::from_nanos(line.parse().expect("latency")))
         .collect()
+}
+
+/// The reference for [`wake_latency`]: how long a thread asleep in a bare `FUTEX_WAIT` (shared,
+/// like the ring's) takes to run again after another thread, on the other core, changes the
+/// word and calls `FUTEX_WAKE`, after the same idle time. What the kernel and the machine
+/// allow, with no ring around it.
+pub fn raw_futex_wake(samples: usize, idle: Duration) -> Vec<Duration> {
+    use rustix::thread::futex;
+    let word = Arc::new(CachePadded::new(AtomicU32::new(0)));
+    let sent = Arc::new(CachePadded::new(AtomicU64::new(0)));
+    let (w, s) = (word.clone(), sent.clone());
+    let sleeper = pinned(1, move || {
+        let mut latencies = Vec::with_capacity(samples);
+        for k in 0..samples as u32 {
+            while w.load(Ordering::Acquire) == k {
+                let _ = futex::wait(&w, futex::Flags::empty(), k, None);
+            }
+            latencies.push(Duration::from_nanos(
+                monotonic_ns().saturating_sub(s.load(Ordering::Acquire)),
+            ));
+        }
+        latencies
+    });
+    let _pinned = pin(0);
+    for k in 0..samples as u32 {
+        thread::sleep(idle);
+        sent.store(monotonic_ns(), Ordering::Release);
+        word.store(k + 1, Ordering::Release);
+        let _ = futex::wake(&word, futex::Flags::empty(), 1);
+    }
+    sleeper.join().expect("sleeper")
 }
 
 /// The share of one core a consumer uses while blocked in `read` for `span` with nothing to
