@@ -382,7 +382,8 @@ pub enum Order {
 pub const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// Runs a producer and a consumer of segment `name` at the same time, in `order`, and returns
-/// their outputs. If one fails, the other is stopped at once rather than left to time out.
+/// their outputs. If one fails, the other is stopped after a short grace rather than left to
+/// time out.
 pub fn run_pair(
     name: &str,
     producer: Command,
@@ -391,6 +392,9 @@ pub fn run_pair(
 ) -> (Output, Output) {
     run_pair_within(name, producer, consumer, order, RUN_LIMIT)
 }
+
+/// How long [`run_pair`] lets one peer go on after the other failed.
+const FAILURE_GRACE: Duration = Duration::from_secs(10);
 
 /// [`run_pair`] with a hang guard of `limit` instead of [`RUN_LIMIT`].
 pub fn run_pair_within(
@@ -414,12 +418,21 @@ pub fn run_pair_within(
         }
     };
     let deadline = Instant::now() + limit;
+    // When one fails, the other usually fails a moment later by itself (it sees its peer
+    // gone) and its own exit status and message are part of what tests check; it is killed
+    // only if it is still running after this grace.
+    let mut stop_other_at = None;
     loop {
         let (ps, cs) = (p.poll(), c.poll());
+        let failed = |s: Option<std::process::ExitStatus>| s.is_some_and(|s| !s.success());
+        if stop_other_at.is_none() && (failed(ps) || failed(cs)) {
+            stop_other_at = Some(Instant::now() + FAILURE_GRACE);
+        }
+        let stop_other = stop_other_at.is_some_and(|at| Instant::now() >= at);
         match (ps, cs) {
             (Some(_), Some(_)) => break,
-            (Some(s), None) if !s.success() => c.kill(),
-            (None, Some(s)) if !s.success() => p.kill(),
+            (Some(_), None) if stop_other => c.kill(),
+            (None, Some(_)) if stop_other => p.kill(),
             _ if Instant::now() >= deadline => {
                 p.kill();
                 c.kill();
