@@ -11,7 +11,8 @@
 //!
 //! And each consumer language reads zero-length records placed in a ring by hand, and in every
 //! pair of different languages each end notices, through the liveness locks, that the other
-//! was killed.
+//! was killed; and a producer of every language refuses a ring the shared-memory file system
+//! cannot back.
 //!
 //! `python3` and a C++ compiler (`g++` or `$CXX`) are required: without them these tests fail,
 //! saying what to install.
@@ -273,4 +274,46 @@ liveness! {
     python_to_cpp_survive_each_others_death: Python -> Cpp;
     cpp_to_rust_survive_each_others_death: Cpp -> Rust;
     cpp_to_python_survive_each_others_death: Cpp -> Python;
+}
+
+#[test]
+fn a_full_shared_memory_file_system_is_an_error_from_create_in_every_language() {
+    // In a private mount namespace (root only, like the permission tests), /dev/shm is a
+    // 1 MiB tmpfs; a 4 MiB ring cannot be backed, and creating it must say so rather than
+    // leave a sparse object that kills the process with SIGBUS when a write reaches an
+    // unbacked page.
+    for lang in [Lang::Rust, Lang::Python, Lang::Cpp] {
+        let peer = lang.peer();
+        let mut command = std::process::Command::new("unshare");
+        command
+            .args([
+                "--mount",
+                "sh",
+                "-c",
+                "mount -t tmpfs -o size=1m tmpfs /dev/shm && exec \"$@\"",
+                "sh",
+            ])
+            .arg(peer.get_program())
+            .args(peer.get_args())
+            .args(["producer", "--name", "full", "--count", "1", "--size", "64"])
+            .args(["--capacity", "4194304", "--timeout-ms", "1000"]);
+        for (key, value) in peer.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        let out = command
+            .output()
+            .expect("run unshare (util-linux); this test needs it and root");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{lang:?} producer, stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains("fallocate") && stderr.contains("No space left on device"),
+            "{lang:?} producer, stderr: {stderr}"
+        );
+    }
 }

@@ -161,6 +161,7 @@ class stream {
     }
   }
   std::uint64_t length(std::uint64_t i) const {
+    if (span_ == 1) return min_;  // one size: no division per message
     return min_ + ((i * 2654435761u) & 0xFFFFFFFFu) % span_;
   }
   // The expected payload of message i (valid for lengths up to `longest`).

@@ -90,6 +90,13 @@
 #define SHM_RING_KERNEL_WAIT 0
 #endif
 
+// Marks the waiting loops: out of line and out of the way of the calls that rarely need them.
+#if defined(__GNUC__)
+#define SHM_RING_COLD __attribute__((noinline, cold))
+#else
+#define SHM_RING_COLD
+#endif
+
 namespace shm_ring {
 
 // ---------------------------------------------------------------------------------------------
@@ -797,10 +804,11 @@ struct ring_side {
 // set our SLEEPING bit and made the barrier that guarantees the wake (see wake_peer). Before
 // each sleep the peer's liveness is probed: if it is gone, a consumer looks once more (to drain
 // what was published before the end) and a producer gives up at once.
+// The caller has made one attempt already, which found the ring full (or empty): keeping that
+// first attempt out of here lets it be inlined into the caller, while this loop is not.
 template <class Attempt>
-wait_outcome wait_for_peer(const ring_side& me, Attempt&& attempt,
-                           std::chrono::nanoseconds timeout) {
-  if (attempt()) return wait_outcome::done;
+SHM_RING_COLD wait_outcome wait_for_peer(const ring_side& me, Attempt& attempt,
+                                         std::chrono::nanoseconds timeout) {
   using clock = std::chrono::steady_clock;
   const clock::time_point start = clock::now();
   const clock::duration limit = std::chrono::duration_cast<clock::duration>(
@@ -995,9 +1003,30 @@ class mapping {
   bool owned_ = false;
 };
 
-// Maps `size` bytes of fd read-write and shared.
+// Backs the first `size` bytes of the object with memory now, so that a full shared-memory file
+// system is an error here rather than a SIGBUS at the first touch of a page, and no write in
+// the data path waits for a page to be allocated. Returns 0, or the errno; a file system
+// without fallocate keeps the sparse object (0).
+inline int allocate(int fd, std::size_t size) noexcept {
+#if defined(__linux__)
+  const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+  return err == EOPNOTSUPP || err == ENOSYS ? 0 : err;
+#else
+  (void)fd;
+  (void)size;
+  return 0;
+#endif
+}
+
+// Maps `size` bytes of fd read-write and shared. On Linux every page is mapped in now
+// (MAP_POPULATE), so the first pass over a large ring takes no page faults.
 inline result<mapping> map_shared(int fd, std::size_t size) noexcept {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+#if defined(__linux__) && defined(MAP_POPULATE)
+  const int flags = MAP_SHARED | MAP_POPULATE;
+#else
+  const int flags = MAP_SHARED;
+#endif
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
   if (p == MAP_FAILED) return make::os(errc::system_error, "mmap", errno);
   return mapping(static_cast<unsigned char*>(p), size, true);
 }
@@ -1269,6 +1298,8 @@ class producer {
     if (lock_error != 0 && lock_error != EINVAL) return fail("fcntl", lock_error);
     if (::fchmod(fd.get(), options.mode) != 0) return fail("fchmod", errno);
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail("ftruncate", errno);
+    const int alloc_error = detail::allocate(fd.get(), size);
+    if (alloc_error != 0) return fail("fallocate", alloc_error);
     result<detail::mapping> m = detail::map_shared(fd.get(), size);
     if (!m) return fail("mmap", m.error().sys_errno());
 
@@ -1320,14 +1351,9 @@ class producer {
   /// Writes one message, waiting up to `timeout` for space. Errors: as try_write, timeout,
   /// peer_gone (the consumer is gone while the ring is full).
   status write(const void* data, std::size_t len, std::chrono::nanoseconds timeout) {
-    status s;
-    return outcome(wait_for_space(
-                       [&] {
-                         s = try_write(data, len);
-                         return s != errc::full;
-                       },
-                       timeout),
-                   s, timeout);
+    status s = try_write(data, len);
+    if (s != errc::full) return s;
+    return write_waiting(data, len, timeout);
   }
 
   /// Writes as many of msgs[0..count) as fit now, in order, and publishes head once.
@@ -1357,15 +1383,9 @@ class producer {
   /// Errors: as try_write_batch, timeout, peer_gone.
   result<std::size_t> write_batch(const byte_view* msgs, std::size_t count,
                                   std::chrono::nanoseconds timeout) {
-    result<std::size_t> r(std::size_t{0});
-    const detail::wait_outcome o = wait_for_space(
-        [&] {
-          r = try_write_batch(msgs, count);
-          return r.code() != errc::full;
-        },
-        timeout);
-    if (o == detail::wait_outcome::done) return r;
-    return outcome(o, status(), timeout);
+    result<std::size_t> r = try_write_batch(msgs, count);
+    if (r.code() != errc::full) return r;
+    return write_batch_waiting(msgs, count, timeout);
   }
 
   /// Reserves room for a `len`-byte message to be filled in place. Errors: as try_write.
@@ -1386,15 +1406,9 @@ class producer {
   /// Like try_reserve, waiting up to `timeout` for space. Errors: as try_reserve, timeout,
   /// peer_gone.
   result<reservation> reserve(std::size_t len, std::chrono::nanoseconds timeout) {
-    result<reservation> r{reservation()};
-    const detail::wait_outcome o = wait_for_space(
-        [&] {
-          r = try_reserve(len);
-          return r.code() != errc::full;
-        },
-        timeout);
-    if (o == detail::wait_outcome::done) return r;
-    return outcome(o, status(), timeout);
+    result<reservation> r = try_reserve(len);
+    if (r.code() != errc::full) return r;
+    return reserve_waiting(len, timeout);
   }
 
   /// Waits up to `timeout` until the consumer has read everything (head == tail). Errors:
@@ -1490,9 +1504,50 @@ class producer {
     std::swap(stats_, o.stats_);
   }
 
+  // The blocking writes call these only when their first attempt found the ring full, so that
+  // the waiting machinery stays out of line and the common case copies no status around.
+  SHM_RING_COLD status write_waiting(const void* data, std::size_t len,
+                                     std::chrono::nanoseconds timeout) {
+    status s;
+    const detail::wait_outcome o = wait_for_space(
+        [&] {
+          s = try_write(data, len);
+          return s != errc::full;
+        },
+        timeout);
+    return outcome(o, s, timeout);
+  }
+
+  SHM_RING_COLD result<std::size_t> write_batch_waiting(const byte_view* msgs, std::size_t count,
+                                                        std::chrono::nanoseconds timeout) {
+    result<std::size_t> r(std::size_t{0});
+    const detail::wait_outcome o = wait_for_space(
+        [&] {
+          r = try_write_batch(msgs, count);
+          return r.code() != errc::full;
+        },
+        timeout);
+    if (o == detail::wait_outcome::done) return r;
+    return outcome(o, status(), timeout);
+  }
+
+  SHM_RING_COLD result<reservation> reserve_waiting(std::size_t len,
+                                                    std::chrono::nanoseconds timeout) {
+    result<reservation> r{reservation()};
+    const detail::wait_outcome o = wait_for_space(
+        [&] {
+          r = try_reserve(len);
+          return r.code() != errc::full;
+        },
+        timeout);
+    if (o == detail::wait_outcome::done) return r;
+    return outcome(o, status(), timeout);
+  }
+
   // Waits while the ring is full (or, for wait_until_empty, not empty).
   template <class Attempt>
   detail::wait_outcome wait_for_space(Attempt&& attempt, std::chrono::nanoseconds timeout) {
+    if (attempt()) return detail::wait_outcome::done;
     const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::producer,
                                flags_,      peer_check_, &stats_};
     return detail::wait_for_peer(me, attempt, timeout);
@@ -1730,44 +1785,34 @@ class consumer {
   /// Like try_read(out), waiting up to `timeout` for a message. Errors: as try_read, timeout,
   /// peer_gone.
   status read(std::vector<std::uint8_t>& out, std::chrono::nanoseconds timeout) {
-    status s;
-    const detail::wait_outcome o = wait([&] { return s = try_read(out); }, timeout);
-    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
+    status s = try_read(out);
+    if (s != errc::empty) return s;
+    return read_waiting(out, timeout);
   }
 
   /// Like try_read(buf, capacity), waiting up to `timeout` for a message.
   result<std::size_t> read(void* buf, std::size_t buf_capacity,
                            std::chrono::nanoseconds timeout) {
-    result<std::size_t> r(std::size_t{0});
-    const detail::wait_outcome o = wait(
-        [&] {
-          r = try_read(buf, buf_capacity);
-          return r.error();
-        },
-        timeout);
-    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
+    result<std::size_t> r = try_read(buf, buf_capacity);
+    if (r.code() != errc::empty) return r;
+    return read_waiting(buf, buf_capacity, timeout);
   }
 
   /// Like try_read_in_place, waiting up to `timeout` for a message.
   template <class F>
   status read_in_place(F&& f, std::chrono::nanoseconds timeout) {
-    status s;
-    const detail::wait_outcome o = wait([&] { return s = try_read_in_place(f); }, timeout);
-    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
+    status s = try_read_in_place(f);
+    if (s != errc::empty) return s;
+    return read_in_place_waiting(f, timeout);
   }
 
   /// Like try_read_batch, waiting up to `timeout` for at least one message.
   template <class F>
   result<std::size_t> read_batch(std::size_t max_messages, F&& f,
                                  std::chrono::nanoseconds timeout) {
-    result<std::size_t> r(std::size_t{0});
-    const detail::wait_outcome o = wait(
-        [&] {
-          r = try_read_batch(max_messages, f);
-          return r.error();
-        },
-        timeout);
-    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
+    result<std::size_t> r = try_read_batch(max_messages, f);
+    if (r.code() != errc::empty) return r;
+    return read_batch_waiting(max_messages, f, timeout);
   }
 
   /// Whether the producer lives: alive while it holds its lock, gone once it has closed the
@@ -1878,12 +1923,55 @@ class consumer {
     detail::wake_peer(map_.base(), ext_, detail::side::consumer);
   }
 
-  // Retries while the ring is empty; `attempt` returns the status of one try.
+  // The blocking reads call these only when their first attempt found the ring empty, so that
+  // the waiting machinery stays out of line and the common case copies no status around.
+  SHM_RING_COLD status read_waiting(std::vector<std::uint8_t>& out,
+                                    std::chrono::nanoseconds timeout) {
+    status s;
+    const detail::wait_outcome o = wait([&] { return s = try_read(out); }, timeout);
+    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
+  }
+
+  SHM_RING_COLD result<std::size_t> read_waiting(void* buf, std::size_t buf_capacity,
+                                                 std::chrono::nanoseconds timeout) {
+    result<std::size_t> r(std::size_t{0});
+    const detail::wait_outcome o = wait(
+        [&] {
+          r = try_read(buf, buf_capacity);
+          return r.code();
+        },
+        timeout);
+    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
+  }
+
+  template <class F>
+  SHM_RING_COLD status read_in_place_waiting(F& f, std::chrono::nanoseconds timeout) {
+    status s;
+    const detail::wait_outcome o = wait([&] { return s = try_read_in_place(f); }, timeout);
+    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
+  }
+
+  template <class F>
+  SHM_RING_COLD result<std::size_t> read_batch_waiting(std::size_t max_messages, F& f,
+                                                       std::chrono::nanoseconds timeout) {
+    result<std::size_t> r(std::size_t{0});
+    const detail::wait_outcome o = wait(
+        [&] {
+          r = try_read_batch(max_messages, f);
+          return r.code();
+        },
+        timeout);
+    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
+  }
+
+  // Retries while the ring is empty; `attempt` returns the status (or code) of one try.
   template <class Attempt>
   detail::wait_outcome wait(Attempt&& attempt, std::chrono::nanoseconds timeout) {
+    auto found = [&] { return attempt() != errc::empty; };
+    if (found()) return detail::wait_outcome::done;
     const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::consumer,
                                flags_,      peer_check_, &stats_};
-    return detail::wait_for_peer(me, [&] { return attempt() != errc::empty; }, timeout);
+    return detail::wait_for_peer(me, found, timeout);
   }
   // Why a blocking read ended without a message: the timeout, or the producer is gone.
   static status not_done(detail::wait_outcome o, std::chrono::nanoseconds timeout) noexcept {
