@@ -226,7 +226,12 @@ fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
     let mut c = common::Running::start(format!("{consumer:?} consumer"), c);
     let what = format!("{producer:?} -> {consumer:?}, {victim:?} killed");
     common::wait_until(&format!("{what}: the segment"), common::HANG_GUARD, || {
-        common::exists(&name) && Raw::open(&name).word(8) != 0
+        // The producer makes the object, sizes it, then writes its capacity word: until then
+        // it may be missing, or shorter than a header.
+        common::exists(&name) && {
+            let raw = Raw::open(&name);
+            raw.size() >= 16 && raw.word(8) != 0
+        }
     });
     let raw = Raw::open(&name);
     common::wait_until(
