@@ -260,6 +260,33 @@ failure run_producer(const options& o, report& out) {
   return failure();
 }
 
+// Whether the pieces a, b of message i carry its expected payload (its length is right).
+bool same_payload(const stream& st, std::uint64_t i, shm_ring::byte_view a, shm_ring::byte_view b) {
+  const std::uint8_t* expect = st.payload(i);
+  return std::memcmp(a.data, expect, a.size) == 0 &&
+         (b.size == 0 || std::memcmp(b.data, expect + a.size, b.size) == 0);
+}
+
+// What is wrong with message i, received as the pieces a, b: its length or its first wrong byte.
+__attribute__((noinline)) std::string mismatch(const stream& st, std::uint64_t i,
+                                               shm_ring::byte_view a, shm_ring::byte_view b) {
+  const std::uint64_t want = st.length(i);
+  const std::uint64_t got = a.size + b.size;
+  if (got != want) {
+    return "message " + std::to_string(i) + ": length " + std::to_string(got) + ", expected " +
+           std::to_string(want);
+  }
+  const std::uint8_t* expect = st.payload(i);
+  for (std::size_t j = 0; j < got; ++j) {
+    const std::uint8_t byte = j < a.size ? a.data[j] : b.data[j - a.size];
+    if (byte != expect[j]) {
+      return "message " + std::to_string(i) + ": byte " + std::to_string(j) + " is " + hex(byte) +
+             ", expected " + hex(expect[j]);
+    }
+  }
+  return std::string();
+}
+
 failure run_consumer(const options& o, report& out) {
   const std::chrono::milliseconds timeout(o.timeout_ms);
   shm_ring::result<shm_ring::consumer> opened = shm_ring::consumer::open(o.name, timeout);
@@ -276,30 +303,13 @@ failure run_consumer(const options& o, report& out) {
   std::string problem;  // the first mismatch seen
   clock_type::time_point t0;
 
-  // Checks message i (the pieces of its payload) and moves on to the next.
+  // Checks message i (the pieces of its payload) and moves on to the next. Kept small, so
+  // that it is inlined into the reading loops; describing a mismatch is out of line.
   const auto check = [&](shm_ring::byte_view a, shm_ring::byte_view b) {
     if (i == 0) t0 = clock_type::now();
-    const std::uint64_t want = st.length(i);
     const std::uint64_t got = a.size + b.size;
-    if (problem.empty()) {
-      if (got != want) {
-        problem = "message " + std::to_string(i) + ": length " + std::to_string(got) +
-                  ", expected " + std::to_string(want);
-      } else if (o.verify) {
-        const std::uint8_t* expect = st.payload(i);
-        const bool same = std::memcmp(a.data, expect, a.size) == 0 &&
-                          (b.size == 0 || std::memcmp(b.data, expect + a.size, b.size) == 0);
-        if (!same) {
-          for (std::size_t j = 0; j < got; ++j) {
-            const std::uint8_t byte = j < a.size ? a.data[j] : b.data[j - a.size];
-            if (byte != expect[j]) {
-              problem = "message " + std::to_string(i) + ": byte " + std::to_string(j) + " is " +
-                        hex(byte) + ", expected " + hex(expect[j]);
-              break;
-            }
-          }
-        }
-      }
+    if (problem.empty() && (got != st.length(i) || (o.verify && !same_payload(st, i, a, b)))) {
+      problem = mismatch(st, i, a, b);
     }
     out.bytes += got;
     ++i;

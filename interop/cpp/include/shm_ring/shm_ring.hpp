@@ -815,10 +815,13 @@ SHM_RING_COLD wait_outcome wait_for_peer(const ring_side& me, Attempt& attempt,
       timeout < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero() : timeout);
   const clock::time_point deadline =
       limit >= clock::time_point::max() - start ? clock::time_point::max() : start + limit;
-  enum : unsigned { spins = 128, yields = 64 };
-  for (unsigned step = 0; step < spins + yields; ++step) {
-    if (step < spins) {
-      cpu_relax();
+  // Spins in doubling bursts (1, 2, 4 ... 64 pauses), then yields a few times: a side that
+  // looks at the other's index after every single pause keeps taking the header's cache line
+  // away from the side that is about to store to it.
+  enum : unsigned { spin_bursts = 7, yields = 4 };
+  for (unsigned step = 0; step < spin_bursts + yields; ++step) {
+    if (step < spin_bursts) {
+      for (unsigned k = 0; k < (1u << step); ++k) cpu_relax();
     } else {
       ::sched_yield();
     }
@@ -1352,8 +1355,8 @@ class producer {
   /// peer_gone (the consumer is gone while the ring is full).
   status write(const void* data, std::size_t len, std::chrono::nanoseconds timeout) {
     status s = try_write(data, len);
-    if (s != errc::full) return s;
-    return write_waiting(data, len, timeout);
+    if (s == errc::full) s = write_waiting(data, len, timeout);
+    return s;
   }
 
   /// Writes as many of msgs[0..count) as fit now, in order, and publishes head once.
@@ -1384,8 +1387,8 @@ class producer {
   result<std::size_t> write_batch(const byte_view* msgs, std::size_t count,
                                   std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_write_batch(msgs, count);
-    if (r.code() != errc::full) return r;
-    return write_batch_waiting(msgs, count, timeout);
+    if (r.code() == errc::full) r = write_batch_waiting(msgs, count, timeout);
+    return r;
   }
 
   /// Reserves room for a `len`-byte message to be filled in place. Errors: as try_write.
@@ -1407,8 +1410,8 @@ class producer {
   /// peer_gone.
   result<reservation> reserve(std::size_t len, std::chrono::nanoseconds timeout) {
     result<reservation> r = try_reserve(len);
-    if (r.code() != errc::full) return r;
-    return reserve_waiting(len, timeout);
+    if (r.code() == errc::full) r = reserve_waiting(len, timeout);
+    return r;
   }
 
   /// Waits up to `timeout` until the consumer has read everything (head == tail). Errors:
@@ -1786,24 +1789,24 @@ class consumer {
   /// peer_gone.
   status read(std::vector<std::uint8_t>& out, std::chrono::nanoseconds timeout) {
     status s = try_read(out);
-    if (s != errc::empty) return s;
-    return read_waiting(out, timeout);
+    if (s == errc::empty) s = read_waiting(out, timeout);
+    return s;
   }
 
   /// Like try_read(buf, capacity), waiting up to `timeout` for a message.
   result<std::size_t> read(void* buf, std::size_t buf_capacity,
                            std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_read(buf, buf_capacity);
-    if (r.code() != errc::empty) return r;
-    return read_waiting(buf, buf_capacity, timeout);
+    if (r.code() == errc::empty) r = read_waiting(buf, buf_capacity, timeout);
+    return r;
   }
 
   /// Like try_read_in_place, waiting up to `timeout` for a message.
   template <class F>
   status read_in_place(F&& f, std::chrono::nanoseconds timeout) {
     status s = try_read_in_place(f);
-    if (s != errc::empty) return s;
-    return read_in_place_waiting(f, timeout);
+    if (s == errc::empty) s = read_in_place_waiting(f, timeout);
+    return s;
   }
 
   /// Like try_read_batch, waiting up to `timeout` for at least one message.
@@ -1811,8 +1814,8 @@ class consumer {
   result<std::size_t> read_batch(std::size_t max_messages, F&& f,
                                  std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_read_batch(max_messages, f);
-    if (r.code() != errc::empty) return r;
-    return read_batch_waiting(max_messages, f, timeout);
+    if (r.code() == errc::empty) r = read_batch_waiting(max_messages, f, timeout);
+    return r;
   }
 
   /// Whether the producer lives: alive while it holds its lock, gone once it has closed the
