@@ -59,11 +59,35 @@ impl Figure {
     }
 }
 
-/// Messages per second of each of `runs` runs of `count` messages.
-fn rates(runs: usize, count: u64, mut run: impl FnMut() -> Duration) -> Vec<f64> {
-    (0..runs)
-        .map(|_| count as f64 / run().as_secs_f64())
-        .collect()
+/// The three ways of running shm_ring's throughput workloads.
+const MODES: [(&str, fn(Api, usize, u64) -> Duration); 3] = [
+    ("single-thread", support::single_thread),
+    ("cross-thread", support::cross_thread),
+    ("cross-process", support::cross_process),
+];
+
+/// `runs` results (messages per second) of each workload, by name.
+///
+/// The workloads take turns, one run each per round, rather than each doing all its runs in
+/// a row: on a shared machine the speed of the same code drifts from second to second (other
+/// tenants, where the host places the two CPUs), and taking turns lets every workload, and so
+/// every ratio, see the same drift.
+fn rates_in_turn(
+    runs: usize,
+    workloads: &mut [(String, Box<dyn FnMut() -> f64 + '_>)],
+) -> std::collections::HashMap<String, Vec<f64>> {
+    let mut rates: std::collections::HashMap<String, Vec<f64>> = std::collections::HashMap::new();
+    for _ in 0..runs {
+        for (name, run) in workloads.iter_mut() {
+            rates.entry(name.clone()).or_default().push(run());
+        }
+    }
+    rates
+}
+
+/// Messages per second of a run of `count` messages that took `elapsed`.
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
 }
 
 fn gib(rate: f64, size: usize) -> f64 {
@@ -325,7 +349,9 @@ fn main() {
     writeln!(
         report,
         "Every figure is the median of {runs} runs, with the minimum and maximum in brackets; \
-         each ratio divides medians measured in this same run.\n"
+         each ratio divides medians measured in this same run. A throughput run carries 512 MiB \
+         of payload (at most 2 million messages); the two sides of a workload run on two CPUs, \
+         pinned.\n"
     )
     .unwrap();
 
@@ -333,31 +359,39 @@ fn main() {
     for size in SIZES {
         eprintln!("throughput at {}...", human_size(size));
         let count = support::count_for(size);
-        let memcpy = Figure {
+        let mut workloads: Vec<(String, Box<dyn FnMut() -> f64>)> = vec![
+            (
+                "memcpy, single-thread".into(),
+                Box::new(move || rate(count, support::memcpy(size, count))),
+            ),
+            (
+                "rtrb, cross-thread, per message".into(),
+                Box::new(move || rate(count, support::rtrb_cross_thread(false, size, count))),
+            ),
+            (
+                "rtrb, cross-thread, batched".into(),
+                Box::new(move || rate(count, support::rtrb_cross_thread(true, size, count))),
+            ),
+        ];
+        for (mode, run) in MODES {
+            for api in Api::ALL {
+                workloads.push((
+                    format!("shm_ring, {mode}, {}", api.name()),
+                    Box::new(move || rate(count, run(api, size, count))),
+                ));
+            }
+        }
+        let mut rates = rates_in_turn(runs, &mut workloads);
+        let mut figure = |name: &str| Figure {
             section: "throughput",
-            name: "memcpy, single-thread".into(),
+            name: name.to_owned(),
             size,
             unit: "msgs/s",
-            runs: rates(runs, count, || support::memcpy(size, count)),
+            runs: rates.remove(name).expect("every workload ran"),
         };
-        let rtrb = Figure {
-            section: "throughput",
-            name: "rtrb, cross-thread, per message".into(),
-            size,
-            unit: "msgs/s",
-            runs: rates(runs, count, || {
-                support::rtrb_cross_thread(false, size, count)
-            }),
-        };
-        let rtrb_batched = Figure {
-            section: "throughput",
-            name: "rtrb, cross-thread, batched".into(),
-            size,
-            unit: "msgs/s",
-            runs: rates(runs, count, || {
-                support::rtrb_cross_thread(true, size, count)
-            }),
-        };
+        let memcpy = figure("memcpy, single-thread");
+        let rtrb = figure("rtrb, cross-thread, per message");
+        let rtrb_batched = figure("rtrb, cross-thread, batched");
         writeln!(report, "## Throughput, {} messages\n", human_size(size)).unwrap();
         writeln!(report, "| what | msgs/s | GiB/s | reference | ratio |").unwrap();
         writeln!(report, "|---|---|---|---|---|").unwrap();
@@ -384,22 +418,9 @@ fn main() {
         row(&mut report, &rtrb, None);
         row(&mut report, &rtrb_batched, None);
         let mut copy_process = None;
-        for (mode, run) in [
-            (
-                "single-thread",
-                support::single_thread as fn(Api, usize, u64) -> Duration,
-            ),
-            ("cross-thread", support::cross_thread),
-            ("cross-process", support::cross_process),
-        ] {
+        for (mode, _) in MODES {
             for api in Api::ALL {
-                let figure = Figure {
-                    section: "throughput",
-                    name: format!("shm_ring, {mode}, {}", api.name()),
-                    size,
-                    unit: "msgs/s",
-                    runs: rates(runs, count, || run(api, size, count)),
-                };
+                let figure = figure(&format!("shm_ring, {mode}, {}", api.name()));
                 let reference = match (mode, api) {
                     ("cross-thread", Api::Batch) => Some((&rtrb_batched, "rtrb batched")),
                     ("cross-thread", _) => Some((&rtrb, "rtrb per message")),
@@ -455,9 +476,8 @@ fn main() {
     writeln!(report, "## The peer programs, cross-process\n").unwrap();
     writeln!(
         report,
-        "Each row runs the `peer` programs (copy API, `--no-verify`) as two processes pinned to \
-         two CPUs, with 512 MiB of payload per run (at most 2 million messages); msgs/s is the \
-         consumer's.\n"
+        "Each row runs the `peer` programs (copy API, `--no-verify`) as two processes; msgs/s is \
+         the consumer's.\n"
     )
     .unwrap();
     writeln!(
@@ -467,12 +487,29 @@ fn main() {
     .unwrap();
     writeln!(report, "|---|---|---|---|---|").unwrap();
     for size in SIZES {
-        // Longer than the other workloads' runs: a process pair needs a while to settle.
-        let count = ((512u64 << 20) / size as u64).clamp(50, 2_000_000);
+        let count = support::count_for(size);
+        let mut workloads: Vec<(String, Box<dyn FnMut() -> f64>)> = Vec::new();
+        for lang in ["Rust", "C++"] {
+            if let Some(program) = peer_command(&peers, lang).map(|c| c.get_program().to_owned()) {
+                workloads.push((
+                    lang.to_owned(),
+                    Box::new(move || {
+                        peer_run(
+                            Command::new(&program),
+                            Command::new(&program),
+                            size,
+                            count,
+                            &[],
+                            &[],
+                        )
+                    }),
+                ));
+            }
+        }
+        let mut rates = rates_in_turn(runs, &mut workloads);
         let mut rust_median = None;
         for lang in ["Rust", "C++"] {
-            let (Some(_), Some(_)) = (peer_command(&peers, lang), peer_command(&peers, lang))
-            else {
+            let Some(lang_runs) = rates.remove(lang) else {
                 writeln!(
                     report,
                     "| {lang} → {lang} | {} | not available | | |",
@@ -486,18 +523,7 @@ fn main() {
                 name: format!("{lang} → {lang}"),
                 size,
                 unit: "msgs/s",
-                runs: (0..runs)
-                    .map(|_| {
-                        peer_run(
-                            peer_command(&peers, lang).unwrap(),
-                            peer_command(&peers, lang).unwrap(),
-                            size,
-                            count,
-                            &[],
-                            &[],
-                        )
-                    })
-                    .collect(),
+                runs: lang_runs,
             };
             let ratio = match rust_median {
                 None => {
@@ -707,8 +733,10 @@ fn main() {
     match no_wake {
         Some(no_wake) => {
             let own = std::env::current_exe().expect("own path");
+            // Three times the usual number of runs, in turn: the two builds differ by a few
+            // percent at most, far less than a shared machine's drift between runs.
             let (mut with, mut without) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
+            for _ in 0..3 * runs {
                 with.push(write_path_in(&own, count));
                 without.push(write_path_in(&no_wake, count));
             }
@@ -729,7 +757,8 @@ fn main() {
             let ratio = with.median() / without.median();
             writeln!(
                 report,
-                "| non-blocking write path, 64 B: with / without wake-up support | {} / {} = {ratio:.3}× |",
+                "| non-blocking write path, 64 B: with / without wake-up support ({} runs each) | {} / {} = {ratio:.3}× |",
+                with.runs.len(),
                 human_rate(with.median()),
                 human_rate(without.median())
             )
