@@ -59,8 +59,14 @@ impl Figure {
     }
 }
 
+/// A throughput workload of shm_ring: one run of `count` messages of `size` bytes with an API.
+type RunWith = fn(Api, usize, u64) -> Duration;
+
+/// A named workload: each call is one run, returning its messages per second.
+type Workload<'a> = (String, Box<dyn FnMut() -> f64 + 'a>);
+
 /// The three ways of running shm_ring's throughput workloads.
-const MODES: [(&str, fn(Api, usize, u64) -> Duration); 3] = [
+const MODES: [(&str, RunWith); 3] = [
     ("single-thread", support::single_thread),
     ("cross-thread", support::cross_thread),
     ("cross-process", support::cross_process),
@@ -74,7 +80,7 @@ const MODES: [(&str, fn(Api, usize, u64) -> Duration); 3] = [
 /// every ratio, see the same drift.
 fn rates_in_turn(
     runs: usize,
-    workloads: &mut [(String, Box<dyn FnMut() -> f64 + '_>)],
+    workloads: &mut [Workload<'_>],
 ) -> std::collections::HashMap<String, Vec<f64>> {
     let mut rates: std::collections::HashMap<String, Vec<f64>> = std::collections::HashMap::new();
     for _ in 0..runs {
@@ -359,7 +365,7 @@ fn main() {
     for size in SIZES {
         eprintln!("throughput at {}...", human_size(size));
         let count = support::count_for(size);
-        let mut workloads: Vec<(String, Box<dyn FnMut() -> f64>)> = vec![
+        let mut workloads: Vec<Workload> = vec![
             (
                 "memcpy, single-thread".into(),
                 Box::new(move || rate(count, support::memcpy(size, count))),
@@ -488,7 +494,7 @@ fn main() {
     writeln!(report, "|---|---|---|---|---|").unwrap();
     for size in SIZES {
         let count = support::count_for(size);
-        let mut workloads: Vec<(String, Box<dyn FnMut() -> f64>)> = Vec::new();
+        let mut workloads: Vec<Workload> = Vec::new();
         for lang in ["Rust", "C++"] {
             if let Some(program) = peer_command(&peers, lang).map(|c| c.get_program().to_owned()) {
                 workloads.push((
