@@ -259,6 +259,7 @@ impl ShmConsumer {
     }
 
     /// The next record, if one is published.
+    #[inline]
     fn next(&mut self) -> Result<Option<Record>, ReadError> {
         Ok(self.ring.next_record()?)
     }
@@ -283,12 +284,14 @@ impl ShmConsumer {
     }
 
     /// Marks `record` as read and publishes the new tail.
+    #[inline]
     fn consume(&mut self, record: Record) {
         self.ring.advance(record);
         self.release();
     }
 
     /// Copies `record` into `out` (resized to fit) and consumes it.
+    #[inline]
     fn take_into(&mut self, record: Record, out: &mut Vec<u8>) -> usize {
         // Resizing without clearing first zero-fills only the growth, not bytes about to be
         // overwritten anyway.
@@ -410,6 +413,7 @@ impl ShmConsumer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_read(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
         Ok(self.next()?.map(|record| self.take_vec(record)))
     }
@@ -426,6 +430,7 @@ impl ShmConsumer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn read(&mut self, timeout: Duration) -> Result<Vec<u8>, ReadError> {
         let record = self.wait_next(timeout)?;
         Ok(self.take_vec(record))
@@ -445,6 +450,7 @@ impl ShmConsumer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_read_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>, ReadError> {
         Ok(self.next()?.map(|record| self.take_into(record, buf)))
     }
@@ -462,6 +468,7 @@ impl ShmConsumer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn read_into(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize, ReadError> {
         let record = self.wait_next(timeout)?;
         Ok(self.take_into(record, buf))
@@ -489,6 +496,7 @@ impl ShmConsumer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_read_into_slice(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ReadError> {
         match self.next()? {
             Some(record) => self.take_into_slice(record, buf).map(Some),
@@ -510,6 +518,7 @@ impl ShmConsumer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn read_into_slice(
         &mut self,
         buf: &mut [u8],

@@ -342,6 +342,7 @@ impl ShmProducer {
     }
 
     /// Publishes what is staged and wakes the consumer if it sleeps.
+    #[inline]
     fn publish(&mut self) {
         if self.ring.publish() {
             wait::wake(self.ring.own_index());
@@ -361,6 +362,7 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_write(&mut self, message: &[u8]) -> Result<(), WriteError> {
         self.ring.stage(message)?;
         self.publish();
@@ -382,6 +384,7 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn write(&mut self, message: &[u8], timeout: Duration) -> Result<(), WriteError> {
         wait::retry(
             self,
@@ -409,6 +412,7 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, WriteError> {
         let len = self.ring.reserve(len)?;
         Ok(WriteGrant {
@@ -429,6 +433,7 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn reserve(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, WriteError> {
         let len = wait::retry(
             self,
@@ -735,6 +740,7 @@ impl WriteGrant<'_> {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
         self.ring.payload_slices_mut(self.len)
     }
@@ -751,6 +757,7 @@ impl WriteGrant<'_> {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn commit(self) {
         if self.ring.commit(self.len) {
             wait::wake(self.ring.own_index());
