@@ -277,6 +277,7 @@ impl ShmConsumer {
     }
 
     /// Publishes the tail and wakes the producer if it sleeps.
+    #[inline]
     fn release(&mut self) {
         if self.ring.release() {
             wait::wake(self.ring.own_index());

@@ -87,6 +87,7 @@ fn get_wrapped(region: &Region, capacity: usize, start: usize, out: &mut [u8]) {
 /// The data-area spans `(offset, len)` of `len` bytes from stream index `index`: one span, or
 /// two when they wrap (the second then starts at the data area's first byte).
 #[cfg(not(loom))]
+#[inline]
 fn spans(capacity: u32, index: u32, len: u32) -> ((usize, usize), (usize, usize)) {
     let start = (index & (capacity - 1)) as usize;
     let len = len as usize;
