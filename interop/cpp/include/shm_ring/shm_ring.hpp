@@ -1355,7 +1355,7 @@ class producer {
   /// peer_gone (the consumer is gone while the ring is full).
   status write(const void* data, std::size_t len, std::chrono::nanoseconds timeout) {
     status s = try_write(data, len);
-    if (s == errc::full) s = write_waiting(data, len, timeout);
+    if (s == errc::full) s = retry_while_full(s, [&] { return try_write(data, len); }, timeout);
     return s;
   }
 
@@ -1387,7 +1387,9 @@ class producer {
   result<std::size_t> write_batch(const byte_view* msgs, std::size_t count,
                                   std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_write_batch(msgs, count);
-    if (r.code() == errc::full) r = write_batch_waiting(msgs, count, timeout);
+    if (r.code() == errc::full) {
+      r = retry_while_full(r, [&] { return try_write_batch(msgs, count); }, timeout);
+    }
     return r;
   }
 
@@ -1410,13 +1412,16 @@ class producer {
   /// peer_gone.
   result<reservation> reserve(std::size_t len, std::chrono::nanoseconds timeout) {
     result<reservation> r = try_reserve(len);
-    if (r.code() == errc::full) r = reserve_waiting(len, timeout);
+    if (r.code() == errc::full) {
+      r = retry_while_full(std::move(r), [&] { return try_reserve(len); }, timeout);
+    }
     return r;
   }
 
   /// Waits up to `timeout` until the consumer has read everything (head == tail). Errors:
   /// timeout, peer_gone (the consumer is gone with messages unread).
   status wait_until_empty(std::chrono::nanoseconds timeout) {
+    if (is_empty()) return status();
     switch (wait_for_space([&] { return is_empty(); }, timeout)) {
       case detail::wait_outcome::done: return status();
       case detail::wait_outcome::peer_gone: return detail::make::peer_gone(1);
@@ -1507,64 +1512,31 @@ class producer {
     std::swap(stats_, o.stats_);
   }
 
-  // The blocking writes call these only when their first attempt found the ring full, so that
-  // the waiting machinery stays out of line and the common case copies no status around.
-  SHM_RING_COLD status write_waiting(const void* data, std::size_t len,
-                                     std::chrono::nanoseconds timeout) {
-    status s;
+  // The waiting half of the blocking writes, reached only when their first attempt, `first`,
+  // found the ring full: retries `attempt` (which returns a status or a result) until the ring
+  // is not full, the timeout has passed or the consumer is gone. Out of line, so that a
+  // blocking write that finds room costs what its try_ twin does and copies no status.
+  template <class R, class Attempt>
+  SHM_RING_COLD R retry_while_full(R first, Attempt attempt, std::chrono::nanoseconds timeout) {
+    R r = std::move(first);
     const detail::wait_outcome o = wait_for_space(
         [&] {
-          s = try_write(data, len);
-          return s != errc::full;
-        },
-        timeout);
-    return outcome(o, s, timeout);
-  }
-
-  SHM_RING_COLD result<std::size_t> write_batch_waiting(const byte_view* msgs, std::size_t count,
-                                                        std::chrono::nanoseconds timeout) {
-    result<std::size_t> r(std::size_t{0});
-    const detail::wait_outcome o = wait_for_space(
-        [&] {
-          r = try_write_batch(msgs, count);
+          r = attempt();
           return r.code() != errc::full;
         },
         timeout);
     if (o == detail::wait_outcome::done) return r;
-    return outcome(o, status(), timeout);
+    if (o == detail::wait_outcome::peer_gone) return R(detail::make::peer_gone(1));
+    return R(detail::make::timeout(timeout, errc::full));
   }
 
-  SHM_RING_COLD result<reservation> reserve_waiting(std::size_t len,
-                                                    std::chrono::nanoseconds timeout) {
-    result<reservation> r{reservation()};
-    const detail::wait_outcome o = wait_for_space(
-        [&] {
-          r = try_reserve(len);
-          return r.code() != errc::full;
-        },
-        timeout);
-    if (o == detail::wait_outcome::done) return r;
-    return outcome(o, status(), timeout);
-  }
-
-  // Waits while the ring is full (or, for wait_until_empty, not empty).
-  template <class Attempt>
-  detail::wait_outcome wait_for_space(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    if (attempt()) return detail::wait_outcome::done;
+  // Waits while `ready()` is false (the ring full, or for wait_until_empty not empty); the
+  // caller has looked once already.
+  template <class Ready>
+  detail::wait_outcome wait_for_space(Ready&& ready, std::chrono::nanoseconds timeout) {
     const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::producer,
                                flags_,      peer_check_, &stats_};
-    return detail::wait_for_peer(me, attempt, timeout);
-  }
-
-  // The status of a blocking write: the last attempt's, or what ended the wait.
-  static status outcome(detail::wait_outcome o, const status& last,
-                        std::chrono::nanoseconds timeout) noexcept {
-    switch (o) {
-      case detail::wait_outcome::done: return last;
-      case detail::wait_outcome::peer_gone: return detail::make::peer_gone(1);
-      case detail::wait_outcome::timed_out: break;
-    }
-    return detail::make::timeout(timeout, errc::full);
+    return detail::wait_for_peer(me, ready, timeout);
   }
 
   status check_length(std::size_t len) const noexcept {
@@ -1789,7 +1761,7 @@ class consumer {
   /// peer_gone.
   status read(std::vector<std::uint8_t>& out, std::chrono::nanoseconds timeout) {
     status s = try_read(out);
-    if (s == errc::empty) s = read_waiting(out, timeout);
+    if (s == errc::empty) s = retry_while_empty(s, [&] { return try_read(out); }, timeout);
     return s;
   }
 
@@ -1797,7 +1769,9 @@ class consumer {
   result<std::size_t> read(void* buf, std::size_t buf_capacity,
                            std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_read(buf, buf_capacity);
-    if (r.code() == errc::empty) r = read_waiting(buf, buf_capacity, timeout);
+    if (r.code() == errc::empty) {
+      r = retry_while_empty(r, [&] { return try_read(buf, buf_capacity); }, timeout);
+    }
     return r;
   }
 
@@ -1805,7 +1779,7 @@ class consumer {
   template <class F>
   status read_in_place(F&& f, std::chrono::nanoseconds timeout) {
     status s = try_read_in_place(f);
-    if (s == errc::empty) s = read_in_place_waiting(f, timeout);
+    if (s == errc::empty) s = retry_while_empty(s, [&] { return try_read_in_place(f); }, timeout);
     return s;
   }
 
@@ -1814,7 +1788,9 @@ class consumer {
   result<std::size_t> read_batch(std::size_t max_messages, F&& f,
                                  std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_read_batch(max_messages, f);
-    if (r.code() == errc::empty) r = read_batch_waiting(max_messages, f, timeout);
+    if (r.code() == errc::empty) {
+      r = retry_while_empty(r, [&] { return try_read_batch(max_messages, f); }, timeout);
+    }
     return r;
   }
 
@@ -1926,60 +1902,24 @@ class consumer {
     detail::wake_peer(map_.base(), ext_, detail::side::consumer);
   }
 
-  // The blocking reads call these only when their first attempt found the ring empty, so that
-  // the waiting machinery stays out of line and the common case copies no status around.
-  SHM_RING_COLD status read_waiting(std::vector<std::uint8_t>& out,
-                                    std::chrono::nanoseconds timeout) {
-    status s;
-    const detail::wait_outcome o = wait([&] { return s = try_read(out); }, timeout);
-    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
-  }
-
-  SHM_RING_COLD result<std::size_t> read_waiting(void* buf, std::size_t buf_capacity,
-                                                 std::chrono::nanoseconds timeout) {
-    result<std::size_t> r(std::size_t{0});
-    const detail::wait_outcome o = wait(
-        [&] {
-          r = try_read(buf, buf_capacity);
-          return r.code();
-        },
-        timeout);
-    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
-  }
-
-  template <class F>
-  SHM_RING_COLD status read_in_place_waiting(F& f, std::chrono::nanoseconds timeout) {
-    status s;
-    const detail::wait_outcome o = wait([&] { return s = try_read_in_place(f); }, timeout);
-    return o == detail::wait_outcome::done ? s : not_done(o, timeout);
-  }
-
-  template <class F>
-  SHM_RING_COLD result<std::size_t> read_batch_waiting(std::size_t max_messages, F& f,
-                                                       std::chrono::nanoseconds timeout) {
-    result<std::size_t> r(std::size_t{0});
-    const detail::wait_outcome o = wait(
-        [&] {
-          r = try_read_batch(max_messages, f);
-          return r.code();
-        },
-        timeout);
-    return o == detail::wait_outcome::done ? r : result<std::size_t>(not_done(o, timeout));
-  }
-
-  // Retries while the ring is empty; `attempt` returns the status (or code) of one try.
-  template <class Attempt>
-  detail::wait_outcome wait(Attempt&& attempt, std::chrono::nanoseconds timeout) {
-    auto found = [&] { return attempt() != errc::empty; };
-    if (found()) return detail::wait_outcome::done;
+  // The waiting half of the blocking reads, reached only when their first attempt, `first`,
+  // found the ring empty: retries `attempt` (which returns a status or a result) until there
+  // is a message or an error, the timeout has passed or the producer is gone (after what it
+  // published has been read). Out of line, so that a blocking read that finds a message costs
+  // what its try_ twin does and copies no status.
+  template <class R, class Attempt>
+  SHM_RING_COLD R retry_while_empty(R first, Attempt attempt, std::chrono::nanoseconds timeout) {
+    R r = std::move(first);
     const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::consumer,
                                flags_,      peer_check_, &stats_};
-    return detail::wait_for_peer(me, found, timeout);
-  }
-  // Why a blocking read ended without a message: the timeout, or the producer is gone.
-  static status not_done(detail::wait_outcome o, std::chrono::nanoseconds timeout) noexcept {
-    if (o == detail::wait_outcome::peer_gone) return detail::make::peer_gone(0);
-    return detail::make::timeout(timeout, errc::empty);
+    auto found = [&] {
+      r = attempt();
+      return r.code() != errc::empty;
+    };
+    const detail::wait_outcome o = detail::wait_for_peer(me, found, timeout);
+    if (o == detail::wait_outcome::done) return r;
+    if (o == detail::wait_outcome::peer_gone) return R(detail::make::peer_gone(0));
+    return R(detail::make::timeout(timeout, errc::empty));
   }
 
   detail::mapping map_;
