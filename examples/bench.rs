@@ -241,8 +241,8 @@ fn peer_command(peers: &Peers, lang: &str) -> Option<Command> {
 
 /// Runs one producer/consumer pair of peer programs and returns the consumer's msgs/s.
 fn peer_run(
-    mut producer: Command,
-    mut consumer: Command,
+    producer: Command,
+    consumer: Command,
     size: usize,
     count: u64,
     producer_flags: &[&str],
@@ -262,28 +262,19 @@ fn peer_run(
     ];
     // Each peer is pinned to a CPU of its own (a child inherits the CPUs of the thread that
     // starts it), as the threads of the other workloads are.
-    let c = {
-        let _pinned = support::pin(0);
-        consumer
-            .arg("consumer")
+    let start = |mut peer: Command, role: &str, flags: &[&str], cpu: usize, stdout: Stdio| {
+        let _pinned = support::pin(cpu);
+        peer.arg(role)
             .args(&stream)
-            .args(consumer_flags)
-            .stdout(Stdio::piped())
+            .args(flags)
+            .stdout(stdout)
             .spawn()
-            .expect("start the consumer peer")
+            .unwrap_or_else(|e| panic!("start the {role} peer: {e}"))
     };
-    let p = {
-        let _pinned = support::pin(1);
-        producer
-            .arg("producer")
-            .args(&stream)
-            .args(producer_flags)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the producer peer")
-    }
-    .wait()
-    .expect("run the producer peer");
+    let c = start(consumer, "consumer", consumer_flags, 0, Stdio::piped());
+    let p = start(producer, "producer", producer_flags, 1, Stdio::null())
+        .wait()
+        .expect("run the producer peer");
     let out = c.wait_with_output().expect("consumer peer");
     assert!(p.success() && out.status.success(), "a peer failed");
     let line = String::from_utf8_lossy(&out.stdout);
