@@ -250,16 +250,7 @@ fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
         }
     };
     let out = survivor.finish(common::HANG_GUARD);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{what}: exit status; stderr: {stderr}"
-    );
-    assert!(
-        stderr.contains(expected),
-        "{what}: the survivor must say {expected:?}; stderr: {stderr}"
-    );
+    common::peer_failure(&format!("{what}: the survivor"), &out, &[expected]);
 }
 
 macro_rules! liveness {
@@ -310,15 +301,10 @@ fn a_full_shared_memory_file_system_is_an_error_from_create_in_every_language() 
         let out = command
             .output()
             .expect("run unshare (util-linux); this test needs it and root");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{lang:?} producer, stderr: {stderr}"
-        );
-        assert!(
-            stderr.contains("fallocate") && stderr.contains("No space left on device"),
-            "{lang:?} producer, stderr: {stderr}"
+        common::peer_failure(
+            &format!("{lang:?} producer"),
+            &out,
+            &["fallocate", "No space left on device"],
         );
     }
 }

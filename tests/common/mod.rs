@@ -452,6 +452,24 @@ pub struct PeerReport {
     pub bytes: u64,
 }
 
+/// Checks that a peer failed as the contract says a peer fails (exit status 1) and that its
+/// stderr names every one of `words`. Returns the stderr.
+pub fn peer_failure(what: &str, output: &Output, words: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{what}: exit status; stderr: {stderr}"
+    );
+    for word in words {
+        assert!(
+            stderr.contains(word),
+            "{what} must say {word:?}; stderr: {stderr}"
+        );
+    }
+    stderr
+}
+
 /// Checks that a peer succeeded, said nothing on stderr, and printed exactly one line of the
 /// contract: `{"role":R,"messages":N,"bytes":B,"seconds":S,"msgs_per_sec":X}` with `S` to 6
 /// decimals and `X` to 1 decimal, equal to `N / S` (0.0 when `S` is 0). Returns its figures.
