@@ -110,6 +110,12 @@ impl ProducerOptions {
     /// to this segment (a newer producer's segment of the same name is left alone). Consumers
     /// that have it open keep working. The default is `false`: the name stays.
     ///
+    /// Only the process that created the segment removes the name. A child made by `fork()`
+    /// holds a copy of the producer, and when it ends normally (returning from `main`, or after
+    /// a failed `exec`) it drops that copy without touching the name. The child also shares the
+    /// producer's liveness lock, which belongs to the open file description: the consumer sees
+    /// the producer as alive until the parent and every such child have ended or dropped it.
+    ///
     /// ```
     /// # let name = &format!("doc-unlink-{}", std::process::id());
     /// let producer = shm_ring::ProducerOptions::new().unlink_on_drop(true).create(name, 4096)?;
@@ -650,7 +656,9 @@ impl Blocking for ShmProducer {
 
 impl Drop for ShmProducer {
     fn drop(&mut self) {
-        if self.unlink_on_drop {
+        // A child made by `fork()` that ends normally drops its copy of the handle too; only the
+        // process that created the segment removes its name.
+        if self.unlink_on_drop && self.segment.is_own_process() {
             // Nothing useful can be done with an error while dropping.
             let _ = self.segment.unlink();
         }
@@ -727,6 +735,12 @@ impl WriteGrant<'_> {
     /// The reserved space in place: one slice, or two when it wraps around the end of the
     /// ring (the message is the first followed by the second). Its previous contents are
     /// whatever was there before, not zeros.
+    ///
+    /// # Shared memory
+    /// The slices point into the mapping. A consumer that follows the protocol never touches
+    /// unpublished space; a process that breaks it can read or write these bytes meanwhile,
+    /// which breaks the promise a `&mut [u8]` makes (see the
+    /// [trust model](crate#trust-model)).
     ///
     /// ```
     /// # let name = &format!("doc-grant-slices-{}", std::process::id());

@@ -17,6 +17,10 @@ use shm_ring::{OpenError, ProducerOptions, ReadError, Role, ShmConsumer, ShmProd
 
 const CHILD_ROLE: &str = "SHM_RING_CRASH_CHILD";
 const CHILD_NAME: &str = "SHM_RING_CRASH_NAME";
+/// Messages the winner of a creation race writes after its pid.
+const RACE_STREAM: u64 = 300;
+/// Messages the forking producer writes before it forks.
+const FORK_STREAM: u64 = 50;
 
 /// Message `i` of the test stream: the conformance bytes, 1 to 40 bytes long.
 fn message(i: u64) -> Vec<u8> {
@@ -67,6 +71,64 @@ fn child(role: &str, name: &str) -> ! {
             let _consumer = ShmConsumer::open_timeout(name, HANG_GUARD).unwrap();
             ready_and_wait();
         }
+        // Waits for its standard input to close, then tries to become the producer. The
+        // winner says `won` and writes its pid and the stream; the others say why not.
+        "race-create" => {
+            let mut go = String::new();
+            std::io::stdin().read_line(&mut go).unwrap();
+            let mut out = std::io::stdout().lock();
+            match ShmProducer::create(name, 4096) {
+                Ok(mut producer) => {
+                    writeln!(out, "won").unwrap();
+                    out.flush().unwrap();
+                    producer
+                        .write(&std::process::id().to_le_bytes(), HANG_GUARD)
+                        .unwrap();
+                    for i in 0..RACE_STREAM {
+                        producer.write(&message(i), HANG_GUARD).unwrap();
+                    }
+                    producer.wait_until_empty(HANG_GUARD).unwrap();
+                }
+                Err(OpenError::InUse {
+                    by: Role::Producer, ..
+                }) => writeln!(out, "in-use").unwrap(),
+                Err(e) => writeln!(out, "error: {e}").unwrap(),
+            }
+            std::process::exit(0);
+        }
+        // Creates the ring with `unlink_on_drop`, writes the stream, forks, and lets the child
+        // end normally (`fork-returns`: dropping everything and exiting 0; `fork-failed-exec`:
+        // after an `exec` that fails). Says `ready` once the child is gone, and keeps the
+        // producer until killed.
+        "fork-returns" | "fork-failed-exec" => {
+            let mut producer = ProducerOptions::new()
+                .unlink_on_drop(true)
+                .create(name, 4096)
+                .unwrap();
+            for i in 0..FORK_STREAM {
+                producer.try_write(&message(i)).unwrap();
+            }
+            // SAFETY: this process is single-threaded here (the test runner's threads are in
+            // the parent test process, not in this child role), so the child may run any code.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                if role == "fork-failed-exec" {
+                    use std::os::unix::process::CommandExt;
+                    let error = Command::new("/nonexistent/shm-ring-no-such-program").exec();
+                    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+                }
+                // The child's normal end: its copy of the producer is dropped.
+                drop(producer);
+                std::process::exit(0);
+            }
+            let mut status = 0;
+            // SAFETY: `pid` is our own child, and `status` outlives the call.
+            let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert_eq!(waited, pid);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+            ready_and_wait();
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -92,6 +154,19 @@ fn spawn_child(role: &str, name: &str) -> Child {
 fn kill(mut child: Child) {
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Child processes killed when the test ends, whether it passed or failed, so that a failing
+/// test leaves no process behind waiting forever.
+struct Reaped(Vec<Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 // ---------------------------------------------------------------- tests
@@ -209,6 +284,93 @@ fn a_live_consumer_in_another_process_keeps_its_role() {
     ShmConsumer::open(&name).expect("the role is free once its holder is dead");
 }
 
+/// Eight processes create the same name at once, twenty times over: every time exactly one
+/// becomes the producer, the others are told a live producer has it, and a consumer reads the
+/// winner's whole stream.
+fn producers_racing_for_one_name_leave_exactly_one_live() {
+    const RACERS: usize = 8;
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        let name = unique_name("race");
+        let _cleanup = common::Removes(name.clone());
+        let mut racers = Reaped(
+            (0..RACERS)
+                .map(|_| {
+                    Command::new(std::env::current_exe().unwrap())
+                        .env(CHILD_ROLE, "race-create")
+                        .env(CHILD_NAME, &name)
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::piped())
+                        .spawn()
+                        .expect("start a racer")
+                })
+                .collect(),
+        );
+        // Closing their standard input starts them all at once.
+        for racer in &mut racers.0 {
+            drop(racer.stdin.take());
+        }
+        let verdicts: Vec<String> = racers
+            .0
+            .iter_mut()
+            .map(|racer| {
+                let mut line = String::new();
+                BufReader::new(racer.stdout.as_mut().unwrap())
+                    .read_line(&mut line)
+                    .unwrap();
+                line.trim_end().to_owned()
+            })
+            .collect();
+        let winners: Vec<usize> = (0..RACERS).filter(|&k| verdicts[k] == "won").collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one producer must win: {verdicts:?}"
+        );
+        assert!(
+            verdicts.iter().all(|v| v == "won" || v == "in-use"),
+            "round {round}: the losers must be told the name is in use: {verdicts:?}"
+        );
+        let winner = racers.0[winners[0]].id();
+        let mut consumer = ShmConsumer::open_timeout(&name, HANG_GUARD).unwrap();
+        assert_eq!(
+            consumer.read(HANG_GUARD).unwrap(),
+            winner.to_le_bytes(),
+            "round {round}: the segment under the name is the winner's"
+        );
+        for i in 0..RACE_STREAM {
+            assert_eq!(
+                consumer.read(HANG_GUARD).unwrap(),
+                message(i),
+                "message {i}"
+            );
+        }
+        for racer in &mut racers.0 {
+            assert!(racer.wait().unwrap().success());
+        }
+    }
+}
+
+/// A child made by `fork()` that ends normally leaves the parent's segment in place, and a new
+/// consumer reads the parent's whole stream.
+fn a_forked_child_ending_normally_keeps_the_parents_segment() {
+    for role in ["fork-returns", "fork-failed-exec"] {
+        let name = unique_name("forkexit");
+        let _cleanup = common::Removes(name.clone());
+        let _parent = Reaped(vec![spawn_child(role, &name)]);
+        assert!(common::exists(&name), "{role}: the child removed the name");
+        let mut consumer = ShmConsumer::open(&name).unwrap();
+        assert_eq!(consumer.is_peer_alive(), Some(true), "{role}");
+        for i in 0..FORK_STREAM {
+            assert_eq!(
+                consumer.try_read().unwrap(),
+                Some(message(i)),
+                "{role}: message {i}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- runner
 
 fn main() {
@@ -218,7 +380,7 @@ fn main() {
             &std::env::var(CHILD_NAME).expect("segment name for the child"),
         );
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 6] = [
         (
             "a_killed_producer_leaves_only_whole_messages",
             a_killed_producer_leaves_only_whole_messages,
@@ -234,6 +396,14 @@ fn main() {
         (
             "a_live_consumer_in_another_process_keeps_its_role",
             a_live_consumer_in_another_process_keeps_its_role,
+        ),
+        (
+            "producers_racing_for_one_name_leave_exactly_one_live",
+            producers_racing_for_one_name_leave_exactly_one_live,
+        ),
+        (
+            "a_forked_child_ending_normally_keeps_the_parents_segment",
+            a_forked_child_ending_normally_keeps_the_parents_segment,
         ),
     ];
     // Understands what cargo passes: name filters, and --ignored (nothing here is ignored).

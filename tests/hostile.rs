@@ -431,3 +431,31 @@ proptest! {
         prop_assert!(producer.writable_bytes() <= 256);
     }
 }
+
+/// An object far larger than its header's capacity: the consumer maps and pre-faults only the
+/// header, the data area and the extension block, never the rest of what the object claims.
+#[test]
+fn a_huge_sparse_object_costs_only_what_its_capacity_needs() {
+    const HUGE: u64 = 1 << 30;
+    let name = unique_name("hugesparse");
+    let raw = Raw::create(&name, HUGE);
+    raw.set_word(8, CAPACITY);
+    raw.set_word(12, u32::from_le_bytes(*b"SRX1"));
+    let before = raw.allocated();
+    let mut consumer = ShmConsumer::open(&name).expect("open a sparse 1 GiB object");
+    assert_eq!(consumer.capacity(), CAPACITY as usize);
+    assert_eq!(consumer.try_read().unwrap(), None);
+    let grown = raw.allocated() - before;
+    // One page for the header, data area and extension block; a few pages of slack for the
+    // file system's own granularity.
+    assert!(
+        grown <= 64 * 1024,
+        "opening a 1 GiB object with a {CAPACITY}-byte ring allocated {grown} bytes"
+    );
+    // What the consumer maps ends with the ring: writing the rest of the object from outside
+    // is invisible to it, and the ring still works.
+    raw.set_bytes(HUGE - 1, &[0xff]);
+    let head = raw.push_record(CAPACITY, 0, b"in range");
+    assert_eq!(head, 12);
+    assert_eq!(consumer.try_read().unwrap(), Some(b"in range".to_vec()));
+}

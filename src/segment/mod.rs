@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering::Acquire;
 
 use crate::error::{OpenError, Role};
 use crate::layout::{
-    self, CAPACITY, CONSUMER_LOCK_BYTE, FLAG_BARRIER, FLAG_LOCKED, HEADER_LEN, PRODUCER_LOCK_BYTE,
+    self, CAPACITY, CONSUMER_LOCK_BYTE, EXTENSION_LEN, EXTENSION_MARKER, FLAG_BARRIER, FLAG_LOCKED,
+    HEADER_LEN, PRODUCER_LOCK_BYTE, RESERVED,
 };
 use crate::region::Region;
 use crate::wait;
@@ -32,6 +33,9 @@ pub(crate) struct Segment {
     /// Kept open for the life of the producer or consumer: it holds the liveness lock.
     object: os::Object,
     identity: os::Identity,
+    /// The process that created or opened the segment. A child made by `fork()` shares the
+    /// handle but is another process, which must not remove the name when it ends.
+    pid: u32,
 }
 
 /// A freshly created or opened segment: the object, its mapping, the capacity, and the flag
@@ -78,12 +82,28 @@ fn os_error(name: &str, (operation, source): (&'static str, io::Error)) -> OpenE
     }
 }
 
+/// How many times `create` looks again after another creator changed the name under it
+/// before it gives up with [`OpenError::InUse`]. Each round ends because some other process
+/// created or replaced the object in between, so this bounds a storm of creators, never a
+/// single contender.
+const CREATE_ROUNDS: usize = 64;
+
 /// Creates the object for a ring of `requested` bytes (rounded down to a power of two), takes
 /// the producer's liveness lock on it and maps it.
 ///
 /// Unless `exclusive`, an object of the same name is replaced, as the original library does,
 /// but only if no live producer holds its lock: a live one is [`OpenError::InUse`]. With
 /// `exclusive`, an existing object is [`OpenError::AlreadyExists`].
+///
+/// # Who may replace a name
+/// Only a process holding the producer lock of the object a name refers to removes that name.
+/// A creator therefore takes the old object's lock (it does not merely test it), checks that
+/// the name still refers to that object, and only then unlinks it; a fresh object is locked
+/// right after `O_EXCL` creation, and a creator that finds its fresh object's lock taken knows
+/// another creator is replacing it and reports [`OpenError::InUse`]. Two producers starting
+/// together thus never both win, and neither removes the other's live segment (see
+/// docs/DESIGN.md). Where the OS has no open-file-description locks there is nothing to
+/// arbitrate with, and the old object is replaced unchecked.
 ///
 /// The header is not written here: that is the ring's job.
 pub(crate) fn create(
@@ -95,58 +115,129 @@ pub(crate) fn create(
     let (bare, os_name) = names(name)?;
     let capacity =
         layout::capacity_for(requested).ok_or(OpenError::CapacityOutOfRange { requested })?;
-    let len = layout::segment_len(requested);
-    if !exclusive {
-        match os::Object::open(&os_name) {
-            Ok(existing) => {
-                if existing
-                    .is_locked(PRODUCER_LOCK_BYTE)
-                    .map_err(|e| os_error(&bare, e))?
-                    == Some(true)
-                {
-                    return Err(OpenError::InUse {
-                        name: bare,
-                        by: Role::Producer,
-                    });
+    let in_use = || OpenError::InUse {
+        name: bare.clone(),
+        by: Role::Producer,
+    };
+    for _ in 0..CREATE_ROUNDS {
+        let object = match os::Object::create(&os_name, mode) {
+            Ok(object) => object,
+            Err((_, e)) if e.kind() == io::ErrorKind::AlreadyExists && !exclusive => {
+                match remove_unowned(&os_name).map_err(|e| os_error(&bare, e))? {
+                    Removal::Removed | Removal::Changed => continue,
+                    Removal::Live => return Err(in_use()),
                 }
             }
-            Err((_, e)) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(os_error(&bare, e)),
+        };
+        let locked = object
+            .try_lock(PRODUCER_LOCK_BYTE)
+            .map_err(|e| os_error(&bare, e))?;
+        if locked == Some(false) {
+            // Another creator took the lock of this fresh object to replace it: it owns the
+            // name from now on, and the object is not ours to remove.
+            return Err(in_use());
         }
-        match os::unlink(&os_name) {
-            Err((_, e)) if e.kind() == io::ErrorKind::NotFound => {}
-            other => other.map_err(|e| os_error(&bare, e))?,
+        let (_, identity) = object.stat().map_err(|e| os_error(&bare, e))?;
+        // Another creator may have locked this object, removed its name and let go of it in
+        // the instant before we locked it. Once the name is seen to refer to our object while
+        // we hold its lock, nobody else can change that.
+        if locked == Some(true)
+            && !names_object(&os_name, identity).map_err(|e| os_error(&bare, e))?
+        {
+            continue;
         }
+        let segment = Segment {
+            name: bare,
+            object,
+            identity,
+            pid: std::process::id(),
+        };
+        return size_and_map(segment, requested, capacity, locked);
     }
-    let object = os::Object::create(&os_name, mode).map_err(|e| os_error(&bare, e))?;
-    let prepare = || -> os::OsResult<(Region, os::Identity, Option<bool>)> {
-        let locked = object.try_lock(PRODUCER_LOCK_BYTE)?;
-        object.set_len(len as u64)?;
-        let (_, identity) = object.stat()?;
-        Ok((object.map(len)?, identity, locked))
+    Err(in_use())
+}
+
+/// What [`remove_unowned`] found.
+enum Removal {
+    /// The object had no live producer; its name is gone.
+    Removed,
+    /// A live producer holds the object's lock.
+    Live,
+    /// The name disappeared or came to refer to another object meanwhile.
+    Changed,
+}
+
+/// Removes the object `os_name` refers to, unless a live producer holds its lock. The lock is
+/// taken for the removal, so no other creator can remove or replace the name meanwhile.
+fn remove_unowned(os_name: &str) -> os::OsResult<Removal> {
+    let existing = match os::Object::open(os_name) {
+        Ok(existing) => existing,
+        Err((_, e)) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Changed),
+        Err(e) => return Err(e),
     };
-    let sized = prepare();
-    match sized {
-        Ok((region, identity, locked)) => Ok(Mapped {
-            segment: Segment {
-                name: bare,
-                object,
-                identity,
-            },
+    if existing.try_lock(PRODUCER_LOCK_BYTE)? == Some(false) {
+        return Ok(Removal::Live);
+    }
+    // Holding the lock, this process alone may change the name, but only if the name still
+    // refers to the object locked: it may have been replaced between the open and the lock.
+    let (_, identity) = existing.stat()?;
+    if !names_object(os_name, identity)? {
+        return Ok(Removal::Changed);
+    }
+    match os::unlink(os_name) {
+        Err((_, e)) if e.kind() == io::ErrorKind::NotFound => Ok(Removal::Changed),
+        other => other.map(|()| Removal::Removed),
+    }
+    // `existing` closes here, releasing the lock of an object that no longer has a name.
+}
+
+/// Whether `os_name` refers to the object with `identity` right now.
+fn names_object(os_name: &str, identity: os::Identity) -> os::OsResult<bool> {
+    match os::Object::open(os_name) {
+        Ok(current) => Ok(current.stat()?.1 == identity),
+        Err((_, e)) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sizes a freshly created and locked object for `capacity` and maps the part the ring uses.
+/// On failure the name is removed again, which is safe: this process holds its lock.
+fn size_and_map(
+    segment: Segment,
+    requested: usize,
+    capacity: u32,
+    locked: Option<bool>,
+) -> Result<Mapped, OpenError> {
+    // The object is as long as the original library makes it (`16 + requested`), but only the
+    // header, the data area and the extension block are ever touched, so only they are
+    // allocated and mapped.
+    let used = layout::extension_offset(capacity) + EXTENSION_LEN;
+    let object = &segment.object;
+    let mapped = object
+        .set_len(layout::segment_len(requested) as u64, used as u64)
+        .and_then(|()| object.map(used));
+    match mapped {
+        Ok(region) => Ok(Mapped {
+            segment,
             region,
             capacity,
-            // A fresh object's lock cannot be held by anyone else; if it were, say nothing.
             flags: own_flags(locked == Some(true)),
         }),
         Err(e) => {
             // The object is ours and useless: do not leave it behind.
-            let _ = os::unlink(&os_name);
-            Err(os_error(&bare, e))
+            let _ = segment.unlink();
+            Err(os_error(&segment.name, e))
         }
     }
 }
 
 /// Opens and maps an existing segment, checking its size and capacity word.
+///
+/// Only the header is mapped until its capacity word has been validated against the object's
+/// size; then exactly the bytes that capacity needs are mapped (header, data area, and the
+/// extension block if the header announces one and it fits), whatever size the object claims.
+/// An object made huge by another process costs nothing to open.
 pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
     let (bare, os_name) = names(name)?;
     let object = os::Object::open(&os_name).map_err(|e| os_error(&bare, e))?;
@@ -158,16 +249,13 @@ pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
     if size < HEADER_LEN as u64 {
         return Err(OpenError::TooSmall { name: bare, size });
     }
-    let len = usize::try_from(size).map_err(|_| OpenError::Io {
-        name: bare.clone(),
-        operation: "mmap",
-        source: io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            format!("a {size}-byte segment does not fit the address space"),
-        ),
-    })?;
-    let region = object.map(len).map_err(|e| os_error(&bare, e))?;
-    let capacity = region.word(CAPACITY).load(Acquire);
+    let (capacity, reserved) = {
+        let header = object.map(HEADER_LEN).map_err(|e| os_error(&bare, e))?;
+        (
+            header.word(CAPACITY).load(Acquire),
+            header.word(RESERVED).load(Acquire),
+        )
+    };
     if capacity == 0 {
         return Err(OpenError::NotReady { name: bare });
     }
@@ -177,13 +265,30 @@ pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
             capacity,
         });
     }
-    if HEADER_LEN as u64 + u64::from(capacity) > size {
+    let data_end = HEADER_LEN as u64 + u64::from(capacity);
+    if data_end > size {
         return Err(OpenError::CapacityExceedsSize {
             name: bare,
             capacity,
             size,
         });
     }
+    let extension_end = (layout::extension_offset(capacity) + EXTENSION_LEN) as u64;
+    let used = if reserved == EXTENSION_MARKER && extension_end <= size {
+        extension_end
+    } else {
+        data_end
+    };
+    // `used` is at most 16 + 2^31 + 128 bytes, validated against the object's size above.
+    let len = usize::try_from(used).map_err(|_| OpenError::Io {
+        name: bare.clone(),
+        operation: "mmap",
+        source: io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("a {used}-byte ring does not fit the address space"),
+        ),
+    })?;
+    let region = object.map(len).map_err(|e| os_error(&bare, e))?;
     // One consumer at a time: a live consumer holds this lock.
     let locked = object
         .try_lock(CONSUMER_LOCK_BYTE)
@@ -199,6 +304,7 @@ pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
             name: bare,
             object,
             identity,
+            pid: std::process::id(),
         },
         region,
         capacity,
@@ -225,6 +331,12 @@ impl Segment {
         };
         // An error asking the kernel tells nothing about the peer.
         self.object.is_locked(byte).ok().flatten()
+    }
+
+    /// Whether the calling process is the one that created or opened this segment, rather than
+    /// a child made by `fork()` that inherited the handle.
+    pub(crate) fn is_own_process(&self) -> bool {
+        self.pid == std::process::id()
     }
 
     /// Removes the name if it still refers to this object. Returns whether it did.

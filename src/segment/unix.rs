@@ -51,20 +51,29 @@ impl Object {
         Ok(Object { fd })
     }
 
-    /// Sets the object's size and, where the OS can, backs all of it with memory now.
+    /// Sets the object's size to `len` and, where the OS can, backs its first `used` bytes
+    /// with memory now.
     ///
     /// `ftruncate` alone makes a sparse object: its pages are allocated on first touch, and if
     /// the shared-memory file system is full by then, that touch kills the process with
     /// SIGBUS. `fallocate` allocates them here instead, so a full `/dev/shm` is an error from
-    /// `create`, and no write in the data path waits for a page to be allocated.
-    pub(crate) fn set_len(&self, len: u64) -> OsResult<()> {
+    /// `create`, and no write in the data path waits for a page to be allocated. Bytes past
+    /// `used` are never touched, so they are left sparse.
+    pub(crate) fn set_len(&self, len: u64, used: u64) -> OsResult<()> {
         rustix::fs::ftruncate(&self.fd, len).map_err(failed("ftruncate"))?;
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        match rustix::fs::fallocate(&self.fd, rustix::fs::FallocateFlags::empty(), 0, len) {
+        match rustix::fs::fallocate(
+            &self.fd,
+            rustix::fs::FallocateFlags::empty(),
+            0,
+            used.min(len),
+        ) {
             // A file system without fallocate keeps the sparse object, as before.
             Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
             other => other.map_err(failed("fallocate"))?,
         }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = used;
         Ok(())
     }
 
