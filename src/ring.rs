@@ -29,6 +29,7 @@
 //! Indices only ever reach memory masked by the capacity, and [`Region`] checks every access
 //! against its own length besides.
 
+use std::sync::atomic::compiler_fence;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 use crate::error::{Corruption, WriteError};
@@ -270,9 +271,12 @@ impl RingProducer {
         }
         self.head = self.cursor;
         self.region.word(HEAD).store(self.head, Release);
-        // No fence between the store and this load: a consumer about to sleep makes this
-        // thread's accesses ordered with a process-wide barrier (see wait.rs), so the common
-        // path stays one store and one load of a cache line this side already owns.
+        // No CPU fence between the store and this load: a consumer about to sleep orders this
+        // thread's accesses with a process-wide barrier (see wait.rs), so the common path stays
+        // one store and one load of a cache line this side already owns. That barrier orders
+        // instructions as they stand in the program, so the compiler must not hoist the load
+        // above the store (a release store only keeps earlier accesses before it).
+        compiler_fence(SeqCst);
         // (`--cfg shm_ring_no_wake` builds the ring without this check, only so that the bench
         // example can measure what it costs; such a build never wakes a sleeper.)
         !cfg!(shm_ring_no_wake)
@@ -536,6 +540,8 @@ impl RingConsumer {
         }
         self.tail = self.cursor;
         self.region.word(TAIL).store(self.tail, Release);
+        // As in `RingProducer::publish`: the store stays before the load in program order.
+        compiler_fence(SeqCst);
         match self.extension {
             Some(extension) if !cfg!(shm_ring_no_wake) => {
                 self.region.flag(extension + PRODUCER_FLAGS).load(Relaxed) & FLAG_SLEEPING != 0

@@ -180,3 +180,86 @@ fn a_reader_drains_a_gone_producer_before_saying_so() {
     );
     assert!(!common::exists(&name));
 }
+
+/// Round trips of the wake-up stress tests.
+const ROUND_TRIPS: u64 = 2000;
+
+/// How long a sleep may last in the stress tests before it counts as a missed wake-up: far
+/// longer than any wake-up takes on a loaded machine, far shorter than the hang guard.
+const MISSED_WAKE: Duration = Duration::from_secs(5);
+
+/// Waits (spinning, yielding the CPU) until the flag byte at `offset` says its end sleeps, so
+/// that the next publish lands while the sleeper is between raising its flag and entering
+/// `FUTEX_WAIT`, or already in it: the window in which a wake-up can be lost.
+fn until_flagged_asleep(raw: &Raw, offset: usize) {
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while raw.bytes(offset as u64, 1)[0] & FLAG_SLEEPING == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other end never slept"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn no_publish_misses_a_sleeping_reader_over_many_round_trips() {
+    let (name, mut producer, mut consumer) = pair("stresspublish", 4096);
+    consumer.set_peer_check_interval(MISSED_WAKE);
+    let (consumer_flag, _) = flags_at(4096);
+    let raw = Raw::open(&name);
+    let reader = std::thread::spawn(move || {
+        for i in 0..ROUND_TRIPS {
+            assert_eq!(consumer.read(HANG_GUARD).unwrap(), i.to_le_bytes());
+        }
+        consumer.wait_stats()
+    });
+    for i in 0..ROUND_TRIPS {
+        // The reader clears its flag before it reads, so once the last message is read, a set
+        // flag means the reader is going to sleep again.
+        while !producer.is_empty() {
+            std::thread::yield_now();
+        }
+        until_flagged_asleep(&raw, consumer_flag);
+        producer.try_write(&i.to_le_bytes()).unwrap();
+    }
+    let stats = reader.join().unwrap();
+    assert!(stats.sleeps >= ROUND_TRIPS, "{stats:?}");
+    assert_eq!(
+        stats.full_slices, 0,
+        "a sleep ran its {MISSED_WAKE:?} slice out: a wake-up was lost ({stats:?})"
+    );
+}
+
+#[test]
+fn no_release_misses_a_sleeping_writer_over_many_round_trips() {
+    // Two 28-byte messages fill a 64-byte ring, so every further write sleeps until a read.
+    let (name, mut producer, mut consumer) = pair("stressrelease", 64);
+    producer.set_peer_check_interval(MISSED_WAKE);
+    let (_, producer_flag) = flags_at(64);
+    let raw = Raw::open(&name);
+    let message = |i: u64| [i.to_le_bytes().as_slice(), &[7; 20]].concat();
+    let writer = std::thread::spawn(move || {
+        for i in 0..ROUND_TRIPS {
+            producer.write(&message(i), HANG_GUARD).unwrap();
+        }
+        producer.wait_stats()
+    });
+    for i in 0..ROUND_TRIPS {
+        if i + 2 < ROUND_TRIPS {
+            // The writer clears its flag before it writes, so once the ring is full again, a
+            // set flag means the writer is going to sleep again.
+            while consumer.readable_bytes() < 64 {
+                std::thread::yield_now();
+            }
+            until_flagged_asleep(&raw, producer_flag);
+        }
+        assert_eq!(consumer.read(HANG_GUARD).unwrap(), message(i));
+    }
+    let stats = writer.join().unwrap();
+    assert!(stats.sleeps >= ROUND_TRIPS - 2, "{stats:?}");
+    assert_eq!(
+        stats.full_slices, 0,
+        "a sleep ran its {MISSED_WAKE:?} slice out: a wake-up was lost ({stats:?})"
+    );
+}
