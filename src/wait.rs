@@ -305,9 +305,25 @@ mod tests {
         assert_eq!(result, Err("timeout"));
         assert!(start.elapsed() >= Duration::from_millis(30));
         assert!(!side.sleeping.get());
-        // Nobody ever woke it: every sleep ran its slice out.
-        assert!(side.stats.sleeps >= 2, "{:?}", side.stats);
-        assert_eq!(side.stats.full_slices, side.stats.sleeps);
+    }
+
+    #[test]
+    fn a_sleep_nobody_ends_runs_its_whole_slice() {
+        // Spinning ends after a fixed number of rounds, whatever the machine's load, so the
+        // end goes to sleep; the attempt succeeds once it has slept twice. Nobody ever wakes
+        // it: every sleep runs its slice out, and no flag is left set.
+        let mut side = Idle::new(FLAG_LOCKED | FLAG_BARRIER, Some(true));
+        let result = retry(
+            &mut side,
+            Duration::from_secs(600),
+            "timeout",
+            "gone",
+            |side| Ok((side.stats.sleeps >= 2).then_some(())),
+        );
+        assert_eq!(result, Ok(()));
+        assert_eq!(side.stats.sleeps, 2, "{:?}", side.stats);
+        assert_eq!(side.stats.full_slices, 2, "{:?}", side.stats);
+        assert!(!side.sleeping.get());
     }
 
     #[test]
