@@ -338,9 +338,10 @@ impl ShmConsumer {
             if b.is_empty() {
                 f(a);
             } else {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(a);
-                self.scratch.extend_from_slice(b);
+                // A wrapped record is copied out whole, like every copying read: straight from
+                // the mapping, without a reference to shared bytes.
+                self.scratch.resize(record.len(), 0);
+                self.ring.copy_payload(record, &mut self.scratch);
                 f(&self.scratch);
             }
             self.ring.advance(record);
@@ -534,6 +535,12 @@ impl ShmConsumer {
     /// unless the message wraps around the end of the ring. Returns `f`'s result, or `None` if
     /// no message is there.
     ///
+    /// # Shared memory
+    /// The slices point into the mapping. A peer that follows the protocol does not write them
+    /// while `f` runs; a process that breaks it can, which breaks the promise a `&[u8]` makes
+    /// (see the [trust model](crate#trust-model)). Prefer a copying read when the producer
+    /// is not trusted.
+    ///
     /// ```
     /// # let name = &format!("doc-try-read-with-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
@@ -581,6 +588,12 @@ impl ShmConsumer {
     ///
     /// Messages are lent in place; the rare one that wraps around the end of the ring is first
     /// copied into a buffer the consumer keeps, so `f` always sees one slice.
+    ///
+    /// # Shared memory
+    /// The slice points into the mapping. A peer that follows the protocol does not write them
+    /// while `f` runs; a process that breaks it can, which breaks the promise a `&[u8]` makes
+    /// (see the [trust model](crate#trust-model)). Prefer a copying read when the producer
+    /// is not trusted.
     ///
     /// ```
     /// # let name = &format!("doc-try-read-batch-{}", std::process::id());

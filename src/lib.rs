@@ -40,12 +40,36 @@
 //! Every `try_…` method returns at once; each has a blocking twin without the prefix that
 //! takes a timeout.
 //!
-//! # Safety against the other process
-//! Header words and length prefixes come from another process and are checked before use: a
-//! torn or implausible index is treated as "full" or "empty" and looked at again, a length
-//! that cannot be right is [`ReadError::Corrupted`], and every memory access is masked and
-//! bounds-checked, so no value a peer writes makes this crate read or write outside the
-//! mapping or panic. See `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository.
+//! # Trust model
+//! Everything in the segment comes from another process, and what this crate promises depends
+//! on what that process does.
+//!
+//! - **Against any process**, however it writes the segment: header words and length
+//!   prefixes are checked before use. A torn or implausible index is treated as "full" or
+//!   "empty" and looked at again, a length that cannot be right is [`ReadError::Corrupted`],
+//!   a size read from the segment is validated before anything is mapped or allocated for it,
+//!   and every memory access is masked and bounds-checked, so no value a peer writes makes this
+//!   crate read or write outside the mapping, panic, or allocate what it asks for. The one
+//!   thing no check can prevent is a process that shrinks the object under a live mapping:
+//!   the next access then raises `SIGBUS`.
+//! - **Against a peer that follows the protocol** (this crate, the repository's Python and C++
+//!   peers, the original library), every API is sound: the protocol gives each byte of the
+//!   data area one writer at a time, and the acquire/release index words order those writes
+//!   before the other side's reads. No byte this crate reads is written meanwhile.
+//! - **Against a peer that breaks the protocol** by writing bytes it has already published (or
+//!   any process with write access to the object doing so), the bytes a reader sees may change
+//!   while it reads them. The copying reads never form a reference to shared memory: they copy
+//!   with a raw-pointer `memcpy` and hand out only the copy, which may then be a mix of old and
+//!   new bytes. Rust's memory model still calls such a concurrent write a data race, and no
+//!   stable Rust operation copies bytes that another process may be changing without one. The
+//!   lending APIs ([`ShmConsumer::try_read_with`], [`ShmConsumer::try_read_batch`],
+//!   [`WriteGrant::as_mut_slices`] and their blocking twins) hand safe code a `&[u8]` or
+//!   `&mut [u8]` into the mapping, which promises that nobody else changes the bytes while it
+//!   lives: a protocol-following peer keeps that promise, a hostile one can break it. Use the
+//!   copying reads when the other process is not trusted, and keep segments at mode `0600`
+//!   so that other users' processes cannot write them.
+//!
+//! `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository have the details.
 //!
 //! # Platform
 //! POSIX shared memory: tested on Linux; the same code builds for macOS (not tested here).

@@ -27,11 +27,26 @@
 //! # Shared memory and Rust's aliasing rules
 //! Another process may write to the same pages at any time. The protocol gives each byte of the
 //! data area one writer at a time: the producer writes only free space, the consumer reads only
-//! published records. Within this process, writes need `&mut Region` and slices borrow the
-//! region, so Rust's borrow rules keep this process's own accesses apart. A peer that breaks the
-//! protocol (writes into bytes already published to us) can change the values a reader sees,
-//! but every bit pattern is a valid `u8`: it can make data wrong, never make this code read or
-//! write outside the region. The words are accessed with atomic instructions only.
+//! published records, and the release store / acquire load of the index words orders one side's
+//! writes before the other side's reads. Within this process, writes need `&mut Region` and
+//! slices borrow the region, so Rust's borrow rules keep this process's own accesses apart.
+//!
+//! What a peer that breaks the protocol can do (the crate docs' trust model says the same for
+//! users):
+//! - It can never make this module read or write outside the region: every access is checked
+//!   here against the region's own limits, whatever index the ring computed.
+//! - It can write bytes while this process copies them. [`Region::read`] copies with
+//!   `ptr::copy_nonoverlapping` from a raw pointer and never forms a reference to the shared
+//!   bytes, so the copy is the only thing handed on; but Rust's memory model calls a
+//!   concurrent non-atomic write a data race whatever the bit pattern, and stable Rust has no
+//!   copy that tolerates one (an atomic memcpy does not exist yet). We accept this, as every
+//!   shared-memory and memory-mapped-file crate does, for the data bytes only: the words that
+//!   steer the algorithm are atomics, and nothing is trusted because it was read.
+//! - It can write bytes lent out by [`Region::slice`] or [`Region::slices_mut`] while the
+//!   loan lives, which breaks what a `&[u8]` or `&mut [u8]` promises. The public lending APIs
+//!   say so in their docs.
+//!
+//! The words are accessed with atomic instructions only.
 
 #[cfg(not(loom))]
 pub(crate) use self::native::Region;
