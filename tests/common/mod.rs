@@ -559,12 +559,23 @@ pub fn cxx() -> String {
 /// Compiles `source` (relative to interop/cpp) with `flags` into `CARGO_TARGET_TMPDIR/cpp/name`
 /// and returns the executable; fails the test with the compiler's output if that fails.
 pub fn build_cpp(source: &str, name: &str, flags: &[&str]) -> PathBuf {
+    build_cpp_with(&cxx(), "c++14", source, name, flags)
+}
+
+/// [`build_cpp`] with the compiler `compiler` and the language standard `std` (`-std=`).
+pub fn build_cpp_with(
+    compiler: &str,
+    std: &str,
+    source: &str,
+    name: &str,
+    flags: &[&str],
+) -> PathBuf {
     let cpp = root().join("interop").join("cpp");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
     std::fs::create_dir_all(&dir).expect("create the C++ build directory");
     let exe = dir.join(name);
-    let out = Command::new(cxx())
-        .arg("-std=c++14")
+    let out = Command::new(compiler)
+        .arg(format!("-std={std}"))
         .args(flags)
         .arg("-I")
         .arg(cpp.join("include"))
@@ -576,7 +587,7 @@ pub fn build_cpp(source: &str, name: &str, flags: &[&str]) -> PathBuf {
         .expect("run the C++ compiler");
     assert!(
         out.status.success(),
-        "building {source} with {flags:?} failed:\n{}{}",
+        "building {source} with {compiler} -std={std} {flags:?} failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -28,6 +28,9 @@ cmake -S "$root" -B "$work/lib" -DCMAKE_INSTALL_PREFIX="$work/prefix" \
 cmake --build "$work/lib" || fail "building shm_ring"
 cmake --install "$work/lib" || fail "installing shm_ring"
 [ -f "$work/prefix/include/shm_ring/shm_ring.hpp" ] || fail "the header was not installed"
+for header in shm_channel byte_ring_buffer shared_memory; do
+  [ -f "$work/prefix/include/shm/$header.hpp" ] || fail "shm/$header.hpp was not installed"
+done
 config="$(find "$work/prefix" -name shm_ringConfig.cmake -print -quit)"
 [ -n "$config" ] || fail "shm_ringConfig.cmake was not installed"
 

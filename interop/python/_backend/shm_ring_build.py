@@ -19,6 +19,8 @@ from io import StringIO
 from setuptools import build_meta as _setuptools
 
 PACKAGE = "shm_ring"
+# Top-level modules beside the package: the original library's module names.
+MODULES = ("shm_channel", "byte_ring_buffer")
 
 
 def _setuptools_builds_wheels():
@@ -75,6 +77,9 @@ def _write_wheel(wheel_directory):
         if entry.endswith(".py"):
             with open(os.path.join(PACKAGE, entry), "rb") as source:
                 files.append(("{}/{}".format(PACKAGE, entry), source.read()))
+    for module in MODULES:
+        with open(module + ".py", "rb") as source:
+            files.append((module + ".py", source.read()))
     files.append((info + "/METADATA", metadata.getvalue().encode("utf-8")))
     wheel_file = (
         "Wheel-Version: 1.0\n"
@@ -83,7 +88,8 @@ def _write_wheel(wheel_directory):
         "Tag: py3-none-any\n"
     )
     files.append((info + "/WHEEL", wheel_file.encode("ascii")))
-    files.append((info + "/top_level.txt", (PACKAGE + "\n").encode("ascii")))
+    top_level = "".join(name + "\n" for name in (PACKAGE,) + MODULES)
+    files.append((info + "/top_level.txt", top_level.encode("ascii")))
     record = "".join("{},{},{}\n".format(path, _digest(data), len(data)) for path, data in files)
     record += info + "/RECORD,,\n"
     files.append((info + "/RECORD", record.encode("utf-8")))

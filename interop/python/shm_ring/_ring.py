@@ -28,7 +28,14 @@ from ._errors import (
     NotReadyError,
 )
 from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
-from ._segment import attach, create_segment, open_segment, unlink_if_same
+from ._segment import (
+    attach,
+    create_memory_ring,
+    create_segment,
+    open_memory_ring,
+    open_segment,
+    unlink_if_same,
+)
 from ._wait import Waiter, check_timeout, wait_for
 
 _PREFIX = struct.Struct("<I")
@@ -563,6 +570,49 @@ class ShmProducer:
         except Exception:
             pass
 
+
+    # -- rings in caller-provided memory ---------------------------------------------------
+
+    @classmethod
+    def _in_memory(cls, buffer, *, create, start_index=0):
+        """A producer of a ring in the writable bytes-like ``buffer`` (4-byte aligned), laid
+        out as the original library lays one out: header and data area only.
+
+        ``create``: write a fresh header (capacity: the largest power of two not above
+        ``len(buffer) - 16``); otherwise attach to the header there and resume at its shared
+        head. No name, no liveness, no extension block: waits poll, and nothing outside the
+        memory is touched.
+        """
+        fence = _order.fence_for_new_ring()
+        if create:
+            segment, capacity = create_memory_ring(buffer, start_index, fence)
+        else:
+            segment, capacity = open_memory_ring(buffer, fence)
+        self = cls.__new__(cls)
+        self._closed = True
+        self._unlink_on_close = False
+        self._segment = segment
+        self._waiter = Waiter("producer", segment, 0, fence)
+        self._wake = self._waiter.wake
+        # There is no consumer flag byte: the reserved word's first byte, 0 in such a ring,
+        # stands in for it (its SLEEPING bit is never set).
+        self._peer_flag = HEADER_LEN - 4
+        self._name = ""
+        self._mm = segment.mm
+        self._buf = segment.buf
+        self._words = segment.words
+        self._fence = fence
+        self._cap = capacity
+        self._mask = capacity - 1
+        self._max = capacity - 4
+        head = segment.words[0]
+        tail = segment.words[1]
+        self._head = head
+        # A torn or stale tail counts as a full ring until the next look.
+        self._tail_cache = tail if (head - tail) & _M32 <= capacity else (head - capacity) & _M32
+        self._reservation = None
+        self._closed = False
+        return self
 
 class Reservation:
     """Room reserved in the ring for one message, filled in place (see
@@ -1121,6 +1171,38 @@ class ShmConsumer:
         except Exception:
             pass
 
+
+    # -- rings in caller-provided memory ---------------------------------------------------
+
+    @classmethod
+    def _in_memory(cls, buffer):
+        """A consumer of the ring whose header is in the writable bytes-like ``buffer``
+        (4-byte aligned), resuming at its shared tail. No name, no liveness, no extension
+        block: waits poll, and nothing outside the memory is touched. Raises NotReadyError
+        while the capacity word is 0."""
+        fence = _order.fence_for_new_ring()
+        segment, capacity = open_memory_ring(buffer, fence)
+        self = cls.__new__(cls)
+        self._closed = True
+        self._name = ""
+        self._segment = segment
+        self._waiter = Waiter("consumer", segment, 0, fence)
+        self._wake = self._waiter.wake
+        self._peer_flag = None
+        self._mm = segment.mm
+        self._buf = segment.buf
+        self._rbuf = segment.rbuf
+        self._words = segment.words
+        self._fence = fence
+        self._cap = capacity
+        self._mask = capacity - 1
+        self._max = capacity - 4
+        tail = segment.words[1]
+        self._tail = tail
+        self._head_cache = tail
+        self._view = None
+        self._closed = False
+        return self
 
 class ReadView:
     """A message looked at in place (see ShmConsumer.try_read_view). Use as a context manager:

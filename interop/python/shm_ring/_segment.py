@@ -452,3 +452,119 @@ def segment_exists(bare):
         raise os_error(error, bare, "shm_open") from error
     os.close(fd)
     return True
+
+
+class MemorySegment(Segment):
+    """A ring's memory provided by the caller instead of a named object: no descriptor, no
+    name, no liveness lock and no extension block, so that nothing outside the memory is ever
+    touched. ``mm`` is a ctypes char array over the memory, whose slices are bytes, as an
+    mmap's are."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, buffer):
+        import ctypes
+
+        view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError("a ring's memory must be writable")
+        if not view.c_contiguous:
+            raise ValueError("a ring's memory must be one contiguous block")
+        flat = view if view.format == "B" and view.ndim == 1 else view.cast("B")
+        size = flat.nbytes
+        if size < HEADER_LEN:
+            raise SegmentTooSmallError(
+                "the memory is {} bytes, smaller than the {}-byte header".format(size, HEADER_LEN),
+                size,
+            )
+        mm = (ctypes.c_char * size).from_buffer(flat)
+        address = ctypes.addressof(mm)
+        if address % 4:
+            del mm
+            raise ValueError(
+                "a ring's memory must be 4-byte aligned (its header words are read and written "
+                "as single 4-byte accesses); it starts at address {:#x}".format(address)
+            )
+        self.name = ""
+        self.mm = mm
+        self.size = size
+        self.dev = self.ino = None
+        self.fd = None
+        self.locked = False
+        self.flags = 0
+        self.extension = None
+        self.buf = memoryview(mm).cast("B")
+        self.rbuf = self.buf.toreadonly()
+        words = self.buf[:HEADER_LEN].cast("I")
+        self.words = words if sys.byteorder == "little" else _SwappedWords(words)
+        self._source = flat
+
+    def close(self):
+        """Drop every view of the caller's memory (views still exported elsewhere keep it)."""
+        if self.mm is None:
+            return
+        for view in (self.words, self.rbuf, self.buf):
+            try:
+                view.release()
+            except BufferError:
+                pass
+        self.words = self.rbuf = self.buf = None
+        self.mm = None
+        try:
+            self._source.release()
+        except BufferError:
+            pass
+
+
+def create_memory_ring(buffer, start_index, fence):
+    """Lay a ring out in ``buffer`` as the original library does: the header (reserved 0) and
+    a data area of the largest power of two not above ``len - 16`` bytes, nothing else.
+    Returns (segment, capacity). Raises SegmentTooSmallError / InvalidCapacityError."""
+    segment = MemorySegment(buffer)
+    requested = segment.size - HEADER_LEN
+    if requested < 8:
+        segment.close()
+        raise InvalidCapacityError(
+            "the memory is {} bytes: a ring needs the {}-byte header and at least 8 bytes of "
+            "data".format(segment.size, HEADER_LEN),
+            requested,
+        )
+    capacity = 1 << (min(requested, 1 << 31).bit_length() - 1)
+    words = segment.words
+    start_index &= 0xFFFFFFFF
+    words[HEAD_WORD] = start_index
+    words[TAIL_WORD] = start_index
+    words[RESERVED_WORD] = 0
+    if fence is not None:
+        fence()
+    words[CAPACITY_WORD] = capacity
+    return segment, capacity
+
+
+def open_memory_ring(buffer, fence):
+    """Attach to the ring whose header is in ``buffer``; return (segment, capacity). Raises
+    NotReadyError (capacity word 0), InvalidCapacityError, SegmentTooSmallError."""
+    segment = MemorySegment(buffer)
+    try:
+        capacity = segment.words[CAPACITY_WORD]
+        if fence is not None:
+            fence()
+        if capacity == 0:
+            raise NotReadyError("the ring in this memory is not initialised yet (capacity 0)")
+        if not is_valid_capacity(capacity):
+            raise InvalidCapacityError(
+                "the ring in this memory has capacity {}, which is not a power of two from 8 "
+                "to 2^31".format(capacity),
+                capacity,
+            )
+        if HEADER_LEN + capacity > segment.size:
+            raise SegmentTooSmallError(
+                "the ring's header claims capacity {}, but the {} bytes of memory hold at most "
+                "{} after the header".format(capacity, segment.size, segment.size - HEADER_LEN),
+                segment.size,
+                capacity,
+            )
+    except BaseException:
+        segment.close()
+        raise
+    return segment, capacity

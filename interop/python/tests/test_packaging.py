@@ -45,6 +45,17 @@ class PackagingTest(unittest.TestCase):
             self.assertTrue(location.startswith(os.path.realpath(venv)), location)
             self.assertFalse(location.startswith(os.path.realpath(PACKAGE_DIR)), location)
 
+            # The original library's module names are installed beside the package.
+            for module in ("shm_channel", "byte_ring_buffer"):
+                where = run(
+                    [python, "-c", "import {0}; print({0}.__file__)".format(module)],
+                    env=env,
+                    cwd=home,
+                )
+                self.assertEqual(where.returncode, 0, where.stdout)
+                location = os.path.realpath(where.stdout.strip())
+                self.assertTrue(location.startswith(os.path.realpath(venv)), location)
+
             name = unique_name("pkg")
             self.addCleanup(unlink_quietly, name)
             args = ["--name", name, "--count", "500", "--min-size", "1", "--max-size", "300"]

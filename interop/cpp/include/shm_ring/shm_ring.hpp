@@ -1338,6 +1338,41 @@ class producer {
                     start_index, flags);
   }
 
+  /// Makes a ring in caller-provided memory (4-byte aligned, `size` bytes) laid out as the
+  /// original library lays one out: the 16-byte header (reserved word 0) and a data area of the
+  /// largest power of two not above size - 16, and nothing else: no byte past 16 + capacity is
+  /// ever touched, by this producer or by a consumer of the ring. Without the extension block
+  /// there are no flag bytes, so blocking calls on either side poll and liveness is unknown.
+  /// Errors: segment_too_small (size < 16), invalid_capacity (value(): size - 16, below 8).
+  static result<producer> create_in_memory_without_extension(
+      void* memory, std::size_t size, std::uint32_t start_index = 0) noexcept {
+    assert(reinterpret_cast<std::uintptr_t>(memory) % 4 == 0);
+    if (size < header_size) return detail::make::segment_too_small(0, header_size, size);
+    const std::uint64_t requested = size - header_size;
+    const std::uint32_t cap =
+        capacity_for(requested > max_requested_capacity ? max_requested_capacity : requested);
+    if (cap == 0) return detail::make::invalid_capacity(0, requested);
+    unsigned char* const base = static_cast<unsigned char*>(memory);
+    detail::store_relaxed(base, detail::head_offset, start_index);
+    detail::store_relaxed(base, detail::tail_offset, start_index);
+    detail::store_relaxed(base, detail::reserved_offset, 0);
+    detail::store_release(base, detail::capacity_offset, cap);
+    return producer(detail::mapping(base, size, false), size, cap);
+  }
+
+  /// Attaches as the producer to a ring whose header is already in caller-provided memory
+  /// (4-byte aligned, `size` bytes), resuming at its shared head: the stream goes on where the
+  /// last producer of the ring left it. Only one producer may write at a time. Errors: as
+  /// consumer::open_in_memory.
+  static result<producer> open_in_memory(void* memory, std::size_t size) noexcept {
+    assert(reinterpret_cast<std::uintptr_t>(memory) % 4 == 0);
+    unsigned char* const base = static_cast<unsigned char*>(memory);
+    std::uint32_t cap = 0;
+    const status s = detail::check_header(base, size, cap);
+    if (!s) return s;
+    return producer(detail::mapping(base, size, false), size, cap);
+  }
+
   // --- writing ------------------------------------------------------------------------------
 
   /// Writes one message if the whole record fits now. Errors: empty_message, too_large, full.
@@ -1492,6 +1527,19 @@ class producer {
         cached_tail_(start),
         flags_(flags) {
     ext_ = detail::init_header(map_.base(), cap, start, flags);
+  }
+
+  // Attaches to the ring whose validated header (capacity `cap`) is in `m` (`size` bytes):
+  // resumes at the shared head, and uses the extension block only if the ring has one.
+  producer(detail::mapping m, std::uint64_t size, std::uint32_t cap) noexcept
+      : map_(std::move(m)), capacity_(cap), mask_(cap - 1) {
+    flags_ = detail::barrier_registered() ? detail::flag_barrier : 0;
+    ext_ = detail::find_extension(map_.base(), size, cap);
+    detail::store_flags(ext_, detail::side::producer, flags_);
+    head_ = detail::load_acquire(map_.base(), detail::head_offset);
+    const std::uint32_t tail = detail::load_acquire(map_.base(), detail::tail_offset);
+    // A torn or stale tail counts as a full ring until the next look.
+    cached_tail_ = head_ - tail > capacity_ ? head_ - capacity_ : tail;
   }
 
   void swap(producer& o) noexcept {
