@@ -13,7 +13,8 @@ use shm_ring::{ProducerOptions, ShmConsumer};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A plain-data message: sent as its bytes, read back as the same struct.
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, shm_ring::bytemuck::Pod, shm_ring::bytemuck::Zeroable)]
+#[bytemuck(crate = "shm_ring::bytemuck")]
 #[repr(C)]
 struct Reading {
     sensor: u32,
