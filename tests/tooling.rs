@@ -100,3 +100,67 @@ fn a_crate_depending_only_on_shm_ring_derives_pod_through_the_reexport() {
         out.status
     );
 }
+
+// ------------------------------------------------------------------ the examples' --help
+
+/// An example program of this crate, built (or found up to date) with the same profile as
+/// this test, so that a narrower command than `cargo test` never runs a stale one.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>/deps");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(ROOT);
+    if profile.file_name() == Some("release".as_ref()) {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build --example");
+    assert!(status.success(), "cargo build --example {name} failed");
+    profile.join("examples").join(name)
+}
+
+/// `--help` prints the usage on stdout and exits 0; `-h` does the same.
+fn assert_help(program: &Path, usage: &str) {
+    for flag in ["--help", "-h"] {
+        let out = run(Command::new(program).arg(flag), "the example");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.starts_with(usage),
+            "{} {flag}: expected exit 0 and a usage line starting {usage:?}, got {}:\n{}",
+            program.display(),
+            out.status,
+            output_text(&out)
+        );
+    }
+}
+
+#[test]
+fn peer_help_prints_the_usage() {
+    assert_help(
+        &example("peer"),
+        "usage: peer producer|consumer --name NAME --count N (--size S | --min-size A --max-size B) [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I] [--zero-copy] [--batch]\n",
+    );
+}
+
+#[test]
+fn peer_without_a_role_still_fails_with_the_usage() {
+    let out = run(&mut Command::new(example("peer")), "the peer");
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("peer: usage: peer producer|consumer"),
+        "{}",
+        output_text(&out)
+    );
+}
+
+#[test]
+fn quickstart_help_shows_both_modes() {
+    assert_help(
+        &example("quickstart"),
+        "usage: quickstart [consumer NAME]\n",
+    );
+}
