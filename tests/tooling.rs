@@ -164,3 +164,160 @@ fn quickstart_help_shows_both_modes() {
         "usage: quickstart [consumer NAME]\n",
     );
 }
+
+// ------------------------------------------------------------------ the C++ README
+
+/// The shell commands of a markdown file's `sh` blocks, continuation lines joined, by block.
+fn sh_blocks(markdown: &str) -> Vec<Vec<String>> {
+    let mut blocks = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "```sh" {
+            continue;
+        }
+        let mut block = Vec::new();
+        let mut command = String::new();
+        for line in lines.by_ref() {
+            if line.trim() == "```" {
+                break;
+            }
+            let line = line.split(" #").next().unwrap_or("").trim();
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            match line.strip_suffix('\\') {
+                Some(start) => command.push_str(start),
+                None => {
+                    command.push_str(line);
+                    block.push(std::mem::take(&mut command));
+                }
+            }
+        }
+        blocks.push(block);
+    }
+    blocks
+}
+
+/// Every command of the C++ README that compiles a program of this repository writes it into
+/// `interop/cpp/build/` (ignored by git), after making that directory, and the programs are
+/// run from there: nothing lands in the directory the commands are typed in.
+#[test]
+fn cpp_readme_builds_into_the_build_directory() {
+    let readme = read(&Path::new(ROOT).join("interop/cpp/README.md"));
+    assert!(
+        read(&Path::new(ROOT).join(".gitignore"))
+            .lines()
+            .any(|line| line == "/interop/cpp/build/"),
+        ".gitignore must ignore /interop/cpp/build/"
+    );
+    let mut built = 0;
+    for block in sh_blocks(&readme) {
+        let mut made = false;
+        for command in &block {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if words[..] == ["mkdir", "-p", "interop/cpp/build"] {
+                made = true;
+            }
+            assert!(
+                !words.iter().any(|w| w.starts_with("./")),
+                "interop/cpp/README.md runs a program from the current directory: {command}"
+            );
+            let compiles_ours = matches!(words[0], "g++" | "c++" | "\"$CXX\"" | "$CXX")
+                && words.iter().any(|w| w.starts_with("interop/cpp/"));
+            if !compiles_ours {
+                continue;
+            }
+            let output = words
+                .windows(2)
+                .find(|pair| pair[0] == "-o")
+                .map(|pair| pair[1])
+                .unwrap_or_else(|| panic!("no -o in: {command}"));
+            assert!(
+                output.starts_with("interop/cpp/build/") && made,
+                "interop/cpp/README.md must `mkdir -p interop/cpp/build` and build into it: {command}"
+            );
+            built += 1;
+        }
+    }
+    assert!(
+        built >= 3,
+        "expected the peer, unit-test and stress-test build commands, found {built}"
+    );
+}
+
+/// The README's peer build, run in a scratch copy of the repository's layout, leaves only
+/// `interop/cpp/build/peer` behind.
+#[test]
+fn cpp_readme_peer_build_leaves_nothing_else() {
+    let readme = read(&Path::new(ROOT).join("interop/cpp/README.md"));
+    let block = sh_blocks(&readme)
+        .into_iter()
+        .find(|block| {
+            block
+                .iter()
+                .any(|c| c.contains("interop/cpp/examples/peer.cpp"))
+        })
+        .expect("a block that builds interop/cpp/examples/peer.cpp");
+    let tree = scratch("cpp_readme_tree", true);
+    std::fs::create_dir_all(tree.join("interop/cpp")).expect("scratch tree");
+    for part in ["include", "examples"] {
+        std::os::unix::fs::symlink(
+            Path::new(ROOT).join("interop/cpp").join(part),
+            tree.join("interop/cpp").join(part),
+        )
+        .expect("link into the scratch tree");
+    }
+    let build: Vec<&String> = block
+        .iter()
+        .filter(|c| c.starts_with("mkdir ") || c.starts_with("g++ "))
+        .collect();
+    assert!(build.len() >= 2, "expected mkdir and g++ in {block:?}");
+    for command in build {
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".to_owned());
+        let command = match command.strip_prefix("g++ ") {
+            Some(rest) => format!("\"$CXX\" {rest}"),
+            None => command.clone(),
+        };
+        let out = run(
+            Command::new("bash")
+                .args(["-c", &command])
+                .env("CXX", &cxx)
+                .current_dir(&tree),
+            &command,
+        );
+        assert!(
+            out.status.success(),
+            "`{command}` failed (a C++14 compiler, g++ or $CXX, is needed):\n{}",
+            output_text(&out)
+        );
+    }
+    let mut left: Vec<String> = walk(&tree)
+        .into_iter()
+        .map(|p| p.strip_prefix(&tree).unwrap().display().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "interop",
+            "interop/cpp",
+            "interop/cpp/build",
+            "interop/cpp/build/peer",
+            "interop/cpp/examples",
+            "interop/cpp/include",
+        ]
+    );
+}
+
+/// Every path under `dir`, without following symbolic links.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read the scratch tree") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}

@@ -11,8 +11,9 @@
 // producer published) or "producer: message N: the consumer is gone" (N: the first message the
 // consumer did not read).
 //
+//   mkdir -p interop/cpp/build
 //   g++ -std=c++14 -O2 -Wall -Wextra -Werror -I interop/cpp/include
-//       interop/cpp/examples/peer.cpp -o peer
+//       interop/cpp/examples/peer.cpp -o interop/cpp/build/peer
 #include <shm_ring/shm_ring.hpp>
 
 #include <chrono>
