@@ -10,7 +10,8 @@
 //! against a raw `AtomicU32` ping-pong; and the cost of waiting (wake-up latency, idle CPU,
 //! the write path with and without wake-up support). Every figure is the median of `--runs`
 //! runs (default 5) with the minimum and maximum. `--json` writes the same figures as JSON,
-//! `--plot` a throughput-against-size chart as SVG. Takes about a minute.
+//! `--plot` a throughput-against-size chart as SVG. Takes about a minute and a half on 2 cores,
+//! building the peer programs included.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
