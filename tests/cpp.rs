@@ -44,9 +44,18 @@ fn run(cmd: &mut Command, what: &str) -> Output {
     out
 }
 
+/// Also checks that `--help` prints the peers' usage line on stdout and exits 0.
 #[test]
 fn peer_builds_with_strict_warnings() {
-    build("examples/peer.cpp", "peer_strict", STRICT);
+    let peer = build("examples/peer.cpp", "peer_strict", STRICT);
+    let out = run(Command::new(peer).arg("--help"), "the C++ peer with --help");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(
+            "usage: peer producer|consumer --name NAME --count N (--size S | --min-size A --max-size B) [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I] [--zero-copy] [--batch]\n"
+        ),
+        "unexpected output:\n{}",
+        output_text(&out)
+    );
 }
 
 #[test]
