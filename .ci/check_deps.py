@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Checks the minimum Rust the shm_ring crate declares against its locked dependencies.
+"""Checks what the shm_ring crate's locked dependencies cost: the Rust they need, and how many
+crates its examples build.
 
-    python3 .ci/check_msrv.py
+    python3 .ci/check_deps.py
 
-Reads `cargo metadata` (the packages of Cargo.lock, with their `rust-version`, for the host
-platform) and walks the dependency graph of the library: its normal and build dependencies,
-and theirs. Fails, naming each one, if any of them declares a newer Rust than the library's
-`rust-version`. Also prints what the tests and examples need (the same walk with the
-library's dev-dependencies added) and fails unless README.md states both figures as
-"<version> or newer". Standard library only.
+Reads `cargo metadata` (the packages of Cargo.lock with their `rust-version`, for the host
+platform) and walks the dependency graph of the library.
 
-Whether the library's own code builds with its declared Rust is the next step of .ci/run
-(`cargo +<rust-version> check --lib`): this script only reads manifests.
+- Minimum Rust: fails, naming each one, if any normal or build dependency of the library
+  (transitively) declares a newer Rust than the library's `rust-version`. Prints what the tests
+  and examples need (the same walk with the library's dev-dependencies added) and fails unless
+  README.md states both figures as "<version> or newer". Whether the library's own code builds
+  with its declared Rust is the next step of .ci/run (`cargo +<rust-version> check --lib`).
+- Examples: every example builds every dev-dependency, so the number of crates that
+  `cargo run --example quickstart` compiles must stay at most EXAMPLE_CRATES. Heavy tools
+  (criterion and the like) belong in the bench/ package of the workspace.
+
+Standard library only.
 """
 
 import json
@@ -21,6 +26,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = "shm_ring"
+
+# The examples' dependency graph (the library, its dependencies and dev-dependencies, and
+# theirs) has 53 packages; they build cold in about 10 s on 2 cores. criterion would add 32.
+EXAMPLE_CRATES = 64
 
 
 def version(text):
@@ -70,7 +79,7 @@ def main():
     library = next(p for p in data["packages"] if p["name"] == LIBRARY and p["source"] is None)
     declared = version(library["rust_version"])
     if declared == (0,):
-        print("check_msrv: FAILED: Cargo.toml declares no rust-version for {}".format(LIBRARY))
+        print("check_deps: FAILED: Cargo.toml declares no rust-version for {}".format(LIBRARY))
         return 1
 
     def needs(ids):
@@ -85,7 +94,7 @@ def main():
     library_floor, library_by = needs(normal)
     tests_floor, tests_by = needs(reachable(graph, library["id"], with_dev=True))
     print(
-        "check_msrv: {} declares Rust {}; its {} locked dependencies need {} ({}); "
+        "check_deps: {} declares Rust {}; its {} locked dependencies need {} ({}); "
         "with the dev-dependencies (tests, examples) {} ({})".format(
             LIBRARY,
             show(declared),
@@ -99,8 +108,28 @@ def main():
     failed = False
     for name, number, needed in too_new:
         print(
-            "check_msrv: FAILED: {} {} needs Rust {}, newer than the rust-version {} of {}".format(
+            "check_deps: FAILED: {} {} needs Rust {}, newer than the rust-version {} of {}".format(
                 name, number, needed, show(declared), LIBRARY
+            )
+        )
+        failed = True
+    examples = reachable(graph, library["id"], with_dev=True) | {library["id"]}
+    print(
+        "check_deps: the examples' dependency graph has {} packages (at most {})".format(
+            len(examples), EXAMPLE_CRATES
+        )
+    )
+    if len(examples) > EXAMPLE_CRATES:
+        dev = sorted(
+            packages[d["pkg"]]["name"]
+            for d in graph[library["id"]]["deps"]
+            if any(kind["kind"] == "dev" for kind in d["dep_kinds"])
+        )
+        print(
+            "check_deps: FAILED: the examples' dependency graph has {} packages, more than {}: "
+            "every example "
+            "builds every dev-dependency ({}); move heavy ones to the bench/ package".format(
+                len(examples), EXAMPLE_CRATES, ", ".join(dev)
             )
         )
         failed = True
@@ -109,7 +138,7 @@ def main():
     for figure, what in ((declared, "the library"), (max(tests_floor, declared), "the tests")):
         claim = "{} or newer".format(show(figure))
         if claim not in text:
-            print("check_msrv: FAILED: README.md does not say {!r} (for {})".format(claim, what))
+            print("check_deps: FAILED: README.md does not say {!r} (for {})".format(claim, what))
             failed = True
     return 1 if failed else 0
 
