@@ -1,6 +1,7 @@
 //! The repository as a newcomer meets it: a crate that depends on shm_ring alone, the example
-//! programs' `--help`, and the build commands the C++ README gives. Everything these tests
-//! build goes under `CARGO_TARGET_TMPDIR`; none of them writes into the source tree.
+//! programs' `--help`, the build commands the C++ README gives and what the README says about
+//! depending on the crate and running the Python module. Everything these tests build goes
+//! under `CARGO_TARGET_TMPDIR`; none of them writes into the source tree.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -320,4 +321,42 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         found.push(path);
     }
     found
+}
+
+// ------------------------------------------------------------------ the README
+
+/// The README says how to depend on the crate, and every command of it that runs the Python
+/// module says where the module is (it is not installed by cloning the repository).
+#[test]
+fn readme_gives_the_dependency_line_and_the_python_path() {
+    let readme = read(&Path::new(ROOT).join("README.md"));
+    assert!(
+        readme.contains("```toml\n[dependencies]\nshm_ring = { path = \""),
+        "README.md must show the Cargo.toml line that depends on shm_ring"
+    );
+    assert!(readme.contains("pip install ./interop/python"));
+    let mut python = 0;
+    for command in sh_blocks(&readme).concat() {
+        if !command.contains("python3 -m shm_ring") {
+            continue;
+        }
+        python += 1;
+        let dir = command
+            .strip_prefix("PYTHONPATH=")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| {
+                panic!("README.md runs the Python module without PYTHONPATH: {command}")
+            });
+        assert!(
+            Path::new(ROOT)
+                .join(dir)
+                .join("shm_ring/__main__.py")
+                .is_file(),
+            "README.md sets PYTHONPATH={dir}, which does not hold the shm_ring package"
+        );
+    }
+    assert!(
+        python >= 1,
+        "README.md shows no command running python3 -m shm_ring"
+    );
 }
