@@ -1,6 +1,6 @@
 //! The cost of the calls themselves, for counting instructions: one thread writes and reads
 //! `COUNT` 64-byte messages through a 1 MiB ring with one API, a message at a time (the batch
-//! API 256 at a time), with the blocking calls the bench example uses.
+//! API 256 at a time), with the blocking calls the bench program uses.
 //!
 //! ```text
 //! cargo build --release --example calls

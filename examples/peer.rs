@@ -17,6 +17,7 @@
 //! On success each prints one line:
 //! `{"role":"consumer","messages":N,"bytes":B,"seconds":S,"msgs_per_sec":R}` and exits 0;
 //! on failure it prints one line on stderr naming the message and what went wrong, and exits 1.
+//! `--help` prints the usage line and exits 0.
 //! The Python module and C++ header in `interop/` ship the same program.
 
 use std::fmt::Display;
@@ -151,11 +152,14 @@ fn fail_at(i: u64, what: impl Display) -> Failure {
     }
 }
 
+/// The command line, printed by `--help` (and on stderr, as a failure, without a role).
+const USAGE: &str = "usage: peer producer|consumer --name NAME --count N (--size S | --min-size A --max-size B) [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I] [--zero-copy] [--batch]";
+
 fn parse(args: &[String]) -> Result<Args, Failure> {
     let role = match args.first().map(String::as_str) {
         Some("producer") => Role::Producer,
         Some("consumer") => Role::Consumer,
-        _ => return Err(fail("usage: peer producer|consumer --name NAME --count N (--size S | --min-size A --max-size B) [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I] [--zero-copy] [--batch]")),
+        _ => return Err(fail(USAGE)),
     };
     let mut values: Vec<(&str, &str)> = Vec::new();
     let mut flags: Vec<&str> = Vec::new();
@@ -388,6 +392,10 @@ fn consume(args: &Args) -> Result<Report, Failure> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(argv.first().map(String::as_str), Some("--help" | "-h")) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     // Failures name the role; before the role is known, the program.
     let mut who = argv
         .first()

@@ -2,7 +2,8 @@
 //! the consumer, and the two exchange a few messages through shared memory.
 //!
 //! ```text
-//! cargo run --example quickstart
+//! cargo run --example quickstart                 # the producer; it starts the consumer
+//! cargo run --example quickstart -- consumer NAME  # the consumer of ring NAME, as started
 //! ```
 
 use std::process::{Command, ExitCode};
@@ -12,8 +13,12 @@ use shm_ring::{ProducerOptions, ShmConsumer};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Without arguments, the producer; `consumer NAME` is the consumer the producer starts.
+const USAGE: &str = "usage: quickstart [consumer NAME]";
+
 /// A plain-data message: sent as its bytes, read back as the same struct.
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, shm_ring::bytemuck::Pod, shm_ring::bytemuck::Zeroable)]
+#[bytemuck(crate = "shm_ring::bytemuck")]
 #[repr(C)]
 struct Reading {
     sensor: u32,
@@ -101,7 +106,11 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         [] => producer(),
         [role, name] if role == "consumer" => consumer(name),
-        _ => Err("usage: quickstart".into()),
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => Err(USAGE.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -103,8 +103,27 @@ pub use producer::{ProducerOptions, ShmProducer, WriteGrant};
 #[cfg(not(loom))]
 pub use wait::WaitStats;
 
-/// The plain-data traits the typed helpers use, re-exported so that callers derive the same
-/// version: `#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]`.
+/// The plain-data traits the typed helpers use, with their derive macros, re-exported so that
+/// a crate whose only dependency is shm_ring can define message types of the same bytemuck
+/// version. The derives need to be told where bytemuck is, with
+/// `#[bytemuck(crate = "shm_ring::bytemuck")]`:
+///
+/// ```
+/// use shm_ring::bytemuck::{Pod, Zeroable};
+///
+/// #[derive(Clone, Copy, Pod, Zeroable)]
+/// #[bytemuck(crate = "shm_ring::bytemuck")]
+/// #[repr(C)]
+/// struct Reading {
+///     sensor: u32,
+///     celsius: f32,
+/// }
+///
+/// let reading = Reading { sensor: 7, celsius: 21.5 };
+/// let bytes = shm_ring::bytemuck::bytes_of(&reading); // 8 bytes, as sent on the ring
+/// let back: Reading = shm_ring::bytemuck::pod_read_unaligned(bytes);
+/// assert_eq!((back.sensor, back.celsius), (7, 21.5));
+/// ```
 pub use bytemuck;
 
 /// The README's examples, compiled as doctests so they stay true.

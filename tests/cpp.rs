@@ -44,9 +44,18 @@ fn run(cmd: &mut Command, what: &str) -> Output {
     out
 }
 
+/// Also checks that `--help` prints the peers' usage line on stdout and exits 0.
 #[test]
 fn peer_builds_with_strict_warnings() {
-    build("examples/peer.cpp", "peer_strict", STRICT);
+    let peer = build("examples/peer.cpp", "peer_strict", STRICT);
+    let out = run(Command::new(peer).arg("--help"), "the C++ peer with --help");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(
+            "usage: peer producer|consumer --name NAME --count N (--size S | --min-size A --max-size B) [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I] [--zero-copy] [--batch]\n"
+        ),
+        "unexpected output:\n{}",
+        output_text(&out)
+    );
 }
 
 #[test]
@@ -121,19 +130,33 @@ fn two_thread_stress_test_passes_under_tsan() {
     assert!(!text.contains("ThreadSanitizer"), "TSan reported:\n{text}");
 }
 
+/// Also checks where the script builds its Rust end: in this test's own target directory
+/// (the Rust end is removed first, so it must be built there again), never in the
+/// repository's `target/` when cargo's target directory is elsewhere.
 #[test]
 fn cpp_and_rust_ends_wake_each_other_in_all_four_directions() {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/cpp/tests/check_cross_wake.sh");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cross_wake");
+    let end = target.join("debug/scripted_end");
+    if end.exists() {
+        std::fs::remove_file(&end).expect("remove the previous Rust end");
+    }
     let mut cmd = Command::new("bash");
     cmd.arg(&script)
         .env("CARGO", env!("CARGO"))
-        .env("PATH", path_with_cargo());
+        .env("PATH", path_with_cargo())
+        .env("CROSS_WAKE_TARGET_DIR", &target);
     let out = run(&mut cmd, "interop/cpp/tests/check_cross_wake.sh");
     let text = output_text(&out);
     assert!(
         text.contains("woke each other every time"),
         "unexpected output:\n{text}"
+    );
+    assert!(
+        end.exists(),
+        "the script did not build its Rust end in {}:\n{text}",
+        target.display()
     );
 }
 

@@ -9,8 +9,9 @@
 //!   processes: C++ to Python and back, and each to and from the full-API peers of all three
 //!   languages.
 //!
-//! Needs `python3`, `g++` (or `$CXX`) and `clang++` (`.ci/run` installs it): without them these
-//! tests fail, saying what to install.
+//! Needs `python3` and `g++` (or `$CXX`): without them these tests fail, saying what to
+//! install. The Clang build check needs `clang++` and is run by `.ci/run`, which installs it
+//! (`cargo test --test dropin -- --ignored`); run by hand without Clang, it fails saying so.
 
 mod common;
 
@@ -79,7 +80,10 @@ fn headers_build_as_cpp14_and_cpp17_with_gcc() {
     build_everything_with(&common::cxx(), "gcc");
 }
 
+/// Clang is not part of a fresh machine, which the README's `cargo test` must pass on; `.ci/run`
+/// installs it and runs this test by name with `--ignored`.
 #[test]
+#[ignore = "needs clang++: .ci/run installs it and runs this with --ignored"]
 fn headers_build_as_cpp14_and_cpp17_with_clang() {
     build_everything_with(clangxx(), "clang");
 }

@@ -9,10 +9,11 @@
 // on failure it prints one line on stderr and exits 1. If the other side's process ends first,
 // that line is "consumer: message N: the producer is gone" (after reading everything the
 // producer published) or "producer: message N: the consumer is gone" (N: the first message the
-// consumer did not read).
+// consumer did not read). `--help` prints the usage line on stdout and exits 0.
 //
+//   mkdir -p interop/cpp/build
 //   g++ -std=c++14 -O2 -Wall -Wextra -Werror -I interop/cpp/include
-//       interop/cpp/examples/peer.cpp -o peer
+//       interop/cpp/examples/peer.cpp -o interop/cpp/build/peer
 #include <shm_ring/shm_ring.hpp>
 
 #include <chrono>
@@ -347,6 +348,13 @@ failure run_consumer(const options& o, report& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::printf(
+        "usage: peer producer|consumer --name NAME --count N (--size S | --min-size A "
+        "--max-size B) [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I] "
+        "[--zero-copy] [--batch]\n");
+    return std::fflush(stdout) == 0 ? 0 : 1;
+  }
   options o;
   const std::string bad = parse(argc, argv, o);
   const char* role = argc > 1 && std::strcmp(argv[1], "producer") == 0 ? "producer"

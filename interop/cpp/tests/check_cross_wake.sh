@@ -38,10 +38,14 @@ shm_ring = { path = "$root" }
 EOF
 cp "$here/cross_wake/scripted_end.rs" "$work/end/src/main.rs"
 cp "$root/Cargo.lock" "$work/end/Cargo.lock"
-# Kept under the crate's own target directory, so that a second run builds nothing again.
+# Kept in a target directory that outlives this run, so that a second run builds nothing
+# again: CROSS_WAKE_TARGET_DIR (tests/cpp.rs passes one under its own target directory),
+# else cross_wake/ in cargo's target directory ($CARGO_TARGET_DIR, else the repository's).
+target="${CROSS_WAKE_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/cross_wake}"
 cargo build --quiet --manifest-path "$work/end/Cargo.toml" \
-  --target-dir "$root/target/cross_wake" || fail "building the Rust end"
-end="$root/target/cross_wake/debug/scripted_end"
+  --target-dir "$target" || fail "building the Rust end"
+end="$target/debug/scripted_end"
+echo "built $end"
 
 echo "== building the C++ side"
 "$cxx" -std=c++14 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \

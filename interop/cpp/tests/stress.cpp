@@ -8,8 +8,8 @@
 // ring, the writer on a full one), so that sleeping and waking run under ThreadSanitizer too.
 //
 //   g++ -std=c++14 -g -O1 -fsanitize=thread -I interop/cpp/include
-//       interop/cpp/tests/stress.cpp -o stress -pthread
-//   ./stress [count]
+//       interop/cpp/tests/stress.cpp -o interop/cpp/build/stress -pthread
+//   interop/cpp/build/stress [count]
 #include <shm_ring/shm_ring.hpp>
 
 #include <sys/mman.h>

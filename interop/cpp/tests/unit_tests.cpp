@@ -1,7 +1,8 @@
 // Unit tests of shm_ring.hpp. Build and run them under the sanitizers (see README.md):
 //   g++ -std=c++14 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
-//       -I interop/cpp/include interop/cpp/tests/unit_tests.cpp -o unit_tests -pthread
-//   ./unit_tests [part of a test name]
+//       -I interop/cpp/include interop/cpp/tests/unit_tests.cpp -o interop/cpp/build/unit_tests
+//       -pthread
+//   interop/cpp/build/unit_tests [part of a test name]
 #include <shm_ring/shm_ring.hpp>
 
 #include <fcntl.h>

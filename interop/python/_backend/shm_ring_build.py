@@ -7,12 +7,19 @@ i.e. with setuptools >= 70.1 or with the ``wheel`` package installed. Older setu
 is written here instead, with the standard library: metadata comes from setuptools (which reads
 pyproject.toml), the files are the pure-Python package, and the layout follows the wheel
 specification (PEP 427: METADATA, WHEEL and RECORD with sha256 digests).
+
+setuptools writes ``build/`` and ``shm_ring.egg-info`` into the directory it runs in, so its
+hooks run in a scratch copy of the source tree: building or installing from a checkout leaves the
+checkout as it was. Editable installs are the exception: they must point at the tree itself.
 """
 
 import base64
+import functools
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import zipfile
 from io import StringIO
 
@@ -38,13 +45,45 @@ def _setuptools_builds_wheels():
         return False
 
 
-get_requires_for_build_sdist = _setuptools.get_requires_for_build_sdist
-build_sdist = _setuptools.build_sdist
+# What a scratch copy leaves out: outputs of earlier builds, not sources.
+_NOT_SOURCES = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.pyc")
+
+
+def _out_of_tree(hook):
+    """``hook``, run with a scratch copy of the source tree as its working directory.
+
+    The only strings PEP 517 passes to hooks are directories (for the results, or
+    ``metadata_directory``): they are made absolute first, so that results still land where
+    the frontend asked.
+    """
+
+    def absolute(value):
+        return os.path.abspath(value) if isinstance(value, str) else value
+
+    @functools.wraps(hook)
+    def run(*args, **kwargs):
+        args = [absolute(value) for value in args]
+        kwargs = {key: absolute(value) for key, value in kwargs.items()}
+        source = os.getcwd()
+        with tempfile.TemporaryDirectory(prefix="shm_ring_build-") as scratch:
+            tree = os.path.join(scratch, "tree")
+            shutil.copytree(source, tree, ignore=_NOT_SOURCES)
+            os.chdir(tree)
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                os.chdir(source)
+
+    return run
+
+
+get_requires_for_build_sdist = _out_of_tree(_setuptools.get_requires_for_build_sdist)
+build_sdist = _out_of_tree(_setuptools.build_sdist)
 
 if _setuptools_builds_wheels():
-    get_requires_for_build_wheel = _setuptools.get_requires_for_build_wheel
-    prepare_metadata_for_build_wheel = _setuptools.prepare_metadata_for_build_wheel
-    build_wheel = _setuptools.build_wheel
+    get_requires_for_build_wheel = _out_of_tree(_setuptools.get_requires_for_build_wheel)
+    prepare_metadata_for_build_wheel = _out_of_tree(_setuptools.prepare_metadata_for_build_wheel)
+    build_wheel = _out_of_tree(_setuptools.build_wheel)
     get_requires_for_build_editable = _setuptools.get_requires_for_build_editable
     prepare_metadata_for_build_editable = _setuptools.prepare_metadata_for_build_editable
     build_editable = _setuptools.build_editable
@@ -74,7 +113,8 @@ def _write_wheel(wheel_directory):
     info = "{}-{}.dist-info".format(name, version)
     files = []
     for entry in sorted(os.listdir(PACKAGE)):
-        if entry.endswith(".py"):
+        # py.typed: the marker of PEP 561 that the package carries type information.
+        if entry.endswith(".py") or entry == "py.typed":
             with open(os.path.join(PACKAGE, entry), "rb") as source:
                 files.append(("{}/{}".format(PACKAGE, entry), source.read()))
     for module in MODULES:

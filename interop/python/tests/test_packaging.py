@@ -1,12 +1,38 @@
 """The package installs with pip, offline, into a fresh venv and works from outside the tree."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
 
 from .support import HANG_GUARD, PACKAGE_DIR, exists, unique_name, unlink_quietly
+
+
+# A PEP 517 frontend reduced to its calls, in the order pip and `python -m build` make them,
+# run in the source tree with the results going to the directory given as argument.
+FRONTEND = """
+import sys
+sys.path.insert(0, "_backend")
+import shm_ring_build as backend
+out = sys.argv[1]
+backend.get_requires_for_build_sdist(None)
+backend.build_sdist(out)
+backend.get_requires_for_build_wheel(None)
+if hasattr(backend, "prepare_metadata_for_build_wheel"):
+    backend.prepare_metadata_for_build_wheel(out)
+backend.build_wheel(out)
+"""
+
+
+def listing(tree):
+    """Every path under ``tree``, relative to it."""
+    found = []
+    for directory, subdirectories, files in os.walk(tree):
+        for entry in subdirectories + files:
+            found.append(os.path.relpath(os.path.join(directory, entry), tree))
+    return sorted(found)
 
 
 def run(command, **kwargs):
@@ -78,6 +104,23 @@ class PackagingTest(unittest.TestCase):
             usage = run([python, "-m", "shm_ring"], env=env, cwd=home)
             self.assertEqual(usage.returncode, 1)
             self.assertIn("expected 'producer' or 'consumer'", usage.stdout)
+
+    def test_building_leaves_the_source_tree_as_it_was(self):
+        # Built from a copy, so that a test run never writes into the checkout either.
+        with tempfile.TemporaryDirectory() as home:
+            tree = os.path.join(home, "python")
+            shutil.copytree(
+                PACKAGE_DIR, tree, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+            )
+            before = listing(tree)
+            out = os.path.join(home, "out")
+            os.mkdir(out)
+            built = run([sys.executable, "-c", FRONTEND, out], cwd=tree)
+            self.assertEqual(built.returncode, 0, built.stdout)
+            self.assertEqual(listing(tree), before, "the build wrote into the source tree")
+            results = sorted(os.listdir(out))
+            self.assertTrue(any(name.endswith(".tar.gz") for name in results), results)
+            self.assertTrue(any(name.endswith(".whl") for name in results), results)
 
 
 if __name__ == "__main__":

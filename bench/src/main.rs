@@ -1,7 +1,7 @@
 //! The benchmark table: every figure beside a reference measured in the same run, as a ratio.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--json FILE] [--plot FILE.svg]
+//! cargo run --release -p shm_ring_bench [-- --runs N] [--json FILE] [--plot FILE.svg]
 //! ```
 //!
 //! Prints one markdown report: throughput per message size and API (single-thread,
@@ -10,16 +10,15 @@
 //! against a raw `AtomicU32` ping-pong; and the cost of waiting (wake-up latency, idle CPU,
 //! the write path with and without wake-up support). Every figure is the median of `--runs`
 //! runs (default 5) with the minimum and maximum. `--json` writes the same figures as JSON,
-//! `--plot` a throughput-against-size chart as SVG. Takes about a minute.
-
-#[path = "../benches/support/mod.rs"]
-mod support;
+//! `--plot` a throughput-against-size chart as SVG. Takes about a minute and a half on 2 cores,
+//! building the peer programs included.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use shm_ring_bench as support;
 use support::{Api, SIZES};
 
 /// A measured figure: one value per run, higher is better unless it is a time.
@@ -147,7 +146,7 @@ fn parse_args() -> Args {
             "--runs" => args.runs = value().parse().expect("--runs takes a number"),
             "--json" => args.json = Some(value().into()),
             "--plot" => args.plot = Some(value().into()),
-            other => panic!("unknown argument {other}; see the top of examples/bench.rs"),
+            other => panic!("unknown argument {other}; see the top of bench/src/main.rs"),
         }
     }
     assert!(args.runs >= 1, "--runs must be at least 1");
@@ -181,31 +180,45 @@ struct Peers {
     python: bool,
 }
 
+/// The repository: the workspace this package is a member of.
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The target directory this program was built in (`<target>/release/bench`), where the peer
+/// programs are built too, so that they share its compiled crates.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    exe.ancestors()
+        .nth(2)
+        .expect("the program lies in <target>/<profile>/")
+        .to_path_buf()
 }
 
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
-/// Builds the Rust peer example and the C++ peer (if g++ is there) into a directory of their
-/// own, and looks for python3.
+/// Builds the Rust peer example (in this program's target directory) and the C++ peer (if g++
+/// is there, into `dir`), and looks for python3.
 fn find_peers(dir: &Path) -> Peers {
+    let target = target_dir();
     let built = Command::new(cargo())
         .args([
             "build",
             "--quiet",
             "--release",
+            "-p",
+            "shm_ring",
             "--example",
             "peer",
             "--target-dir",
         ])
-        .arg(dir.join("rust"))
+        .arg(&target)
         .current_dir(root())
         .status()
         .is_ok_and(|s| s.success());
-    let rust = built.then(|| dir.join("rust/release/examples/peer"));
+    let rust = built.then(|| target.join("release/examples/peer"));
     let cpp_exe = dir.join("peer-cpp");
     let cpp = Command::new(std::env::var("CXX").unwrap_or_else(|_| "g++".into()))
         .args(["-std=c++14", "-O2", "-I"])
@@ -286,7 +299,7 @@ fn peer_run(
 
 // ------------------------------------------------------------------ the no-wake build
 
-/// Builds this example with `--cfg shm_ring_no_wake` (the ring without its check for a
+/// Builds this program with `--cfg shm_ring_no_wake` (the ring without its check for a
 /// sleeping peer) into `dir`, for the same-run reference of what that check costs.
 fn build_without_wake(dir: &Path) -> Option<PathBuf> {
     let ok = Command::new(cargo())
@@ -294,7 +307,9 @@ fn build_without_wake(dir: &Path) -> Option<PathBuf> {
             "build",
             "--quiet",
             "--release",
-            "--example",
+            "-p",
+            "shm_ring_bench",
+            "--bin",
             "bench",
             "--target-dir",
         ])
@@ -303,7 +318,7 @@ fn build_without_wake(dir: &Path) -> Option<PathBuf> {
         .current_dir(root())
         .status()
         .is_ok_and(|s| s.success());
-    ok.then(|| dir.join("release/examples/bench"))
+    ok.then(|| dir.join("release/bench"))
 }
 
 /// The spinning write path, measured in a child process running `exe`.
@@ -332,7 +347,7 @@ fn main() {
     let args = parse_args();
     let runs = args.runs;
     let started = Instant::now();
-    let work = root().join("target").join("bench-example");
+    let work = target_dir().join("bench-work");
     std::fs::create_dir_all(&work).expect("work directory");
     eprintln!("building the peer programs and the no-wake reference build...");
     let peers = find_peers(&work);

@@ -1,9 +1,8 @@
-//! Workloads shared by the criterion benches (`benches/`) and the bench example
-//! (`examples/bench.rs`): every measurement and its same-run references are defined once here.
+//! Workloads shared by the criterion benches (`benches/`) and the benchmark program
+//! (`src/main.rs`): every measurement and its same-run references are defined once here.
 //!
 //! Cross-process workloads start the running executable again as the other process: a binary
-//! that includes this module calls [`child_main`] first thing in `main`.
-#![allow(dead_code)] // each binary uses a different part
+//! that uses them calls [`child_main`] first thing in `main`.
 
 use std::hint::black_box;
 use std::mem::MaybeUninit;

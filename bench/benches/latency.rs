@@ -2,15 +2,14 @@
 //! half of each round trip), against a raw ping-pong on one `AtomicU32` between two threads,
 //! and the time a consumer asleep in a blocking read takes to get a message.
 //!
-//! `cargo bench --bench latency`. Criterion reports the mean; the percentiles (p50, p99,
+//! `cargo bench -p shm_ring_bench --bench latency`. Criterion reports the mean; the percentiles (p50, p99,
 //! p99.9) of every sample taken are printed at the end.
-
-mod support;
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::Criterion;
+use shm_ring_bench as support;
 
 /// Every half round trip measured, per benchmark.
 static SAMPLES: Mutex<Vec<(&'static str, Vec<Duration>)>> = Mutex::new(Vec::new());

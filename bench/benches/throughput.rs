@@ -2,12 +2,11 @@
 //! 4 KiB and 6,220,800 B (one 1080p RGB frame) messages, with rtrb carrying the same framed
 //! bytes between two threads and `memcpy` as references.
 //!
-//! `cargo bench --bench throughput`. One iteration moves one message, so criterion's
+//! `cargo bench -p shm_ring_bench --bench throughput`. One iteration moves one message, so criterion's
 //! throughput figures are bytes of payload per second.
 
-mod support;
-
 use criterion::{BenchmarkId, Criterion, Throughput};
+use shm_ring_bench as support;
 use support::{Api, SIZES};
 
 fn main() {
