@@ -113,32 +113,6 @@ fn cpp_unit_tests_pass_under_asan_and_ubsan() {
     );
 }
 
-#[test]
-fn python_unit_tests_pass() {
-    let out = common::python3()
-        .args([
-            "-m",
-            "unittest",
-            "discover",
-            "-s",
-            "interop/python/tests",
-            "-t",
-            "interop/python",
-            "-p",
-            "test_dropin.py",
-            "-v",
-        ])
-        .current_dir(common::root())
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "the drop-in Python tests failed ({}):\n{}",
-        out.status,
-        output_text(&out)
-    );
-}
-
 /// A side of a pair: a program written against the original's names, or a full-API peer.
 #[derive(Debug, Clone, Copy)]
 enum Side {
