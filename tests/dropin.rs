@@ -3,7 +3,8 @@
 //!
 //! - The headers build as C++14 and C++17 with g++ and clang++ under `-Wall -Wextra -Werror
 //!   -Wpedantic`, each on its own too; their unit tests pass under ASan and UBSan (which also
-//!   catch any touch of caller-owned memory past its end); the Python modules' tests pass.
+//!   catch any touch of caller-owned memory past its end). The Python modules' tests run
+//!   with the rest of the Python suite (`tests/python.rs`).
 //! - Programs written only against the original's names (interop/cpp/tests/dropin,
 //!   interop/python/tests/dropin) carry the conformance stream between languages as separate
 //!   processes: C++ to Python and back, and each to and from the full-API peers of all three
