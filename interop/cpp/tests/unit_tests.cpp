@@ -183,6 +183,17 @@ bool make_object(const std::string& name, off_t size) {
   return ok;
 }
 
+// Publishes one record into a ring played by hand (no wrap: the caller keeps it inside the
+// data area) and returns the new head.
+std::uint32_t push_by_hand(raw_segment& raw, std::uint32_t head,
+                           const std::vector<std::uint8_t>& msg) {
+  raw.put(16 + head, static_cast<std::uint32_t>(msg.size()));
+  std::memcpy(raw.data() + head + 4, msg.data(), msg.size());
+  head += static_cast<std::uint32_t>(4 + msg.size());
+  raw.publish(0, head);
+  return head;
+}
+
 producer make_producer(const std::string& name, std::uint64_t capacity,
                        std::uint32_t start_index = 0) {
   producer_options o;
@@ -1360,30 +1371,6 @@ int die() {
   return 4;
 }
 
-// The scheduler state ('R', 'S', ...) of a thread of this process, from /proc; '?' if unknown.
-char thread_state(long tid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
-  std::FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return '?';
-  char buf[512];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  const char* paren = std::strrchr(buf, ')');
-  return paren != nullptr && paren[1] == ' ' ? paren[2] : '?';
-}
-
-// Waits until the thread is blocked (state 'S'); false after a minute (a hang guard only).
-bool wait_until_blocked(const std::atomic<long>& tid) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (tid.load() == 0 || thread_state(tid.load()) != 'S') {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    ::sched_yield();
-  }
-  return true;
-}
-
 // Whether the thread is in the futex system call (FUTEX_WAIT, for the threads of these tests),
 // from /proc.
 bool in_futex(long tid) {
@@ -1397,8 +1384,38 @@ bool in_futex(long tid) {
   return read && number == SYS_futex;
 }
 
-// Waits until the thread sleeps in FUTEX_WAIT; false after a minute (a hang guard only). For a
-// side that has no flag byte to show it.
+// How many times the thread has given up the CPU of its own accord (each sleep in FUTEX_WAIT is
+// one), from /proc; -1 once the thread is gone.
+long voluntary_switches(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  long count = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "voluntary_ctxt_switches: %ld", &count) == 1) break;
+  }
+  std::fclose(f);
+  return count;
+}
+
+// Waits until the thread, asleep in FUTEX_WAIT now, has come out of its sleep and gone back to
+// sleep `times` times while nothing happened: its sleeps end by themselves. False if it ended
+// instead, or after a minute (a hang guard only).
+bool wait_until_it_sleeps_again(const std::atomic<long>& tid, long times) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  const long first = voluntary_switches(tid.load());
+  if (first < 0) return false;
+  for (;;) {
+    const long now = voluntary_switches(tid.load());
+    if (now < 0 || std::chrono::steady_clock::now() > give_up) return false;
+    if (now - first >= times && in_futex(tid.load())) return true;
+    ::sched_yield();
+  }
+}
+
+// Waits until the thread sleeps in FUTEX_WAIT; false after a minute (a hang guard only).
 bool wait_until_in_futex(const std::atomic<long>& tid) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (tid.load() == 0 || !in_futex(tid.load())) {
@@ -1430,15 +1447,23 @@ bool untouched(const unsigned char* base, std::size_t from, std::size_t to, unsi
   return true;
 }
 
-// Publishes one record into a ring played by hand (no wrap: the caller keeps it inside the
-// data area) and returns the new head.
-std::uint32_t push_by_hand(raw_segment& raw, std::uint32_t head,
-                           const std::vector<std::uint8_t>& msg) {
-  raw.put(16 + head, static_cast<std::uint32_t>(msg.size()));
-  std::memcpy(raw.data() + head + 4, msg.data(), msg.size());
-  head += static_cast<std::uint32_t>(4 + msg.size());
-  raw.publish(0, head);
-  return head;
+
+// Makes the consumer of a ring played by hand sleep in a blocking read (an event seen in /proc,
+// not a time), then publishes `msg` at `head`: whether the read returned it and counted a sleep.
+bool read_after_a_sleep(consumer& c, raw_segment& raw, std::uint32_t head,
+                        const std::vector<std::uint8_t>& msg) {
+  const std::uint64_t sleeps_before = c.wait_stats().sleeps;
+  std::atomic<long> tid{0};
+  std::vector<std::uint8_t> got;
+  status s;
+  std::thread reader([&] {
+    tid = ::syscall(SYS_gettid);
+    s = c.read(got, 30s);
+  });
+  const bool slept = wait_until_in_futex(tid);
+  push_by_hand(raw, head, msg);
+  reader.join();
+  return slept && s.ok() && got == msg && c.wait_stats().sleeps > sleeps_before;
 }
 
 }  // namespace
@@ -1620,7 +1645,7 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
         rc = ::syscall(SYS_futex, watched, 0, seen, &limit, nullptr, 0);
         err = errno;
       });
-      const bool blocked = wait_until_blocked(tid);
+      const bool blocked = wait_until_in_futex(tid);
       std::vector<std::uint8_t> out;
       const status s = consumer_sleeps ? p.try_write("y", 1) : c.try_read(out);
       sleeper.join();
@@ -1658,16 +1683,17 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
     s = c.read(got, 30s);
   });
   const bool slept = wait_until_in_futex(tid);
-  const auto published = std::chrono::steady_clock::now();
+  // Its sleeps end by themselves, nobody having published anything: it polls. (With a slice
+  // of an hour it would sleep until its read timed out.)
+  const bool polls = slept && wait_until_it_sleeps_again(tid, 3);
   push_by_hand(raw, 0, msg);  // the record, then the head (which is all that producer does)
   reader.join();
-  const auto waited = std::chrono::steady_clock::now() - published;
   CHECK(slept);
+  CHECK(polls);
   CHECK(s.ok());
   CHECK(got == msg);
   // Nobody woke it: the sleep it was in when the head moved ran out its (short) slice.
-  CHECK(c.wait_stats().full_slices >= 1);
-  CHECK(waited < 10s);
+  CHECK(c.wait_stats().full_slices >= 3);
 
   // Our producer, and a consumer of the original library played by hand (its flag byte in the
   // block stays 0).
@@ -1737,11 +1763,10 @@ TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
     raw_segment big(name);
     consumer c = open_consumer(name);
     std::vector<std::uint8_t> out;
-    push_by_hand(big, 0, pattern(1, 20));
+    const std::uint32_t head = push_by_hand(big, 0, pattern(1, 20));
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(1, 20));
-    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);  // sleeps, in slices
-    CHECK(c.wait_stats().sleeps >= 1);
+    CHECK(read_after_a_sleep(c, big, head, pattern(2, 9)));  // sleeps, in slices
     CHECK(untouched(big.base, 16 + 64, 16 + 64 + 256, 0xA5));
   }
 
@@ -1772,11 +1797,10 @@ TEST(a_marked_ring_too_small_for_its_block_gets_no_flags) {
     consumer c = open_consumer(name);
     CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
     std::vector<std::uint8_t> out;
-    push_by_hand(raw, 0, pattern(2, 30));
+    const std::uint32_t head = push_by_hand(raw, 0, pattern(2, 30));
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(2, 30));
-    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);
-    CHECK(c.wait_stats().sleeps >= 1);
+    CHECK(read_after_a_sleep(c, raw, head, pattern(3, 9)));
   }
   CHECK(untouched(raw.base, 16 + 64, raw.size, 0xA5));
 
@@ -1805,21 +1829,37 @@ TEST(sleeps_against_a_peer_of_ours_last_the_peer_check_interval) {
   CHECK_EQ(c.wait_stats().sleeps, 0u);
   CHECK_EQ(p.wait_stats().sleeps, 0u);
   std::vector<std::uint8_t> out;
-  // One sleep for the whole timeout: nothing ends it early.
+  // An interval of an hour: a sleep lasts until the timeout, so a read that times out has slept
+  // at most once, and that sleep ran out. (Not at all if, on a busy machine, spinning and
+  // yielding used up the whole timeout.)
   c.set_peer_check_interval(std::chrono::hours(1));
-  CHECK_EQ(c.read(out, 60ms).code(), errc::timeout);
-  if (membarrier_available()) {
-    CHECK_EQ(c.wait_stats().sleeps, 1u);
-    CHECK_EQ(c.wait_stats().full_slices, 1u);
-  }
-  // Slices of 5 ms: several sleeps, each checking the producer is alive before it.
-  c.set_peer_check_interval(5ms);
-  CHECK_EQ(c.read(out, 100ms).code(), errc::timeout);
-  CHECK(c.wait_stats().sleeps >= 4);
+  CHECK_EQ(c.read(out, 200ms).code(), errc::timeout);
+  CHECK(c.wait_stats().sleeps <= 1u);
   CHECK_EQ(c.wait_stats().full_slices, c.wait_stats().sleeps);
+  // An interval of 5 ms: while nothing is published, the sleeps end by themselves (and the
+  // producer's liveness is checked before each next one).
+  c.set_peer_check_interval(5ms);
+  const shm_ring::wait_stats before = c.wait_stats();
+  std::atomic<long> tid{0};
+  status s;
+  std::thread reader([&] {
+    tid = ::syscall(SYS_gettid);
+    s = c.read(out, 30s);
+  });
+  const bool slept = wait_until_in_futex(tid);
+  const bool again = slept && wait_until_it_sleeps_again(tid, 4);
+  const status w = p.try_write("x", 1);
+  reader.join();
+  CHECK(slept);
+  CHECK(again);
+  CHECK(w.ok());
+  CHECK(s.ok());
+  const shm_ring::wait_stats after = c.wait_stats();
+  CHECK(after.sleeps - before.sleeps >= 2u);
+  CHECK(after.full_slices - before.full_slices >= 1u);
   // Moving keeps the counters.
   consumer moved = std::move(c);
-  CHECK(moved.wait_stats().sleeps >= 4);
+  CHECK_EQ(moved.wait_stats().sleeps, after.sleeps);
   CHECK_EQ(c.wait_stats().sleeps, 0u);
 }
 
