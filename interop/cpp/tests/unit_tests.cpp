@@ -1031,6 +1031,62 @@ TEST(segments_too_small_or_with_bad_capacity_are_refused) {
   CHECK(consumer::open(name).ok());
 }
 
+// Bytes of this process's address space mapped from the shared-memory object `name`, from
+// /proc/self/maps (Linux); -1 where that cannot be read.
+long long mapped_bytes(const std::string& name) {
+  std::FILE* f = std::fopen("/proc/self/maps", "r");
+  if (f == nullptr) return -1;
+  const std::string path = "/dev/shm/" + name;
+  long long total = 0;
+  char line[1024];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long long from = 0, to = 0;
+    const char* where = std::strstr(line, path.c_str());
+    if (where == nullptr) continue;
+    const char after = where[path.size()];
+    if (after != '\n' && after != ' ' && after != '\0') continue;  // another name it begins
+    if (std::sscanf(line, "%llx-%llx", &from, &to) == 2) total += static_cast<long long>(to - from);
+  }
+  std::fclose(f);
+  return total;
+}
+
+TEST(open_maps_only_the_ring_the_header_describes) {
+  // A sparse object of 1 GiB (ftruncate allocates nothing) whose header says capacity 64: the
+  // consumer maps and faults in the ring (and the extension block, if marked), not the object.
+  const std::string name = unique_name("sparse");
+  cleanup guard(name);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  for (const std::uint32_t reserved : {0u, marker}) {
+    remove(name);
+    CHECK(make_object(name, off_t{1} << 30));
+    {
+      raw_segment raw(name);  // maps it all, touches only the header
+      CHECK(raw.base != nullptr);
+      raw.put(12, reserved);
+      raw.publish(8, 64);
+    }
+    const blkcnt_t blocks_before = stat_segment(name).st.st_blocks;
+    CHECK_EQ(mapped_bytes(name), 0);
+    shm_ring::result<consumer> c = consumer::open(name);
+    CHECK(c.ok());
+    CHECK_EQ(c->capacity(), 64u);
+    // A few pages at most (st_blocks counts 512-byte units).
+    CHECK(stat_segment(name).st.st_blocks - blocks_before <= 8 * page / 512);
+    // One page holds the header, the data area and the block.
+    CHECK_EQ(mapped_bytes(name), static_cast<long long>(page));
+    {
+      raw_segment raw(name);
+      push_by_hand(raw, 0, pattern(5, 40));
+      CHECK_EQ(raw.flags(consumer_flags(64)), reserved == marker ? own_flags() : 0);
+    }
+    std::vector<std::uint8_t> out;
+    CHECK(c->try_read(out).ok());
+    CHECK(out == pattern(5, 40));
+    CHECK(stat_segment(name).st.st_blocks - blocks_before <= 8 * page / 512);
+  }
+}
+
 TEST(mode_is_0600_by_default_whatever_the_umask) {
   const std::string name = unique_name("mode");
   cleanup guard(name);

@@ -964,6 +964,18 @@ inline unsigned char* find_extension(unsigned char* base, std::uint64_t size,
   return base + at;
 }
 
+// The bytes of a validated ring of `capacity` bytes in an object of `size` bytes that a consumer
+// maps: the header and data area, and the extension block if the reserved word carries the
+// marker and the object holds the block (see find_extension). Never more: the rest of an object
+// is the producer's to size, and mapping (let alone pre-faulting) it would let any size it
+// chose cost this process memory and time.
+inline std::uint64_t ring_length(unsigned char* base, std::uint64_t size,
+                                 std::uint32_t capacity) noexcept {
+  const std::uint64_t end = extension_offset(capacity) + extension_size;
+  if (load_acquire(base, reserved_offset) == extension_marker && end <= size) return end;
+  return header_size + std::uint64_t{capacity};
+}
+
 // Owns (or merely uses) a mapping of a segment.
 class mapping {
  public:
@@ -1021,12 +1033,14 @@ inline int allocate(int fd, std::size_t size) noexcept {
 #endif
 }
 
-// Maps `size` bytes of fd read-write and shared. On Linux every page is mapped in now
-// (MAP_POPULATE), so the first pass over a large ring takes no page faults.
-inline result<mapping> map_shared(int fd, std::size_t size) noexcept {
+// Maps the first `size` bytes of fd read-write and shared. With `populate`, on Linux, every
+// page of them is mapped in now (MAP_POPULATE), so the first pass over a large ring takes no
+// page faults; the caller passes only a size it has validated (never more than the ring needs).
+inline result<mapping> map_shared(int fd, std::size_t size, bool populate) noexcept {
 #if defined(__linux__) && defined(MAP_POPULATE)
-  const int flags = MAP_SHARED | MAP_POPULATE;
+  const int flags = populate ? MAP_SHARED | MAP_POPULATE : MAP_SHARED;
 #else
+  (void)populate;
   const int flags = MAP_SHARED;
 #endif
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
@@ -1303,7 +1317,7 @@ class producer {
     if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail("ftruncate", errno);
     const int alloc_error = detail::allocate(fd.get(), size);
     if (alloc_error != 0) return fail("fallocate", alloc_error);
-    result<detail::mapping> m = detail::map_shared(fd.get(), size);
+    result<detail::mapping> m = detail::map_shared(fd.get(), size, true);
     if (!m) return fail("mmap", m.error().sys_errno());
 
     const unsigned char flags = static_cast<unsigned char>(
@@ -1614,7 +1628,9 @@ class consumer {
   ~consumer() = default;
 
   /// Opens the segment `name`, takes the consumer's liveness lock on it, and resumes at its
-  /// shared tail. Errors: invalid_name, not_found, not_ready (retryable), permission_denied,
+  /// shared tail. Maps the header alone first, and after validating it only the ring it
+  /// describes (16 + capacity bytes, plus the extension block if marked), whatever the object's
+  /// size. Errors: invalid_name, not_found, not_ready (retryable), permission_denied,
   /// segment_too_small, invalid_capacity, in_use (another consumer holds the lock),
   /// system_error.
   static result<consumer> open(const std::string& name) {
@@ -1629,14 +1645,20 @@ class consumer {
     const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     if (size == 0) return detail::make::not_ready(0);
     if (size < header_size) return detail::make::segment_too_small(0, header_size, size);
-    if (size > std::numeric_limits<std::size_t>::max()) {
-      return detail::make::os(errc::system_error, "mmap", EOVERFLOW);
-    }
-    result<detail::mapping> m = detail::map_shared(fd.get(), static_cast<std::size_t>(size));
-    if (!m) return m.error();
+    // The header alone first (one page, nothing pre-faulted); then exactly the ring it
+    // describes, once it has been validated against the object's size.
     std::uint32_t cap = 0;
-    s = detail::check_header(m->base(), size, cap);
-    if (!s) return s;
+    std::uint64_t length = 0;
+    {
+      result<detail::mapping> header = detail::map_shared(fd.get(), header_size, false);
+      if (!header) return header.error();
+      s = detail::check_header(header->base(), size, cap);
+      if (!s) return s;
+      length = detail::ring_length(header->base(), size, cap);
+    }
+    // length <= 2^31 + 128: it fits in size_t.
+    result<detail::mapping> m = detail::map_shared(fd.get(), static_cast<std::size_t>(length), true);
+    if (!m) return m.error();
     // One consumer at a time. EINVAL: no OFD locks here (nothing to enforce, nothing to tell).
     const int lock_error = detail::take_lock(fd.get(), detail::side::consumer);
     if (lock_error == EAGAIN || lock_error == EACCES) return detail::make::in_use(1, bare);
@@ -1646,7 +1668,7 @@ class consumer {
     const unsigned char flags = static_cast<unsigned char>(
         (lock_error == 0 ? detail::flag_locked : 0) |
         (detail::barrier_registered() ? detail::flag_barrier : 0));
-    consumer c(std::move(m.value()), size, cap, flags);
+    consumer c(std::move(m.value()), length, cap, flags);
     c.fd_ = std::move(fd);
     c.name_ = std::move(bare);
     return c;
