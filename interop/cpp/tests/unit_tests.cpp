@@ -2146,6 +2146,163 @@ TEST(a_second_live_consumer_is_refused) {
   CHECK(consumer::open(name).ok());
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fork and process exit
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// How a forked child ends without being killed.
+enum class child_end { returns, exits, exec_fails };
+
+const char* describe(child_end how) {
+  switch (how) {
+    case child_end::returns: return "returns (as from main)";
+    case child_end::exits: return "calls exit()";
+    case child_end::exec_fails: return "returns after a failed exec";
+  }
+  return "?";
+}
+
+// A producer with static storage duration, which exit() destroys.
+producer exiting_producer;
+
+// Every byte of a segment (header, data area, extension block), as another mapping sees it.
+std::vector<unsigned char> snapshot(const std::string& name) {
+  raw_segment raw(name);
+  return raw.base == nullptr ? std::vector<unsigned char>()
+                             : std::vector<unsigned char>(raw.base, raw.base + raw.size);
+}
+
+// What a program that creates a producer with unlink_on_close and then forks runs: creates
+// `name`, publishes messages [0, 10) of the stream and forks. The parent gets the producer in
+// `keep` and the child's pid. The child ends as `how` says, its copy of the producer going the
+// way that end destroys it: returning from here destroys the local (as returning from main
+// does; the caller then ends the child with _exit), exit() destroys objects of static storage
+// duration. Returns 0 in the child, -1 on failure.
+pid_t fork_a_producer(const std::string& name, child_end how, producer& keep) {
+  producer_options o;
+  o.unlink_on_close = true;
+  shm_ring::result<producer> p = producer::create(name, 4096, o);
+  if (!p) return -1;
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (!p->try_write(pattern(i, 20 + i).data(), 20 + i)) return -1;
+  }
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    keep = std::move(p.value());
+    return pid;
+  }
+  if (how == child_end::exits) {
+    exiting_producer = std::move(p.value());
+    std::exit(0);
+  }
+  if (how == child_end::exec_fails) {
+    ::execl("/nonexistent/shm_ring/program", "program", static_cast<char*>(nullptr));
+  }
+  return 0;
+}
+
+// Waits for a child to end; its exit status, or -1 if a signal ended it.
+int exit_status(pid_t pid) {
+  int st = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &st, 0);
+  } while (r < 0 && errno == EINTR);
+  return r == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+}  // namespace
+
+TEST(a_forked_child_that_ends_normally_leaves_the_segment_alone) {
+  for (const child_end how : {child_end::returns, child_end::exits, child_end::exec_fails}) {
+    std::fprintf(stderr, "  the child %s\n", describe(how));
+    const std::string name = unique_name("fork_end");
+    cleanup guard(name);
+    producer p;
+    const pid_t pid = fork_a_producer(name, how, p);
+    if (pid == 0) ::_exit(0);  // the child, back from its producer's scope
+    CHECK(pid > 0);
+    const ino_t ino = stat_segment(name).st.st_ino;
+    const std::vector<unsigned char> before = snapshot(name);
+    CHECK_EQ(exit_status(pid), 0);
+    // The name is still the parent's segment, and the child wrote nothing into it.
+    CHECK(exists(name));
+    CHECK_EQ(stat_segment(name).st.st_ino, ino);
+    CHECK(snapshot(name) == before);
+    // The parent goes on producing, and a new consumer reads its whole stream.
+    for (std::size_t i = 10; i < 20; ++i) CHECK(p.try_write(pattern(i, 20 + i).data(), 20 + i).ok());
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+    std::vector<std::uint8_t> out;
+    for (std::size_t i = 0; i < 20; ++i) {
+      CHECK(c.read(out, 30s).ok());
+      CHECK(out == pattern(i, 20 + i));
+    }
+    CHECK_EQ(c.try_read(out).code(), errc::empty);
+    // In the process that created it, unlink_on_close still removes the name.
+    p = producer();
+    CHECK(!exists(name));
+  }
+}
+
+TEST(handles_moved_or_destroyed_in_a_forked_child_write_nothing) {
+  const std::string name = unique_name("fork_drop");
+  cleanup guard(name);
+  producer_options o;
+  o.unlink_on_close = true;
+  shm_ring::result<producer> p = producer::create(name, 64, o);
+  CHECK(p.ok());
+  consumer c = open_consumer(name);
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < 5; ++i) {  // traffic that wraps, and one message left unread
+    CHECK(p->try_write(pattern(i, 20).data(), 20).ok());
+    if (i < 4) CHECK(c.try_read(out).ok());
+  }
+  const std::vector<unsigned char> before = snapshot(name);
+  child_process child([&](int, int to_parent) {
+    // Both sides moved into new handles and on again, then destroyed with the moved-from
+    // shells.
+    {
+      producer moved_p = std::move(p.value());
+      consumer moved_c = std::move(c);
+      producer again = std::move(moved_p);
+      moved_p = std::move(again);
+    }
+    tell_parent(to_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  CHECK_EQ(child.reap(), 0);
+  CHECK(exists(name));
+  CHECK(snapshot(name) == before);
+  CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+  CHECK_EQ(p->is_peer_alive(), peer_state::alive);
+  CHECK(c.try_read(out).ok());
+  CHECK(out == pattern(4, 20));
+}
+
+TEST(a_forked_child_holding_the_descriptor_keeps_that_side_alive) {
+  // The liveness lock belongs to the open file description, which fork() shares with the child:
+  // the side stays alive until the parent and the child have both closed it.
+  const std::string name = unique_name("fork_live");
+  cleanup guard(name);
+  shm_ring::result<producer> p = producer::create(name, 64);
+  CHECK(p.ok());
+  consumer c = open_consumer(name);
+  child_process child([&](int from_parent, int to_parent) {
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);  // holds its copy of the descriptor until the parent goes
+    return 0;
+  });
+  CHECK(child.ready());
+  p = shm_ring::result<producer>(producer());  // the parent's producer closes
+  CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+  CHECK(child.kill());
+  CHECK_EQ(c.is_peer_alive(), peer_state::gone);
+}
+
 #endif  // SHM_RING_KERNEL_WAIT
 
 int main(int argc, char** argv) { return harness::run_all(argc, argv); }

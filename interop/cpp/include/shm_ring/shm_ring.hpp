@@ -1205,7 +1205,8 @@ struct producer_options {
   ::mode_t mode = 0600;
   /// Fail with errc::already_exists instead of replacing an existing segment of that name.
   bool exclusive = false;
-  /// Unlink the name when the producer is destroyed, if it still refers to this segment.
+  /// Unlink the name when the producer is destroyed, if it still refers to this segment and
+  /// the producer is destroyed in the process that created it (not in a child made with fork()).
   bool unlink_on_close = false;
 };
 
@@ -1261,7 +1262,10 @@ class producer {
   producer(const producer&) = delete;
   producer& operator=(const producer&) = delete;
   ~producer() {
-    if (unlink_on_close_) (void)unlink();
+    // Only in the process that created the segment: a child made with fork() holds a copy of
+    // this object, and its end (return from main, exit(), a failed exec) must not remove the
+    // name from under the parent, which is still producing.
+    if (unlink_on_close_ && creator_pid_ == ::getpid()) (void)unlink();
   }
 
   /// Creates the segment `name` with a data area of capacity_for(requested_capacity) bytes
@@ -1330,6 +1334,7 @@ class producer {
     p.ino_ = st.st_ino;
     p.linked_ = true;
     p.unlink_on_close_ = options.unlink_on_close;
+    p.creator_pid_ = ::getpid();
     return p;
   }
 
@@ -1519,6 +1524,7 @@ class producer {
     std::swap(ino_, o.ino_);
     std::swap(linked_, o.linked_);
     std::swap(unlink_on_close_, o.unlink_on_close_);
+    std::swap(creator_pid_, o.creator_pid_);
     std::swap(fd_, o.fd_);
     std::swap(flags_, o.flags_);
     std::swap(ext_, o.ext_);
@@ -1596,6 +1602,7 @@ class producer {
   ino_t ino_ = 0;
   bool linked_ = false;
   bool unlink_on_close_ = false;
+  ::pid_t creator_pid_ = 0;  // the process that created the segment (it alone unlinks on close)
   detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
   unsigned char flags_ = 0;  // our flag byte at rest
   unsigned char* ext_ = nullptr;  // the extension block (always there in a ring we made)
