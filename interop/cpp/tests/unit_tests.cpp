@@ -2146,6 +2146,151 @@ TEST(a_second_live_consumer_is_refused) {
   CHECK(consumer::open(name).ok());
 }
 
+namespace {
+
+// Processes that each try to create one name at the same moment, released together through a
+// pipe. Each reports [its index, 0 or the errc of its failure] through another pipe; the one
+// that succeeded also publishes messages [0, race_messages) of its own stream (message i of
+// creator k is pattern(1000 * k + i, 10 + i)) and then keeps its producer until the parent
+// closes the third pipe. Whatever happens, the processes are killed and reaped at the end.
+constexpr int race_messages = 50;
+
+class creator_race {
+ public:
+  creator_race(const std::string& name, int creators) {
+    if (::pipe(release_) != 0 || ::pipe(reports_) != 0 || ::pipe(stay_) != 0) return;
+    for (int k = 0; k < creators; ++k) {
+      const pid_t pid = ::fork();
+      if (pid == 0) ::_exit(create(name, k));
+      if (pid > 0) pids_.push_back(pid);
+    }
+    close_fd(release_[0]);
+    close_fd(reports_[1]);
+    close_fd(stay_[0]);
+  }
+  ~creator_race() {
+    for (const pid_t pid : pids_) ::kill(pid, SIGKILL);
+    reap();
+    for (int* p : {release_, reports_, stay_}) {
+      close_fd(p[0]);
+      close_fd(p[1]);
+    }
+  }
+  creator_race(const creator_race&) = delete;
+  creator_race& operator=(const creator_race&) = delete;
+
+  std::size_t started() const { return pids_.size(); }
+  // Lets them all go at once (their reads of the pipe return at its end).
+  void release() { close_fd(release_[1]); }
+  // The next report, or false if they all ended without one.
+  bool next_report(int& index, errc& code) {
+    unsigned char r[2];
+    std::size_t got = 0;
+    while (got < sizeof r) {
+      const ssize_t n = ::read(reports_[0], r + got, sizeof r - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      got += static_cast<std::size_t>(n);
+    }
+    index = r[0];
+    code = static_cast<errc>(r[1]);
+    return true;
+  }
+  // Lets the winner go, and reaps them all: how many exited with status 0.
+  std::size_t finish() {
+    close_fd(stay_[1]);
+    return reap();
+  }
+
+ private:
+  static void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  std::size_t reap() {
+    std::size_t clean = 0;
+    for (const pid_t pid : pids_) {
+      int st = 0;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ++clean;
+    }
+    pids_.clear();
+    return clean;
+  }
+  // In a child.
+  int create(const std::string& name, int k) {
+    ::close(release_[1]);
+    ::close(reports_[0]);
+    ::close(stay_[1]);
+    char c = 0;
+    while (::read(release_[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    shm_ring::result<producer> p = producer::create(name, 4096);
+    if (p) {
+      for (int i = 0; i < race_messages; ++i) {
+        const std::size_t len = 10 + static_cast<std::size_t>(i);
+        if (!p->try_write(pattern(1000 * static_cast<std::size_t>(k) + static_cast<std::size_t>(i), len).data(), len)) return 2;
+      }
+    }
+    const unsigned char report[2] = {static_cast<unsigned char>(k),
+                                     static_cast<unsigned char>(p.code())};
+    if (::write(reports_[1], report, sizeof report) != 2) return 3;
+    if (p) {
+      while (::read(stay_[0], &c, 1) < 0 && errno == EINTR) {
+      }
+    }
+    return 0;
+  }
+
+  int release_[2] = {-1, -1};
+  int reports_[2] = {-1, -1};
+  int stay_[2] = {-1, -1};
+  std::vector<pid_t> pids_;
+};
+
+}  // namespace
+
+TEST(of_producers_creating_one_name_at_once_exactly_one_wins) {
+  const std::string name = unique_name("race");
+  cleanup guard(name);
+  constexpr int creators = 8;
+  { producer stale = make_producer(name, 64); }  // a closed producer's segment to replace
+  for (int round = 0; round < 20; ++round) {
+    // Every other round starts with no object of that name; the others with the segment of
+    // the previous round's winner, whose process has ended.
+    if (round % 2 == 1) remove(name);
+    creator_race race(name, creators);
+    CHECK_EQ(race.started(), std::size_t{creators});
+    race.release();
+    int winner = -1;
+    int winners = 0;
+    for (int n = 0; n < creators; ++n) {
+      int index = -1;
+      errc code{};
+      CHECK(race.next_report(index, code));
+      if (code == errc{}) {
+        winner = index;
+        ++winners;
+      } else {
+        CHECK_EQ(code, errc::in_use);
+      }
+    }
+    CHECK_EQ(winners, 1);
+    // The name refers to the winner's segment: a consumer reads its whole stream.
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+    std::vector<std::uint8_t> out;
+    for (int i = 0; i < race_messages; ++i) {
+      CHECK(c.try_read(out).ok());
+      CHECK(out == pattern(1000 * static_cast<std::size_t>(winner) + static_cast<std::size_t>(i),
+                           10 + static_cast<std::size_t>(i)));
+    }
+    CHECK_EQ(c.try_read(out).code(), errc::empty);
+    CHECK_EQ(race.finish(), std::size_t{creators});
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fork and process exit
 // ---------------------------------------------------------------------------------------------
