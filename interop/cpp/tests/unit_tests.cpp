@@ -1719,6 +1719,95 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
   }
 }
 
+TEST(no_wake_up_is_lost_over_many_round_trips) {
+  // Every publish stores its index and then loads the other side's flag byte (single and batch
+  // writes, a reservation's commit, single and batch reads); the sleeper's membarrier orders
+  // the two at the CPU, the signal fence between them in the compiler. A wake-up lost there
+  // leaves the sleeper in FUTEX_WAIT until its slice runs out: with peer-check intervals of an
+  // hour, a sleep that ran out its slice (ended by the 10 s timeout of the call instead) can only
+  // be a lost wake-up. Messages go there and back through two rings between two threads, every
+  // kind of publish in turn; in every 8th round each side waits until the other is asleep
+  // before it publishes, so that there are sleeps to wake whatever the timing, and in the other
+  // rounds it pauses for a varying while first, racing the publish against the other side's
+  // way to sleep.
+  const std::string there = unique_name("trip_a");
+  const std::string back = unique_name("trip_b");
+  cleanup guard_a(there);
+  cleanup guard_b(back);
+  producer out = make_producer(there, 256);
+  consumer echo_in = open_consumer(there);
+  producer echo_out = make_producer(back, 256);
+  consumer in = open_consumer(back);
+  for (producer* p : {&out, &echo_out}) p->set_peer_check_interval(std::chrono::hours(1));
+  for (consumer* c : {&echo_in, &in}) c->set_peer_check_interval(std::chrono::hours(1));
+  raw_segment raw_there(there);
+  raw_segment raw_back(back);
+  constexpr std::size_t rounds = 2000;
+  const auto keep = [](std::vector<std::uint8_t>& into) {
+    return [&into](byte_view a, byte_view b) { into = joined(a, b); };
+  };
+  // Publishes `msg` the way round i says. False on an error.
+  const auto send = [](producer& p, std::size_t i, const std::vector<std::uint8_t>& msg) {
+    const byte_view one[] = {byte_view(msg.data(), msg.size())};
+    switch (i % 3) {
+      case 0: return p.write(msg.data(), msg.size(), 10s).ok();
+      case 1: return p.write_batch(one, 1, 10s).ok();
+      default: {
+        shm_ring::result<shm_ring::reservation> r = p.reserve(msg.size(), 10s);
+        if (!r) return false;
+        std::memcpy(r->first().data, msg.data(), r->first().size);
+        std::memcpy(r->second().data, msg.data() + r->first().size, r->second().size);
+        r->commit();
+        return true;
+      }
+    }
+  };
+  // Reads the next message the way round i says. False on an error.
+  const auto receive = [&keep](consumer& c, std::size_t i, std::vector<std::uint8_t>& got) {
+    switch (i % 3) {
+      case 0: return c.read(got, 10s).ok();
+      case 1: return c.read_in_place(keep(got), 10s).ok();
+      default: return c.read_batch(1, keep(got), 10s).ok();
+    }
+  };
+  // A pause of a different length in each round, from nothing to a little longer than the
+  // other side spins before it sleeps: publishes land before, while and after it goes to sleep.
+  const auto spin = [](std::size_t i) {
+    for (std::size_t k = (i * 2654435761u) % 3000; k > 0; --k) shm_ring::detail::cpu_relax();
+  };
+  std::atomic<bool> echo_failed{false};
+  std::thread echo([&] {
+    std::vector<std::uint8_t> got;
+    for (std::size_t i = 0; i < rounds; ++i) {
+      if (!receive(echo_in, i, got)) break;
+      if (i % 8 == 0 && !raw_back.wait_for(consumer_flags(256), sleeping)) break;
+      if (i % 8 != 0) spin(i);
+      if (!send(echo_out, i, got)) break;
+      if (echo_in.wait_stats().full_slices != 0 || echo_out.wait_stats().full_slices != 0) break;
+    }
+    echo_failed = echo_in.wait_stats().full_slices != 0 || echo_out.wait_stats().full_slices != 0;
+  });
+  std::size_t done = 0;
+  std::vector<std::uint8_t> got;
+  for (; done < rounds; ++done) {
+    const std::vector<std::uint8_t> msg = pattern(done, 1 + done % 100);
+    if (done % 8 == 0 && !raw_there.wait_for(consumer_flags(256), sleeping)) break;
+    if (done % 8 != 0) spin(done + 7);
+    if (!send(out, done, msg) || !receive(in, done, got) || got != msg) break;
+    if (in.wait_stats().full_slices != 0 || out.wait_stats().full_slices != 0) break;
+  }
+  echo.join();
+  CHECK_EQ(done, rounds);
+  const std::uint64_t sleeps = in.wait_stats().sleeps + out.wait_stats().sleeps +
+                               echo_in.wait_stats().sleeps + echo_out.wait_stats().sleeps;
+  CHECK(sleeps >= 2 * rounds / 8);
+  if (membarrier_available()) {
+    CHECK(!echo_failed.load());
+    CHECK_EQ(in.wait_stats().full_slices, 0u);
+    CHECK_EQ(out.wait_stats().full_slices, 0u);
+  }
+}
+
 TEST(blocked_calls_poll_a_peer_that_never_wakes) {
   // Our consumer, and a producer of the original library played by hand: no extension block,
   // so the consumer has no flag byte to set and sleeps in slices of at most 1 ms, however long
