@@ -2244,6 +2244,11 @@ namespace {
 // closes the third pipe. Whatever happens, the processes are killed and reaped at the end.
 constexpr int race_messages = 50;
 
+std::vector<std::uint8_t> race_message(int creator, int i) {
+  const std::size_t n = static_cast<std::size_t>(i);
+  return pattern(1000 * static_cast<std::size_t>(creator) + n, 10 + n);
+}
+
 class creator_race {
  public:
   creator_race(const std::string& name, int creators) {
@@ -2318,8 +2323,8 @@ class creator_race {
     shm_ring::result<producer> p = producer::create(name, 4096);
     if (p) {
       for (int i = 0; i < race_messages; ++i) {
-        const std::size_t len = 10 + static_cast<std::size_t>(i);
-        if (!p->try_write(pattern(1000 * static_cast<std::size_t>(k) + static_cast<std::size_t>(i), len).data(), len)) return 2;
+        const std::vector<std::uint8_t> msg = race_message(k, i);
+        if (!p->try_write(msg.data(), msg.size())) return 2;
       }
     }
     const unsigned char report[2] = {static_cast<unsigned char>(k),
@@ -2372,8 +2377,7 @@ TEST(of_producers_creating_one_name_at_once_exactly_one_wins) {
     std::vector<std::uint8_t> out;
     for (int i = 0; i < race_messages; ++i) {
       CHECK(c.try_read(out).ok());
-      CHECK(out == pattern(1000 * static_cast<std::size_t>(winner) + static_cast<std::size_t>(i),
-                           10 + static_cast<std::size_t>(i)));
+      CHECK(out == race_message(winner, i));
     }
     CHECK_EQ(c.try_read(out).code(), errc::empty);
     CHECK_EQ(race.finish(), std::size_t{creators});
@@ -2466,7 +2470,9 @@ TEST(a_forked_child_that_ends_normally_leaves_the_segment_alone) {
     CHECK_EQ(stat_segment(name).st.st_ino, ino);
     CHECK(snapshot(name) == before);
     // The parent goes on producing, and a new consumer reads its whole stream.
-    for (std::size_t i = 10; i < 20; ++i) CHECK(p.try_write(pattern(i, 20 + i).data(), 20 + i).ok());
+    for (std::size_t i = 10; i < 20; ++i) {
+      CHECK(p.try_write(pattern(i, 20 + i).data(), 20 + i).ok());
+    }
     consumer c = open_consumer(name);
     CHECK_EQ(c.is_peer_alive(), peer_state::alive);
     std::vector<std::uint8_t> out;

@@ -1717,7 +1717,8 @@ class consumer {
       length = detail::ring_length(header->base(), size, cap);
     }
     // length <= 2^31 + 128: it fits in size_t.
-    result<detail::mapping> m = detail::map_shared(fd.get(), static_cast<std::size_t>(length), true);
+    result<detail::mapping> m =
+        detail::map_shared(fd.get(), static_cast<std::size_t>(length), true);
     if (!m) return m.error();
     // One consumer at a time. EINVAL: no OFD locks here (nothing to enforce, nothing to tell).
     const int lock_error = detail::take_lock(fd.get(), detail::side::consumer);
