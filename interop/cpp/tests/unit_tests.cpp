@@ -2523,6 +2523,30 @@ TEST(handles_moved_or_destroyed_in_a_forked_child_write_nothing) {
   CHECK(out == pattern(4, 20));
 }
 
+TEST(a_forked_child_that_takes_over_the_producer_wakes_the_consumer) {
+  // The child publishes through the parent's producer (which the parent no longer uses) while
+  // the parent's consumer sleeps with a peer-check interval of an hour: the wake-up, and the
+  // membarrier registration it relies on, hold in the child too.
+  const std::string name = unique_name("fork_wake");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  c.set_peer_check_interval(std::chrono::hours(1));
+  const std::vector<std::uint8_t> msg = pattern(3, 11);
+  child_process child([&](int, int) {
+    raw_segment raw(name);
+    if (!raw.wait_for(consumer_flags(64), sleeping)) return 2;
+    return p.try_write(msg.data(), msg.size()) ? 0 : 3;
+  });
+  std::vector<std::uint8_t> out;
+  const status s = c.read(out, 30s);
+  CHECK(s.ok());
+  CHECK(out == msg);
+  CHECK_EQ(child.reap(), 0);
+  CHECK(c.wait_stats().sleeps >= 1u);
+  if (membarrier_available()) CHECK_EQ(c.wait_stats().full_slices, 0u);
+}
+
 TEST(a_forked_child_holding_the_descriptor_keeps_that_side_alive) {
   // The liveness lock belongs to the open file description, which fork() shares with the child:
   // the side stays alive until the parent and the child have both closed it.
