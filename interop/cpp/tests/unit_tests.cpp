@@ -184,6 +184,17 @@ bool make_object(const std::string& name, off_t size) {
   return ok;
 }
 
+// Publishes one record into a ring played by hand (no wrap: the caller keeps it inside the
+// data area) and returns the new head.
+std::uint32_t push_by_hand(raw_segment& raw, std::uint32_t head,
+                           const std::vector<std::uint8_t>& msg) {
+  raw.put(16 + head, static_cast<std::uint32_t>(msg.size()));
+  std::memcpy(raw.data() + head + 4, msg.data(), msg.size());
+  head += static_cast<std::uint32_t>(4 + msg.size());
+  raw.publish(0, head);
+  return head;
+}
+
 producer make_producer(const std::string& name, std::uint64_t capacity,
                        std::uint32_t start_index = 0) {
   producer_options o;
@@ -1021,6 +1032,62 @@ TEST(segments_too_small_or_with_bad_capacity_are_refused) {
   CHECK(consumer::open(name).ok());
 }
 
+// Bytes of this process's address space mapped from the shared-memory object `name`, from
+// /proc/self/maps (Linux); -1 where that cannot be read.
+long long mapped_bytes(const std::string& name) {
+  std::FILE* f = std::fopen("/proc/self/maps", "r");
+  if (f == nullptr) return -1;
+  const std::string path = "/dev/shm/" + name;
+  long long total = 0;
+  char line[1024];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long long from = 0, to = 0;
+    const char* where = std::strstr(line, path.c_str());
+    if (where == nullptr) continue;
+    const char after = where[path.size()];
+    if (after != '\n' && after != ' ' && after != '\0') continue;  // another name it begins
+    if (std::sscanf(line, "%llx-%llx", &from, &to) == 2) total += static_cast<long long>(to - from);
+  }
+  std::fclose(f);
+  return total;
+}
+
+TEST(open_maps_only_the_ring_the_header_describes) {
+  // A sparse object of 1 GiB (ftruncate allocates nothing) whose header says capacity 64: the
+  // consumer maps and faults in the ring (and the extension block, if marked), not the object.
+  const std::string name = unique_name("sparse");
+  cleanup guard(name);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  for (const std::uint32_t reserved : {0u, marker}) {
+    remove(name);
+    CHECK(make_object(name, off_t{1} << 30));
+    {
+      raw_segment raw(name);  // maps it all, touches only the header
+      CHECK(raw.base != nullptr);
+      raw.put(12, reserved);
+      raw.publish(8, 64);
+    }
+    const blkcnt_t blocks_before = stat_segment(name).st.st_blocks;
+    CHECK_EQ(mapped_bytes(name), 0);
+    shm_ring::result<consumer> c = consumer::open(name);
+    CHECK(c.ok());
+    CHECK_EQ(c->capacity(), 64u);
+    // A few pages at most (st_blocks counts 512-byte units).
+    CHECK(stat_segment(name).st.st_blocks - blocks_before <= 8 * page / 512);
+    // One page holds the header, the data area and the block.
+    CHECK_EQ(mapped_bytes(name), static_cast<long long>(page));
+    {
+      raw_segment raw(name);
+      push_by_hand(raw, 0, pattern(5, 40));
+      CHECK_EQ(raw.flags(consumer_flags(64)), reserved == marker ? own_flags() : 0);
+    }
+    std::vector<std::uint8_t> out;
+    CHECK(c->try_read(out).ok());
+    CHECK(out == pattern(5, 40));
+    CHECK(stat_segment(name).st.st_blocks - blocks_before <= 8 * page / 512);
+  }
+}
+
 TEST(mode_is_0600_by_default_whatever_the_umask) {
   const std::string name = unique_name("mode");
   cleanup guard(name);
@@ -1361,30 +1428,6 @@ int die() {
   return 4;
 }
 
-// The scheduler state ('R', 'S', ...) of a thread of this process, from /proc; '?' if unknown.
-char thread_state(long tid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
-  std::FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return '?';
-  char buf[512];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  const char* paren = std::strrchr(buf, ')');
-  return paren != nullptr && paren[1] == ' ' ? paren[2] : '?';
-}
-
-// Waits until the thread is blocked (state 'S'); false after a minute (a hang guard only).
-bool wait_until_blocked(const std::atomic<long>& tid) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (tid.load() == 0 || thread_state(tid.load()) != 'S') {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    ::sched_yield();
-  }
-  return true;
-}
-
 // Whether the thread is in the futex system call (FUTEX_WAIT, for the threads of these tests),
 // from /proc.
 bool in_futex(long tid) {
@@ -1398,8 +1441,38 @@ bool in_futex(long tid) {
   return read && number == SYS_futex;
 }
 
-// Waits until the thread sleeps in FUTEX_WAIT; false after a minute (a hang guard only). For a
-// side that has no flag byte to show it.
+// How many times the thread has given up the CPU of its own accord (each sleep in FUTEX_WAIT is
+// one), from /proc; -1 once the thread is gone.
+long voluntary_switches(long tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return -1;
+  long count = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "voluntary_ctxt_switches: %ld", &count) == 1) break;
+  }
+  std::fclose(f);
+  return count;
+}
+
+// Waits until the thread, asleep in FUTEX_WAIT now, has come out of its sleep and gone back to
+// sleep `times` times while nothing happened: its sleeps end by themselves. False if it ended
+// instead, or after a minute (a hang guard only).
+bool wait_until_it_sleeps_again(const std::atomic<long>& tid, long times) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  const long first = voluntary_switches(tid.load());
+  if (first < 0) return false;
+  for (;;) {
+    const long now = voluntary_switches(tid.load());
+    if (now < 0 || std::chrono::steady_clock::now() > give_up) return false;
+    if (now - first >= times && in_futex(tid.load())) return true;
+    ::sched_yield();
+  }
+}
+
+// Waits until the thread sleeps in FUTEX_WAIT; false after a minute (a hang guard only).
 bool wait_until_in_futex(const std::atomic<long>& tid) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (tid.load() == 0 || !in_futex(tid.load())) {
@@ -1431,15 +1504,23 @@ bool untouched(const unsigned char* base, std::size_t from, std::size_t to, unsi
   return true;
 }
 
-// Publishes one record into a ring played by hand (no wrap: the caller keeps it inside the
-// data area) and returns the new head.
-std::uint32_t push_by_hand(raw_segment& raw, std::uint32_t head,
-                           const std::vector<std::uint8_t>& msg) {
-  raw.put(16 + head, static_cast<std::uint32_t>(msg.size()));
-  std::memcpy(raw.data() + head + 4, msg.data(), msg.size());
-  head += static_cast<std::uint32_t>(4 + msg.size());
-  raw.publish(0, head);
-  return head;
+
+// Makes the consumer of a ring played by hand sleep in a blocking read (an event seen in /proc,
+// not a time), then publishes `msg` at `head`: whether the read returned it and counted a sleep.
+bool read_after_a_sleep(consumer& c, raw_segment& raw, std::uint32_t head,
+                        const std::vector<std::uint8_t>& msg) {
+  const std::uint64_t sleeps_before = c.wait_stats().sleeps;
+  std::atomic<long> tid{0};
+  std::vector<std::uint8_t> got;
+  status s;
+  std::thread reader([&] {
+    tid = ::syscall(SYS_gettid);
+    s = c.read(got, 30s);
+  });
+  const bool slept = wait_until_in_futex(tid);
+  push_by_hand(raw, head, msg);
+  reader.join();
+  return slept && s.ok() && got == msg && c.wait_stats().sleeps > sleeps_before;
 }
 
 }  // namespace
@@ -1621,7 +1702,7 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
         rc = ::syscall(SYS_futex, watched, 0, seen, &limit, nullptr, 0);
         err = errno;
       });
-      const bool blocked = wait_until_blocked(tid);
+      const bool blocked = wait_until_in_futex(tid);
       std::vector<std::uint8_t> out;
       const status s = consumer_sleeps ? p.try_write("y", 1) : c.try_read(out);
       sleeper.join();
@@ -1636,6 +1717,95 @@ TEST(publishing_calls_futex_wake_only_when_the_other_side_sleeps) {
       }
       if (consumer_sleeps) CHECK(c.try_read(out).ok());
     }
+  }
+}
+
+TEST(no_wake_up_is_lost_over_many_round_trips) {
+  // Every publish stores its index and then loads the other side's flag byte (single and batch
+  // writes, a reservation's commit, single and batch reads); the sleeper's membarrier orders
+  // the two at the CPU, the signal fence between them in the compiler. A wake-up lost there
+  // leaves the sleeper in FUTEX_WAIT until its slice runs out: with peer-check intervals of an
+  // hour, a sleep that ran out its slice (ended by the 10 s timeout of the call instead) can only
+  // be a lost wake-up. Messages go there and back through two rings between two threads, every
+  // kind of publish in turn; in every 8th round each side waits until the other is asleep
+  // before it publishes, so that there are sleeps to wake whatever the timing, and in the other
+  // rounds it pauses for a varying while first, racing the publish against the other side's
+  // way to sleep.
+  const std::string there = unique_name("trip_a");
+  const std::string back = unique_name("trip_b");
+  cleanup guard_a(there);
+  cleanup guard_b(back);
+  producer out = make_producer(there, 256);
+  consumer echo_in = open_consumer(there);
+  producer echo_out = make_producer(back, 256);
+  consumer in = open_consumer(back);
+  for (producer* p : {&out, &echo_out}) p->set_peer_check_interval(std::chrono::hours(1));
+  for (consumer* c : {&echo_in, &in}) c->set_peer_check_interval(std::chrono::hours(1));
+  raw_segment raw_there(there);
+  raw_segment raw_back(back);
+  constexpr std::size_t rounds = 2000;
+  const auto keep = [](std::vector<std::uint8_t>& into) {
+    return [&into](byte_view a, byte_view b) { into = joined(a, b); };
+  };
+  // Publishes `msg` the way round i says. False on an error.
+  const auto send = [](producer& p, std::size_t i, const std::vector<std::uint8_t>& msg) {
+    const byte_view one[] = {byte_view(msg.data(), msg.size())};
+    switch (i % 3) {
+      case 0: return p.write(msg.data(), msg.size(), 10s).ok();
+      case 1: return p.write_batch(one, 1, 10s).ok();
+      default: {
+        shm_ring::result<shm_ring::reservation> r = p.reserve(msg.size(), 10s);
+        if (!r) return false;
+        std::memcpy(r->first().data, msg.data(), r->first().size);
+        std::memcpy(r->second().data, msg.data() + r->first().size, r->second().size);
+        r->commit();
+        return true;
+      }
+    }
+  };
+  // Reads the next message the way round i says. False on an error.
+  const auto receive = [&keep](consumer& c, std::size_t i, std::vector<std::uint8_t>& got) {
+    switch (i % 3) {
+      case 0: return c.read(got, 10s).ok();
+      case 1: return c.read_in_place(keep(got), 10s).ok();
+      default: return c.read_batch(1, keep(got), 10s).ok();
+    }
+  };
+  // A pause of a different length in each round, from nothing to a little longer than the
+  // other side spins before it sleeps: publishes land before, while and after it goes to sleep.
+  const auto spin = [](std::size_t i) {
+    for (std::size_t k = (i * 2654435761u) % 3000; k > 0; --k) shm_ring::detail::cpu_relax();
+  };
+  std::atomic<bool> echo_failed{false};
+  std::thread echo([&] {
+    std::vector<std::uint8_t> got;
+    for (std::size_t i = 0; i < rounds; ++i) {
+      if (!receive(echo_in, i, got)) break;
+      if (i % 8 == 0 && !raw_back.wait_for(consumer_flags(256), sleeping)) break;
+      if (i % 8 != 0) spin(i);
+      if (!send(echo_out, i, got)) break;
+      if (echo_in.wait_stats().full_slices != 0 || echo_out.wait_stats().full_slices != 0) break;
+    }
+    echo_failed = echo_in.wait_stats().full_slices != 0 || echo_out.wait_stats().full_slices != 0;
+  });
+  std::size_t done = 0;
+  std::vector<std::uint8_t> got;
+  for (; done < rounds; ++done) {
+    const std::vector<std::uint8_t> msg = pattern(done, 1 + done % 100);
+    if (done % 8 == 0 && !raw_there.wait_for(consumer_flags(256), sleeping)) break;
+    if (done % 8 != 0) spin(done + 7);
+    if (!send(out, done, msg) || !receive(in, done, got) || got != msg) break;
+    if (in.wait_stats().full_slices != 0 || out.wait_stats().full_slices != 0) break;
+  }
+  echo.join();
+  CHECK_EQ(done, rounds);
+  const std::uint64_t sleeps = in.wait_stats().sleeps + out.wait_stats().sleeps +
+                               echo_in.wait_stats().sleeps + echo_out.wait_stats().sleeps;
+  CHECK(sleeps >= 2 * rounds / 8);
+  if (membarrier_available()) {
+    CHECK(!echo_failed.load());
+    CHECK_EQ(in.wait_stats().full_slices, 0u);
+    CHECK_EQ(out.wait_stats().full_slices, 0u);
   }
 }
 
@@ -1659,16 +1829,17 @@ TEST(blocked_calls_poll_a_peer_that_never_wakes) {
     s = c.read(got, 30s);
   });
   const bool slept = wait_until_in_futex(tid);
-  const auto published = std::chrono::steady_clock::now();
+  // Its sleeps end by themselves, nobody having published anything: it polls. (With a slice
+  // of an hour it would sleep until its read timed out.)
+  const bool polls = slept && wait_until_it_sleeps_again(tid, 3);
   push_by_hand(raw, 0, msg);  // the record, then the head (which is all that producer does)
   reader.join();
-  const auto waited = std::chrono::steady_clock::now() - published;
   CHECK(slept);
+  CHECK(polls);
   CHECK(s.ok());
   CHECK(got == msg);
   // Nobody woke it: the sleep it was in when the head moved ran out its (short) slice.
-  CHECK(c.wait_stats().full_slices >= 1);
-  CHECK(waited < 10s);
+  CHECK(c.wait_stats().full_slices >= 3);
 
   // Our producer, and a consumer of the original library played by hand (its flag byte in the
   // block stays 0).
@@ -1738,11 +1909,10 @@ TEST(a_ring_of_the_original_library_gets_nothing_written_past_its_data) {
     raw_segment big(name);
     consumer c = open_consumer(name);
     std::vector<std::uint8_t> out;
-    push_by_hand(big, 0, pattern(1, 20));
+    const std::uint32_t head = push_by_hand(big, 0, pattern(1, 20));
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(1, 20));
-    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);  // sleeps, in slices
-    CHECK(c.wait_stats().sleeps >= 1);
+    CHECK(read_after_a_sleep(c, big, head, pattern(2, 9)));  // sleeps, in slices
     CHECK(untouched(big.base, 16 + 64, 16 + 64 + 256, 0xA5));
   }
 
@@ -1773,11 +1943,10 @@ TEST(a_marked_ring_too_small_for_its_block_gets_no_flags) {
     consumer c = open_consumer(name);
     CHECK_EQ(c.is_peer_alive(), peer_state::unknown);
     std::vector<std::uint8_t> out;
-    push_by_hand(raw, 0, pattern(2, 30));
+    const std::uint32_t head = push_by_hand(raw, 0, pattern(2, 30));
     CHECK(c.read(out, 30s).ok());
     CHECK(out == pattern(2, 30));
-    CHECK_EQ(c.read(out, 20ms).code(), errc::timeout);
-    CHECK(c.wait_stats().sleeps >= 1);
+    CHECK(read_after_a_sleep(c, raw, head, pattern(3, 9)));
   }
   CHECK(untouched(raw.base, 16 + 64, raw.size, 0xA5));
 
@@ -1806,21 +1975,37 @@ TEST(sleeps_against_a_peer_of_ours_last_the_peer_check_interval) {
   CHECK_EQ(c.wait_stats().sleeps, 0u);
   CHECK_EQ(p.wait_stats().sleeps, 0u);
   std::vector<std::uint8_t> out;
-  // One sleep for the whole timeout: nothing ends it early.
+  // An interval of an hour: a sleep lasts until the timeout, so a read that times out has slept
+  // at most once, and that sleep ran out. (Not at all if, on a busy machine, spinning and
+  // yielding used up the whole timeout.)
   c.set_peer_check_interval(std::chrono::hours(1));
-  CHECK_EQ(c.read(out, 60ms).code(), errc::timeout);
-  if (membarrier_available()) {
-    CHECK_EQ(c.wait_stats().sleeps, 1u);
-    CHECK_EQ(c.wait_stats().full_slices, 1u);
-  }
-  // Slices of 5 ms: several sleeps, each checking the producer is alive before it.
-  c.set_peer_check_interval(5ms);
-  CHECK_EQ(c.read(out, 100ms).code(), errc::timeout);
-  CHECK(c.wait_stats().sleeps >= 4);
+  CHECK_EQ(c.read(out, 200ms).code(), errc::timeout);
+  CHECK(c.wait_stats().sleeps <= 1u);
   CHECK_EQ(c.wait_stats().full_slices, c.wait_stats().sleeps);
+  // An interval of 5 ms: while nothing is published, the sleeps end by themselves (and the
+  // producer's liveness is checked before each next one).
+  c.set_peer_check_interval(5ms);
+  const shm_ring::wait_stats before = c.wait_stats();
+  std::atomic<long> tid{0};
+  status s;
+  std::thread reader([&] {
+    tid = ::syscall(SYS_gettid);
+    s = c.read(out, 30s);
+  });
+  const bool slept = wait_until_in_futex(tid);
+  const bool again = slept && wait_until_it_sleeps_again(tid, 4);
+  const status w = p.try_write("x", 1);
+  reader.join();
+  CHECK(slept);
+  CHECK(again);
+  CHECK(w.ok());
+  CHECK(s.ok());
+  const shm_ring::wait_stats after = c.wait_stats();
+  CHECK(after.sleeps - before.sleeps >= 2u);
+  CHECK(after.full_slices - before.full_slices >= 1u);
   // Moving keeps the counters.
   consumer moved = std::move(c);
-  CHECK(moved.wait_stats().sleeps >= 4);
+  CHECK_EQ(moved.wait_stats().sleeps, after.sleeps);
   CHECK_EQ(c.wait_stats().sleeps, 0u);
 }
 
@@ -2049,6 +2234,338 @@ TEST(a_second_live_consumer_is_refused) {
   CHECK_EQ(consumer::open(name).code(), errc::in_use);
   CHECK(child.kill());
   CHECK(consumer::open(name).ok());
+}
+
+namespace {
+
+// Processes that each try to create one name at the same moment, released together through a
+// pipe. Each reports [its index, 0 or the errc of its failure] through another pipe; the one
+// that succeeded also publishes messages [0, race_messages) of its own stream (message i of
+// creator k is pattern(1000 * k + i, 10 + i)) and then keeps its producer until the parent
+// closes the third pipe. Whatever happens, the processes are killed and reaped at the end.
+constexpr int race_messages = 50;
+
+std::vector<std::uint8_t> race_message(int creator, int i) {
+  const std::size_t n = static_cast<std::size_t>(i);
+  return pattern(1000 * static_cast<std::size_t>(creator) + n, 10 + n);
+}
+
+class creator_race {
+ public:
+  creator_race(const std::string& name, int creators) {
+    if (::pipe(release_) != 0 || ::pipe(reports_) != 0 || ::pipe(stay_) != 0) return;
+    for (int k = 0; k < creators; ++k) {
+      const pid_t pid = ::fork();
+      if (pid == 0) ::_exit(create(name, k));
+      if (pid > 0) pids_.push_back(pid);
+    }
+    close_fd(release_[0]);
+    close_fd(reports_[1]);
+    close_fd(stay_[0]);
+  }
+  ~creator_race() {
+    for (const pid_t pid : pids_) ::kill(pid, SIGKILL);
+    reap();
+    for (int* p : {release_, reports_, stay_}) {
+      close_fd(p[0]);
+      close_fd(p[1]);
+    }
+  }
+  creator_race(const creator_race&) = delete;
+  creator_race& operator=(const creator_race&) = delete;
+
+  std::size_t started() const { return pids_.size(); }
+  // Lets them all go at once (their reads of the pipe return at its end).
+  void release() { close_fd(release_[1]); }
+  // The next report, or false if they all ended without one.
+  bool next_report(int& index, errc& code) {
+    unsigned char r[2];
+    std::size_t got = 0;
+    while (got < sizeof r) {
+      const ssize_t n = ::read(reports_[0], r + got, sizeof r - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      got += static_cast<std::size_t>(n);
+    }
+    index = r[0];
+    code = static_cast<errc>(r[1]);
+    return true;
+  }
+  // Lets the winner go, and reaps them all: how many exited with status 0.
+  std::size_t finish() {
+    close_fd(stay_[1]);
+    return reap();
+  }
+
+ private:
+  static void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  std::size_t reap() {
+    std::size_t clean = 0;
+    for (const pid_t pid : pids_) {
+      int st = 0;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFEXITED(st) && WEXITSTATUS(st) == 0) ++clean;
+    }
+    pids_.clear();
+    return clean;
+  }
+  // In a child.
+  int create(const std::string& name, int k) {
+    ::close(release_[1]);
+    ::close(reports_[0]);
+    ::close(stay_[1]);
+    char c = 0;
+    while (::read(release_[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    shm_ring::result<producer> p = producer::create(name, 4096);
+    if (p) {
+      for (int i = 0; i < race_messages; ++i) {
+        const std::vector<std::uint8_t> msg = race_message(k, i);
+        if (!p->try_write(msg.data(), msg.size())) return 2;
+      }
+    }
+    const unsigned char report[2] = {static_cast<unsigned char>(k),
+                                     static_cast<unsigned char>(p.code())};
+    if (::write(reports_[1], report, sizeof report) != 2) return 3;
+    if (p) {
+      while (::read(stay_[0], &c, 1) < 0 && errno == EINTR) {
+      }
+    }
+    return 0;
+  }
+
+  int release_[2] = {-1, -1};
+  int reports_[2] = {-1, -1};
+  int stay_[2] = {-1, -1};
+  std::vector<pid_t> pids_;
+};
+
+}  // namespace
+
+TEST(of_producers_creating_one_name_at_once_exactly_one_wins) {
+  const std::string name = unique_name("race");
+  cleanup guard(name);
+  constexpr int creators = 8;
+  { producer stale = make_producer(name, 64); }  // a closed producer's segment to replace
+  for (int round = 0; round < 20; ++round) {
+    // Every other round starts with no object of that name; the others with the segment of
+    // the previous round's winner, whose process has ended.
+    if (round % 2 == 1) remove(name);
+    creator_race race(name, creators);
+    CHECK_EQ(race.started(), std::size_t{creators});
+    race.release();
+    int winner = -1;
+    int winners = 0;
+    for (int n = 0; n < creators; ++n) {
+      int index = -1;
+      errc code{};
+      CHECK(race.next_report(index, code));
+      if (code == errc{}) {
+        winner = index;
+        ++winners;
+      } else {
+        CHECK_EQ(code, errc::in_use);
+      }
+    }
+    CHECK_EQ(winners, 1);
+    // The name refers to the winner's segment: a consumer reads its whole stream.
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+    std::vector<std::uint8_t> out;
+    for (int i = 0; i < race_messages; ++i) {
+      CHECK(c.try_read(out).ok());
+      CHECK(out == race_message(winner, i));
+    }
+    CHECK_EQ(c.try_read(out).code(), errc::empty);
+    CHECK_EQ(race.finish(), std::size_t{creators});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fork and process exit
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// How a forked child ends without being killed.
+enum class child_end { returns, exits, exec_fails };
+
+const char* describe(child_end how) {
+  switch (how) {
+    case child_end::returns: return "returns (as from main)";
+    case child_end::exits: return "calls exit()";
+    case child_end::exec_fails: return "returns after a failed exec";
+  }
+  return "?";
+}
+
+// A producer with static storage duration, which exit() destroys.
+producer exiting_producer;
+
+// Every byte of a segment (header, data area, extension block), as another mapping sees it.
+std::vector<unsigned char> snapshot(const std::string& name) {
+  raw_segment raw(name);
+  return raw.base == nullptr ? std::vector<unsigned char>()
+                             : std::vector<unsigned char>(raw.base, raw.base + raw.size);
+}
+
+// What a program that creates a producer with unlink_on_close and then forks runs: creates
+// `name`, publishes messages [0, 10) of the stream and forks. The parent gets the producer in
+// `keep` and the child's pid. The child ends as `how` says, its copy of the producer going the
+// way that end destroys it: returning from here destroys the local (as returning from main
+// does; the caller then ends the child with _exit), exit() destroys objects of static storage
+// duration. Returns 0 in the child, -1 on failure.
+pid_t fork_a_producer(const std::string& name, child_end how, producer& keep) {
+  producer_options o;
+  o.unlink_on_close = true;
+  shm_ring::result<producer> p = producer::create(name, 4096, o);
+  if (!p) return -1;
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (!p->try_write(pattern(i, 20 + i).data(), 20 + i)) return -1;
+  }
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    keep = std::move(p.value());
+    return pid;
+  }
+  if (how == child_end::exits) {
+    exiting_producer = std::move(p.value());
+    std::exit(0);
+  }
+  if (how == child_end::exec_fails) {
+    ::execl("/nonexistent/shm_ring/program", "program", static_cast<char*>(nullptr));
+  }
+  return 0;
+}
+
+// Waits for a child to end; its exit status, or -1 if a signal ended it.
+int exit_status(pid_t pid) {
+  int st = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &st, 0);
+  } while (r < 0 && errno == EINTR);
+  return r == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+}  // namespace
+
+TEST(a_forked_child_that_ends_normally_leaves_the_segment_alone) {
+  for (const child_end how : {child_end::returns, child_end::exits, child_end::exec_fails}) {
+    std::fprintf(stderr, "  the child %s\n", describe(how));
+    const std::string name = unique_name("fork_end");
+    cleanup guard(name);
+    producer p;
+    const pid_t pid = fork_a_producer(name, how, p);
+    if (pid == 0) ::_exit(0);  // the child, back from its producer's scope
+    CHECK(pid > 0);
+    const ino_t ino = stat_segment(name).st.st_ino;
+    const std::vector<unsigned char> before = snapshot(name);
+    CHECK_EQ(exit_status(pid), 0);
+    // The name is still the parent's segment, and the child wrote nothing into it.
+    CHECK(exists(name));
+    CHECK_EQ(stat_segment(name).st.st_ino, ino);
+    CHECK(snapshot(name) == before);
+    // The parent goes on producing, and a new consumer reads its whole stream.
+    for (std::size_t i = 10; i < 20; ++i) {
+      CHECK(p.try_write(pattern(i, 20 + i).data(), 20 + i).ok());
+    }
+    consumer c = open_consumer(name);
+    CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+    std::vector<std::uint8_t> out;
+    for (std::size_t i = 0; i < 20; ++i) {
+      CHECK(c.read(out, 30s).ok());
+      CHECK(out == pattern(i, 20 + i));
+    }
+    CHECK_EQ(c.try_read(out).code(), errc::empty);
+    // In the process that created it, unlink_on_close still removes the name.
+    p = producer();
+    CHECK(!exists(name));
+  }
+}
+
+TEST(handles_moved_or_destroyed_in_a_forked_child_write_nothing) {
+  const std::string name = unique_name("fork_drop");
+  cleanup guard(name);
+  producer_options o;
+  o.unlink_on_close = true;
+  shm_ring::result<producer> p = producer::create(name, 64, o);
+  CHECK(p.ok());
+  consumer c = open_consumer(name);
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < 5; ++i) {  // traffic that wraps, and one message left unread
+    CHECK(p->try_write(pattern(i, 20).data(), 20).ok());
+    if (i < 4) CHECK(c.try_read(out).ok());
+  }
+  const std::vector<unsigned char> before = snapshot(name);
+  child_process child([&](int, int to_parent) {
+    // Both sides moved into new handles and on again, then destroyed with the moved-from
+    // shells.
+    {
+      producer moved_p = std::move(p.value());
+      consumer moved_c = std::move(c);
+      producer again = std::move(moved_p);
+      moved_p = std::move(again);
+    }
+    tell_parent(to_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  CHECK_EQ(child.reap(), 0);
+  CHECK(exists(name));
+  CHECK(snapshot(name) == before);
+  CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+  CHECK_EQ(p->is_peer_alive(), peer_state::alive);
+  CHECK(c.try_read(out).ok());
+  CHECK(out == pattern(4, 20));
+}
+
+TEST(a_forked_child_that_takes_over_the_producer_wakes_the_consumer) {
+  // The child publishes through the parent's producer (which the parent no longer uses) while
+  // the parent's consumer sleeps with a peer-check interval of an hour: the wake-up, and the
+  // membarrier registration it relies on, hold in the child too.
+  const std::string name = unique_name("fork_wake");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  c.set_peer_check_interval(std::chrono::hours(1));
+  const std::vector<std::uint8_t> msg = pattern(3, 11);
+  child_process child([&](int, int) {
+    raw_segment raw(name);
+    if (!raw.wait_for(consumer_flags(64), sleeping)) return 2;
+    return p.try_write(msg.data(), msg.size()) ? 0 : 3;
+  });
+  std::vector<std::uint8_t> out;
+  const status s = c.read(out, 30s);
+  CHECK(s.ok());
+  CHECK(out == msg);
+  CHECK_EQ(child.reap(), 0);
+  CHECK(c.wait_stats().sleeps >= 1u);
+  if (membarrier_available()) CHECK_EQ(c.wait_stats().full_slices, 0u);
+}
+
+TEST(a_forked_child_holding_the_descriptor_keeps_that_side_alive) {
+  // The liveness lock belongs to the open file description, which fork() shares with the child:
+  // the side stays alive until the parent and the child have both closed it.
+  const std::string name = unique_name("fork_live");
+  cleanup guard(name);
+  shm_ring::result<producer> p = producer::create(name, 64);
+  CHECK(p.ok());
+  consumer c = open_consumer(name);
+  child_process child([&](int from_parent, int to_parent) {
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);  // holds its copy of the descriptor until the parent goes
+    return 0;
+  });
+  CHECK(child.ready());
+  p = shm_ring::result<producer>(producer());  // the parent's producer closes
+  CHECK_EQ(c.is_peer_alive(), peer_state::alive);
+  CHECK(child.kill());
+  CHECK_EQ(c.is_peer_alive(), peer_state::gone);
 }
 
 #endif  // SHM_RING_KERNEL_WAIT

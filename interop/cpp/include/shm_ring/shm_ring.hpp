@@ -897,22 +897,57 @@ class fd_guard {
   int fd_ = -1;
 };
 
-// Whether the OS name currently refers to the object (dev, ino).
-inline bool name_refers_to(const std::string& os_name, dev_t dev, ino_t ino) noexcept {
+// Whether the OS name currently refers to the object (dev, ino): 1 if it does, 0 if it refers
+// to another object or to none, or -errno if the name cannot be opened to tell.
+inline int name_identity(const std::string& os_name, dev_t dev, ino_t ino) noexcept {
   const int fd = ::shm_open(os_name.c_str(), O_RDONLY, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return errno == ENOENT ? 0 : -errno;
   struct stat st;
-  const bool same = ::fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+  const int err = ::fstat(fd, &st) == 0 ? 0 : errno;
   ::close(fd);
-  return same;
+  if (err != 0) return -err;
+  return st.st_dev == dev && st.st_ino == ino ? 1 : 0;
 }
 
-// Unlinks the OS name only if it still refers to the object (dev, ino).
-// (Someone may re-create the name between the check and the unlink; POSIX offers no way to
-// close that window.)
+// Unlinks the OS name only if it still refers to the object (dev, ino). The caller holds that
+// object's producer lock, without which no peer of ours unlinks a name: nobody of ours can
+// re-create the name between the check and the unlink. (Where there are no OFD locks, or
+// against the original library's producer, which unlinks whatever the name refers to, that
+// window stays open; POSIX offers no way to close it.)
 inline status unlink_if_ours(const std::string& os_name, dev_t dev, ino_t ino) noexcept {
-  if (!name_refers_to(os_name, dev, ino)) return status();
+  if (name_identity(os_name, dev, ino) != 1) return status();
   if (::shm_unlink(os_name.c_str()) != 0 && errno != ENOENT) {
+    return make::from_errno("shm_unlink", errno);
+  }
+  return status();
+}
+
+// How many times producer::create tries to create a name whose object is replaced under it by
+// other creators, before it reports the name in use.
+constexpr int create_rounds = 64;
+
+// What producer::create does with an object that holds the name it wants: takes the object's
+// producer lock (taking it, not testing it: two creators cannot both hold it), checks that the
+// name still refers to the object, and unlinks the name. Nobody else can change the name in
+// between, since changing it needs that lock. Returns success when the caller should try to
+// create the name again (removed here, or gone or replaced meanwhile), in_use when the lock is
+// held (a live producer, or another creator replacing the object right now), or the error.
+// Closing the object's descriptor on the way out releases the lock. Without OFD locks
+// (EINVAL), nothing can tell a live producer: the object is replaced, as the original library
+// does.
+inline status remove_stale(const std::string& os_name, const std::string& bare) {
+  const fd_guard old(::shm_open(os_name.c_str(), O_RDWR, 0));
+  if (old.get() < 0) return errno == ENOENT ? status() : make::from_errno("shm_open", errno);
+  const int lock_error = take_lock(old.get(), side::producer);
+  if (lock_error == EAGAIN || lock_error == EACCES) return make::in_use(0, bare);
+  if (lock_error != 0 && lock_error != EINVAL) {
+    return make::os(errc::system_error, "fcntl", lock_error);
+  }
+  struct stat st;
+  if (::fstat(old.get(), &st) != 0) return make::os(errc::system_error, "fstat", errno);
+  const int same = name_identity(os_name, st.st_dev, st.st_ino);
+  if (same < 0) return make::from_errno("shm_open", -same);
+  if (same == 1 && ::shm_unlink(os_name.c_str()) != 0 && errno != ENOENT) {
     return make::from_errno("shm_unlink", errno);
   }
   return status();
@@ -962,6 +997,18 @@ inline unsigned char* find_extension(unsigned char* base, std::uint64_t size,
   const std::uint64_t at = extension_offset(capacity);
   if (at + extension_size > size) return nullptr;
   return base + at;
+}
+
+// The bytes of a validated ring of `capacity` bytes in an object of `size` bytes that a consumer
+// maps: the header and data area, and the extension block if the reserved word carries the
+// marker and the object holds the block (see find_extension). Never more: the rest of an object
+// is the producer's to size, and mapping (let alone pre-faulting) it would let any size it
+// chose cost this process memory and time.
+inline std::uint64_t ring_length(unsigned char* base, std::uint64_t size,
+                                 std::uint32_t capacity) noexcept {
+  const std::uint64_t end = extension_offset(capacity) + extension_size;
+  if (load_acquire(base, reserved_offset) == extension_marker && end <= size) return end;
+  return header_size + std::uint64_t{capacity};
 }
 
 // Owns (or merely uses) a mapping of a segment.
@@ -1021,12 +1068,14 @@ inline int allocate(int fd, std::size_t size) noexcept {
 #endif
 }
 
-// Maps `size` bytes of fd read-write and shared. On Linux every page is mapped in now
-// (MAP_POPULATE), so the first pass over a large ring takes no page faults.
-inline result<mapping> map_shared(int fd, std::size_t size) noexcept {
+// Maps the first `size` bytes of fd read-write and shared. With `populate`, on Linux, every
+// page of them is mapped in now (MAP_POPULATE), so the first pass over a large ring takes no
+// page faults; the caller passes only a size it has validated (never more than the ring needs).
+inline result<mapping> map_shared(int fd, std::size_t size, bool populate) noexcept {
 #if defined(__linux__) && defined(MAP_POPULATE)
-  const int flags = MAP_SHARED | MAP_POPULATE;
+  const int flags = populate ? MAP_SHARED | MAP_POPULATE : MAP_SHARED;
 #else
+  (void)populate;
   const int flags = MAP_SHARED;
 #endif
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
@@ -1191,7 +1240,8 @@ struct producer_options {
   ::mode_t mode = 0600;
   /// Fail with errc::already_exists instead of replacing an existing segment of that name.
   bool exclusive = false;
-  /// Unlink the name when the producer is destroyed, if it still refers to this segment.
+  /// Unlink the name when the producer is destroyed, if it still refers to this segment and
+  /// the producer is destroyed in the process that created it (not in a child made with fork()).
   bool unlink_on_close = false;
 };
 
@@ -1247,7 +1297,10 @@ class producer {
   producer(const producer&) = delete;
   producer& operator=(const producer&) = delete;
   ~producer() {
-    if (unlink_on_close_) (void)unlink();
+    // Only in the process that created the segment: a child made with fork() holds a copy of
+    // this object, and its end (return from main, exit(), a failed exec) must not remove the
+    // name from under the parent, which is still producing.
+    if (unlink_on_close_ && creator_pid_ == ::getpid()) (void)unlink();
   }
 
   /// Creates the segment `name` with a data area of capacity_for(requested_capacity) bytes
@@ -1255,7 +1308,10 @@ class producer {
   /// original library does, or a little more when the extension block would not fit in that),
   /// and takes the producer's liveness lock on it. An existing segment of that name is replaced,
   /// unless its producer is alive (errc::in_use, the segment untouched) or options.exclusive is
-  /// set (errc::already_exists).
+  /// set (errc::already_exists). Of several processes creating one name at once, exactly one
+  /// succeeds and the others fail with errc::in_use: a name is only ever unlinked by a process
+  /// holding the producer lock of the object it refers to, and a new object is locked before
+  /// its creator does anything else with it.
   static result<producer> create(const std::string& name, std::uint64_t requested_capacity,
                                  const producer_options& options = producer_options()) {
     std::string bare;
@@ -1271,52 +1327,37 @@ class producer {
     const std::size_t size = static_cast<std::size_t>(size64);
     const std::string os_name = "/" + bare;
 
-    if (!options.exclusive) {
-      // A segment whose producer still holds its lock is live: leave it alone. Anything else
-      // (a dead producer's, the original library's, a half-made one) is replaced.
-      const detail::fd_guard old(::shm_open(os_name.c_str(), O_RDONLY, 0));
-      bool held = false;
-      if (old.get() >= 0 && detail::lock_held(old.get(), detail::side::producer, held) && held) {
-        return detail::make::in_use(0, bare);
+    for (int round = 0; round < detail::create_rounds; ++round) {
+      // Created 0600 (the mode is applied below with fchmod) so that the name can be opened
+      // read-only to check what it refers to.
+      detail::fd_guard fd(::shm_open(os_name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600));
+      if (fd.get() < 0) {
+        if (errno != EEXIST) return detail::make::from_errno("shm_open", errno);
+        if (options.exclusive) return detail::make::from_errno("shm_open", EEXIST);
+        s = detail::remove_stale(os_name, bare);
+        if (!s) return s;
+        continue;
       }
-      if (::shm_unlink(os_name.c_str()) != 0 && errno != ENOENT) {
-        return detail::make::from_errno("shm_unlink", errno);
+      // The lock first. Held by another: a creator that found this fresh object in its way is
+      // replacing it, and will own the name. EINVAL: no OFD locks here.
+      const int lock_error = detail::take_lock(fd.get(), detail::side::producer);
+      if (lock_error == EAGAIN || lock_error == EACCES) return detail::make::in_use(0, bare);
+      if (lock_error != 0 && lock_error != EINVAL) {
+        return detail::make::os(errc::system_error, "fcntl", lock_error);
       }
+      struct stat st;
+      if (::fstat(fd.get(), &st) != 0) return detail::make::os(errc::system_error, "fstat", errno);
+      if (lock_error == 0) {
+        // Such a creator may also have locked, checked and unlinked it before we locked it:
+        // then the name is no longer ours, and we start again.
+        const int same = detail::name_identity(os_name, st.st_dev, st.st_ino);
+        if (same < 0) return detail::make::from_errno("shm_open", -same);
+        if (same == 0) continue;
+      }
+      return finish_create(std::move(fd), st, lock_error == 0, cap, size, std::move(bare),
+                           options);
     }
-    detail::fd_guard fd(::shm_open(os_name.c_str(), O_RDWR | O_CREAT | O_EXCL, options.mode));
-    if (fd.get() < 0) return detail::make::from_errno("shm_open", errno);
-    // Nobody else knows the new object yet, so the lock is free; EINVAL: no OFD locks here.
-    const int lock_error = detail::take_lock(fd.get(), detail::side::producer);
-
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
-      const int err = errno;
-      ::shm_unlink(os_name.c_str());  // just created, identity unknown: best effort
-      return detail::make::os(errc::system_error, "fstat", err);
-    }
-    const auto fail = [&](const char* op, int err) -> status {
-      (void)detail::unlink_if_ours(os_name, st.st_dev, st.st_ino);
-      return detail::make::os(errc::system_error, op, err);
-    };
-    if (lock_error != 0 && lock_error != EINVAL) return fail("fcntl", lock_error);
-    if (::fchmod(fd.get(), options.mode) != 0) return fail("fchmod", errno);
-    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail("ftruncate", errno);
-    const int alloc_error = detail::allocate(fd.get(), size);
-    if (alloc_error != 0) return fail("fallocate", alloc_error);
-    result<detail::mapping> m = detail::map_shared(fd.get(), size);
-    if (!m) return fail("mmap", m.error().sys_errno());
-
-    const unsigned char flags = static_cast<unsigned char>(
-        (lock_error == 0 ? detail::flag_locked : 0) |
-        (detail::barrier_registered() ? detail::flag_barrier : 0));
-    producer p(std::move(m.value()), cap, options.start_index, flags);
-    p.fd_ = std::move(fd);
-    p.name_ = std::move(bare);
-    p.dev_ = st.st_dev;
-    p.ino_ = st.st_ino;
-    p.linked_ = true;
-    p.unlink_on_close_ = options.unlink_on_close;
-    return p;
+    return detail::make::in_use(0, bare);
   }
 
   /// Makes a ring in memory the caller provides (4-byte aligned, `size` bytes, shared with
@@ -1518,6 +1559,37 @@ class producer {
  private:
   friend class reservation;
 
+  // The rest of create, on a fresh object whose name refers to it and whose lock we hold (or
+  // that nobody can lock: no OFD locks here). On failure the name is unlinked again.
+  static result<producer> finish_create(detail::fd_guard fd, const struct stat& st, bool locked,
+                                        std::uint32_t cap, std::size_t size, std::string bare,
+                                        const producer_options& options) {
+    const std::string os_name = "/" + bare;
+    const auto fail = [&](const char* op, int err) -> status {
+      (void)detail::unlink_if_ours(os_name, st.st_dev, st.st_ino);
+      return detail::make::os(errc::system_error, op, err);
+    };
+    if (::fchmod(fd.get(), options.mode) != 0) return fail("fchmod", errno);
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return fail("ftruncate", errno);
+    const int alloc_error = detail::allocate(fd.get(), size);
+    if (alloc_error != 0) return fail("fallocate", alloc_error);
+    result<detail::mapping> m = detail::map_shared(fd.get(), size, true);
+    if (!m) return fail("mmap", m.error().sys_errno());
+
+    const unsigned char flags = static_cast<unsigned char>(
+        (locked ? detail::flag_locked : 0) |
+        (detail::barrier_registered() ? detail::flag_barrier : 0));
+    producer p(std::move(m.value()), cap, options.start_index, flags);
+    p.fd_ = std::move(fd);
+    p.name_ = std::move(bare);
+    p.dev_ = st.st_dev;
+    p.ino_ = st.st_ino;
+    p.linked_ = true;
+    p.unlink_on_close_ = options.unlink_on_close;
+    p.creator_pid_ = ::getpid();
+    return p;
+  }
+
   producer(detail::mapping m, std::uint32_t cap, std::uint32_t start,
            unsigned char flags) noexcept
       : map_(std::move(m)),
@@ -1553,6 +1625,7 @@ class producer {
     std::swap(ino_, o.ino_);
     std::swap(linked_, o.linked_);
     std::swap(unlink_on_close_, o.unlink_on_close_);
+    std::swap(creator_pid_, o.creator_pid_);
     std::swap(fd_, o.fd_);
     std::swap(flags_, o.flags_);
     std::swap(ext_, o.ext_);
@@ -1630,6 +1703,7 @@ class producer {
   ino_t ino_ = 0;
   bool linked_ = false;
   bool unlink_on_close_ = false;
+  ::pid_t creator_pid_ = 0;  // the process that created the segment (it alone unlinks on close)
   detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
   unsigned char flags_ = 0;  // our flag byte at rest
   unsigned char* ext_ = nullptr;  // the extension block (always there in a ring we made)
@@ -1662,7 +1736,9 @@ class consumer {
   ~consumer() = default;
 
   /// Opens the segment `name`, takes the consumer's liveness lock on it, and resumes at its
-  /// shared tail. Errors: invalid_name, not_found, not_ready (retryable), permission_denied,
+  /// shared tail. Maps the header alone first, and after validating it only the ring it
+  /// describes (16 + capacity bytes, plus the extension block if marked), whatever the object's
+  /// size. Errors: invalid_name, not_found, not_ready (retryable), permission_denied,
   /// segment_too_small, invalid_capacity, in_use (another consumer holds the lock),
   /// system_error.
   static result<consumer> open(const std::string& name) {
@@ -1677,14 +1753,21 @@ class consumer {
     const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     if (size == 0) return detail::make::not_ready(0);
     if (size < header_size) return detail::make::segment_too_small(0, header_size, size);
-    if (size > std::numeric_limits<std::size_t>::max()) {
-      return detail::make::os(errc::system_error, "mmap", EOVERFLOW);
-    }
-    result<detail::mapping> m = detail::map_shared(fd.get(), static_cast<std::size_t>(size));
-    if (!m) return m.error();
+    // The header alone first (one page, nothing pre-faulted); then exactly the ring it
+    // describes, once it has been validated against the object's size.
     std::uint32_t cap = 0;
-    s = detail::check_header(m->base(), size, cap);
-    if (!s) return s;
+    std::uint64_t length = 0;
+    {
+      result<detail::mapping> header = detail::map_shared(fd.get(), header_size, false);
+      if (!header) return header.error();
+      s = detail::check_header(header->base(), size, cap);
+      if (!s) return s;
+      length = detail::ring_length(header->base(), size, cap);
+    }
+    // length <= 2^31 + 128: it fits in size_t.
+    result<detail::mapping> m =
+        detail::map_shared(fd.get(), static_cast<std::size_t>(length), true);
+    if (!m) return m.error();
     // One consumer at a time. EINVAL: no OFD locks here (nothing to enforce, nothing to tell).
     const int lock_error = detail::take_lock(fd.get(), detail::side::consumer);
     if (lock_error == EAGAIN || lock_error == EACCES) return detail::make::in_use(1, bare);
@@ -1694,7 +1777,7 @@ class consumer {
     const unsigned char flags = static_cast<unsigned char>(
         (lock_error == 0 ? detail::flag_locked : 0) |
         (detail::barrier_registered() ? detail::flag_barrier : 0));
-    consumer c(std::move(m.value()), size, cap, flags);
+    consumer c(std::move(m.value()), length, cap, flags);
     c.fd_ = std::move(fd);
     c.name_ = std::move(bare);
     return c;
