@@ -74,7 +74,10 @@ class SharedMemory {
         return;
       }
     }
-    shm_ring::result<shm_ring::detail::mapping> m = shm_ring::detail::map_shared(fd.get(), size);
+    // A created object was allocated above and is mapped in now; an opened one is as large as
+    // another process made it, so its pages are left to be faulted in on first touch.
+    shm_ring::result<shm_ring::detail::mapping> m =
+        shm_ring::detail::map_shared(fd.get(), size, create);
     if (!m) {
       fail(Error::kMappingFailed, m.error().sys_errno());
       return;
