@@ -182,6 +182,15 @@ pub fn remove_forced(name: &str) -> Result<(), OpenError> {
 
 /// The plain-data traits [`ReadGrant::into_value`] and [`ReadGrant::into_values`] take,
 /// re-exported so that callers name the same version.
+///
+/// ```
+/// # let name = &format!("doc-bytemuck-{}", std::process::id());
+/// # let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
+/// let reading: [f32; 3] = [20.5, 21.0, 19.75];
+/// producer.try_write(shm_ring::bytemuck::bytes_of(&reading))?;
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub use bytemuck;
 
 /// The README's examples, compiled as doctests so they stay true.
