@@ -42,26 +42,23 @@ fn main() -> ExitCode {
     let payload = [0xA5u8; 64];
     match api.as_str() {
         "copy" => {
-            let mut buf = Vec::with_capacity(payload.len());
+            let mut buf = [0u8; 64];
             for _ in 0..count {
                 producer.write(&payload, TIMEOUT).expect("write");
-                consumer.read_into(&mut buf, TIMEOUT).expect("read_into");
+                let message = consumer.read(TIMEOUT).expect("read");
+                message.into_slice(&mut buf).expect("into_slice");
                 black_box(&buf);
             }
         }
         "zero-copy" => {
             for _ in 0..count {
                 let mut grant = producer.reserve(payload.len(), TIMEOUT).expect("reserve");
-                let (first, second) = grant.as_mut_slices();
-                let (a, b) = payload.split_at(first.len());
-                first.copy_from_slice(a);
-                second.copy_from_slice(b);
+                grant.copy_from_slice(&payload);
                 grant.commit();
-                consumer
-                    .read_with(TIMEOUT, |first, second| {
-                        black_box((first.first(), second.len()));
-                    })
-                    .expect("read_with");
+                let message = consumer.read(TIMEOUT).expect("read");
+                let (first, second) = message.as_slices();
+                black_box((first.first(), second.len()));
+                message.commit();
             }
         }
         _ => {

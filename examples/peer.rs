@@ -24,7 +24,9 @@ use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use shm_ring::{ProducerOptions, ShmConsumer};
+use shm_ring::{
+    ProducerOptions, ReadTimeoutError, ShmConsumer, WaitTimeoutError, WriteTimeoutError,
+};
 
 /// Messages handed to one batch call.
 const BATCH: usize = 1024;
@@ -246,8 +248,8 @@ fn produce(args: &Args) -> Result<Report, Failure> {
         .create(&args.name, args.capacity)
         .map_err(|e| fail(format!("cannot create the segment: {e}")))?;
     let timeout_ms = args.timeout.as_millis();
-    let explain = |i: u64, e: shm_ring::WriteError| match e {
-        shm_ring::WriteError::Timeout => fail_at(
+    let explain = |i: u64, e: WriteTimeoutError| match e {
+        WriteTimeoutError::Timeout => fail_at(
             i,
             format!("timed out after {timeout_ms} ms waiting for space"),
         ),
@@ -271,10 +273,7 @@ fn produce(args: &Args) -> Result<Report, Failure> {
                 let mut grant = producer
                     .reserve(message.len(), args.timeout)
                     .map_err(|e| explain(i, e))?;
-                let (first, second) = grant.as_mut_slices();
-                let (head, tail) = message.split_at(first.len());
-                first.copy_from_slice(head);
-                second.copy_from_slice(tail);
+                grant.copy_from_slice(message);
                 grant.commit();
                 bytes += message.len() as u64;
             }
@@ -304,7 +303,7 @@ fn produce(args: &Args) -> Result<Report, Failure> {
     producer
         .wait_until_empty(args.timeout)
         .map_err(|e| match e {
-            shm_ring::WriteError::Timeout => fail(format!(
+            WaitTimeoutError::Timeout => fail(format!(
                 "timed out after {timeout_ms} ms waiting for the consumer to read everything"
             )),
             e => fail(format!("{e} before reading everything")),
@@ -321,8 +320,8 @@ fn consume(args: &Args) -> Result<Report, Failure> {
     let mut consumer = ShmConsumer::open_timeout(&args.name, args.timeout)
         .map_err(|e| fail(format!("cannot open the segment: {e}")))?;
     let timeout_ms = args.timeout.as_millis();
-    let explain = |i: u64, e: shm_ring::ReadError| match e {
-        shm_ring::ReadError::Timeout => {
+    let explain = |i: u64, e: ReadTimeoutError| match e {
+        ReadTimeoutError::Timeout => {
             fail_at(i, format!("timed out after {timeout_ms} ms waiting for it"))
         }
         e => fail_at(i, e),
@@ -335,10 +334,12 @@ fn consume(args: &Args) -> Result<Report, Failure> {
         Mode::Copy => {
             let mut buf = Vec::with_capacity(args.sizes.max());
             while i < args.count {
-                consumer
-                    .read_into(&mut buf, args.timeout)
-                    .map_err(|e| explain(i, e))?;
+                let message = consumer.read(args.timeout).map_err(|e| explain(i, e))?;
                 start.get_or_insert_with(Instant::now);
+                buf.resize(message.len(), 0);
+                message
+                    .into_slice(&mut buf)
+                    .expect("the buffer was sized to the message");
                 stream
                     .check(i, &buf, &[], verify)
                     .map_err(|e| fail_at(i, e))?;
@@ -348,14 +349,14 @@ fn consume(args: &Args) -> Result<Report, Failure> {
         }
         Mode::ZeroCopy => {
             while i < args.count {
-                let checked = consumer
-                    .read_with(args.timeout, |first, second| {
-                        start.get_or_insert_with(Instant::now);
-                        bytes += (first.len() + second.len()) as u64;
-                        stream.check(i, first, second, verify)
-                    })
-                    .map_err(|e| explain(i, e))?;
-                checked.map_err(|e| fail_at(i, e))?;
+                let message = consumer.read(args.timeout).map_err(|e| explain(i, e))?;
+                start.get_or_insert_with(Instant::now);
+                let (first, second) = message.as_slices();
+                stream
+                    .check(i, first, second, verify)
+                    .map_err(|e| fail_at(i, e))?;
+                bytes += message.len() as u64;
+                message.commit();
                 i += 1;
             }
         }

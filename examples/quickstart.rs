@@ -56,15 +56,12 @@ fn producer() -> Result<(), Box<dyn std::error::Error>> {
         },
     ];
     for reading in &readings {
-        producer.write_value(reading, TIMEOUT)?;
+        producer.write(shm_ring::bytemuck::bytes_of(reading), TIMEOUT)?;
     }
     println!("producer: wrote {} readings as plain data", readings.len());
     // Zero-copy: fill the message in place, then publish it.
     let mut grant = producer.reserve(3, TIMEOUT)?;
-    let (first, second) = grant.as_mut_slices();
-    let split = first.len();
-    first.copy_from_slice(&b"bye"[..split]);
-    second.copy_from_slice(&b"bye"[split..]);
+    grant.copy_from_slice(b"bye");
     grant.commit();
     println!("producer: wrote \"bye\" in place");
 
@@ -85,19 +82,21 @@ fn consumer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
         std::process::id()
     );
     for _ in 0..3 {
-        let message = consumer.read(TIMEOUT)?;
+        let message = consumer.read(TIMEOUT)?.into_vec();
         println!("consumer: read {:?}", String::from_utf8_lossy(&message));
     }
     for _ in 0..2 {
-        let reading: Reading = consumer.read_value(TIMEOUT)?;
+        let reading: Reading = consumer.read(TIMEOUT)?.into_value()?;
         println!("consumer: read {reading:?}");
     }
     // Zero-copy: look at the message where it lies in shared memory.
-    let last = consumer.read_with(TIMEOUT, |first, second| [first, second].concat())?;
+    let last = consumer.read(TIMEOUT)?;
+    let (first, second) = last.as_slices();
     println!(
         "consumer: read {:?} in place",
-        String::from_utf8_lossy(&last)
+        String::from_utf8_lossy(&[first, second].concat())
     );
+    last.commit();
     Ok(())
 }
 

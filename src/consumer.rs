@@ -1,32 +1,43 @@
 //! The reading end of a ring: [`ShmConsumer`].
 
 use std::fmt;
-use std::mem::size_of;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
-use crate::error::{OpenError, ReadError, Role};
+use crate::end::{End, PeerState};
+use crate::error::{OpenError, ReadTimeoutError, TryReadError};
+use crate::read_grant::ReadGrant;
 use crate::ring::{Record, RingConsumer};
-use crate::segment::{self, Segment};
-use crate::wait::{self, Blocking, WaitStats};
+use crate::segment;
+use crate::wait::{self, WaitStats};
 
 /// How often [`ShmConsumer::open_timeout`] looks for the segment while it waits.
 const OPEN_POLL: Duration = Duration::from_millis(1);
 
 /// The reading end of a ring in shared memory.
 ///
-/// Methods named `try_…` never wait: when no message is there they return `Ok(None)` (or
-/// `Ok(0)` for batches). Each has a blocking twin without the prefix that waits up to a
-/// timeout and then returns [`ReadError::Timeout`].
+/// Each way of reading comes as a pair: `try_…` never waits and fails with [`TryReadError`]
+/// (`Empty` when no message is waiting); its twin without the prefix waits up to a timeout and
+/// fails with [`ReadTimeoutError`] (`Timeout`, or `PeerGone` once the producer's process is
+/// gone and everything it published has been read).
 ///
-/// A message is delivered whole, once and in order. One that does not fit the caller's buffer
-/// or type is refused and stays in the ring. A zero-length record written by another peer is
-/// delivered as an empty message. A consumer never removes the segment.
+/// [`try_read`](Self::try_read) and [`read`](Self::read) lend the next message as a
+/// [`ReadGrant`]: look at it in place, or copy it out, and [`commit`](ReadGrant::commit) to
+/// consume it; dropping the grant leaves the message for the next read.
+///
+/// | to read                                    | call                                      |
+/// |--------------------------------------------|-------------------------------------------|
+/// | into a new `Vec<u8>`                       | `read(timeout)?.into_vec()`               |
+/// | into a buffer of yours                     | `read(timeout)?.into_slice(&mut buf)?`    |
+/// | as a plain-data value or values            | `read(timeout)?.into_value::<T>()?`, `.into_values::<T>()?` |
+/// | in place, without copying                  | [`ReadGrant::as_slices`], then [`ReadGrant::commit`] |
+/// | many messages, releasing once              | [`try_read_batch`](Self::try_read_batch) / [`read_batch`](Self::read_batch) |
+///
+/// A message is delivered whole, once and in order. A zero-length record written by another
+/// peer is delivered as an empty message. A consumer never removes the segment.
 ///
 /// ```
 /// use std::time::Duration;
-/// use shm_ring::{ShmConsumer, ShmProducer};
+/// use shm_ring::{ShmConsumer, ShmProducer, TryReadError};
 /// # let name = &format!("doc-consumer-{}", std::process::id());
 ///
 /// let mut producer = ShmProducer::create(name, 4096)?;
@@ -34,27 +45,23 @@ const OPEN_POLL: Duration = Duration::from_millis(1);
 /// producer.try_write(b"second")?;
 ///
 /// let mut consumer = ShmConsumer::open(name)?;
-/// assert_eq!(consumer.try_read()?, Some(b"first".to_vec()));
-/// assert_eq!(consumer.read(Duration::from_secs(1))?, b"second");
-/// assert_eq!(consumer.try_read()?, None);
+/// assert_eq!(consumer.try_read()?.into_vec(), b"first");
+/// assert_eq!(consumer.read(Duration::from_secs(1))?.into_vec(), b"second");
+/// assert!(matches!(consumer.try_read(), Err(TryReadError::Empty)));
 /// # producer.unlink()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ShmConsumer {
-    ring: RingConsumer,
-    segment: Segment,
+    end: End<RingConsumer>,
     /// Where batch reads assemble a message that wraps around the end of the ring.
     scratch: Vec<u8>,
-    stats: WaitStats,
-    /// How long a sleep lasts at most before checking that the peer is alive.
-    peer_check: Duration,
 }
 
 impl fmt::Debug for ShmConsumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShmConsumer")
-            .field("name", &self.segment.name())
-            .field("capacity", &self.ring.capacity())
+            .field("name", &self.end.segment.name())
+            .field("capacity", &self.end.ring.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -80,12 +87,10 @@ impl ShmConsumer {
     /// ```
     pub fn open(name: &str) -> Result<ShmConsumer, OpenError> {
         let mapped = segment::open(name)?;
+        let ring = RingConsumer::attach(mapped.region, mapped.capacity, mapped.flags);
         Ok(ShmConsumer {
-            ring: RingConsumer::attach(mapped.region, mapped.capacity, mapped.flags),
-            segment: mapped.segment,
+            end: End::new(ring, mapped.segment),
             scratch: Vec::new(),
-            stats: WaitStats::default(),
-            peer_check: wait::PEER_CHECK_INTERVAL,
         })
     }
 
@@ -130,7 +135,7 @@ impl ShmConsumer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn name(&self) -> &str {
-        self.segment.name()
+        self.end.segment.name()
     }
 
     /// Capacity of the data area in bytes, as read from the header when the segment was
@@ -139,15 +144,15 @@ impl ShmConsumer {
     /// ```
     /// # let name = &format!("doc-consumer-capacity-{}", std::process::id());
     /// let producer = shm_ring::ShmProducer::create(name, 100)?;
-    /// assert_eq!(shm_ring::ShmConsumer::open(name)?.capacity(), 64);
+    /// assert_eq!(shm_ring::ShmConsumer::open(name)?.capacity(), 128);
     /// # producer.unlink()?;
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        self.ring.capacity() as usize
+        self.end.ring.capacity() as usize
     }
 
-    /// The longest message the ring can carry: `capacity - 4`.
+    /// The longest message the ring can carry: `capacity - 4` bytes.
     ///
     /// ```
     /// # let name = &format!("doc-consumer-max-{}", std::process::id());
@@ -157,37 +162,23 @@ impl ShmConsumer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn max_message_len(&self) -> usize {
-        crate::layout::max_payload(self.ring.capacity()) as usize
+        crate::layout::max_payload(self.end.ring.capacity()) as usize
     }
 
-    /// Bytes published and not yet read, length prefixes included.
+    /// Bytes published and not yet consumed, length prefixes included, by a fresh look at
+    /// the producer's index. The free space is `capacity() - readable_bytes()`.
     ///
     /// ```
     /// # let name = &format!("doc-consumer-readable-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
+    /// let consumer = shm_ring::ShmConsumer::open(name)?;
     /// producer.try_write(b"abc")?;
     /// assert_eq!(consumer.readable_bytes(), 7);
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn readable_bytes(&mut self) -> usize {
-        self.ring.readable_bytes() as usize
-    }
-
-    /// Free bytes in the ring: `capacity - readable_bytes()`.
-    ///
-    /// ```
-    /// # let name = &format!("doc-consumer-writable-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write(b"abc")?;
-    /// assert_eq!(consumer.writable_bytes(), 4096 - 7);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn writable_bytes(&mut self) -> usize {
-        self.capacity() - self.readable_bytes()
+    pub fn readable_bytes(&self) -> usize {
+        self.end.ring.readable_bytes() as usize
     }
 
     /// Whether no message is waiting.
@@ -195,35 +186,38 @@ impl ShmConsumer {
     /// ```
     /// # let name = &format!("doc-consumer-empty-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
+    /// let consumer = shm_ring::ShmConsumer::open(name)?;
     /// assert!(consumer.is_empty());
     /// producer.try_write(b"abc")?;
     /// assert!(!consumer.is_empty());
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn is_empty(&mut self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.readable_bytes() == 0
     }
 
-    /// Whether the producer's process is alive: `Some(true)` while a producer of this crate
-    /// (or the Python or C++ peers in this repository) holds the ring, `Some(false)` once it
-    /// has exited or been killed, and `None` for a producer of the original library, which
-    /// announces nothing.
+    /// Whether the producer's process is alive: [`PeerState::Unknown`] for a producer of the
+    /// original library, which announces nothing.
+    ///
+    /// A producer that is [`Alive`](PeerState::Alive) may exit the moment after; what it
+    /// published before it went can still be read once it is [`Gone`](PeerState::Gone),
+    /// and [`read`](Self::read) delivers all of it before reporting
+    /// [`ReadTimeoutError::PeerGone`].
     ///
     /// ```
+    /// use shm_ring::{PeerState, ShmConsumer, ShmProducer};
     /// # let name = &format!("doc-consumer-alive-{}", std::process::id());
-    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let consumer = shm_ring::ShmConsumer::open(name)?;
-    /// assert_eq!(consumer.is_peer_alive(), Some(true));
+    /// let producer = ShmProducer::create(name, 4096)?;
+    /// let consumer = ShmConsumer::open(name)?;
+    /// assert_eq!(consumer.peer_state(), PeerState::Alive);
     /// # producer.unlink()?;
     /// drop(producer);
-    /// assert_eq!(consumer.is_peer_alive(), Some(false));
+    /// assert_eq!(consumer.peer_state(), PeerState::Gone);
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
-    pub fn is_peer_alive(&self) -> Option<bool> {
-        self.segment
-            .peer_alive(Role::Producer, self.ring.peer_flags())
+    pub fn peer_state(&self) -> PeerState {
+        self.end.peer_state()
     }
 
     /// Sets how often a blocking call that sleeps checks whether the producer is still alive
@@ -241,7 +235,7 @@ impl ShmConsumer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn set_peer_check_interval(&mut self, interval: Duration) {
-        self.peer_check = interval;
+        self.end.set_peer_check_interval(interval);
     }
 
     /// How this consumer has slept in blocking calls so far; see [`WaitStats`].
@@ -255,347 +249,78 @@ impl ShmConsumer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn wait_stats(&self) -> WaitStats {
-        self.stats
+        self.end.wait_stats()
     }
 
-    /// The next record, if one is published.
-    #[inline]
-    fn next(&mut self) -> Result<Option<Record>, ReadError> {
-        Ok(self.ring.next_record()?)
-    }
-
-    /// Waits up to `timeout` for the next record. Fails with [`ReadError::PeerGone`] once the
-    /// producer is gone and everything it published has been read.
-    fn wait_next(&mut self, timeout: Duration) -> Result<Record, ReadError> {
-        wait::retry(
-            self,
-            timeout,
-            ReadError::Timeout,
-            ReadError::PeerGone,
-            |consumer| consumer.next(),
-        )
-    }
-
-    /// Publishes the tail and wakes the producer if it sleeps.
-    #[inline]
-    fn release(&mut self) {
-        if self.ring.release() {
-            wait::wake(self.ring.own_index());
-        }
-    }
-
-    /// Marks `record` as read and publishes the new tail.
-    #[inline]
-    fn consume(&mut self, record: Record) {
-        self.ring.advance(record);
-        self.release();
-    }
-
-    /// Copies `record` into `out` (resized to fit) and consumes it.
-    #[inline]
-    fn take_into(&mut self, record: Record, out: &mut Vec<u8>) -> usize {
-        // Resizing without clearing first zero-fills only the growth, not bytes about to be
-        // overwritten anyway.
-        out.resize(record.len(), 0);
-        self.ring.copy_payload(record, out);
-        self.consume(record);
-        record.len()
-    }
-
-    fn take_vec(&mut self, record: Record) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.take_into(record, &mut out);
-        out
-    }
-
-    fn take_into_slice(&mut self, record: Record, out: &mut [u8]) -> Result<usize, ReadError> {
-        let Some(target) = out.get_mut(..record.len()) else {
-            return Err(ReadError::TooSmall {
-                needed: record.len(),
-                available: out.len(),
-            });
-        };
-        self.ring.copy_payload(record, target);
-        self.consume(record);
-        Ok(record.len())
-    }
-
-    fn take_with<R>(&mut self, record: Record, f: impl FnOnce(&[u8], &[u8]) -> R) -> R {
-        let (first, second) = self.ring.payload_slices(record);
-        let result = f(first, second);
-        self.consume(record);
-        result
-    }
-
-    /// Calls `f` on `first` and then on up to `max - 1` more published records, releasing
-    /// them with one store of `tail`.
-    fn take_batch(&mut self, first: Record, max: usize, mut f: impl FnMut(&[u8])) -> usize {
-        let mut record = first;
-        let mut count = 0;
-        let quarter = self.ring.capacity() / 4;
-        loop {
-            let (a, b) = self.ring.payload_slices(record);
-            if b.is_empty() {
-                f(a);
-            } else {
-                // A wrapped record is copied out whole, like every copying read: straight from
-                // the mapping, without a reference to shared bytes.
-                self.scratch.resize(record.len(), 0);
-                self.ring.copy_payload(record, &mut self.scratch);
-                f(&self.scratch);
-            }
-            self.ring.advance(record);
-            count += 1;
-            // Releasing every quarter of the ring lets the producer refill it during a long
-            // batch instead of waiting for all of it.
-            if self.ring.unreleased_bytes() >= quarter {
-                self.release();
-            }
-            // A corrupted record further on is reported by the next call, after these
-            // good ones have been delivered and released.
-            match self.ring.next_record() {
-                Ok(Some(next)) if count < max => record = next,
-                _ => break,
-            }
-        }
-        self.release();
-        count
-    }
-
-    fn take_value<T: Pod>(&mut self, record: Record) -> Result<T, ReadError> {
-        if record.len() != size_of::<T>() {
-            return Err(ReadError::TypeMismatch {
-                len: record.len(),
-                expected: format!("exactly {} bytes", size_of::<T>()),
-            });
-        }
-        let mut value = T::zeroed();
-        self.ring
-            .copy_payload(record, bytemuck::bytes_of_mut(&mut value));
-        self.consume(record);
-        Ok(value)
-    }
-
-    fn take_values<T: Pod>(
-        &mut self,
-        record: Record,
-        out: &mut Vec<T>,
-    ) -> Result<usize, ReadError> {
-        let size = size_of::<T>();
-        // A zero-sized type fits only an empty message, as zero values.
-        let fits = match size {
-            0 => record.is_empty(),
-            size => record.len() % size == 0,
-        };
-        if !fits {
-            return Err(ReadError::TypeMismatch {
-                len: record.len(),
-                expected: format!("a multiple of {size} bytes"),
-            });
-        }
-        let count = record.len().checked_div(size).unwrap_or(0);
-        out.resize(count, T::zeroed());
-        if size != 0 {
-            self.ring
-                .copy_payload(record, bytemuck::cast_slice_mut(out.as_mut_slice()));
-        }
-        self.consume(record);
-        Ok(count)
-    }
-
-    /// Reads the next message into a new vector, if one is there.
+    /// Lends the next message, if one is waiting, as a [`ReadGrant`]: copy it out with one of
+    /// its `into_…` methods, or look at it in place and [`commit`](ReadGrant::commit). The
+    /// message stays in the ring until then, so dropping the grant leaves it for the next
+    /// read.
     ///
     /// ```
+    /// use shm_ring::TryReadError;
     /// # let name = &format!("doc-try-read-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
     /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// assert_eq!(consumer.try_read()?, None);
+    /// assert!(matches!(consumer.try_read(), Err(TryReadError::Empty)));
     /// producer.try_write(b"abc")?;
-    /// assert_eq!(consumer.try_read()?, Some(b"abc".to_vec()));
+    /// let peeked = consumer.try_read()?;
+    /// assert_eq!(peeked.len(), 3);
+    /// drop(peeked); // left in the ring
+    /// assert_eq!(consumer.try_read()?.into_vec(), b"abc");
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn try_read(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
-        Ok(self.next()?.map(|record| self.take_vec(record)))
+    pub fn try_read(&mut self) -> Result<ReadGrant<'_>, TryReadError> {
+        match self.end.ring.next_record()? {
+            Some(record) => Ok(ReadGrant::new(&mut self.end.ring, record)),
+            None => Err(TryReadError::Empty),
+        }
     }
 
-    /// Reads the next message into a new vector, waiting up to `timeout` for one.
+    /// Like [`try_read`](Self::try_read), waiting up to `timeout` for a message. Fails with
+    /// [`ReadTimeoutError::PeerGone`] once the producer is gone and everything it published
+    /// has been read, instead of waiting out the timeout.
     ///
     /// ```
     /// use std::time::Duration;
     /// # let name = &format!("doc-read-{}", std::process::id());
-    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
+    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
     /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
     /// let nothing = consumer.read(Duration::from_millis(5));
-    /// assert_eq!(nothing, Err(shm_ring::ReadError::Timeout));
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn read(&mut self, timeout: Duration) -> Result<Vec<u8>, ReadError> {
-        let record = self.wait_next(timeout)?;
-        Ok(self.take_vec(record))
-    }
-
-    /// Reads the next message into `buf`, replacing its contents and reusing its allocation.
-    /// Returns the message's length, or `None` if no message is there.
-    ///
-    /// ```
-    /// # let name = &format!("doc-try-read-into-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// let mut buf = Vec::with_capacity(4096);
+    /// assert!(matches!(nothing, Err(shm_ring::ReadTimeoutError::Timeout)));
     /// producer.try_write(b"abc")?;
-    /// assert_eq!(consumer.try_read_into(&mut buf)?, Some(3));
-    /// assert_eq!(buf, b"abc");
+    /// let mut buf = [0u8; 64];
+    /// let len = consumer.read(Duration::from_secs(1))?.into_slice(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"abc");
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn try_read_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>, ReadError> {
-        Ok(self.next()?.map(|record| self.take_into(record, buf)))
-    }
-
-    /// Like [`try_read_into`](Self::try_read_into), waiting up to `timeout` for a message.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-read-into-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// let mut buf = Vec::new();
-    /// producer.try_write(b"abc")?;
-    /// assert_eq!(consumer.read_into(&mut buf, Duration::from_secs(1))?, 3);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn read_into(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> Result<usize, ReadError> {
+    pub fn read(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, ReadTimeoutError> {
         let record = self.wait_next(timeout)?;
-        Ok(self.take_into(record, buf))
+        Ok(ReadGrant::new(&mut self.end.ring, record))
     }
 
-    /// Reads the next message into the front of `buf` and returns its length.
-    ///
-    /// If `buf` is too short, returns [`ReadError::TooSmall`] with the length needed and leaves
-    /// the message in the ring, so a larger buffer can take it.
-    ///
-    /// ```
-    /// use shm_ring::ReadError;
-    /// # let name = &format!("doc-try-read-slice-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write(b"twelve bytes")?;
-    /// let mut small = [0u8; 4];
-    /// assert_eq!(
-    ///     consumer.try_read_into_slice(&mut small),
-    ///     Err(ReadError::TooSmall { needed: 12, available: 4 })
-    /// );
-    /// let mut big = [0u8; 64];
-    /// assert_eq!(consumer.try_read_into_slice(&mut big)?, Some(12));
-    /// assert_eq!(&big[..12], b"twelve bytes");
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn try_read_into_slice(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ReadError> {
-        match self.next()? {
-            Some(record) => self.take_into_slice(record, buf).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Like [`try_read_into_slice`](Self::try_read_into_slice), waiting up to `timeout` for a
-    /// message.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-read-slice-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write(b"abc")?;
-    /// let mut buf = [0u8; 16];
-    /// assert_eq!(consumer.read_into_slice(&mut buf, Duration::from_secs(1))?, 3);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn read_into_slice(
-        &mut self,
-        buf: &mut [u8],
-        timeout: Duration,
-    ) -> Result<usize, ReadError> {
-        let record = self.wait_next(timeout)?;
-        self.take_into_slice(record, buf)
-    }
-
-    /// Lends the next message to `f` in place, without copying it, and releases it when `f`
-    /// returns. The message comes as two slices, `first` then `second`; `second` is empty
-    /// unless the message wraps around the end of the ring. Returns `f`'s result, or `None` if
-    /// no message is there.
-    ///
-    /// # Shared memory
-    /// The slices point into the mapping. A peer that follows the protocol does not write them
-    /// while `f` runs; a process that breaks it can, which breaks the promise a `&[u8]` makes
-    /// (see the [trust model](crate#trust-model)). Prefer a copying read when the producer
-    /// is not trusted.
-    ///
-    /// ```
-    /// # let name = &format!("doc-try-read-with-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write(b"in place")?;
-    /// let len = consumer.try_read_with(|first, second| first.len() + second.len())?;
-    /// assert_eq!(len, Some(8));
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_read_with<R>(
-        &mut self,
-        f: impl FnOnce(&[u8], &[u8]) -> R,
-    ) -> Result<Option<R>, ReadError> {
-        Ok(self.next()?.map(|record| self.take_with(record, f)))
-    }
-
-    /// Like [`try_read_with`](Self::try_read_with), waiting up to `timeout` for a message.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-read-with-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write(b"abc")?;
-    /// let sum = consumer.read_with(Duration::from_secs(1), |first, second| {
-    ///     first.iter().chain(second).map(|&b| u32::from(b)).sum::<u32>()
-    /// })?;
-    /// assert_eq!(sum, 97 + 98 + 99);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_with<R>(
-        &mut self,
-        timeout: Duration,
-        f: impl FnOnce(&[u8], &[u8]) -> R,
-    ) -> Result<R, ReadError> {
-        let record = self.wait_next(timeout)?;
-        Ok(self.take_with(record, f))
-    }
-
-    /// Lends up to `max` waiting messages to `f`, one call each, in order, and then releases
-    /// them all with a single store of `tail` (one per quarter of the ring in a longer batch,
-    /// so the producer can refill it early). Returns how many there were (0 if none).
+    /// Lends up to `max` waiting messages to `f`, one call each, in order, and consumes them
+    /// all with a single store of `tail` (one per quarter of the ring in a longer batch, so
+    /// the producer can refill it early). Returns how many there were: at least 1, or 0 when
+    /// `max` is 0. With nothing waiting, fails with [`TryReadError::Empty`], as
+    /// [`try_read`](Self::try_read) does.
     ///
     /// Messages are lent in place; the rare one that wraps around the end of the ring is first
-    /// copied into a buffer the consumer keeps, so `f` always sees one slice.
+    /// copied into a buffer the consumer keeps, so `f` always sees one slice. A corrupted
+    /// record after good ones ends the batch; the next call reports it.
     ///
     /// # Shared memory
-    /// The slice points into the mapping. A peer that follows the protocol does not write them
+    /// The slice points into the mapping. A peer that follows the protocol does not write it
     /// while `f` runs; a process that breaks it can, which breaks the promise a `&[u8]` makes
-    /// (see the [trust model](crate#trust-model)). Prefer a copying read when the producer
-    /// is not trusted.
+    /// (see the [trust model](crate#trust-model)). Prefer the copying reads of [`ReadGrant`]
+    /// when the producer is not trusted.
     ///
     /// ```
+    /// use shm_ring::TryReadError;
     /// # let name = &format!("doc-try-read-batch-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
     /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
@@ -604,16 +329,27 @@ impl ShmConsumer {
     /// assert_eq!(consumer.try_read_batch(2, |msg| seen.push(msg.to_vec()))?, 2);
     /// assert_eq!(consumer.try_read_batch(100, |msg| seen.push(msg.to_vec()))?, 1);
     /// assert_eq!(seen, [b"a", b"b", b"c"]);
+    /// assert_eq!(consumer.try_read_batch(100, |_| ()), Err(TryReadError::Empty));
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_read_batch(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, ReadError> {
+    pub fn try_read_batch(
+        &mut self,
+        max: usize,
+        f: impl FnMut(&[u8]),
+    ) -> Result<usize, TryReadError> {
         if max == 0 {
             return Ok(0);
         }
-        match self.next()? {
-            Some(first) => Ok(self.take_batch(first, max, f)),
-            None => Ok(0),
+        match self.end.ring.next_record()? {
+            Some(first) => Ok(read_batch(
+                &mut self.end.ring,
+                &mut self.scratch,
+                first,
+                max,
+                f,
+            )),
+            None => Err(TryReadError::Empty),
         }
     }
 
@@ -637,120 +373,77 @@ impl ShmConsumer {
         max: usize,
         timeout: Duration,
         f: impl FnMut(&[u8]),
-    ) -> Result<usize, ReadError> {
+    ) -> Result<usize, ReadTimeoutError> {
         if max == 0 {
             return Ok(0);
         }
         let first = self.wait_next(timeout)?;
-        Ok(self.take_batch(first, max, f))
+        Ok(read_batch(
+            &mut self.end.ring,
+            &mut self.scratch,
+            first,
+            max,
+            f,
+        ))
     }
 
-    /// Reads the next message as one plain-data value. A message that is not exactly
-    /// `size_of::<T>()` bytes is refused with [`ReadError::TypeMismatch`] and stays in the ring.
-    ///
-    /// ```
-    /// # let name = &format!("doc-try-read-value-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write_value(&0x0102_0304u32)?;
-    /// assert_eq!(consumer.try_read_value::<u32>()?, Some(0x0102_0304));
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_read_value<T: Pod>(&mut self) -> Result<Option<T>, ReadError> {
-        match self.next()? {
-            Some(record) => self.take_value(record).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Like [`try_read_value`](Self::try_read_value), waiting up to `timeout` for a message.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-read-value-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write_value(&2.5f64)?;
-    /// assert_eq!(consumer.read_value::<f64>(Duration::from_secs(1))?, 2.5);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_value<T: Pod>(&mut self, timeout: Duration) -> Result<T, ReadError> {
-        let record = self.wait_next(timeout)?;
-        self.take_value(record)
-    }
-
-    /// Reads the next message as a slice of plain-data values into `out`, replacing its
-    /// contents. Returns the number of values. A message whose length is not a multiple of
-    /// `size_of::<T>()` is refused with [`ReadError::TypeMismatch`] and stays in the ring.
-    ///
-    /// ```
-    /// # let name = &format!("doc-try-read-values-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write_values(&[1.5f32, -2.0, 8.25])?;
-    /// let mut samples: Vec<f32> = Vec::new();
-    /// assert_eq!(consumer.try_read_values(&mut samples)?, Some(3));
-    /// assert_eq!(samples, [1.5f32, -2.0, 8.25]);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_read_values<T: Pod>(
-        &mut self,
-        out: &mut Vec<T>,
-    ) -> Result<Option<usize>, ReadError> {
-        match self.next()? {
-            Some(record) => self.take_values(record, out).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Like [`try_read_values`](Self::try_read_values), waiting up to `timeout` for a message.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-read-values-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut consumer = shm_ring::ShmConsumer::open(name)?;
-    /// producer.try_write_values(&[7u16, 8])?;
-    /// let mut out: Vec<u16> = Vec::new();
-    /// assert_eq!(consumer.read_values(&mut out, Duration::from_secs(1))?, 2);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn read_values<T: Pod>(
-        &mut self,
-        out: &mut Vec<T>,
-        timeout: Duration,
-    ) -> Result<usize, ReadError> {
-        let record = self.wait_next(timeout)?;
-        self.take_values(record, out)
+    /// Waits up to `timeout` for the next record.
+    fn wait_next(&mut self, timeout: Duration) -> Result<Record, ReadTimeoutError> {
+        wait::retry(
+            &mut self.end,
+            timeout,
+            ReadTimeoutError::Timeout,
+            ReadTimeoutError::PeerGone,
+            |end| end.ring.next_record().map_err(ReadTimeoutError::Corrupted),
+        )
     }
 }
 
-impl Blocking for ShmConsumer {
-    fn peer_flags(&self) -> u8 {
-        self.ring.peer_flags()
+/// Publishes the tail and wakes the producer if it sleeps.
+#[inline]
+pub(crate) fn release(ring: &mut RingConsumer) {
+    if ring.release() {
+        wait::wake(ring.own_index());
     }
+}
 
-    fn peer_alive(&self) -> Option<bool> {
-        self.is_peer_alive()
+/// Calls `f` on `first` and then on up to `max - 1` more published records, releasing them
+/// with one store of `tail` (and one per quarter of the ring on the way).
+fn read_batch(
+    ring: &mut RingConsumer,
+    scratch: &mut Vec<u8>,
+    first: Record,
+    max: usize,
+    mut f: impl FnMut(&[u8]),
+) -> usize {
+    let mut record = first;
+    let mut count = 0;
+    let quarter = ring.capacity() / 4;
+    loop {
+        let (a, b) = ring.payload_slices(record);
+        if b.is_empty() {
+            f(a);
+        } else {
+            // A wrapped record is copied out whole, like every copying read: straight from the
+            // mapping, without a reference to shared bytes.
+            scratch.resize(record.len(), 0);
+            ring.copy_payload(record, scratch);
+            f(scratch);
+        }
+        ring.advance(record);
+        count += 1;
+        // Releasing every quarter of the ring lets the producer refill it during a long batch
+        // instead of waiting for all of it.
+        if ring.unreleased_bytes() >= quarter {
+            release(ring);
+        }
+        // A corrupted record further on is reported by the next call, after these good ones
+        // have been delivered and released.
+        match ring.next_record() {
+            Ok(Some(next)) if count < max => record = next,
+            _ => break,
+        }
     }
-
-    fn sleep_target(&self) -> (&std::sync::atomic::AtomicU32, u32) {
-        self.ring.sleep_target()
-    }
-
-    fn set_sleeping(&self, sleeping: bool) {
-        self.ring.set_sleeping(sleeping);
-    }
-
-    fn stats(&mut self) -> &mut WaitStats {
-        &mut self.stats
-    }
-
-    fn peer_check_interval(&self) -> Duration {
-        self.peer_check
-    }
+    release(ring);
+    count
 }

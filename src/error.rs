@@ -10,7 +10,19 @@ use thiserror::Error;
 
 use crate::layout::NameError;
 
-/// One end of a ring.
+/// One end of a ring, as [`OpenError::InUse`] names it.
+///
+/// ```
+/// use shm_ring::{OpenError, ProducerOptions, Role, ShmConsumer};
+/// # let name = &format!("doc-role-{}", std::process::id());
+/// let producer = ProducerOptions::new().unlink_on_drop(true).create(name, 4096)?;
+/// let first = ShmConsumer::open(name)?;
+/// let second = ShmConsumer::open(name);
+/// assert!(matches!(second, Err(OpenError::InUse { by: Role::Consumer, .. })));
+/// assert_eq!(Role::Consumer.to_string(), "consumer");
+/// # drop((first, producer));
+/// # Ok::<(), OpenError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The end that writes.
@@ -33,6 +45,19 @@ impl std::fmt::Display for Role {
 /// [`NotFound`](OpenError::NotFound) and [`NotReady`](OpenError::NotReady) are transient while
 /// a producer is starting; [`ShmConsumer::open_timeout`](crate::ShmConsumer::open_timeout)
 /// retries them for you. See [`OpenError::is_transient`].
+///
+/// ```
+/// use shm_ring::{OpenError, ShmConsumer};
+/// match ShmConsumer::open("doc-open-error-nobody") {
+///     Err(OpenError::NotFound { name }) => assert_eq!(name, "doc-open-error-nobody"),
+///     other => panic!("expected NotFound, got {other:?}"),
+/// }
+/// let bad = ShmConsumer::open("no spaces").unwrap_err();
+/// assert_eq!(
+///     bad.to_string(),
+///     "invalid segment name \"no spaces\": character ' ' at position 2 is not allowed (use A-Z a-z 0-9 . _ -)"
+/// );
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum OpenError {
@@ -44,8 +69,8 @@ pub enum OpenError {
         /// Which rule it breaks.
         reason: NameError,
     },
-    /// The requested capacity is outside `8 ..= u32::MAX` bytes.
-    #[error("requested capacity {requested} is outside 8..=4294967295 bytes")]
+    /// The requested capacity is outside `1 ..= 2^31` bytes.
+    #[error("requested capacity {requested} is outside 1..=2147483648 bytes")]
     CapacityOutOfRange {
         /// The requested capacity in bytes.
         requested: usize,
@@ -150,13 +175,71 @@ impl OpenError {
     }
 }
 
-/// Why a message was not written. Nothing is ever written in part.
+/// Why [`ShmProducer::try_write`](crate::ShmProducer::try_write),
+/// [`try_reserve`](crate::ShmProducer::try_reserve) or
+/// [`try_write_batch`](crate::ShmProducer::try_write_batch) wrote nothing. Nothing is ever
+/// written in part.
+///
+/// ```
+/// use shm_ring::{ShmProducer, TryWriteError};
+/// # let name = &format!("doc-try-write-error-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 16)?;
+/// producer.try_write(b"12 bytes!!!!")?;
+/// assert_eq!(producer.try_write(b"x"), Err(TryWriteError::Full));
+/// assert_eq!(producer.try_write(b""), Err(TryWriteError::Empty));
+/// assert_eq!(
+///     producer.try_write(&[0; 13]),
+///     Err(TryWriteError::TooLarge { len: 13, max: 12, needed_capacity: Some(32) })
+/// );
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum WriteError {
+pub enum TryWriteError {
     /// There is not enough free space right now; try again after the consumer has read.
     #[error("the ring is full")]
     Full,
+    /// The message can never fit: its payload is larger than `capacity - 4` bytes.
+    #[error("{}", too_large(*len, *max, *needed_capacity))]
+    TooLarge {
+        /// The payload length in bytes.
+        len: usize,
+        /// The largest payload this ring carries (`capacity - 4`), in bytes.
+        max: usize,
+        /// The capacity to create a ring with so that it carries this message
+        /// ([`capacity_for_message(len)`](crate::capacity_for_message)), or `None` when no
+        /// ring can (the payload is longer than 2^31 - 4 bytes).
+        needed_capacity: Option<usize>,
+    },
+    /// Empty messages are refused, because consumers of the original library stall on them.
+    #[error("empty messages are refused (consumers of the original library would stall on them)")]
+    Empty,
+}
+
+/// Why [`ShmProducer::write`](crate::ShmProducer::write),
+/// [`reserve`](crate::ShmProducer::reserve) or
+/// [`write_batch`](crate::ShmProducer::write_batch) wrote nothing before its timeout. Nothing
+/// is ever written in part.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_ring::{ShmConsumer, ShmProducer, WriteTimeoutError};
+/// # let name = &format!("doc-write-timeout-error-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 16)?;
+/// let consumer = ShmConsumer::open(name)?;
+/// producer.write(b"12 bytes!!!!", Duration::from_secs(1))?;
+/// let full = producer.write(b"x", Duration::from_millis(1));
+/// assert_eq!(full, Err(WriteTimeoutError::Timeout));
+/// drop(consumer);
+/// let gone = producer.write(b"x", Duration::from_secs(60));
+/// assert_eq!(gone, Err(WriteTimeoutError::PeerGone));
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WriteTimeoutError {
     /// There was not enough free space before the timeout ran out.
     #[error("timed out waiting for free space in the ring")]
     Timeout,
@@ -164,58 +247,230 @@ pub enum WriteError {
     /// A new consumer may attach and continue where it stopped.
     #[error("the consumer is gone")]
     PeerGone,
-    /// The message can never fit: its payload is larger than `capacity - 4` bytes.
-    #[error("a {len}-byte message can never fit: the largest this ring carries is {max} bytes")]
+    /// The message can never fit; see [`TryWriteError::TooLarge`].
+    #[error("{}", too_large(*len, *max, *needed_capacity))]
     TooLarge {
-        /// The payload length.
+        /// The payload length in bytes.
         len: usize,
-        /// The largest payload the ring carries (`capacity - 4`).
+        /// The largest payload this ring carries (`capacity - 4`), in bytes.
         max: usize,
+        /// The capacity to create a ring with so that it carries this message, or `None`
+        /// when no ring can.
+        needed_capacity: Option<usize>,
     },
     /// Empty messages are refused, because consumers of the original library stall on them.
     #[error("empty messages are refused (consumers of the original library would stall on them)")]
     Empty,
 }
 
-/// Why no message was read.
+impl From<TryWriteError> for WriteTimeoutError {
+    /// The outcome of one non-blocking attempt, as the blocking call reports it;
+    /// [`TryWriteError::Full`] becomes [`WriteTimeoutError::Timeout`].
+    ///
+    /// ```
+    /// use shm_ring::{TryWriteError, WriteTimeoutError};
+    /// assert_eq!(WriteTimeoutError::from(TryWriteError::Empty), WriteTimeoutError::Empty);
+    /// ```
+    fn from(error: TryWriteError) -> Self {
+        match error {
+            TryWriteError::Full => WriteTimeoutError::Timeout,
+            TryWriteError::TooLarge {
+                len,
+                max,
+                needed_capacity,
+            } => WriteTimeoutError::TooLarge {
+                len,
+                max,
+                needed_capacity,
+            },
+            TryWriteError::Empty => WriteTimeoutError::Empty,
+        }
+    }
+}
+
+/// The message of a `TooLarge` error.
+fn too_large(len: usize, max: usize, needed_capacity: Option<usize>) -> String {
+    let advice = match needed_capacity {
+        Some(capacity) => format!("create the ring with capacity {capacity} to carry it"),
+        None => "no ring carries more than 2147483644 bytes".to_owned(),
+    };
+    format!("a {len}-byte message can never fit: the largest this ring carries is {max} bytes; {advice}")
+}
+
+/// Why [`ShmProducer::wait_until_empty`](crate::ShmProducer::wait_until_empty) returned
+/// before the consumer had read everything.
 ///
-/// When a message is refused ([`TooSmall`](ReadError::TooSmall),
-/// [`TypeMismatch`](ReadError::TypeMismatch)) it stays in the ring, to be read another way.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// ```
+/// use std::time::Duration;
+/// use shm_ring::{ShmProducer, WaitTimeoutError};
+/// # let name = &format!("doc-wait-timeout-error-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 4096)?;
+/// producer.try_write(b"unread")?;
+/// let waited = producer.wait_until_empty(Duration::from_millis(1));
+/// assert_eq!(waited, Err(WaitTimeoutError::Timeout));
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum ReadError {
+pub enum WaitTimeoutError {
+    /// The consumer had not read everything before the timeout ran out.
+    #[error("timed out waiting for the consumer to read everything")]
+    Timeout,
+    /// The consumer's process is gone, so nothing more will be read.
+    #[error("the consumer is gone")]
+    PeerGone,
+}
+
+/// Why [`ShmConsumer::try_read`](crate::ShmConsumer::try_read) or
+/// [`try_read_batch`](crate::ShmConsumer::try_read_batch) returned no message.
+///
+/// ```
+/// use shm_ring::{ShmConsumer, ShmProducer, TryReadError};
+/// # let name = &format!("doc-try-read-error-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// let mut consumer = ShmConsumer::open(name)?;
+/// assert!(matches!(consumer.try_read(), Err(TryReadError::Empty)));
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TryReadError {
+    /// No message is waiting right now.
+    #[error("no message is waiting")]
+    Empty,
+    /// The producer's side of the segment breaks the protocol; reading cannot go on.
+    #[error("corrupted ring: {0}")]
+    Corrupted(Corruption),
+}
+
+/// Why [`ShmConsumer::read`](crate::ShmConsumer::read) or
+/// [`read_batch`](crate::ShmConsumer::read_batch) returned no message before its timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_ring::{ReadTimeoutError, ShmConsumer, ShmProducer};
+/// # let name = &format!("doc-read-timeout-error-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// let mut consumer = ShmConsumer::open(name)?;
+/// let nothing = consumer.read(Duration::from_millis(1));
+/// assert!(matches!(nothing, Err(ReadTimeoutError::Timeout)));
+/// # producer.unlink()?;
+/// drop(producer);
+/// let gone = consumer.read(Duration::from_secs(60));
+/// assert!(matches!(gone, Err(ReadTimeoutError::PeerGone)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ReadTimeoutError {
     /// No message arrived before the timeout ran out.
     #[error("timed out waiting for a message")]
     Timeout,
     /// The producer's process is gone and every message it published has been read.
     #[error("the producer is gone")]
     PeerGone,
-    /// The caller's buffer is smaller than the next message; the message stays in the ring.
-    #[error("the next message has {needed} bytes but the buffer holds only {available}; the message stays in the ring")]
-    TooSmall {
-        /// The message's length in bytes.
-        needed: usize,
-        /// The buffer's length in bytes.
-        available: usize,
-    },
-    /// The next message's length does not fit the requested type; the message stays in the ring.
-    #[error(
-        "the next message has {len} bytes, which is not {expected}; the message stays in the ring"
-    )]
-    TypeMismatch {
-        /// The message's length in bytes.
-        len: usize,
-        /// What was expected, e.g. "exactly 8 bytes" or "a multiple of 4 bytes".
-        expected: String,
-    },
     /// The producer's side of the segment breaks the protocol; reading cannot go on.
     #[error("corrupted ring: {0}")]
     Corrupted(Corruption),
 }
 
+impl From<TryReadError> for ReadTimeoutError {
+    /// The outcome of one non-blocking attempt, as the blocking call reports it;
+    /// [`TryReadError::Empty`] becomes [`ReadTimeoutError::Timeout`].
+    ///
+    /// ```
+    /// use shm_ring::{ReadTimeoutError, TryReadError};
+    /// assert_eq!(ReadTimeoutError::from(TryReadError::Empty), ReadTimeoutError::Timeout);
+    /// ```
+    fn from(error: TryReadError) -> Self {
+        match error {
+            TryReadError::Empty => ReadTimeoutError::Timeout,
+            TryReadError::Corrupted(corruption) => ReadTimeoutError::Corrupted(corruption),
+        }
+    }
+}
+
+/// Why [`ReadGrant::into_slice`](crate::ReadGrant::into_slice) copied nothing: the caller's
+/// buffer is shorter than the message. The message stays in the ring, to be read again with
+/// a buffer of at least `needed` bytes.
+///
+/// ```
+/// use shm_ring::{BufferTooSmall, ShmConsumer, ShmProducer};
+/// # let name = &format!("doc-buffer-too-small-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 4096)?;
+/// let mut consumer = ShmConsumer::open(name)?;
+/// producer.try_write(b"twelve bytes")?;
+/// let mut small = [0u8; 4];
+/// let refused = consumer.try_read()?.into_slice(&mut small);
+/// assert_eq!(refused, Err(BufferTooSmall { needed: 12, available: 4 }));
+/// assert_eq!(consumer.try_read()?.len(), 12); // still there
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("the message has {needed} bytes but the buffer holds only {available}; the message stays in the ring")]
+pub struct BufferTooSmall {
+    /// The message's length in bytes.
+    pub needed: usize,
+    /// The buffer's length in bytes.
+    pub available: usize,
+}
+
+/// Why [`ReadGrant::into_value`](crate::ReadGrant::into_value) or
+/// [`into_values`](crate::ReadGrant::into_values) copied nothing: the message's length does
+/// not fit the type. The message stays in the ring, to be read another way.
+///
+/// ```
+/// use shm_ring::{ShmConsumer, ShmProducer, TypeMismatch};
+/// # let name = &format!("doc-type-mismatch-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 4096)?;
+/// let mut consumer = ShmConsumer::open(name)?;
+/// producer.try_write(b"five!")?;
+/// let refused = consumer.try_read()?.into_value::<u32>();
+/// assert_eq!(refused, Err(TypeMismatch::NotOneValue { len: 5, size: 4 }));
+/// let refused = consumer.try_read()?.into_values::<u16>();
+/// assert_eq!(refused, Err(TypeMismatch::NotWholeValues { len: 5, size: 2 }));
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TypeMismatch {
+    /// The message is not exactly one value long.
+    #[error(
+        "the message has {len} bytes, not the {size} of one value; the message stays in the ring"
+    )]
+    NotOneValue {
+        /// The message's length in bytes.
+        len: usize,
+        /// `size_of` the requested type, in bytes.
+        size: usize,
+    },
+    /// The message is not a whole number of values long.
+    #[error("the message has {len} bytes, not a whole number of {size}-byte values; the message stays in the ring")]
+    NotWholeValues {
+        /// The message's length in bytes.
+        len: usize,
+        /// `size_of` the requested type, in bytes.
+        size: usize,
+    },
+}
+
 /// What is wrong with a ring whose producer broke the protocol.
 ///
 /// A correct producer publishes whole records only, so none of these can happen with one.
+/// It comes inside [`TryReadError::Corrupted`] and [`ReadTimeoutError::Corrupted`].
+///
+/// ```
+/// use shm_ring::Corruption;
+/// let corruption = Corruption::LengthTooLarge { tail: 64, length: 5000, max: 4092 };
+/// assert_eq!(
+///     corruption.to_string(),
+///     "the record at index 64 claims 5000 payload bytes, more than the 4092 this ring can hold"
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum Corruption {
@@ -251,8 +506,13 @@ pub enum Corruption {
     },
 }
 
-impl From<Corruption> for ReadError {
+impl From<Corruption> for TryReadError {
+    /// ```
+    /// use shm_ring::{Corruption, TryReadError};
+    /// let corruption = Corruption::TruncatedPrefix { tail: 8, readable: 2 };
+    /// assert_eq!(TryReadError::from(corruption), TryReadError::Corrupted(corruption));
+    /// ```
     fn from(corruption: Corruption) -> Self {
-        ReadError::Corrupted(corruption)
+        TryReadError::Corrupted(corruption)
     }
 }

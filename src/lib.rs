@@ -10,7 +10,9 @@
 //! ```
 //! use std::time::Duration;
 //! use shm_ring::{ShmConsumer, ShmProducer};
-//! # let name = &format!("doc-crate-{}", std::process::id());
+//!
+//! // Any name of up to 30 characters of A-Z a-z 0-9 . _ - (unique per run here).
+//! let name = &format!("frames-{}", std::process::id());
 //!
 //! // Usually in two processes; here both ends live in one.
 //! let mut producer = ShmProducer::create(name, 1 << 16)?;
@@ -19,26 +21,36 @@
 //! producer.write(b"frame 1", Duration::from_secs(1))?;
 //! producer.try_write_batch(&[&b"frame 2"[..], b"frame 3"])?;
 //!
-//! assert_eq!(consumer.read(Duration::from_secs(1))?, b"frame 1");
+//! assert_eq!(consumer.read(Duration::from_secs(1))?.into_vec(), b"frame 1");
 //! consumer.try_read_batch(16, |msg| assert!(msg.starts_with(b"frame")))?;
-//! # producer.unlink()?;
+//!
+//!
+//! drop(producer); // the segment outlives its producer, for consumers still to come,
+//! shm_ring::remove(name)?; // until it is removed by name
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # The API at a glance
-//! - Copying: [`ShmProducer::try_write`] / [`ShmConsumer::try_read`],
-//!   [`try_read_into`](ShmConsumer::try_read_into) (reuses a `Vec`) and
-//!   [`try_read_into_slice`](ShmConsumer::try_read_into_slice) (a message larger than the
-//!   slice stays in the ring).
-//! - Zero-copy: [`ShmProducer::try_reserve`] lends the space in place and publishes on
-//!   [`WriteGrant::commit`]; [`ShmConsumer::try_read_with`] lends the message in place.
+//! Every call that can wait comes as a pair: `try_…` returns at once, and its twin without
+//! the prefix takes a timeout. Each mode has its own error type, whose variants are exactly
+//! what that call can report: [`TryWriteError`] / [`WriteTimeoutError`] for writes,
+//! [`TryReadError`] / [`ReadTimeoutError`] for reads.
+//!
+//! - Writing: [`ShmProducer::try_write`] copies a byte slice in;
+//!   [`ShmProducer::try_reserve`] lends the space in place as a [`WriteGrant`], published
+//!   on [`WriteGrant::commit`].
+//! - Reading: [`ShmConsumer::try_read`] lends the next message in place as a
+//!   [`ReadGrant`]; copy it out with [`ReadGrant::into_vec`], [`into_slice`](ReadGrant::into_slice),
+//!   [`into_value`](ReadGrant::into_value) or [`into_values`](ReadGrant::into_values), or look at
+//!   [`as_slices`](ReadGrant::as_slices) and [`commit`](ReadGrant::commit). Dropping the grant
+//!   leaves the message: a peek.
 //! - Batches: [`ShmProducer::try_write_batch`] and [`ShmConsumer::try_read_batch`] publish
 //!   their index once per batch.
-//! - Plain data: [`ShmProducer::try_write_value`] / [`ShmConsumer::try_read_value`] and the
-//!   slice forms, for any [`bytemuck::Pod`] type.
-//!
-//! Every `try_…` method returns at once; each has a blocking twin without the prefix that
-//! takes a timeout.
+//! - Plain data: write `bytemuck::bytes_of(&value)`; read with [`ReadGrant::into_value`].
+//!   `bytemuck` is re-exported as [`shm_ring::bytemuck`](bytemuck).
+//! - Sizing: [`capacity_for_message`] gives the capacity that carries messages of up to `n`
+//!   bytes. Capacities round up to a power of two.
+//! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it.
 //!
 //! # Trust model
 //! Everything in the segment comes from another process, and what this crate promises depends
@@ -46,7 +58,7 @@
 //!
 //! - **Against any process**, however it writes the segment: header words and length
 //!   prefixes are checked before use. A torn or implausible index is treated as "full" or
-//!   "empty" and looked at again, a length that cannot be right is [`ReadError::Corrupted`],
+//!   "empty" and looked at again, a length that cannot be right is [`Corruption`],
 //!   a size read from the segment is validated before anything is mapped or allocated for it,
 //!   and every memory access is masked and bounds-checked, so no value a peer writes makes this
 //!   crate read or write outside the mapping, panic, or allocate what it asks for. The one
@@ -62,7 +74,7 @@
 //!   with a raw-pointer `memcpy` and hand out only the copy, which may then be a mix of old and
 //!   new bytes. Rust's memory model still calls such a concurrent write a data race, and no
 //!   stable Rust operation copies bytes that another process may be changing without one. The
-//!   lending APIs ([`ShmConsumer::try_read_with`], [`ShmConsumer::try_read_batch`],
+//!   lending APIs ([`ReadGrant::as_slices`], [`ShmConsumer::try_read_batch`],
 //!   [`WriteGrant::as_mut_slices`] and their blocking twins) hand safe code a `&[u8]` or
 //!   `&mut [u8]` into the mapping, which promises that nobody else changes the bytes while it
 //!   lives: a protocol-following peer keeps that promise, a hostile one can break it. Use the
@@ -76,8 +88,8 @@
 //! Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
-pub mod error;
-pub mod layout;
+mod error;
+mod layout;
 mod region;
 
 #[cfg(not(loom))]
@@ -89,23 +101,88 @@ pub mod ring;
 #[cfg(not(loom))]
 mod consumer;
 #[cfg(not(loom))]
+mod end;
+#[cfg(not(loom))]
 mod producer;
+#[cfg(not(loom))]
+mod read_grant;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
 mod wait;
+#[cfg(not(loom))]
+mod write_grant;
 
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
-pub use error::{Corruption, OpenError, ReadError, Role, WriteError};
 #[cfg(not(loom))]
-pub use producer::{ProducerOptions, ShmProducer, WriteGrant};
+pub use end::PeerState;
+pub use error::{
+    BufferTooSmall, Corruption, OpenError, ReadTimeoutError, Role, TryReadError, TryWriteError,
+    TypeMismatch, WaitTimeoutError, WriteTimeoutError,
+};
+pub use layout::{capacity_for_message, NameError};
+#[cfg(not(loom))]
+pub use producer::{ProducerOptions, ShmProducer};
+#[cfg(not(loom))]
+pub use read_grant::ReadGrant;
 #[cfg(not(loom))]
 pub use wait::WaitStats;
+#[cfg(not(loom))]
+pub use write_grant::WriteGrant;
 
-/// The plain-data traits the typed helpers use, with their derive macros, re-exported so that
-/// a crate whose only dependency is shm_ring can define message types of the same bytemuck
-/// version. The derives need to be told where bytemuck is, with
+/// Removes the segment `name` (with or without a leading `/`), unless a live producer holds
+/// it.
+///
+/// A producer of this crate, or of the Python and C++ peers in this repository, holds a lock
+/// on its segment for as long as its process lives; while it does, this fails with
+/// [`OpenError::InUse`] and removes nothing. Once that producer is gone (or for a segment
+/// whose producer announces nothing, such as one of the original library's), the name is
+/// removed while this process holds that lock, so no producer starting meanwhile loses its
+/// new segment. Consumers that have the segment open keep reading it; new ones no longer find
+/// it. A missing name is [`OpenError::NotFound`]. To remove a live producer's segment too,
+/// use [`remove_forced`].
+///
+/// ```
+/// use shm_ring::{OpenError, ShmProducer};
+/// let name = &format!("doc-remove-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// assert!(matches!(shm_ring::remove(name), Err(OpenError::InUse { .. })));
+/// drop(producer); // the name stays: unlink_on_drop is off by default
+/// shm_ring::remove(name)?;
+/// assert!(matches!(shm_ring::remove(name), Err(OpenError::NotFound { .. })));
+/// # Ok::<(), OpenError>(())
+/// ```
+#[cfg(not(loom))]
+pub fn remove(name: &str) -> Result<(), OpenError> {
+    segment::remove(name, false)
+}
+
+/// Removes the segment `name` (with or without a leading `/`) whatever holds it, as
+/// `rm /dev/shm/NAME` does.
+///
+/// A live producer keeps writing into its segment and its attached consumer keeps reading,
+/// but no new consumer finds it, and the producer's own [`ShmProducer::unlink`] then finds
+/// nothing to remove. A missing name is [`OpenError::NotFound`]. Prefer [`remove`], which
+/// leaves a live producer's segment alone.
+///
+/// ```
+/// use shm_ring::{OpenError, ShmConsumer, ShmProducer};
+/// let name = &format!("doc-remove-forced-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// shm_ring::remove_forced(name)?;
+/// assert!(matches!(ShmConsumer::open(name), Err(OpenError::NotFound { .. })));
+/// assert!(!producer.unlink()?); // already gone
+/// # Ok::<(), OpenError>(())
+/// ```
+#[cfg(not(loom))]
+pub fn remove_forced(name: &str) -> Result<(), OpenError> {
+    segment::remove(name, true)
+}
+
+/// The plain-data traits [`ReadGrant::into_value`] and [`ReadGrant::into_values`] take, with
+/// their derive macros, re-exported so that a crate whose only dependency is shm_ring can
+/// define message types of the same bytemuck version. The derives need to be told where bytemuck is, with
 /// `#[bytemuck(crate = "shm_ring::bytemuck")]`:
 ///
 /// ```

@@ -1,14 +1,14 @@
-//! The writing end of a ring: [`ShmProducer`], its options and its zero-copy [`WriteGrant`].
+//! The writing end of a ring: [`ShmProducer`] and its options.
 
 use std::fmt;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
-use crate::error::{OpenError, Role, WriteError};
+use crate::end::{End, PeerState};
+use crate::error::{OpenError, TryWriteError, WaitTimeoutError, WriteTimeoutError};
 use crate::ring::RingProducer;
-use crate::segment::{self, Segment};
-use crate::wait::{self, Blocking, WaitStats};
+use crate::segment;
+use crate::wait::{self, WaitStats};
+use crate::write_grant::WriteGrant;
 
 /// How to create a ring: permissions, exclusivity, start index and clean-up.
 ///
@@ -128,43 +128,51 @@ impl ProducerOptions {
         self
     }
 
-    /// Creates the segment `name` for a ring of `capacity` bytes and returns its producer.
+    /// Creates the segment `name` for a ring of at least `capacity` bytes and returns its
+    /// producer.
     ///
-    /// `capacity` is rounded down to a power of two (100 gives 64) and must be in
-    /// `8 ..= u32::MAX`; the segment is `16 + capacity` bytes, as the original library makes
-    /// it. The header is written with the capacity word last, so a consumer never sees a
-    /// half-initialised ring.
+    /// `capacity` is rounded up to a power of two (100 gives 128, 1 gives the smallest ring,
+    /// 8) and must be in `1 ..= 2^31`; otherwise [`OpenError::CapacityOutOfRange`]. The
+    /// longest message the ring carries is the capacity minus its 4-byte length prefix: to
+    /// carry messages of up to `n` bytes, ask for
+    /// [`capacity_for_message(n)`](crate::capacity_for_message). The header is written with
+    /// the capacity word last, so a consumer never sees a half-initialised ring.
     ///
     /// ```
     /// # let name = &format!("doc-create-{}", std::process::id());
     /// let producer = shm_ring::ProducerOptions::new().unlink_on_drop(true).create(name, 100)?;
-    /// assert_eq!(producer.capacity(), 64);
+    /// assert_eq!(producer.capacity(), 128);
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn create(&self, name: &str, capacity: usize) -> Result<ShmProducer, OpenError> {
         let mapped = segment::create(name, capacity, self.mode, self.exclusive)?;
+        let ring = RingProducer::create(
+            mapped.region,
+            mapped.capacity,
+            self.start_index,
+            mapped.flags,
+        );
         Ok(ShmProducer {
-            ring: RingProducer::create(
-                mapped.region,
-                mapped.capacity,
-                self.start_index,
-                mapped.flags,
-            ),
-            segment: mapped.segment,
+            end: End::new(ring, mapped.segment),
             unlink_on_drop: self.unlink_on_drop,
-            stats: WaitStats::default(),
-            peer_check: wait::PEER_CHECK_INTERVAL,
         })
     }
 }
 
 /// The writing end of a ring in shared memory.
 ///
-/// Methods named `try_…` never wait: when the ring is full they return
-/// [`WriteError::Full`]. Each has a blocking twin without the prefix that waits up to a
-/// timeout and then returns [`WriteError::Timeout`]. A message is either written whole or
-/// not at all, and empty messages are refused ([`WriteError::Empty`]), because consumers of
-/// the original library stall on them.
+/// Each way of writing comes as a pair: `try_…` never waits and fails with
+/// [`TryWriteError`] (`Full` when there is no room now); its twin without the prefix waits up
+/// to a timeout and fails with [`WriteTimeoutError`] (`Timeout`, or `PeerGone` once the
+/// consumer's process is gone). A message is written whole or not at all, and empty messages
+/// are refused (`Empty`), because consumers of the original library stall on them.
+///
+/// | to write                                   | call                                      |
+/// |--------------------------------------------|-------------------------------------------|
+/// | a byte slice                               | [`try_write`](Self::try_write) / [`write`](Self::write) |
+/// | in place, without a staging buffer         | [`try_reserve`](Self::try_reserve) / [`reserve`](Self::reserve), then [`WriteGrant::commit`] |
+/// | many messages, publishing once             | [`try_write_batch`](Self::try_write_batch) / [`write_batch`](Self::write_batch) |
+/// | a plain-data value or slice                | `try_write(bytemuck::bytes_of(&value))`, `try_write(bytemuck::cast_slice(&values))` |
 ///
 /// ```
 /// use std::time::Duration;
@@ -175,33 +183,31 @@ impl ProducerOptions {
 /// let mut consumer = ShmConsumer::open(name)?;
 ///
 /// producer.write(b"hello", Duration::from_secs(1))?;
-/// assert_eq!(consumer.read(Duration::from_secs(1))?, b"hello");
+/// assert_eq!(consumer.read(Duration::from_secs(1))?.into_vec(), b"hello");
 /// # producer.unlink()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ShmProducer {
-    ring: RingProducer,
-    segment: Segment,
+    end: End<RingProducer>,
     unlink_on_drop: bool,
-    stats: WaitStats,
-    /// How long a sleep lasts at most before checking that the peer is alive.
-    peer_check: Duration,
 }
 
 impl fmt::Debug for ShmProducer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShmProducer")
-            .field("name", &self.segment.name())
-            .field("capacity", &self.ring.capacity())
+            .field("name", &self.end.segment.name())
+            .field("capacity", &self.end.ring.capacity())
             .finish_non_exhaustive()
     }
 }
 
 impl ShmProducer {
     /// Creates the segment `name` with default [`ProducerOptions`]: mode `0o600`, replacing
-    /// any segment of the same name, indices from 0, name kept when dropped.
+    /// any segment of the same name that no live producer holds, indices from 0, name kept
+    /// when dropped.
     ///
-    /// `capacity` is rounded down to a power of two and must be in `8 ..= u32::MAX`.
+    /// `capacity` is rounded up to a power of two and must be in `1 ..= 2^31`; see
+    /// [`ProducerOptions::create`].
     ///
     /// ```
     /// # let name = &format!("doc-shm-create-{}", std::process::id());
@@ -224,23 +230,24 @@ impl ShmProducer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn name(&self) -> &str {
-        self.segment.name()
+        self.end.segment.name()
     }
 
-    /// Capacity of the data area in bytes (a power of two).
+    /// Capacity of the data area in bytes: the requested capacity rounded up to a power of
+    /// two.
     ///
     /// ```
     /// # let name = &format!("doc-capacity-{}", std::process::id());
     /// let producer = shm_ring::ShmProducer::create(name, 6_220_800)?;
-    /// assert_eq!(producer.capacity(), 4_194_304);
+    /// assert_eq!(producer.capacity(), 8_388_608);
     /// # producer.unlink()?;
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        self.ring.capacity() as usize
+        self.end.ring.capacity() as usize
     }
 
-    /// The longest message the ring can ever carry: `capacity - 4`.
+    /// The longest message the ring can ever carry: `capacity - 4` bytes.
     ///
     /// ```
     /// # let name = &format!("doc-max-{}", std::process::id());
@@ -250,10 +257,11 @@ impl ShmProducer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn max_message_len(&self) -> usize {
-        self.ring.max_payload() as usize
+        self.end.ring.max_payload() as usize
     }
 
-    /// Bytes written and not yet read, length prefixes included.
+    /// Bytes written and not yet read, length prefixes included, by a fresh look at the
+    /// consumer's index.
     ///
     /// ```
     /// # let name = &format!("doc-readable-{}", std::process::id());
@@ -263,11 +271,12 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn readable_bytes(&mut self) -> usize {
-        self.ring.readable_bytes() as usize
+    pub fn readable_bytes(&self) -> usize {
+        self.end.ring.readable_bytes() as usize
     }
 
-    /// Free bytes. A message of `n` bytes needs `4 + n`.
+    /// Free bytes, by a fresh look at the consumer's index. A message of `n` bytes needs
+    /// `4 + n`.
     ///
     /// ```
     /// # let name = &format!("doc-writable-{}", std::process::id());
@@ -277,8 +286,8 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn writable_bytes(&mut self) -> usize {
-        self.ring.writable_bytes() as usize
+    pub fn writable_bytes(&self) -> usize {
+        self.end.ring.writable_bytes() as usize
     }
 
     /// Whether the consumer has read everything written.
@@ -292,29 +301,32 @@ impl ShmProducer {
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn is_empty(&mut self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.readable_bytes() == 0
     }
 
-    /// Whether the consumer's process is alive: `Some(true)` while a consumer of this crate
-    /// (or the Python or C++ peers in this repository) is attached, `Some(false)` once it has
-    /// exited or been killed, and `None` when no such consumer has attached, or the consumer
-    /// is a program of the original library, which announces nothing.
+    /// Whether the consumer's process is alive: [`PeerState::Unknown`] until a consumer of
+    /// this crate (or of the Python or C++ peers in this repository) attaches, and always for
+    /// a consumer of the original library, which announces nothing.
+    ///
+    /// A consumer that is [`Alive`](PeerState::Alive) may exit the moment after; one that is
+    /// [`Gone`](PeerState::Gone) may be followed by a new one attaching and reading on from
+    /// where it stopped. The answer is a snapshot, not a promise.
     ///
     /// ```
-    /// # let name = &format!("doc-peer-alive-{}", std::process::id());
-    /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// assert_eq!(producer.is_peer_alive(), None); // nobody attached yet
-    /// let consumer = shm_ring::ShmConsumer::open(name)?;
-    /// assert_eq!(producer.is_peer_alive(), Some(true));
+    /// use shm_ring::{PeerState, ShmConsumer, ShmProducer};
+    /// # let name = &format!("doc-peer-state-producer-{}", std::process::id());
+    /// let producer = ShmProducer::create(name, 4096)?;
+    /// assert_eq!(producer.peer_state(), PeerState::Unknown); // nobody attached yet
+    /// let consumer = ShmConsumer::open(name)?;
+    /// assert_eq!(producer.peer_state(), PeerState::Alive);
     /// drop(consumer);
-    /// assert_eq!(producer.is_peer_alive(), Some(false));
+    /// assert_eq!(producer.peer_state(), PeerState::Gone);
     /// # producer.unlink()?;
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
-    pub fn is_peer_alive(&self) -> Option<bool> {
-        self.segment
-            .peer_alive(Role::Consumer, self.ring.peer_flags())
+    pub fn peer_state(&self) -> PeerState {
+        self.end.peer_state()
     }
 
     /// Sets how often a blocking call that sleeps checks whether the consumer is still alive
@@ -331,7 +343,7 @@ impl ShmProducer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn set_peer_check_interval(&mut self, interval: Duration) {
-        self.peer_check = interval;
+        self.end.set_peer_check_interval(interval);
     }
 
     /// How this producer has slept in blocking calls so far; see [`WaitStats`].
@@ -344,40 +356,48 @@ impl ShmProducer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn wait_stats(&self) -> WaitStats {
-        self.stats
-    }
-
-    /// Publishes what is staged and wakes the consumer if it sleeps.
-    #[inline]
-    fn publish(&mut self) {
-        if self.ring.publish() {
-            wait::wake(self.ring.own_index());
-        }
+        self.end.wait_stats()
     }
 
     /// Writes one message if there is room for it now.
     ///
+    /// A plain-data value or slice is written as its bytes:
+    /// `try_write(bytemuck::bytes_of(&value))` or `try_write(bytemuck::cast_slice(&values))`.
+    ///
     /// ```
-    /// use shm_ring::WriteError;
+    /// use shm_ring::TryWriteError;
     /// # let name = &format!("doc-try-write-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 16)?;
     /// producer.try_write(b"12 bytes!!!!")?;
-    /// assert_eq!(producer.try_write(b"x"), Err(WriteError::Full));
-    /// assert_eq!(producer.try_write(b""), Err(WriteError::Empty));
-    /// assert_eq!(producer.try_write(&[0; 13]), Err(WriteError::TooLarge { len: 13, max: 12 }));
+    /// assert_eq!(producer.try_write(b"x"), Err(TryWriteError::Full));
+    /// assert_eq!(producer.try_write(b""), Err(TryWriteError::Empty));
+    /// let too_large = producer.try_write(&[0; 13]).unwrap_err();
+    /// assert_eq!(
+    ///     too_large.to_string(),
+    ///     "a 13-byte message can never fit: the largest this ring carries is 12 bytes; \
+    ///      create the ring with capacity 32 to carry it"
+    /// );
+    ///
+    /// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    /// #[repr(C)]
+    /// struct Tick { price: f64, volume: u32, venue: u32 }
+    /// # let name = &format!("doc-try-write-pod-{}", std::process::id());
+    /// let mut ticks = shm_ring::ShmProducer::create(name, 4096)?;
+    /// ticks.try_write(bytemuck::bytes_of(&Tick { price: 101.5, volume: 300, venue: 2 }))?;
+    /// ticks.try_write(bytemuck::cast_slice(&[1.0f32, 2.0, 3.0]))?;
+    /// assert_eq!(ticks.readable_bytes(), (4 + 16) + (4 + 12));
     /// # producer.unlink()?;
+    /// # ticks.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn try_write(&mut self, message: &[u8]) -> Result<(), WriteError> {
-        self.ring.stage(message)?;
-        self.publish();
-        Ok(())
+    pub fn try_write(&mut self, message: &[u8]) -> Result<(), TryWriteError> {
+        write_one(&mut self.end.ring, message)
     }
 
     /// Writes one message, waiting up to `timeout` for room. Fails with
-    /// [`WriteError::PeerGone`] once the consumer's process is gone, instead of waiting out
-    /// the timeout.
+    /// [`WriteTimeoutError::PeerGone`] once the consumer's process is gone, instead of waiting
+    /// out the timeout.
     ///
     /// ```
     /// use std::time::Duration;
@@ -386,18 +406,18 @@ impl ShmProducer {
     /// producer.write(b"12 bytes!!!!", Duration::from_secs(1))?;
     /// // Nobody reads, so the next one times out.
     /// let full = producer.write(b"x", Duration::from_millis(10));
-    /// assert_eq!(full, Err(shm_ring::WriteError::Timeout));
+    /// assert_eq!(full, Err(shm_ring::WriteTimeoutError::Timeout));
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn write(&mut self, message: &[u8], timeout: Duration) -> Result<(), WriteError> {
+    pub fn write(&mut self, message: &[u8], timeout: Duration) -> Result<(), WriteTimeoutError> {
         wait::retry(
-            self,
+            &mut self.end,
             timeout,
-            WriteError::Timeout,
-            WriteError::PeerGone,
-            |producer| full_is_none(producer.try_write(message)),
+            WriteTimeoutError::Timeout,
+            WriteTimeoutError::PeerGone,
+            |end| full_is_none(write_one(&mut end.ring, message)),
         )
     }
 
@@ -409,22 +429,15 @@ impl ShmProducer {
     /// # let name = &format!("doc-try-reserve-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
     /// let mut grant = producer.try_reserve(5)?;
-    /// let (first, second) = grant.as_mut_slices();
-    /// // The space is one slice, or two when it wraps around the end of the ring.
-    /// for (i, byte) in first.iter_mut().chain(second.iter_mut()).enumerate() {
-    ///     *byte = b'a' + i as u8;
-    /// }
+    /// grant.copy_from_slice(b"hello");
     /// grant.commit();
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, WriteError> {
-        let len = self.ring.reserve(len)?;
-        Ok(WriteGrant {
-            ring: &mut self.ring,
-            len,
-        })
+    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, TryWriteError> {
+        let len = self.end.ring.reserve(len)?;
+        Ok(WriteGrant::new(&mut self.end.ring, len))
     }
 
     /// Like [`try_reserve`](Self::try_reserve), waiting up to `timeout` for room.
@@ -434,29 +447,30 @@ impl ShmProducer {
     /// # let name = &format!("doc-reserve-{}", std::process::id());
     /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
     /// let mut grant = producer.reserve(3, Duration::from_secs(1))?;
-    /// grant.as_mut_slices().0.copy_from_slice(b"abc");
+    /// grant.copy_from_slice(b"abc");
     /// grant.commit();
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn reserve(&mut self, len: usize, timeout: Duration) -> Result<WriteGrant<'_>, WriteError> {
+    pub fn reserve(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<WriteGrant<'_>, WriteTimeoutError> {
         let len = wait::retry(
-            self,
+            &mut self.end,
             timeout,
-            WriteError::Timeout,
-            WriteError::PeerGone,
-            |producer| full_is_none(producer.ring.reserve(len)),
+            WriteTimeoutError::Timeout,
+            WriteTimeoutError::PeerGone,
+            |end| full_is_none(end.ring.reserve(len)),
         )?;
-        Ok(WriteGrant {
-            ring: &mut self.ring,
-            len,
-        })
+        Ok(WriteGrant::new(&mut self.end.ring, len))
     }
 
     /// Writes as many of `messages`, in order, as fit now, and publishes them together with a
     /// single store of `head` (one per quarter of the ring in a longer batch, so the consumer
-    /// can start on it early). Returns how many were written.
+    /// can start on it early). Returns how many were written (0 only for an empty slice).
     ///
     /// If even the first does not fit, or is empty or too large, returns that error. A later
     /// message that cannot be written ends the batch; the messages before it are written and
@@ -468,29 +482,15 @@ impl ShmProducer {
     /// // Each needs 4 + 8 bytes: two fit in 32.
     /// let messages = [[1u8; 8], [2; 8], [3; 8]];
     /// assert_eq!(producer.try_write_batch(&messages)?, 2);
-    /// assert_eq!(producer.try_write_batch(&messages[2..]), Err(shm_ring::WriteError::Full));
+    /// assert_eq!(producer.try_write_batch(&messages[2..]), Err(shm_ring::TryWriteError::Full));
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_write_batch<M: AsRef<[u8]>>(&mut self, messages: &[M]) -> Result<usize, WriteError> {
-        let mut written = 0;
-        let quarter = self.ring.capacity() / 4;
-        for message in messages {
-            match self.ring.stage(message.as_ref()) {
-                Ok(()) => {
-                    written += 1;
-                    // Publishing every quarter of the ring lets the consumer start on a long
-                    // batch while the rest is copied, instead of waiting for all of it.
-                    if self.ring.unpublished_bytes() >= quarter {
-                        self.publish();
-                    }
-                }
-                Err(e) if written == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        self.publish();
-        Ok(written)
+    pub fn try_write_batch<M: AsRef<[u8]>>(
+        &mut self,
+        messages: &[M],
+    ) -> Result<usize, TryWriteError> {
+        write_batch(&mut self.end.ring, messages)
     }
 
     /// Like [`try_write_batch`](Self::try_write_batch), waiting up to `timeout` until at least
@@ -512,109 +512,45 @@ impl ShmProducer {
         &mut self,
         messages: &[M],
         timeout: Duration,
-    ) -> Result<usize, WriteError> {
+    ) -> Result<usize, WriteTimeoutError> {
         wait::retry(
-            self,
+            &mut self.end,
             timeout,
-            WriteError::Timeout,
-            WriteError::PeerGone,
-            |producer| full_is_none(producer.try_write_batch(messages)),
+            WriteTimeoutError::Timeout,
+            WriteTimeoutError::PeerGone,
+            |end| full_is_none(write_batch(&mut end.ring, messages)),
         )
     }
 
-    /// Writes one plain-data value as a message of `size_of::<T>()` bytes, in the machine's
-    /// byte order.
-    ///
-    /// ```
-    /// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-    /// #[repr(C)]
-    /// struct Tick { price: f64, volume: u32, venue: u32 }
-    ///
-    /// # let name = &format!("doc-try-value-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// producer.try_write_value(&Tick { price: 101.5, volume: 300, venue: 2 })?;
-    /// assert_eq!(producer.readable_bytes(), 4 + 16);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_write_value<T: Pod>(&mut self, value: &T) -> Result<(), WriteError> {
-        self.try_write(bytemuck::bytes_of(value))
-    }
-
-    /// Like [`try_write_value`](Self::try_write_value), waiting up to `timeout` for room.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-value-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// producer.write_value(&42u64, Duration::from_secs(1))?;
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_value<T: Pod>(&mut self, value: &T, timeout: Duration) -> Result<(), WriteError> {
-        self.write(bytemuck::bytes_of(value), timeout)
-    }
-
-    /// Writes a slice of plain-data values as one message, e.g. an array a numpy reader maps
-    /// with `frombuffer`.
-    ///
-    /// ```
-    /// # let name = &format!("doc-try-values-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// producer.try_write_values(&[1.0f32, 2.0, 3.0])?;
-    /// assert_eq!(producer.readable_bytes(), 4 + 12);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_write_values<T: Pod>(&mut self, values: &[T]) -> Result<(), WriteError> {
-        self.try_write(bytemuck::cast_slice(values))
-    }
-
-    /// Like [`try_write_values`](Self::try_write_values), waiting up to `timeout` for room.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # let name = &format!("doc-values-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// producer.write_values(&[1u16, 2, 3], Duration::from_secs(1))?;
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_values<T: Pod>(
-        &mut self,
-        values: &[T],
-        timeout: Duration,
-    ) -> Result<(), WriteError> {
-        self.write(bytemuck::cast_slice(values), timeout)
-    }
-
     /// Waits up to `timeout` until the consumer has read everything written. Fails with
-    /// [`WriteError::PeerGone`] if the consumer's process goes away first.
+    /// [`WaitTimeoutError::PeerGone`] if the consumer's process goes away first.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shm_ring::{ShmConsumer, ShmProducer, WriteError};
+    /// use shm_ring::{ShmConsumer, ShmProducer, WaitTimeoutError};
     /// # let name = &format!("doc-wait-empty-{}", std::process::id());
     /// let mut producer = ShmProducer::create(name, 4096)?;
     /// producer.try_write(b"pending")?;
-    /// assert_eq!(producer.wait_until_empty(Duration::from_millis(5)), Err(WriteError::Timeout));
-    /// ShmConsumer::open(name)?.try_read()?;
+    /// let waited = producer.wait_until_empty(Duration::from_millis(5));
+    /// assert_eq!(waited, Err(WaitTimeoutError::Timeout));
+    /// ShmConsumer::open(name)?.try_read()?.commit();
     /// producer.wait_until_empty(Duration::from_secs(1))?;
     /// # producer.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait_until_empty(&mut self, timeout: Duration) -> Result<(), WriteError> {
+    pub fn wait_until_empty(&mut self, timeout: Duration) -> Result<(), WaitTimeoutError> {
         wait::retry(
-            self,
+            &mut self.end,
             timeout,
-            WriteError::Timeout,
-            WriteError::PeerGone,
-            |producer| Ok((producer.ring.readable_bytes() == 0).then_some(())),
+            WaitTimeoutError::Timeout,
+            WaitTimeoutError::PeerGone,
+            |end| Ok((end.ring.readable_bytes() == 0).then_some(())),
         )
     }
 
     /// Removes the segment's name now, if it still refers to this segment. Returns whether it
-    /// did. The ring keeps working for everyone who has it open.
+    /// did. The ring keeps working for everyone who has it open. (To remove a segment by
+    /// name, without holding its producer, use [`remove`](crate::remove).)
     ///
     /// ```
     /// # let name = &format!("doc-unlink-now-{}", std::process::id());
@@ -624,33 +560,7 @@ impl ShmProducer {
     /// # Ok::<(), shm_ring::OpenError>(())
     /// ```
     pub fn unlink(&self) -> Result<bool, OpenError> {
-        self.segment.unlink()
-    }
-}
-
-impl Blocking for ShmProducer {
-    fn peer_flags(&self) -> u8 {
-        self.ring.peer_flags()
-    }
-
-    fn peer_alive(&self) -> Option<bool> {
-        self.is_peer_alive()
-    }
-
-    fn sleep_target(&self) -> (&std::sync::atomic::AtomicU32, u32) {
-        self.ring.sleep_target()
-    }
-
-    fn set_sleeping(&self, sleeping: bool) {
-        self.ring.set_sleeping(sleeping);
-    }
-
-    fn stats(&mut self) -> &mut WaitStats {
-        &mut self.stats
-    }
-
-    fn peer_check_interval(&self) -> Duration {
-        self.peer_check
+        self.end.segment.unlink()
     }
 }
 
@@ -658,123 +568,61 @@ impl Drop for ShmProducer {
     fn drop(&mut self) {
         // A child made by `fork()` that ends normally drops its copy of the handle too; only the
         // process that created the segment removes its name.
-        if self.unlink_on_drop && self.segment.is_own_process() {
+        if self.unlink_on_drop && self.end.segment.is_own_process() {
             // Nothing useful can be done with an error while dropping.
-            let _ = self.segment.unlink();
+            let _ = self.end.segment.unlink();
         }
     }
 }
 
-/// Turns [`WriteError::Full`] into "not yet" for [`wait::retry`](crate::wait::retry).
-fn full_is_none<T>(result: Result<T, WriteError>) -> Result<Option<T>, WriteError> {
+/// Publishes what is staged and wakes the consumer if it sleeps.
+#[inline]
+fn publish(ring: &mut RingProducer) {
+    if ring.publish() {
+        wait::wake(ring.own_index());
+    }
+}
+
+/// Writes and publishes one message.
+#[inline]
+fn write_one(ring: &mut RingProducer, message: &[u8]) -> Result<(), TryWriteError> {
+    ring.stage(message)?;
+    publish(ring);
+    Ok(())
+}
+
+/// Writes as many of `messages` as fit now, publishing once per quarter of the ring and at
+/// the end.
+fn write_batch<M: AsRef<[u8]>>(
+    ring: &mut RingProducer,
+    messages: &[M],
+) -> Result<usize, TryWriteError> {
+    let mut written = 0;
+    let quarter = ring.capacity() / 4;
+    for message in messages {
+        match ring.stage(message.as_ref()) {
+            Ok(()) => {
+                written += 1;
+                // Publishing every quarter of the ring lets the consumer start on a long
+                // batch while the rest is copied, instead of waiting for all of it.
+                if ring.unpublished_bytes() >= quarter {
+                    publish(ring);
+                }
+            }
+            Err(e) if written == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    publish(ring);
+    Ok(written)
+}
+
+/// Turns [`TryWriteError::Full`] into "not yet" for [`wait::retry`], and any other error into
+/// the blocking call's.
+fn full_is_none<T>(result: Result<T, TryWriteError>) -> Result<Option<T>, WriteTimeoutError> {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(WriteError::Full) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Space for one message, reserved in the ring and writable in place.
-///
-/// Made by [`ShmProducer::try_reserve`] and [`ShmProducer::reserve`]. Fill
-/// [`as_mut_slices`](WriteGrant::as_mut_slices), then [`commit`](WriteGrant::commit). Dropping
-/// the grant without committing publishes nothing.
-///
-/// ```
-/// # let name = &format!("doc-grant-{}", std::process::id());
-/// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-/// let mut grant = producer.try_reserve(4)?;
-/// assert_eq!(grant.len(), 4);
-/// let (first, second) = grant.as_mut_slices();
-/// assert_eq!(first.len() + second.len(), 4);
-/// drop(grant); // nothing written
-/// assert!(producer.is_empty());
-/// # producer.unlink()?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct WriteGrant<'a> {
-    ring: &'a mut RingProducer,
-    len: u32,
-}
-
-impl fmt::Debug for WriteGrant<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriteGrant")
-            .field("len", &self.len)
-            .finish()
-    }
-}
-
-impl WriteGrant<'_> {
-    /// The message's length in bytes.
-    ///
-    /// ```
-    /// # let name = &format!("doc-grant-len-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// assert_eq!(producer.try_reserve(10)?.len(), 10);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// Always `false`: empty messages cannot be reserved.
-    ///
-    /// ```
-    /// # let name = &format!("doc-grant-empty-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// assert!(!producer.try_reserve(1)?.is_empty());
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The reserved space in place: one slice, or two when it wraps around the end of the
-    /// ring (the message is the first followed by the second). Its previous contents are
-    /// whatever was there before, not zeros.
-    ///
-    /// # Shared memory
-    /// The slices point into the mapping. A consumer that follows the protocol never touches
-    /// unpublished space; a process that breaks it can read or write these bytes meanwhile,
-    /// which breaks the promise a `&mut [u8]` makes (see the
-    /// [trust model](crate#trust-model)).
-    ///
-    /// ```
-    /// # let name = &format!("doc-grant-slices-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut grant = producer.try_reserve(6)?;
-    /// let (first, second) = grant.as_mut_slices();
-    /// let split = first.len();
-    /// first.copy_from_slice(&b"abcdef"[..split]);
-    /// second.copy_from_slice(&b"abcdef"[split..]);
-    /// grant.commit();
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn as_mut_slices(&mut self) -> (&mut [u8], &mut [u8]) {
-        self.ring.payload_slices_mut(self.len)
-    }
-
-    /// Publishes the message.
-    ///
-    /// ```
-    /// # let name = &format!("doc-grant-commit-{}", std::process::id());
-    /// let mut producer = shm_ring::ShmProducer::create(name, 4096)?;
-    /// let mut grant = producer.try_reserve(2)?;
-    /// grant.as_mut_slices().0.copy_from_slice(b"ok");
-    /// grant.commit();
-    /// assert_eq!(producer.readable_bytes(), 6);
-    /// # producer.unlink()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[inline]
-    pub fn commit(self) {
-        if self.ring.commit(self.len) {
-            wait::wake(self.ring.own_index());
-        }
+        Err(TryWriteError::Full) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }

@@ -29,13 +29,14 @@
 //! Indices only ever reach memory masked by the capacity, and [`Region`] checks every access
 //! against its own length besides.
 
+use std::cell::Cell;
 use std::sync::atomic::compiler_fence;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
-use crate::error::{Corruption, WriteError};
+use crate::error::{Corruption, TryWriteError};
 use crate::layout::{
-    extension_offset, max_payload, CAPACITY, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER,
-    FLAG_SLEEPING, HEAD, HEADER_LEN, PREFIX_LEN, PRODUCER_FLAGS, RESERVED, TAIL,
+    capacity_for_message, extension_offset, max_payload, CAPACITY, CONSUMER_FLAGS, EXTENSION_LEN,
+    EXTENSION_MARKER, FLAG_SLEEPING, HEAD, HEADER_LEN, PREFIX_LEN, PRODUCER_FLAGS, RESERVED, TAIL,
 };
 use crate::region::Region;
 
@@ -126,9 +127,10 @@ pub struct RingProducer {
     /// End of the records written so far; ahead of `head` only while a batch is staged.
     cursor: u32,
     /// The last `tail` accepted from the consumer. Invariant: `cursor - cached_tail <= capacity`.
-    cached_tail: u32,
+    /// A `Cell`, so that queries on `&self` can refresh it.
+    cached_tail: Cell<u32>,
     /// The raw `tail` the last load saw, plausible or not.
-    seen_tail: u32,
+    seen_tail: Cell<u32>,
     /// This side's flag byte, without [`FLAG_SLEEPING`].
     #[cfg_attr(loom, allow(dead_code))]
     flags: u8,
@@ -169,8 +171,8 @@ impl RingProducer {
             capacity,
             head: start,
             cursor: start,
-            cached_tail: start,
-            seen_tail: start,
+            cached_tail: Cell::new(start),
+            seen_tail: Cell::new(start),
             flags,
             extension,
         }
@@ -190,18 +192,18 @@ impl RingProducer {
     #[inline]
     fn cached_free(&self) -> u32 {
         self.capacity
-            .saturating_sub(self.cursor.wrapping_sub(self.cached_tail))
+            .saturating_sub(self.cursor.wrapping_sub(self.cached_tail.get()))
     }
 
     /// Loads the shared tail and caches it if it is plausible: at most `capacity` bytes behind
     /// the cursor and not ahead of what this side has published.
-    fn refresh_tail(&mut self) {
+    fn refresh_tail(&self) {
         let tail = self.region.word(TAIL).load(Acquire);
-        self.seen_tail = tail;
+        self.seen_tail.set(tail);
         let unread = self.head.wrapping_sub(tail);
         let in_use = self.cursor.wrapping_sub(tail);
         if unread <= in_use && in_use <= self.capacity {
-            self.cached_tail = tail;
+            self.cached_tail.set(tail);
         }
     }
 
@@ -218,15 +220,16 @@ impl RingProducer {
 
     /// Checks a payload length: not empty, not larger than the ring can ever carry.
     #[inline]
-    pub fn check_len(&self, len: usize) -> Result<u32, WriteError> {
+    pub fn check_len(&self, len: usize) -> Result<u32, TryWriteError> {
         if len == 0 {
-            return Err(WriteError::Empty);
+            return Err(TryWriteError::Empty);
         }
         let max = self.max_payload();
         if len > max as usize {
-            return Err(WriteError::TooLarge {
+            return Err(TryWriteError::TooLarge {
                 len,
                 max: max as usize,
+                needed_capacity: capacity_for_message(len),
             });
         }
         Ok(len as u32)
@@ -234,10 +237,10 @@ impl RingProducer {
 
     /// Writes one record after the cursor without publishing it.
     #[inline]
-    pub fn stage(&mut self, payload: &[u8]) -> Result<(), WriteError> {
+    pub fn stage(&mut self, payload: &[u8]) -> Result<(), TryWriteError> {
         let len = self.check_len(payload.len())?;
         if !self.has_room(PREFIX + len) {
-            return Err(WriteError::Full);
+            return Err(TryWriteError::Full);
         }
         put(
             &mut self.region,
@@ -290,7 +293,7 @@ impl RingProducer {
 
     /// Writes and publishes one record (the caller does not wake anyone).
     #[cfg(any(test, loom))]
-    pub fn try_write(&mut self, payload: &[u8]) -> Result<(), WriteError> {
+    pub fn try_write(&mut self, payload: &[u8]) -> Result<(), TryWriteError> {
         self.stage(payload)?;
         let _ = self.publish();
         Ok(())
@@ -300,10 +303,10 @@ impl RingProducer {
     /// Returns the checked length for [`payload_slices_mut`](Self::payload_slices_mut) and
     /// [`commit`](Self::commit).
     #[inline]
-    pub fn reserve(&mut self, len: usize) -> Result<u32, WriteError> {
+    pub fn reserve(&mut self, len: usize) -> Result<u32, TryWriteError> {
         let len = self.check_len(len)?;
         if !self.has_room(PREFIX + len) {
-            return Err(WriteError::Full);
+            return Err(TryWriteError::Full);
         }
         Ok(len)
     }
@@ -341,7 +344,7 @@ impl RingProducer {
     /// The word a sleeping producer waits on (`tail`), and its value at the last load.
     #[cfg(not(loom))]
     pub(crate) fn sleep_target(&self) -> (&IndexWord, u32) {
-        (self.region.word(TAIL), self.seen_tail)
+        (self.region.word(TAIL), self.seen_tail.get())
     }
 
     /// Sets or clears [`FLAG_SLEEPING`] in the producer's flag byte.
@@ -366,13 +369,13 @@ impl RingProducer {
     }
 
     /// Bytes published and not yet released by the consumer.
-    pub fn readable_bytes(&mut self) -> u32 {
+    pub fn readable_bytes(&self) -> u32 {
         self.refresh_tail();
-        self.head.wrapping_sub(self.cached_tail)
+        self.head.wrapping_sub(self.cached_tail.get())
     }
 
     /// Free bytes, by a fresh look at the consumer's tail.
-    pub fn writable_bytes(&mut self) -> u32 {
+    pub fn writable_bytes(&self) -> u32 {
         self.refresh_tail();
         self.cached_free()
     }
@@ -387,10 +390,11 @@ pub struct RingConsumer {
     /// Start of the next unread record; ahead of `tail` only during a batch.
     cursor: u32,
     /// The last `head` accepted from the producer. Invariant:
-    /// `cursor - tail <= cached_head - tail <= capacity`.
-    cached_head: u32,
+    /// `cursor - tail <= cached_head - tail <= capacity`. A `Cell`, so that queries on `&self`
+    /// can refresh it.
+    cached_head: Cell<u32>,
     /// The raw `head` the last load saw, plausible or not.
-    seen_head: u32,
+    seen_head: Cell<u32>,
     /// This side's flag byte, without [`FLAG_SLEEPING`].
     #[cfg_attr(loom, allow(dead_code))]
     flags: u8,
@@ -428,8 +432,8 @@ impl RingConsumer {
             capacity,
             tail,
             cursor: tail,
-            cached_head: tail,
-            seen_head: tail,
+            cached_head: Cell::new(tail),
+            seen_head: Cell::new(tail),
             flags,
             extension,
         }
@@ -442,15 +446,15 @@ impl RingConsumer {
 
     /// Loads the shared head, caches it if it is plausible (at most `capacity` bytes ahead of
     /// the tail and not behind the cursor), and returns the bytes readable after the cursor.
-    fn refresh_head(&mut self) -> u32 {
+    fn refresh_head(&self) -> u32 {
         let head = self.region.word(HEAD).load(Acquire);
-        self.seen_head = head;
+        self.seen_head.set(head);
         let unread = head.wrapping_sub(self.tail);
         let consumed = self.cursor.wrapping_sub(self.tail);
         if consumed <= unread && unread <= self.capacity {
-            self.cached_head = head;
+            self.cached_head.set(head);
         }
-        self.cached_head.wrapping_sub(self.cursor)
+        self.cached_head.get().wrapping_sub(self.cursor)
     }
 
     /// The record after the cursor, if one is published.
@@ -459,7 +463,7 @@ impl RingConsumer {
     /// value was a torn read.
     #[inline]
     pub fn next_record(&mut self) -> Result<Option<Record>, Corruption> {
-        let mut readable = self.cached_head.wrapping_sub(self.cursor);
+        let mut readable = self.cached_head.get().wrapping_sub(self.cursor);
         if readable < PREFIX {
             readable = self.refresh_head();
             if readable == 0 {
@@ -559,7 +563,7 @@ impl RingConsumer {
     /// The word a sleeping consumer waits on (`head`), and its value at the last load.
     #[cfg(not(loom))]
     pub(crate) fn sleep_target(&self) -> (&IndexWord, u32) {
-        (self.region.word(HEAD), self.seen_head)
+        (self.region.word(HEAD), self.seen_head.get())
     }
 
     /// Sets or clears [`FLAG_SLEEPING`] in the consumer's flag byte.
@@ -599,9 +603,9 @@ impl RingConsumer {
     }
 
     /// Bytes published and not yet released, by a fresh look at the producer's head.
-    pub fn readable_bytes(&mut self) -> u32 {
+    pub fn readable_bytes(&self) -> u32 {
         self.refresh_head();
-        self.cached_head.wrapping_sub(self.tail)
+        self.cached_head.get().wrapping_sub(self.tail)
     }
 }
 
@@ -636,7 +640,7 @@ mod tests {
     fn writes_are_refused_whole_when_they_do_not_fit() {
         let (mut p, mut c) = heap_pair(16, 0);
         p.try_write(&[1; 8]).unwrap(); // 12 bytes used
-        assert_eq!(p.try_write(&[2; 1]), Err(WriteError::Full)); // needs 5, 4 free
+        assert_eq!(p.try_write(&[2; 1]), Err(TryWriteError::Full)); // needs 5, 4 free
         assert_eq!(c.readable_bytes(), 12);
         assert_eq!(c.try_read().unwrap(), Some(vec![1; 8]));
         p.try_write(&[2; 12]).unwrap();
@@ -646,10 +650,14 @@ mod tests {
     #[test]
     fn empty_and_oversized_payloads_are_refused() {
         let (mut p, _c) = heap_pair(16, 0);
-        assert_eq!(p.try_write(b""), Err(WriteError::Empty));
+        assert_eq!(p.try_write(b""), Err(TryWriteError::Empty));
         assert_eq!(
             p.try_write(&[0; 13]),
-            Err(WriteError::TooLarge { len: 13, max: 12 })
+            Err(TryWriteError::TooLarge {
+                len: 13,
+                max: 12,
+                needed_capacity: Some(32)
+            })
         );
         p.try_write(&[0; 12]).unwrap();
     }
@@ -708,9 +716,9 @@ mod tests {
     fn staged_records_count_against_free_space() {
         let (mut p, _c) = heap_pair(16, 0);
         p.stage(&[1; 4]).unwrap();
-        assert_eq!(p.stage(&[1; 5]), Err(WriteError::Full));
+        assert_eq!(p.stage(&[1; 5]), Err(TryWriteError::Full));
         p.stage(&[1; 4]).unwrap();
-        assert_eq!(p.stage(&[1; 1]), Err(WriteError::Full));
+        assert_eq!(p.stage(&[1; 1]), Err(TryWriteError::Full));
     }
 
     #[test]
@@ -755,7 +763,7 @@ mod tests {
         let (mut p, c) = heap_pair(16, 0);
         p.try_write(&[1; 12]).unwrap();
         raw_word(&c, TAIL).store(0x8000_0000, Release);
-        assert_eq!(p.try_write(&[1]), Err(WriteError::Full));
+        assert_eq!(p.try_write(&[1]), Err(TryWriteError::Full));
         raw_word(&c, TAIL).store(16, Release);
         p.try_write(&[1]).unwrap();
     }
@@ -796,7 +804,7 @@ mod tests {
             })
         );
         raw_word(&c, HEAD).store(3, Release);
-        c.cached_head = 0;
+        c.cached_head.set(0);
         assert_eq!(
             c.next_record(),
             Err(Corruption::TruncatedPrefix {
@@ -844,7 +852,7 @@ mod tests {
         let record = c.next_record().unwrap().unwrap();
         c.advance(record);
         assert!(c.release(), "the producer sleeps");
-        assert_eq!(p.sleep_target().1, p.seen_tail);
+        assert_eq!(p.sleep_target().1, p.seen_tail.get());
     }
 
     #[test]
@@ -853,7 +861,7 @@ mod tests {
         assert_eq!(c.try_read().unwrap(), None);
         assert_eq!(c.sleep_target().1, 5);
         p.try_write(&[1; 12]).unwrap();
-        assert_eq!(p.try_write(&[1]), Err(WriteError::Full));
+        assert_eq!(p.try_write(&[1]), Err(TryWriteError::Full));
         assert_eq!(p.sleep_target().1, 5, "the tail the failed write saw");
         c.try_read().unwrap();
         assert_eq!(c.sleep_target().1, 5 + 16);
@@ -895,7 +903,7 @@ mod tests {
         let writer = std::thread::spawn(move || {
             for i in 0..n {
                 let msg = vec![i as u8; (i % 100 + 1) as usize];
-                while p.try_write(&msg) == Err(WriteError::Full) {
+                while p.try_write(&msg) == Err(TryWriteError::Full) {
                     std::hint::spin_loop();
                 }
             }

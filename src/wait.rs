@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 
+use crate::end::PeerState;
 use crate::layout::{FLAG_BARRIER, FLAG_LOCKED};
 
 /// The first sleep slice against a peer that does not wake us.
@@ -72,8 +73,8 @@ pub struct WaitStats {
 pub(crate) trait Blocking {
     /// The other side's flag byte.
     fn peer_flags(&self) -> u8;
-    /// Whether the other side is alive: `None` if it holds no lock to tell by.
-    fn peer_alive(&self) -> Option<bool>;
+    /// Whether the other side is alive.
+    fn peer_state(&self) -> PeerState;
     /// The other side's index word, and its value when the last attempt loaded it.
     fn sleep_target(&self) -> (&AtomicU32, u32);
     /// Sets or clears this side's sleeping flag.
@@ -125,7 +126,7 @@ fn wait_and_retry<S: Blocking, T, E>(
             None => Duration::MAX,
         };
         if backoff.is_completed() {
-            if side.peer_alive() == Some(false) {
+            if side.peer_state() == PeerState::Gone {
                 return match attempt(side)? {
                     Some(done) => Ok(done),
                     None => Err(on_gone),
@@ -215,19 +216,19 @@ mod tests {
     /// A side whose peer never publishes, with a given flag byte and liveness.
     struct Idle {
         flags: u8,
-        alive: Option<bool>,
+        state: PeerState,
         word: AtomicU32,
         sleeping: Cell<bool>,
-        /// Whether `peer_alive` has been asked.
+        /// Whether `peer_state` has been asked.
         asked: Cell<bool>,
         stats: WaitStats,
     }
 
     impl Idle {
-        fn new(flags: u8, alive: Option<bool>) -> Idle {
+        fn new(flags: u8, state: PeerState) -> Idle {
             Idle {
                 flags,
-                alive,
+                state,
                 word: AtomicU32::new(7),
                 sleeping: Cell::new(false),
                 asked: Cell::new(false),
@@ -240,9 +241,9 @@ mod tests {
         fn peer_flags(&self) -> u8 {
             self.flags
         }
-        fn peer_alive(&self) -> Option<bool> {
+        fn peer_state(&self) -> PeerState {
             self.asked.set(true);
-            self.alive
+            self.state
         }
         fn sleep_target(&self) -> (&AtomicU32, u32) {
             (&self.word, 7)
@@ -262,7 +263,7 @@ mod tests {
     fn succeeds_as_soon_as_the_attempt_does() {
         let mut calls = 0;
         let result = retry(
-            &mut Idle::new(0, None),
+            &mut Idle::new(0, PeerState::Unknown),
             Duration::from_secs(60),
             "timeout",
             "gone",
@@ -278,7 +279,7 @@ mod tests {
     fn a_zero_timeout_tries_once() {
         let mut calls = 0;
         let result: Result<(), _> = retry(
-            &mut Idle::new(0, None),
+            &mut Idle::new(0, PeerState::Unknown),
             Duration::ZERO,
             "timeout",
             "gone",
@@ -293,7 +294,7 @@ mod tests {
 
     #[test]
     fn gives_up_after_the_timeout_and_leaves_no_flag_set() {
-        let mut side = Idle::new(FLAG_LOCKED | FLAG_BARRIER, Some(true));
+        let mut side = Idle::new(FLAG_LOCKED | FLAG_BARRIER, PeerState::Alive);
         let start = Instant::now();
         let result: Result<(), _> = retry(
             &mut side,
@@ -312,7 +313,7 @@ mod tests {
         // Spinning ends after a fixed number of rounds, whatever the machine's load, so the
         // end goes to sleep; the attempt succeeds once it has slept twice. Nobody ever wakes
         // it: every sleep runs its slice out, and no flag is left set.
-        let mut side = Idle::new(FLAG_LOCKED | FLAG_BARRIER, Some(true));
+        let mut side = Idle::new(FLAG_LOCKED | FLAG_BARRIER, PeerState::Alive);
         let result = retry(
             &mut side,
             Duration::from_secs(600),
@@ -329,7 +330,7 @@ mod tests {
     #[test]
     fn errors_end_the_wait() {
         let result: Result<(), _> = retry(
-            &mut Idle::new(0, None),
+            &mut Idle::new(0, PeerState::Unknown),
             Duration::from_secs(60),
             "timeout",
             "broken",
@@ -341,7 +342,7 @@ mod tests {
     #[test]
     fn a_gone_peer_ends_the_wait() {
         let result: Result<(), _> = retry(
-            &mut Idle::new(FLAG_LOCKED, Some(false)),
+            &mut Idle::new(FLAG_LOCKED, PeerState::Gone),
             Duration::from_secs(600),
             "timeout",
             "gone",
@@ -354,7 +355,7 @@ mod tests {
     fn what_a_gone_peer_published_is_still_delivered() {
         // The message becomes visible only after the peer was found gone (it published just
         // before dying): the last attempt must still pick it up.
-        let mut side = Idle::new(FLAG_LOCKED, Some(false));
+        let mut side = Idle::new(FLAG_LOCKED, PeerState::Gone);
         let result = retry(
             &mut side,
             Duration::from_secs(600),
@@ -368,7 +369,7 @@ mod tests {
     #[test]
     fn an_unknown_peer_never_counts_as_gone() {
         let result: Result<(), _> = retry(
-            &mut Idle::new(0, None),
+            &mut Idle::new(0, PeerState::Unknown),
             Duration::from_millis(20),
             "timeout",
             "gone",

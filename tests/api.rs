@@ -5,12 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{exists, remove, unique_name, Raw};
-use shm_ring::layout::{
-    extension_offset, segment_len, NameError, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER,
-    FLAG_BARRIER, FLAG_LOCKED, PRODUCER_FLAGS,
+use common::wire::{
+    extension_offset, segment_len, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER, FLAG_BARRIER,
+    FLAG_LOCKED, PRODUCER_FLAGS,
 };
-use shm_ring::{OpenError, ProducerOptions, ReadError, Role, ShmConsumer, ShmProducer, WriteError};
+use common::{exists, remove, try_take, unique_name, Raw};
+use shm_ring::{
+    BufferTooSmall, NameError, OpenError, PeerState, ProducerOptions, ReadGrant, ReadTimeoutError,
+    Role, ShmConsumer, ShmProducer, TryReadError, TryWriteError, TypeMismatch, WaitTimeoutError,
+    WriteTimeoutError,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -38,25 +42,43 @@ fn every_read_form_returns_the_messages_in_order() {
     for i in 0..6u8 {
         p.try_write(&[i; 10]).unwrap();
     }
-    assert_eq!(c.try_read().unwrap(), Some(vec![0; 10]));
-    assert_eq!(c.read(SECOND).unwrap(), vec![1; 10]);
-    let mut buf = Vec::new();
-    assert_eq!(c.try_read_into(&mut buf).unwrap(), Some(10));
+    assert_eq!(c.try_read().unwrap().into_vec(), vec![0; 10]);
+    assert_eq!(c.read(SECOND).unwrap().into_vec(), vec![1; 10]);
+    let mut buf = vec![0; 10];
+    assert_eq!(c.try_read().unwrap().into_slice(&mut buf).unwrap(), 10);
     assert_eq!(buf, [2; 10]);
     let mut slice = [0u8; 32];
-    assert_eq!(c.try_read_into_slice(&mut slice).unwrap(), Some(10));
+    assert_eq!(c.read(SECOND).unwrap().into_slice(&mut slice).unwrap(), 10);
     assert_eq!(slice[..10], [3; 10]);
+    let message = c.try_read().unwrap();
+    let (a, b) = message.as_slices();
+    assert_eq!([a, b].concat(), vec![4; 10]);
+    message.commit();
+    let message = c.read(SECOND).unwrap();
+    assert_eq!(message.as_slices().0, [5; 10]);
+    message.commit();
+    assert_eq!(c.try_read().unwrap_err(), TryReadError::Empty);
     assert_eq!(
-        c.try_read_with(|a, b| [a, b].concat()).unwrap(),
-        Some(vec![4; 10])
+        c.read(Duration::from_millis(1)).unwrap_err(),
+        ReadTimeoutError::Timeout
     );
-    assert_eq!(c.read_into(&mut buf, SECOND).unwrap(), 10);
-    assert_eq!(buf, [5; 10]);
-    assert_eq!(c.try_read().unwrap(), None);
-    assert_eq!(c.try_read_into(&mut buf).unwrap(), None);
-    assert_eq!(c.try_read_into_slice(&mut slice).unwrap(), None);
-    assert_eq!(c.try_read_with(|_, _| ()).unwrap(), None);
-    assert_eq!(c.read(Duration::from_millis(1)), Err(ReadError::Timeout));
+}
+
+#[test]
+fn a_read_grant_dropped_without_commit_leaves_the_message() {
+    let (mut p, mut c) = pair("peek", 4096);
+    p.try_write(b"first").unwrap();
+    p.try_write(b"second").unwrap();
+    for _ in 0..3 {
+        let peeked = c.try_read().unwrap();
+        assert_eq!(peeked.len(), 5);
+        assert_eq!(peeked.as_slices().0, b"first");
+    }
+    assert_eq!(c.read(SECOND).unwrap().len(), 5);
+    assert_eq!(c.readable_bytes(), 9 + 10, "nothing was consumed");
+    c.try_read().unwrap().commit();
+    assert_eq!(try_take(&mut c), Some(b"second".to_vec()));
+    assert_eq!(try_take(&mut c), None);
 }
 
 #[test]
@@ -66,7 +88,9 @@ fn read_into_reuses_the_callers_allocation() {
     let before = buf.as_ptr();
     for len in [100, 900, 50, 1000] {
         p.try_write(&vec![7; len]).unwrap();
-        assert_eq!(c.try_read_into(&mut buf).unwrap(), Some(len));
+        let message = c.try_read().unwrap();
+        buf.resize(message.len(), 0);
+        assert_eq!(message.into_slice(&mut buf).unwrap(), len);
         assert_eq!(buf, vec![7; len]);
     }
     assert_eq!(
@@ -83,22 +107,22 @@ fn a_message_larger_than_the_slice_stays_in_the_ring() {
     let mut small = [0u8; 9];
     for _ in 0..3 {
         assert_eq!(
-            c.try_read_into_slice(&mut small),
-            Err(ReadError::TooSmall {
+            c.try_read().unwrap().into_slice(&mut small),
+            Err(BufferTooSmall {
                 needed: 10,
                 available: 9
             })
         );
     }
     assert_eq!(
-        c.read_into_slice(&mut small, SECOND),
-        Err(ReadError::TooSmall {
+        c.read(SECOND).unwrap().into_slice(&mut small),
+        Err(BufferTooSmall {
             needed: 10,
             available: 9
         })
     );
     let mut exact = [0u8; 10];
-    assert_eq!(c.try_read_into_slice(&mut exact).unwrap(), Some(10));
+    assert_eq!(c.try_read().unwrap().into_slice(&mut exact).unwrap(), 10);
     assert_eq!(&exact, b"0123456789");
 }
 
@@ -108,7 +132,7 @@ fn move_to_wrap(p: &mut ShmProducer, c: &mut ShmConsumer, before_end: usize) {
     // The filler record takes 4 + n bytes and the next prefix 4 more.
     let n = 64 - before_end - 8;
     p.try_write(&vec![0xEE; n]).unwrap();
-    assert_eq!(c.try_read().unwrap(), Some(vec![0xEE; n]));
+    assert_eq!(try_take(c), Some(vec![0xEE; n]));
 }
 
 #[test]
@@ -117,12 +141,11 @@ fn zero_copy_reads_see_a_wrapped_message_as_two_slices() {
     move_to_wrap(&mut p, &mut c, 5);
     let message: Vec<u8> = (0..20).collect();
     p.try_write(&message).unwrap();
-    let (first, second) = c
-        .try_read_with(|a, b| (a.to_vec(), b.to_vec()))
-        .unwrap()
-        .unwrap();
+    let grant = c.try_read().unwrap();
+    let (first, second) = grant.as_slices();
     assert_eq!((first.len(), second.len()), (5, 15));
     assert_eq!([first, second].concat(), message);
+    grant.commit();
 }
 
 #[test]
@@ -134,55 +157,69 @@ fn a_write_grant_publishes_on_commit_only() {
         assert_eq!(grant.len(), 10);
         let (a, b) = grant.as_mut_slices();
         assert_eq!((a.len(), b.len()), (3, 7));
-        a.copy_from_slice(b"dis");
-        b.copy_from_slice(b"carded!");
+        grant.copy_from_slice(b"discarded!");
         // dropped without commit
     }
-    assert_eq!(c.try_read().unwrap(), None);
+    assert_eq!(try_take(&mut c), None);
     assert!(p.is_empty());
     let mut grant = p.reserve(10, SECOND).unwrap();
-    let (a, b) = grant.as_mut_slices();
-    a.copy_from_slice(b"com");
-    b.copy_from_slice(b"mitted!");
+    grant.copy_from_slice(b"committed!");
     grant.commit();
-    assert_eq!(c.try_read().unwrap(), Some(b"committed!".to_vec()));
+    assert_eq!(try_take(&mut c), Some(b"committed!".to_vec()));
 }
 
 #[test]
 fn reserve_refuses_what_write_refuses() {
     let (mut p, _c) = pair("reserve", 16);
-    assert_eq!(p.try_reserve(0).unwrap_err(), WriteError::Empty);
+    assert_eq!(p.try_reserve(0).unwrap_err(), TryWriteError::Empty);
     assert_eq!(
         p.try_reserve(13).unwrap_err(),
-        WriteError::TooLarge { len: 13, max: 12 }
+        TryWriteError::TooLarge {
+            len: 13,
+            max: 12,
+            needed_capacity: Some(32)
+        }
+    );
+    assert_eq!(p.reserve(0, SECOND).unwrap_err(), WriteTimeoutError::Empty);
+    assert_eq!(
+        p.reserve(13, SECOND).unwrap_err(),
+        WriteTimeoutError::TooLarge {
+            len: 13,
+            max: 12,
+            needed_capacity: Some(32)
+        }
     );
     let grant = p.try_reserve(12).unwrap();
     grant.commit();
-    assert_eq!(p.try_reserve(1).unwrap_err(), WriteError::Full);
+    assert_eq!(p.try_reserve(1).unwrap_err(), TryWriteError::Full);
     assert_eq!(
         p.reserve(1, Duration::from_millis(1)).unwrap_err(),
-        WriteError::Timeout
+        WriteTimeoutError::Timeout
     );
 }
 
 #[test]
 fn write_refuses_empty_and_oversized_messages_and_times_out_when_full() {
     let (mut p, mut c) = pair("refuse", 16);
-    assert_eq!(p.try_write(b""), Err(WriteError::Empty));
-    assert_eq!(p.write(b"", SECOND), Err(WriteError::Empty));
+    assert_eq!(p.try_write(b""), Err(TryWriteError::Empty));
+    assert_eq!(p.write(b"", SECOND), Err(WriteTimeoutError::Empty));
     assert_eq!(
         p.write(&[0; 13], SECOND),
-        Err(WriteError::TooLarge { len: 13, max: 12 })
+        Err(WriteTimeoutError::TooLarge {
+            len: 13,
+            max: 12,
+            needed_capacity: Some(32)
+        })
     );
     p.try_write(&[1; 12]).unwrap();
-    assert_eq!(p.try_write(&[2]), Err(WriteError::Full));
+    assert_eq!(p.try_write(&[2]), Err(TryWriteError::Full));
     assert_eq!(
         p.write(&[2], Duration::from_millis(1)),
-        Err(WriteError::Timeout)
+        Err(WriteTimeoutError::Timeout)
     );
     // Nothing of the refused writes reached the ring.
-    assert_eq!(c.try_read().unwrap(), Some(vec![1; 12]));
-    assert_eq!(c.try_read().unwrap(), None);
+    assert_eq!(try_take(&mut c), Some(vec![1; 12]));
+    assert_eq!(try_take(&mut c), None);
 }
 
 #[test]
@@ -190,15 +227,15 @@ fn a_batch_writes_what_fits_and_says_how_many() {
     let (mut p, mut c) = pair("wbatch", 32);
     let messages = [vec![1u8; 8], vec![2; 8], vec![3; 8]];
     assert_eq!(p.try_write_batch(&messages).unwrap(), 2);
-    assert_eq!(p.try_write_batch(&messages[2..]), Err(WriteError::Full));
+    assert_eq!(p.try_write_batch(&messages[2..]), Err(TryWriteError::Full));
     assert_eq!(
         p.write_batch(&messages[2..], Duration::from_millis(1)),
-        Err(WriteError::Timeout)
+        Err(WriteTimeoutError::Timeout)
     );
-    assert_eq!(c.try_read().unwrap(), Some(vec![1; 8]));
-    assert_eq!(c.try_read().unwrap(), Some(vec![2; 8]));
+    assert_eq!(try_take(&mut c), Some(vec![1; 8]));
+    assert_eq!(try_take(&mut c), Some(vec![2; 8]));
     assert_eq!(p.write_batch(&messages[2..], SECOND).unwrap(), 1);
-    assert_eq!(c.try_read().unwrap(), Some(vec![3; 8]));
+    assert_eq!(try_take(&mut c), Some(vec![3; 8]));
     let none: [&[u8]; 0] = [];
     assert_eq!(p.try_write_batch(&none).unwrap(), 0);
 }
@@ -208,10 +245,10 @@ fn a_bad_message_ends_a_batch_and_is_reported_by_the_next_call() {
     let (mut p, mut c) = pair("wbatchbad", 4096);
     let messages: [&[u8]; 3] = [b"good", b"", b"after"];
     assert_eq!(p.try_write_batch(&messages).unwrap(), 1);
-    assert_eq!(p.try_write_batch(&messages[1..]), Err(WriteError::Empty));
+    assert_eq!(p.try_write_batch(&messages[1..]), Err(TryWriteError::Empty));
     assert_eq!(p.try_write_batch(&messages[2..]).unwrap(), 1);
-    assert_eq!(c.try_read().unwrap(), Some(b"good".to_vec()));
-    assert_eq!(c.try_read().unwrap(), Some(b"after".to_vec()));
+    assert_eq!(try_take(&mut c), Some(b"good".to_vec()));
+    assert_eq!(try_take(&mut c), Some(b"after".to_vec()));
 }
 
 #[test]
@@ -241,10 +278,13 @@ fn a_batch_read_publishes_the_tail_once_after_the_last_message() {
             .unwrap(),
         1
     );
-    assert_eq!(c.try_read_batch(10, |_| panic!("nothing left")).unwrap(), 0);
+    assert_eq!(
+        c.try_read_batch(10, |_| panic!("nothing left")),
+        Err(TryReadError::Empty)
+    );
     assert_eq!(
         c.read_batch(10, Duration::from_millis(1), |_| ()),
-        Err(ReadError::Timeout)
+        Err(ReadTimeoutError::Timeout)
     );
     assert_eq!(c.try_read_batch(0, |_| ()).unwrap(), 0);
 }
@@ -336,19 +376,25 @@ fn plain_data_values_round_trip() {
         channel: 7,
         flags: 0b101,
     };
-    p.try_write_value(&sample).unwrap();
-    p.write_value(&sample, SECOND).unwrap();
-    assert_eq!(c.try_read_value::<Sample>().unwrap(), Some(sample));
-    assert_eq!(c.read_value::<Sample>(SECOND).unwrap(), sample);
+    p.try_write(bytemuck::bytes_of(&sample)).unwrap();
+    p.write(bytemuck::bytes_of(&sample), SECOND).unwrap();
+    assert_eq!(
+        c.try_read().unwrap().into_value::<Sample>().unwrap(),
+        sample
+    );
+    assert_eq!(
+        c.read(SECOND).unwrap().into_value::<Sample>().unwrap(),
+        sample
+    );
     let samples = [sample; 5];
-    p.try_write_values(&samples).unwrap();
-    p.write_values(&samples[..2], SECOND).unwrap();
-    let mut out = Vec::new();
-    assert_eq!(c.try_read_values::<Sample>(&mut out).unwrap(), Some(5));
+    p.try_write(bytemuck::cast_slice(&samples)).unwrap();
+    p.write(bytemuck::cast_slice(&samples[..2]), SECOND)
+        .unwrap();
+    let out = c.try_read().unwrap().into_values::<Sample>().unwrap();
     assert_eq!(out, samples);
-    assert_eq!(c.read_values::<Sample>(&mut out, SECOND).unwrap(), 2);
+    let out = c.read(SECOND).unwrap().into_values::<Sample>().unwrap();
     assert_eq!(out, samples[..2]);
-    assert_eq!(c.try_read_value::<Sample>().unwrap(), None);
+    assert_eq!(c.try_read().unwrap_err(), TryReadError::Empty);
 }
 
 #[test]
@@ -356,22 +402,14 @@ fn a_message_of_the_wrong_size_for_a_type_stays_in_the_ring() {
     let (mut p, mut c) = pair("podsize", 4096);
     p.try_write(&[1, 2, 3, 4, 5, 6]).unwrap();
     assert_eq!(
-        c.try_read_value::<u32>(),
-        Err(ReadError::TypeMismatch {
-            len: 6,
-            expected: "exactly 4 bytes".into()
-        })
+        c.try_read().unwrap().into_value::<u32>(),
+        Err(TypeMismatch::NotOneValue { len: 6, size: 4 })
     );
-    let mut out: Vec<u32> = Vec::new();
     assert_eq!(
-        c.try_read_values(&mut out),
-        Err(ReadError::TypeMismatch {
-            len: 6,
-            expected: "a multiple of 4 bytes".into()
-        })
+        c.try_read().unwrap().into_values::<u32>(),
+        Err(TypeMismatch::NotWholeValues { len: 6, size: 4 })
     );
-    let mut halves: Vec<u16> = Vec::new();
-    assert_eq!(c.try_read_values(&mut halves).unwrap(), Some(3));
+    let halves = c.try_read().unwrap().into_values::<u16>().unwrap();
     assert_eq!(halves, [0x0201, 0x0403, 0x0605]);
 }
 
@@ -384,17 +422,20 @@ fn introspection_reports_sizes_and_names() {
         .unwrap();
     let mut c = ShmConsumer::open(&name).unwrap();
     assert_eq!((p.name(), c.name()), (name.as_str(), name.as_str()));
-    assert_eq!((p.capacity(), c.capacity()), (64, 64));
-    assert_eq!((p.max_message_len(), c.max_message_len()), (60, 60));
+    assert_eq!((p.capacity(), c.capacity()), (128, 128));
+    assert_eq!((p.max_message_len(), c.max_message_len()), (124, 124));
     assert!(p.is_empty() && c.is_empty());
     p.try_write(&[0; 10]).unwrap();
     assert_eq!((p.readable_bytes(), c.readable_bytes()), (14, 14));
-    assert_eq!((p.writable_bytes(), c.writable_bytes()), (50, 50));
+    assert_eq!(
+        (p.writable_bytes(), c.capacity() - c.readable_bytes()),
+        (114, 114)
+    );
     assert!(!p.is_empty() && !c.is_empty());
-    // The segment is sized 16 + the requested capacity, as the original library does, or
-    // more when the extension block past the data area needs it.
-    assert_eq!(Raw::open(&name).size(), 192);
-    c.try_read().unwrap();
+    // The segment holds the header, the 128-byte data area and the extension block on the
+    // next 64-byte boundary.
+    assert_eq!(Raw::open(&name).size(), 256);
+    try_take(&mut c);
     assert!(p.is_empty() && c.is_empty());
 }
 
@@ -510,7 +551,7 @@ fn a_live_producers_segment_is_never_replaced() {
     );
     // The live ring is untouched.
     live.try_write(b"still mine").unwrap();
-    assert_eq!(consumer.try_read().unwrap(), Some(b"still mine".to_vec()));
+    assert_eq!(try_take(&mut consumer), Some(b"still mine".to_vec()));
 }
 
 #[test]
@@ -525,10 +566,10 @@ fn a_stale_segment_is_replaced_and_old_consumers_keep_the_old_one() {
         .create(&name, 4096)
         .unwrap();
     new.try_write(b"new").unwrap();
-    assert_eq!(old_consumer.try_read().unwrap(), Some(b"old".to_vec()));
-    assert_eq!(old_consumer.try_read().unwrap(), None);
+    assert_eq!(try_take(&mut old_consumer), Some(b"old".to_vec()));
+    assert_eq!(try_take(&mut old_consumer), None);
     assert_eq!(
-        ShmConsumer::open(&name).unwrap().try_read().unwrap(),
+        try_take(&mut ShmConsumer::open(&name).unwrap()),
         Some(b"new".to_vec())
     );
 }
@@ -573,20 +614,24 @@ fn each_end_knows_whether_the_other_is_alive() {
         .unlink_on_drop(true)
         .create(&name, 4096)
         .unwrap();
-    assert_eq!(producer.is_peer_alive(), None, "no consumer has attached");
+    assert_eq!(
+        producer.peer_state(),
+        PeerState::Unknown,
+        "no consumer has attached"
+    );
     let consumer = ShmConsumer::open(&name).unwrap();
-    assert_eq!(producer.is_peer_alive(), Some(true));
-    assert_eq!(consumer.is_peer_alive(), Some(true));
+    assert_eq!(producer.peer_state(), PeerState::Alive);
+    assert_eq!(consumer.peer_state(), PeerState::Alive);
     drop(consumer);
-    assert_eq!(producer.is_peer_alive(), Some(false));
+    assert_eq!(producer.peer_state(), PeerState::Gone);
     let consumer = ShmConsumer::open(&name).unwrap();
     assert_eq!(
-        producer.is_peer_alive(),
-        Some(true),
+        producer.peer_state(),
+        PeerState::Alive,
         "a new consumer attached"
     );
     drop(producer);
-    assert_eq!(consumer.is_peer_alive(), Some(false));
+    assert_eq!(consumer.peer_state(), PeerState::Gone);
 }
 
 #[test]
@@ -595,14 +640,16 @@ fn a_producer_of_the_original_library_is_of_unknown_liveness() {
     let name = unique_name("original");
     let raw = Raw::create_ring(&name, 64, 0);
     let mut consumer = ShmConsumer::open(&name).unwrap();
-    assert_eq!(consumer.is_peer_alive(), None);
+    assert_eq!(consumer.peer_state(), PeerState::Unknown);
     // A blocking read waits out its timeout rather than calling the producer gone.
     assert_eq!(
-        consumer.read(Duration::from_millis(20)),
-        Err(ReadError::Timeout)
+        consumer
+            .read(Duration::from_millis(20))
+            .map(ReadGrant::into_vec),
+        Err(ReadTimeoutError::Timeout)
     );
     raw.push_record(64, 0, b"late");
-    assert_eq!(consumer.read(SECOND).unwrap(), b"late");
+    assert_eq!(consumer.read(SECOND).unwrap().into_vec(), b"late");
 }
 
 #[test]
@@ -628,7 +675,7 @@ fn the_name_stays_unless_removal_is_asked_for() {
     assert!(!exists(&unlinked));
     // Both ends keep working on the unnamed segment.
     p.try_write(b"still here").unwrap();
-    assert_eq!(c.try_read().unwrap(), Some(b"still here".to_vec()));
+    assert_eq!(try_take(&mut c), Some(b"still here".to_vec()));
 }
 
 #[test]
@@ -641,7 +688,7 @@ fn a_consumer_never_removes_the_segment() {
     for _ in 0..3 {
         let mut c = ShmConsumer::open(&name).unwrap();
         p.try_write(b"x").unwrap();
-        assert_eq!(c.try_read().unwrap(), Some(b"x".to_vec()));
+        assert_eq!(try_take(&mut c), Some(b"x".to_vec()));
         drop(c);
         assert!(exists(&name));
     }
@@ -653,13 +700,13 @@ fn a_new_consumer_resumes_where_the_last_one_stopped() {
     for i in 0..3u8 {
         p.try_write(&[i]).unwrap();
     }
-    assert_eq!(c.try_read().unwrap(), Some(vec![0]));
+    assert_eq!(try_take(&mut c), Some(vec![0]));
     let name = c.name().to_owned();
     drop(c);
     let mut again = ShmConsumer::open(&name).unwrap();
-    assert_eq!(again.try_read().unwrap(), Some(vec![1]));
-    assert_eq!(again.try_read().unwrap(), Some(vec![2]));
-    assert_eq!(again.try_read().unwrap(), None);
+    assert_eq!(try_take(&mut again), Some(vec![1]));
+    assert_eq!(try_take(&mut again), Some(vec![2]));
+    assert_eq!(try_take(&mut again), None);
 }
 
 #[test]
@@ -699,7 +746,7 @@ fn bad_names_are_refused_with_the_rule_they_break() {
 #[test]
 fn capacities_outside_the_range_are_refused() {
     let name = unique_name("caprange");
-    for requested in [0, 7, u32::MAX as usize + 1] {
+    for requested in [0, (1 << 31) + 1, u32::MAX as usize, u32::MAX as usize + 1] {
         match ShmProducer::create(&name, requested) {
             Err(OpenError::CapacityOutOfRange { requested: r }) => assert_eq!(r, requested),
             other => panic!("capacity {requested} gave {other:?}"),
@@ -762,7 +809,7 @@ fn a_consumer_waiting_for_a_segment_opens_it_when_it_appears() {
         .unwrap();
     let mut c = waiter.join().unwrap().unwrap();
     p.try_write(b"hi").unwrap();
-    assert_eq!(c.read(SECOND).unwrap(), b"hi");
+    assert_eq!(c.read(SECOND).unwrap().into_vec(), b"hi");
 }
 
 #[test]
@@ -850,4 +897,151 @@ fn another_users_segment_cannot_be_opened() {
         let err = ShmConsumer::open(&closed).unwrap_err();
         assert!(matches!(err, OpenError::PermissionDenied { .. }), "{err:?}");
     }
+}
+
+#[test]
+fn capacity_rounds_up_so_a_ring_holds_what_was_asked_for() {
+    for (requested, capacity) in [(1, 8), (7, 8), (8, 8), (100, 128), (4096, 4096)] {
+        let (p, c) = pair("capup", requested);
+        assert_eq!(
+            (p.capacity(), c.capacity()),
+            (capacity, capacity),
+            "{requested}"
+        );
+        assert!(p.capacity() >= requested);
+    }
+    // The first hour's frame: a ring asked for one frame's worth of bytes is at least that
+    // large, and the capacity for the frame as a message carries it.
+    const FRAME: usize = 1920 * 1080 * 3;
+    let (p, _c) = pair("capframe", FRAME);
+    assert_eq!(p.capacity(), 8 << 20);
+    let (mut p, mut c) = pair("capmsg", shm_ring::capacity_for_message(FRAME).unwrap());
+    let frame: Vec<u8> = (0..FRAME).map(|i| (i % 251) as u8).collect();
+    p.try_write(&frame).unwrap();
+    assert_eq!(try_take(&mut c), Some(frame));
+}
+
+#[test]
+fn too_large_names_the_capacity_that_carries_the_message() {
+    let (mut p, _c) = pair("toolarge", 4096);
+    let err = p.try_write(&[0; 4093]).unwrap_err();
+    let TryWriteError::TooLarge {
+        len,
+        max,
+        needed_capacity: Some(needed),
+    } = err.clone()
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((len, max, needed), (4093, 4092, 8192));
+    assert!(err.to_string().contains("capacity 8192"), "{err}");
+    // That capacity carries it, and half of it would not.
+    let (mut bigger, mut c) = pair("toolarge2", needed);
+    bigger.try_write(&[7; 4093]).unwrap();
+    assert_eq!(try_take(&mut c), Some(vec![7; 4093]));
+    assert!(needed / 2 - 4 < 4093);
+    // A message no ring carries says so.
+    assert_eq!(shm_ring::capacity_for_message(1 << 31), None);
+    assert_eq!(
+        p.write(&[0; 4096], SECOND).unwrap_err(),
+        WriteTimeoutError::TooLarge {
+            len: 4096,
+            max: 4092,
+            needed_capacity: Some(8192)
+        }
+    );
+}
+
+#[test]
+fn a_write_grant_copies_a_payload_across_the_wrap() {
+    for before_end in 1..=9 {
+        let (mut p, mut c) = pair("grantcopy", 64);
+        move_to_wrap(&mut p, &mut c, before_end);
+        let message: Vec<u8> = (0..10).collect();
+        let mut grant = p.try_reserve(10).unwrap();
+        assert_eq!(grant.as_mut_slices().0.len(), before_end.min(10));
+        grant.copy_from_slice(&message);
+        grant.commit();
+        assert_eq!(try_take(&mut c), Some(message), "{before_end}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "exactly as long as the grant")]
+fn a_write_grant_refuses_a_payload_of_another_length() {
+    let (mut p, _c) = pair("grantlen", 64);
+    p.try_reserve(4).unwrap().copy_from_slice(b"five!");
+}
+
+#[test]
+fn wait_until_empty_reports_a_timeout_and_a_gone_consumer() {
+    let (mut p, c) = pair("drain", 4096);
+    p.try_write(b"unread").unwrap();
+    assert_eq!(
+        p.wait_until_empty(Duration::from_millis(1)),
+        Err(WaitTimeoutError::Timeout)
+    );
+    drop(c);
+    assert_eq!(
+        p.wait_until_empty(Duration::from_secs(600)),
+        Err(WaitTimeoutError::PeerGone)
+    );
+}
+
+#[test]
+fn remove_refuses_a_live_producers_segment_unless_forced() {
+    let name = unique_name("remove");
+    let producer = ShmProducer::create(&name, 4096).unwrap();
+    let err = shm_ring::remove(&format!("/{name}")).unwrap_err();
+    assert!(
+        matches!(&err, OpenError::InUse { name: n, by: Role::Producer } if *n == name),
+        "{err:?}"
+    );
+    assert!(exists(&name), "refused means nothing removed");
+    // The lock the removal took to look is let go: the producer is still the owner.
+    assert_eq!(
+        ProducerOptions::new()
+            .create(&name, 4096)
+            .unwrap_err()
+            .to_string(),
+        OpenError::InUse {
+            name: name.clone(),
+            by: Role::Producer
+        }
+        .to_string()
+    );
+    shm_ring::remove_forced(&name).unwrap();
+    assert!(!exists(&name));
+    assert!(!producer.unlink().unwrap(), "nothing left to unlink");
+    assert!(matches!(
+        shm_ring::remove_forced(&name),
+        Err(OpenError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn remove_takes_the_segment_of_a_producer_that_is_gone() {
+    let name = unique_name("removegone");
+    let mut producer = ShmProducer::create(&name, 4096).unwrap();
+    producer.try_write(b"left behind").unwrap();
+    let mut consumer = ShmConsumer::open(&name).unwrap();
+    drop(producer);
+    assert!(exists(&name));
+    shm_ring::remove(&name).unwrap();
+    assert!(!exists(&name));
+    // An attached consumer keeps its mapping and reads what was left.
+    assert_eq!(try_take(&mut consumer), Some(b"left behind".to_vec()));
+    assert!(matches!(
+        shm_ring::remove(&name),
+        Err(OpenError::NotFound { .. })
+    ));
+    assert!(matches!(
+        shm_ring::remove("bad name"),
+        Err(OpenError::InvalidName { .. })
+    ));
+    // A segment of the original library, whose producer announces nothing, is removed too.
+    let original = unique_name("removeorig");
+    let _raw = Raw::create_ring(&original, 64, 0);
+    shm_ring::remove(&original).unwrap();
+    assert!(!exists(&original));
 }

@@ -10,9 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{unique_name, wait_until_asleep, Raw, HANG_GUARD};
-use shm_ring::layout::{extension_offset, CONSUMER_FLAGS, FLAG_SLEEPING, PRODUCER_FLAGS};
-use shm_ring::{ProducerOptions, ReadError, ShmConsumer, ShmProducer, WriteError};
+use common::wire::{extension_offset, CONSUMER_FLAGS, FLAG_SLEEPING, PRODUCER_FLAGS};
+use common::{try_take, unique_name, wait_until_asleep, Raw, HANG_GUARD};
+use shm_ring::{
+    ProducerOptions, ReadGrant, ReadTimeoutError, ShmConsumer, ShmProducer, WaitTimeoutError,
+    WriteTimeoutError,
+};
 
 /// Long enough that no sleep in these tests ends by its slice.
 const NO_SLICE: Duration = Duration::from_secs(3600);
@@ -41,7 +44,7 @@ fn a_sleeping_read_is_woken_by_a_write() {
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
     let (tid, reader) = common::spawn_reporting_tid(move || {
-        let message = consumer.read(HANG_GUARD);
+        let message = consumer.read(HANG_GUARD).map(ReadGrant::into_vec);
         (message, consumer.wait_stats())
     });
     wait_until_asleep(&raw, tid, Some(consumer_flag));
@@ -80,12 +83,17 @@ fn a_zero_copy_commit_wakes_a_sleeping_read() {
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
     let (tid, reader) = common::spawn_reporting_tid(move || {
-        let message = consumer.read_with(HANG_GUARD, |a, b| [a, b].concat());
+        let message = consumer.read(HANG_GUARD).map(|grant| {
+            let (a, b) = grant.as_slices();
+            let message = [a, b].concat();
+            grant.commit();
+            message
+        });
         (message, consumer.wait_stats())
     });
     wait_until_asleep(&raw, tid, Some(consumer_flag));
     let mut grant = producer.try_reserve(4).unwrap();
-    grant.as_mut_slices().0.copy_from_slice(b"zero");
+    grant.copy_from_slice(b"zero");
     grant.commit();
     let (message, stats) = reader.join().unwrap();
     assert_eq!(message.unwrap(), b"zero");
@@ -103,7 +111,7 @@ fn a_producer_sleeping_on_a_full_ring_is_woken_by_a_read() {
         (written, producer.wait_stats())
     });
     wait_until_asleep(&raw, tid, Some(producer_flag));
-    assert_eq!(consumer.try_read().unwrap(), Some(vec![7; 20]));
+    assert_eq!(try_take(&mut consumer), Some(vec![7; 20]));
     let (written, stats) = writer.join().unwrap();
     written.unwrap();
     assert_eq!((stats.sleeps, stats.full_slices), (1, 0), "{stats:?}");
@@ -121,7 +129,7 @@ fn waiting_until_empty_is_woken_by_the_last_read() {
         (drained, producer.wait_stats())
     });
     wait_until_asleep(&raw, tid, Some(producer_flag));
-    assert_eq!(consumer.try_read().unwrap(), Some(b"last".to_vec()));
+    assert_eq!(try_take(&mut consumer), Some(b"last".to_vec()));
     let (drained, stats) = waiter.join().unwrap();
     drained.unwrap();
     assert_eq!((stats.sleeps, stats.full_slices), (1, 0), "{stats:?}");
@@ -136,7 +144,7 @@ fn a_producer_that_never_wakes_anyone_is_polled() {
     let mut consumer = ShmConsumer::open(&name).unwrap();
     consumer.set_peer_check_interval(NO_SLICE); // irrelevant: this producer is not one of ours
     let (tid, reader) = common::spawn_reporting_tid(move || {
-        let message = consumer.read(HANG_GUARD);
+        let message = consumer.read(HANG_GUARD).map(ReadGrant::into_vec);
         (message, consumer.wait_stats())
     });
     wait_until_asleep(&raw, tid, None);
@@ -154,11 +162,11 @@ fn a_consumer_gone_before_a_blocked_write_is_reported_at_once() {
     producer.set_peer_check_interval(Duration::from_millis(1));
     assert_eq!(
         producer.write(&[2; 20], HANG_GUARD),
-        Err(WriteError::PeerGone)
+        Err(WriteTimeoutError::PeerGone)
     );
     assert_eq!(
         producer.wait_until_empty(HANG_GUARD),
-        Err(WriteError::PeerGone)
+        Err(WaitTimeoutError::PeerGone)
     );
 }
 
@@ -170,11 +178,14 @@ fn a_reader_drains_a_gone_producer_before_saying_so() {
     producer.unlink().unwrap();
     drop(producer);
     consumer.set_peer_check_interval(Duration::from_millis(1));
-    assert_eq!(consumer.read(HANG_GUARD).unwrap(), b"one");
-    assert_eq!(consumer.read(HANG_GUARD).unwrap(), b"two");
-    assert_eq!(consumer.read(HANG_GUARD), Err(ReadError::PeerGone));
+    assert_eq!(consumer.read(HANG_GUARD).unwrap().into_vec(), b"one");
+    assert_eq!(consumer.read(HANG_GUARD).unwrap().into_vec(), b"two");
     assert_eq!(
-        consumer.try_read().unwrap(),
+        consumer.read(HANG_GUARD).map(ReadGrant::into_vec),
+        Err(ReadTimeoutError::PeerGone)
+    );
+    assert_eq!(
+        try_take(&mut consumer),
         None,
         "try_read only says: nothing now"
     );
@@ -210,7 +221,10 @@ fn no_publish_misses_a_sleeping_reader_over_many_round_trips() {
     let raw = Raw::open(&name);
     let reader = std::thread::spawn(move || {
         for i in 0..ROUND_TRIPS {
-            assert_eq!(consumer.read(HANG_GUARD).unwrap(), i.to_le_bytes());
+            assert_eq!(
+                consumer.read(HANG_GUARD).unwrap().into_vec(),
+                i.to_le_bytes()
+            );
         }
         consumer.wait_stats()
     });
@@ -254,7 +268,7 @@ fn no_release_misses_a_sleeping_writer_over_many_round_trips() {
             }
             until_flagged_asleep(&raw, producer_flag);
         }
-        assert_eq!(consumer.read(HANG_GUARD).unwrap(), message(i));
+        assert_eq!(consumer.read(HANG_GUARD).unwrap().into_vec(), message(i));
     }
     let stats = writer.join().unwrap();
     assert!(stats.sleeps >= ROUND_TRIPS - 2, "{stats:?}");

@@ -11,9 +11,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 
-use common::{stream_message, unique_name, wait_until_asleep, Raw, HANG_GUARD};
-use shm_ring::layout::{extension_offset, CONSUMER_FLAGS, PRODUCER_FLAGS};
-use shm_ring::{OpenError, ProducerOptions, ReadError, Role, ShmConsumer, ShmProducer, WriteError};
+use common::wire::{extension_offset, CONSUMER_FLAGS, PRODUCER_FLAGS};
+use common::{stream_message, try_take, unique_name, wait_until_asleep, Raw, HANG_GUARD};
+use shm_ring::{
+    OpenError, PeerState, ProducerOptions, ReadGrant, ReadTimeoutError, Role, ShmConsumer,
+    ShmProducer, WriteTimeoutError,
+};
 
 const CHILD_ROLE: &str = "SHM_RING_CRASH_CHILD";
 const CHILD_NAME: &str = "SHM_RING_CRASH_NAME";
@@ -57,7 +60,7 @@ fn child(role: &str, name: &str) -> ! {
         "consumer-reads-three" => {
             let mut consumer = ShmConsumer::open_timeout(name, HANG_GUARD).unwrap();
             for i in 0..3 {
-                assert_eq!(consumer.read(HANG_GUARD).unwrap(), message(i));
+                assert_eq!(consumer.read(HANG_GUARD).unwrap().into_vec(), message(i));
             }
             ready_and_wait();
         }
@@ -180,23 +183,26 @@ fn a_killed_producer_leaves_only_whole_messages() {
     let mut consumer = ShmConsumer::open(&name).unwrap();
     for i in 0..10 {
         assert_eq!(
-            consumer.read(HANG_GUARD).unwrap(),
+            consumer.read(HANG_GUARD).unwrap().into_vec(),
             message(i),
             "message {i}"
         );
     }
     let raw = Raw::open(&name);
-    let (tid, reader) = common::spawn_reporting_tid(move || (consumer.read(HANG_GUARD), consumer));
+    let (tid, reader) = common::spawn_reporting_tid(move || {
+        let after = consumer.read(HANG_GUARD).map(ReadGrant::into_vec);
+        (after, consumer)
+    });
     wait_until_asleep(&raw, tid, Some(extension_offset(4096) + CONSUMER_FLAGS));
     kill(producer);
     let (after, mut consumer) = reader.join().unwrap();
-    assert_eq!(after, Err(ReadError::PeerGone));
+    assert_eq!(after, Err(ReadTimeoutError::PeerGone));
     assert_eq!(
-        consumer.try_read().unwrap(),
+        try_take(&mut consumer),
         None,
         "the partial message never appears"
     );
-    assert_eq!(consumer.is_peer_alive(), Some(false));
+    assert_eq!(consumer.peer_state(), PeerState::Gone);
 }
 
 /// The consumer dies while the producer sleeps on a full ring: the producer gets `PeerGone`,
@@ -221,20 +227,19 @@ fn a_killed_consumer_is_replaced_without_loss() {
     wait_until_asleep(&raw, tid, Some(extension_offset(256) + PRODUCER_FLAGS));
     kill(consumer);
     let (blocked, mut producer) = writer.join().unwrap();
-    assert_eq!(blocked, Err(WriteError::PeerGone));
-    assert_eq!(producer.is_peer_alive(), Some(false));
+    assert_eq!(blocked, Err(WriteTimeoutError::PeerGone));
+    assert_eq!(producer.peer_state(), PeerState::Gone);
 
     let mut replacement = ShmConsumer::open(&name).unwrap();
-    assert_eq!(producer.is_peer_alive(), Some(true));
+    assert_eq!(producer.peer_state(), PeerState::Alive);
     for i in 3..next {
-        assert_eq!(
-            replacement.try_read().unwrap(),
-            Some(message(i)),
-            "message {i}"
-        );
+        assert_eq!(try_take(&mut replacement), Some(message(i)), "message {i}");
     }
     producer.write(&message(next), HANG_GUARD).unwrap();
-    assert_eq!(replacement.read(HANG_GUARD).unwrap(), message(next));
+    assert_eq!(
+        replacement.read(HANG_GUARD).unwrap().into_vec(),
+        message(next)
+    );
 }
 
 /// A live producer in another process keeps its segment; once it is killed, the segment is
@@ -255,9 +260,9 @@ fn a_live_producer_in_another_process_keeps_its_segment() {
         "{err:?}"
     );
     let consumer = ShmConsumer::open(&name).unwrap();
-    assert_eq!(consumer.is_peer_alive(), Some(true));
+    assert_eq!(consumer.peer_state(), PeerState::Alive);
     kill(holder);
-    assert_eq!(consumer.is_peer_alive(), Some(false));
+    assert_eq!(consumer.peer_state(), PeerState::Gone);
     let _replacement = ShmProducer::create(&name, 4096).expect("a stale segment is replaced");
 }
 
@@ -334,13 +339,13 @@ fn producers_racing_for_one_name_leave_exactly_one_live() {
         let winner = racers.0[winners[0]].id();
         let mut consumer = ShmConsumer::open_timeout(&name, HANG_GUARD).unwrap();
         assert_eq!(
-            consumer.read(HANG_GUARD).unwrap(),
+            consumer.read(HANG_GUARD).unwrap().into_vec(),
             winner.to_le_bytes(),
             "round {round}: the segment under the name is the winner's"
         );
         for i in 0..RACE_STREAM {
             assert_eq!(
-                consumer.read(HANG_GUARD).unwrap(),
+                consumer.read(HANG_GUARD).unwrap().into_vec(),
                 message(i),
                 "message {i}"
             );
@@ -360,10 +365,10 @@ fn a_forked_child_ending_normally_keeps_the_parents_segment() {
         let _parent = Reaped(vec![spawn_child(role, &name)]);
         assert!(common::exists(&name), "{role}: the child removed the name");
         let mut consumer = ShmConsumer::open(&name).unwrap();
-        assert_eq!(consumer.is_peer_alive(), Some(true), "{role}");
+        assert_eq!(consumer.peer_state(), PeerState::Alive, "{role}");
         for i in 0..FORK_STREAM {
             assert_eq!(
-                consumer.try_read().unwrap(),
+                try_take(&mut consumer),
                 Some(message(i)),
                 "{role}: message {i}"
             );

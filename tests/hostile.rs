@@ -7,9 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{unique_name, Raw};
+use common::{try_take, unique_name, Raw};
 use proptest::prelude::*;
-use shm_ring::{Corruption, OpenError, ProducerOptions, ReadError, ShmConsumer, WriteError};
+use shm_ring::{
+    Corruption, OpenError, ProducerOptions, ReadGrant, ReadTimeoutError, ShmConsumer, TryReadError,
+    TryWriteError, WriteTimeoutError,
+};
 
 const CAPACITY: u32 = 64;
 
@@ -28,11 +31,14 @@ fn a_head_more_than_capacity_ahead_reads_as_empty_until_it_is_sane() {
     raw.put(CAPACITY, 1000, &[3, 0, 0, 0, b'a', b'b', b'c']);
     for torn in [0, 999, 1000 + CAPACITY + 1, u32::MAX] {
         raw.set_word(0, torn);
-        assert_eq!(c.try_read().unwrap(), None, "head {torn}");
-        assert_eq!(c.read(Duration::from_millis(2)), Err(ReadError::Timeout));
+        assert_eq!(try_take(&mut c), None, "head {torn}");
+        assert_eq!(
+            c.read(Duration::from_millis(2)).map(ReadGrant::into_vec),
+            Err(ReadTimeoutError::Timeout)
+        );
     }
     raw.set_word(0, 1007);
-    assert_eq!(c.try_read().unwrap(), Some(b"abc".to_vec()));
+    assert_eq!(try_take(&mut c), Some(b"abc".to_vec()));
 }
 
 #[test]
@@ -40,10 +46,10 @@ fn a_head_moved_back_behind_what_was_read_is_ignored() {
     let (raw, mut c) = hand_made("rewind", 0);
     let head = raw.push_record(CAPACITY, 0, b"one");
     raw.push_record(CAPACITY, head, b"two");
-    assert_eq!(c.try_read().unwrap(), Some(b"one".to_vec()));
+    assert_eq!(try_take(&mut c), Some(b"one".to_vec()));
     raw.set_word(0, 3); // behind our tail (7)
-    assert_eq!(c.try_read().unwrap(), Some(b"two".to_vec()));
-    assert_eq!(c.try_read().unwrap(), None);
+    assert_eq!(try_take(&mut c), Some(b"two".to_vec()));
+    assert_eq!(try_take(&mut c), None);
 }
 
 #[test]
@@ -51,19 +57,25 @@ fn a_length_prefix_larger_than_the_ring_is_corruption() {
     let (raw, mut c) = hand_made("biglen", 500);
     raw.put(CAPACITY, 500, &61u32.to_le_bytes());
     raw.set_word(0, 500 + 64);
-    let expected = ReadError::Corrupted(Corruption::LengthTooLarge {
+    let corruption = Corruption::LengthTooLarge {
         tail: 500,
         length: 61,
         max: 60,
-    });
+    };
+    let expected = TryReadError::Corrupted(corruption);
     // Every form reports it, and keeps reporting it: nothing is consumed.
-    assert_eq!(c.try_read(), Err(expected.clone()));
-    assert_eq!(c.try_read_into(&mut Vec::new()), Err(expected.clone()));
-    assert_eq!(c.try_read_into_slice(&mut [0; 64]), Err(expected.clone()));
-    assert_eq!(c.try_read_with(|_, _| ()), Err(expected.clone()));
-    assert_eq!(c.try_read_batch(8, |_| ()), Err(expected.clone()));
-    assert_eq!(c.try_read_value::<u32>(), Err(expected.clone()));
-    assert_eq!(c.read(Duration::from_secs(1)), Err(expected.clone()));
+    for _ in 0..2 {
+        assert_eq!(c.try_read().map(ReadGrant::into_vec), Err(expected));
+        assert_eq!(c.try_read_batch(8, |_| ()), Err(expected));
+        assert_eq!(
+            c.read(Duration::from_secs(1)).map(ReadGrant::into_vec),
+            Err(ReadTimeoutError::Corrupted(corruption))
+        );
+        assert_eq!(
+            c.read_batch(8, Duration::from_secs(1), |_| ()),
+            Err(ReadTimeoutError::Corrupted(corruption))
+        );
+    }
     assert_eq!(raw.word(4), 500, "tail unchanged");
     assert_eq!(
         expected.to_string(),
@@ -73,7 +85,7 @@ fn a_length_prefix_larger_than_the_ring_is_corruption() {
         raw.put(CAPACITY, 500, &huge.to_le_bytes());
         assert!(matches!(
             c.try_read(),
-            Err(ReadError::Corrupted(Corruption::LengthTooLarge { length, .. })) if length == huge
+            Err(TryReadError::Corrupted(Corruption::LengthTooLarge { length, .. })) if length == huge
         ));
     }
 }
@@ -84,17 +96,19 @@ fn a_length_prefix_past_the_published_bytes_is_corruption() {
     raw.put(CAPACITY, 0, &20u32.to_le_bytes());
     raw.set_word(0, 10); // only 6 payload bytes published
     assert_eq!(
-        c.try_read(),
-        Err(ReadError::Corrupted(Corruption::LengthExceedsPublished {
-            tail: 0,
-            length: 20,
-            readable: 10
-        }))
+        c.try_read().map(ReadGrant::into_vec),
+        Err(TryReadError::Corrupted(
+            Corruption::LengthExceedsPublished {
+                tail: 0,
+                length: 20,
+                readable: 10
+            }
+        ))
     );
     // Once the rest is published the record is fine: nothing was consumed meanwhile.
     raw.put(CAPACITY, 4, &[7; 20]);
     raw.set_word(0, 24);
-    assert_eq!(c.try_read().unwrap(), Some(vec![7; 20]));
+    assert_eq!(try_take(&mut c), Some(vec![7; 20]));
 }
 
 #[test]
@@ -103,8 +117,8 @@ fn fewer_published_bytes_than_a_prefix_is_corruption() {
         let (raw, mut c) = hand_made("shortpre", 90);
         raw.set_word(0, 90 + published);
         assert_eq!(
-            c.try_read(),
-            Err(ReadError::Corrupted(Corruption::TruncatedPrefix {
+            c.try_read().map(ReadGrant::into_vec),
+            Err(TryReadError::Corrupted(Corruption::TruncatedPrefix {
                 tail: 90,
                 readable: published
             }))
@@ -120,18 +134,18 @@ fn a_zero_length_record_is_delivered_as_an_empty_message_by_every_form() {
         head = raw.push_record(CAPACITY, head, b"");
     }
     head = raw.push_record(CAPACITY, head, b"after");
-    assert_eq!(c.try_read().unwrap(), Some(Vec::new()));
-    let mut buf = vec![1, 2, 3];
-    assert_eq!(c.try_read_into(&mut buf).unwrap(), Some(0));
-    assert!(buf.is_empty());
-    assert_eq!(c.try_read_into_slice(&mut []).unwrap(), Some(0));
+    assert_eq!(try_take(&mut c), Some(Vec::new()));
+    let grant = c.try_read().unwrap();
+    assert!(grant.is_empty());
+    assert_eq!(grant.into_slice(&mut []).unwrap(), 0);
+    let grant = c.read(Duration::from_secs(1)).unwrap();
+    assert_eq!(grant.as_slices(), (&[][..], &[][..]));
+    grant.commit();
     assert_eq!(
-        c.try_read_with(|a, b| (a.len(), b.len())).unwrap(),
-        Some((0, 0))
+        c.try_read().unwrap().into_values::<u64>().unwrap(),
+        Vec::<u64>::new()
     );
-    let mut values: Vec<u64> = vec![9];
-    assert_eq!(c.try_read_values(&mut values).unwrap(), Some(0));
-    assert!(values.is_empty());
+    assert!(c.try_read().unwrap().into_value::<()>().is_ok());
     let mut lens = Vec::new();
     assert_eq!(c.try_read_batch(10, |m| lens.push(m.len())).unwrap(), 2);
     assert_eq!(lens, [0, 5]);
@@ -146,7 +160,7 @@ fn a_capacity_word_rewritten_after_open_changes_nothing() {
         raw.set_word(8, [1 << 31, 3, 0, u32::MAX][usize::from(round % 4)]);
         let message = vec![round; usize::from(round % 50) + 1];
         head = raw.push_record(CAPACITY, head, &message);
-        assert_eq!(c.try_read().unwrap(), Some(message));
+        assert_eq!(try_take(&mut c), Some(message));
     }
 }
 
@@ -164,10 +178,14 @@ fn a_tail_that_cannot_be_right_reads_as_full() {
     // none is believed.
     for tail in [25, 24 + 1000, u32::MAX, 0x8000_0000] {
         raw.set_word(4, tail);
-        assert_eq!(p.try_write(&[2; 40]), Err(WriteError::Full), "tail {tail}");
+        assert_eq!(
+            p.try_write(&[2; 40]),
+            Err(TryWriteError::Full),
+            "tail {tail}"
+        );
         assert_eq!(
             p.write(&[2; 40], Duration::from_millis(2)),
-            Err(WriteError::Timeout)
+            Err(WriteTimeoutError::Timeout)
         );
     }
     assert_eq!(
@@ -181,14 +199,41 @@ fn a_tail_that_cannot_be_right_reads_as_full() {
     p.try_write(&[2; 40]).unwrap();
 }
 
+/// What a read came to: a message, nothing (none waiting, or the grant refused to copy it
+/// and left it), or an error of the read itself.
+type Outcome = Result<Option<Vec<u8>>, ReadTimeoutError>;
+
+/// Reads with `try_read` and takes the message out of its grant in one of four ways: a new
+/// vector, a caller's slice, in place, or as plain-data values.
+fn try_read_by(c: &mut ShmConsumer, form: u8, slice: &mut [u8]) -> Outcome {
+    let grant = match c.try_read() {
+        Ok(grant) => grant,
+        Err(TryReadError::Empty) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match form % 4 {
+        0 => Some(grant.into_vec()),
+        1 => grant.into_slice(slice).ok().map(|n| slice[..n].to_vec()),
+        2 => {
+            let (a, b) = grant.as_slices();
+            let message = [a, b].concat();
+            grant.commit();
+            Some(message)
+        }
+        _ => grant
+            .into_values::<u16>()
+            .ok()
+            .map(|values| bytemuck::cast_slice(&values).to_vec()),
+    })
+}
+
 /// Everything a consumer may answer when the producer side is hostile.
-fn acceptable_read(result: &Result<Option<Vec<u8>>, ReadError>, capacity: usize) -> bool {
+fn acceptable_read(result: &Outcome, capacity: usize) -> bool {
     match result {
         Ok(Some(message)) => message.len() <= capacity - 4,
-        Ok(None) | Err(ReadError::Corrupted(_)) | Err(ReadError::TooSmall { .. }) => true,
-        Err(ReadError::TypeMismatch { .. }) | Err(ReadError::Timeout) => true,
+        Ok(None) | Err(ReadTimeoutError::Corrupted(_)) | Err(ReadTimeoutError::Timeout) => true,
         // A forged producer flag byte can claim a liveness lock nobody holds.
-        Err(ReadError::PeerGone) => true,
+        Err(ReadTimeoutError::PeerGone) => true,
         Err(other) => panic!("undocumented error {other:?}"),
     }
 }
@@ -261,7 +306,6 @@ proptest! {
         };
         let capacity = c.capacity();
         prop_assert!(16 + capacity as u64 <= size);
-        let mut buf = Vec::new();
         let mut slice = [0u8; 32];
         for attack in attacks {
             match attack {
@@ -276,21 +320,21 @@ proptest! {
                 }
                 Attack::Read(form) => {
                     let result = match form % 6 {
-                        0 => c.try_read(),
-                        1 => c.try_read_into(&mut buf).map(|n| n.map(|_| buf.clone())),
-                        2 => c.try_read_into_slice(&mut slice).map(|n| n.map(|n| slice[..n].to_vec())),
-                        3 => c.try_read_with(|a, b| [a, b].concat()),
+                        0..=3 => try_read_by(&mut c, form, &mut slice),
                         4 => {
                             let mut all = Vec::new();
-                            c.try_read_batch(8, |m| all.push(m.len())).map(|n| {
-                                assert!(all.iter().all(|&l| l <= capacity - 4));
-                                (n > 0).then(Vec::new)
-                            })
+                            let read = c.try_read_batch(8, |m| all.push(m.len()));
+                            assert!(all.iter().all(|&l| l <= capacity - 4));
+                            match read {
+                                Ok(_) | Err(TryReadError::Empty) => Ok(None),
+                                Err(e) => Err(e.into()),
+                            }
                         }
-                        _ => c.read(Duration::ZERO).map(Some).or_else(|e| match e {
-                            ReadError::Timeout => Ok(None),
-                            e => Err(e),
-                        }),
+                        _ => match c.read(Duration::ZERO) {
+                            Ok(grant) => Ok(Some(grant.into_vec())),
+                            Err(ReadTimeoutError::Timeout) => Ok(None),
+                            Err(e) => Err(e),
+                        },
                     };
                     prop_assert!(acceptable_read(&result, capacity), "{result:?}");
                 }
@@ -320,7 +364,7 @@ proptest! {
             }
             match p.try_write(&vec![0xAB; len]) {
                 Ok(()) => head = head.wrapping_add(4 + len as u32),
-                Err(WriteError::Full) => {}
+                Err(TryWriteError::Full) => {}
                 Err(e) => prop_assert!(false, "unexpected {e:?}"),
             }
             prop_assert_eq!(raw.word(0), head);
@@ -377,18 +421,19 @@ proptest! {
                 }
             },
             || {
-                let mut buf = Vec::new();
+                let mut slice = [0u8; 64];
                 (0..reads)
-                    .map(|i| match i % 4 {
-                        0 => consumer.try_read(),
-                        1 => consumer.try_read_into(&mut buf).map(|n| n.map(|_| buf.clone())),
-                        2 => consumer.try_read_with(|a, b| [a, b].concat()),
-                        _ => {
+                    .map(|i| match i % 5 {
+                        4 => {
                             let mut lens = Vec::new();
                             let read = consumer.try_read_batch(4, |m| lens.push(m.len()));
                             assert!(lens.iter().all(|&l| l <= 252), "oversized message {lens:?}");
-                            read.map(|_| None)
+                            match read {
+                                Ok(_) | Err(TryReadError::Empty) => Ok(None),
+                                Err(e) => Err(e.into()),
+                            }
                         }
+                        form => try_read_by(&mut consumer, form as u8, &mut slice),
                     })
                     .collect::<Vec<_>>()
             },
@@ -426,7 +471,7 @@ proptest! {
             },
         );
         for result in &results {
-            prop_assert!(matches!(result, Ok(()) | Err(WriteError::Full)), "{result:?}");
+            prop_assert!(matches!(result, Ok(()) | Err(TryWriteError::Full)), "{result:?}");
         }
         prop_assert!(producer.writable_bytes() <= 256);
     }
@@ -444,7 +489,7 @@ fn a_huge_sparse_object_costs_only_what_its_capacity_needs() {
     let before = raw.allocated();
     let mut consumer = ShmConsumer::open(&name).expect("open a sparse 1 GiB object");
     assert_eq!(consumer.capacity(), CAPACITY as usize);
-    assert_eq!(consumer.try_read().unwrap(), None);
+    assert_eq!(try_take(&mut consumer), None);
     let grown = raw.allocated() - before;
     // One page for the header, data area and extension block; a few pages of slack for the
     // file system's own granularity.
@@ -457,5 +502,5 @@ fn a_huge_sparse_object_costs_only_what_its_capacity_needs() {
     raw.set_bytes(HUGE - 1, &[0xff]);
     let head = raw.push_record(CAPACITY, 0, b"in range");
     assert_eq!(head, 12);
-    assert_eq!(consumer.try_read().unwrap(), Some(b"in range".to_vec()));
+    assert_eq!(try_take(&mut consumer), Some(b"in range".to_vec()));
 }

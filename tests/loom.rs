@@ -9,7 +9,7 @@
 
 use loom::thread;
 use shm_ring::ring::heap_pair;
-use shm_ring::WriteError;
+use shm_ring::TryWriteError;
 
 /// The message the tests send as number `i`: `i + 1` bytes of value `i`.
 fn message(i: u8) -> Vec<u8> {
@@ -27,7 +27,7 @@ fn records_arrive_whole_and_in_order_while_space_is_reused() {
                 loop {
                     match producer.try_write(&message(i)) {
                         Ok(()) => break,
-                        Err(WriteError::Full) => thread::yield_now(),
+                        Err(TryWriteError::Full) => thread::yield_now(),
                         Err(e) => panic!("write {i}: {e}"),
                     }
                 }

@@ -7,8 +7,9 @@ mod common;
 
 use std::collections::VecDeque;
 
+use common::try_take;
 use proptest::prelude::*;
-use shm_ring::{ProducerOptions, ReadError, ShmConsumer, WriteError};
+use shm_ring::{BufferTooSmall, ProducerOptions, ShmConsumer, TryReadError, TryWriteError};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -20,6 +21,7 @@ enum Op {
     ReadInto,
     ReadIntoSlice(usize),
     ReadWith,
+    Peek,
     ReadBatch(usize),
 }
 
@@ -34,6 +36,7 @@ fn op(capacity: usize) -> impl Strategy<Value = Op> {
         1 => Just(Op::ReadInto),
         1 => size.prop_map(Op::ReadIntoSlice),
         1 => Just(Op::ReadWith),
+        1 => Just(Op::Peek),
         1 => (0usize..5).prop_map(Op::ReadBatch),
     ]
 }
@@ -41,7 +44,8 @@ fn op(capacity: usize) -> impl Strategy<Value = Op> {
 fn case() -> impl Strategy<Value = (usize, u32, Vec<Op>)> {
     let start = prop_oneof![any::<u32>(), (u32::MAX - 8192)..=u32::MAX];
     (8usize..=4096, start).prop_flat_map(|(requested, start)| {
-        let capacity = shm_ring::layout::capacity_for(requested).unwrap() as usize;
+        // The capacity is the request rounded up to a power of two.
+        let capacity = requested.next_power_of_two();
         (
             Just(requested),
             Just(start),
@@ -69,14 +73,18 @@ impl Model {
     }
 
     /// What writing a message of `len` bytes must do.
-    fn expect_write(&self, len: usize) -> Result<(), WriteError> {
+    fn expect_write(&self, len: usize) -> Result<(), TryWriteError> {
         let max = self.capacity - 4;
         if len == 0 {
-            Err(WriteError::Empty)
+            Err(TryWriteError::Empty)
         } else if len > max {
-            Err(WriteError::TooLarge { len, max })
+            Err(TryWriteError::TooLarge {
+                len,
+                max,
+                needed_capacity: Some((len + 4).next_power_of_two()),
+            })
         } else if 4 + len > self.capacity - self.used {
-            Err(WriteError::Full)
+            Err(TryWriteError::Full)
         } else {
             Ok(())
         }
@@ -132,9 +140,7 @@ fn run(requested: usize, start: u32, ops: Vec<Op>) -> Result<(), TestCaseError> 
                         prop_assert!(expected.is_ok(), "step {}: reserve succeeded", step);
                         let (first, second) = grant.as_mut_slices();
                         prop_assert_eq!(first.len() + second.len(), len);
-                        let split = first.len();
-                        first.copy_from_slice(&message[..split]);
-                        second.copy_from_slice(&message[split..]);
+                        grant.copy_from_slice(&message);
                         if matches!(op, Op::ReserveCommit(_)) {
                             grant.commit();
                             model.push(message);
@@ -170,10 +176,17 @@ fn run(requested: usize, start: u32, ops: Vec<Op>) -> Result<(), TestCaseError> 
                 );
             }
             Op::Read => {
-                prop_assert_eq!(consumer.try_read().unwrap(), model.pop(), "step {}", step);
+                prop_assert_eq!(try_take(&mut consumer), model.pop(), "step {}", step);
             }
             Op::ReadInto => {
-                let got = consumer.try_read_into(&mut buf).unwrap();
+                let got = match consumer.try_read() {
+                    Ok(grant) => {
+                        buf.resize(grant.len(), 0);
+                        Some(grant.into_slice(&mut buf).unwrap())
+                    }
+                    Err(TryReadError::Empty) => None,
+                    Err(e) => panic!("step {step}: {e}"),
+                };
                 match model.pop() {
                     Some(message) => {
                         prop_assert_eq!(got, Some(message.len()));
@@ -184,11 +197,15 @@ fn run(requested: usize, start: u32, ops: Vec<Op>) -> Result<(), TestCaseError> 
             }
             Op::ReadIntoSlice(len) => {
                 let mut slice = vec![0u8; len];
-                let got = consumer.try_read_into_slice(&mut slice);
+                let got = match consumer.try_read() {
+                    Ok(grant) => grant.into_slice(&mut slice).map(Some),
+                    Err(TryReadError::Empty) => Ok(None),
+                    Err(e) => panic!("step {step}: {e}"),
+                };
                 match model.queue.front().map(Vec::len) {
                     Some(needed) if needed > len => prop_assert_eq!(
                         got,
-                        Err(ReadError::TooSmall {
+                        Err(BufferTooSmall {
                             needed,
                             available: len
                         }),
@@ -204,14 +221,29 @@ fn run(requested: usize, start: u32, ops: Vec<Op>) -> Result<(), TestCaseError> 
                 }
             }
             Op::ReadWith => {
-                let got = consumer.try_read_with(|a, b| [a, b].concat()).unwrap();
+                let got = consumer.try_read().ok().map(|grant| {
+                    let (a, b) = grant.as_slices();
+                    let message = [a, b].concat();
+                    grant.commit();
+                    message
+                });
                 prop_assert_eq!(got, model.pop(), "step {}", step);
+            }
+            Op::Peek => {
+                // A grant dropped without commit leaves the message where it was.
+                let got = consumer
+                    .try_read()
+                    .ok()
+                    .map(|grant| grant.as_slices().0.len());
+                prop_assert_eq!(got.is_some(), !model.queue.is_empty(), "step {}", step);
             }
             Op::ReadBatch(max) => {
                 let mut got = Vec::new();
-                let count = consumer
-                    .try_read_batch(max, |msg| got.push(msg.to_vec()))
-                    .unwrap();
+                let count = match consumer.try_read_batch(max, |msg| got.push(msg.to_vec())) {
+                    Ok(count) => count,
+                    Err(TryReadError::Empty) => 0,
+                    Err(e) => panic!("step {step}: {e}"),
+                };
                 let expected: Vec<Vec<u8>> = (0..max).map_while(|_| model.pop()).collect();
                 prop_assert_eq!(count, expected.len());
                 prop_assert_eq!(got, expected, "step {}", step);
@@ -222,9 +254,9 @@ fn run(requested: usize, start: u32, ops: Vec<Op>) -> Result<(), TestCaseError> 
     }
     // Whatever is left comes out in order.
     while let Some(message) = model.pop() {
-        prop_assert_eq!(consumer.try_read().unwrap(), Some(message));
+        prop_assert_eq!(try_take(&mut consumer), Some(message));
     }
-    prop_assert_eq!(consumer.try_read().unwrap(), None);
+    prop_assert_eq!(try_take(&mut consumer), None);
     Ok(())
 }
 

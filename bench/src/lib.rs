@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
-use shm_ring::{ProducerOptions, ShmConsumer, ShmProducer};
+use shm_ring::{PeerState, ProducerOptions, ShmConsumer, ShmProducer, TryReadError};
 
 /// Message sizes measured: small, 1 KiB, 4 KiB and one 1080p RGB frame.
 pub const SIZES: [usize; 4] = [64, 1024, 4096, 6_220_800];
@@ -27,9 +27,10 @@ const CHILD: &str = "SHM_RING_BENCH_CHILD";
 /// Which API moves the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
-    /// `write` / `read_into`: one copy in, one copy out.
+    /// `write` / `read` + `into_slice`: one copy in, one copy out.
     Copy,
-    /// `reserve` + `commit` / `read_with`: the payload is filled and inspected in place.
+    /// `reserve` + `commit` / `read` + `as_slices` + `commit`: the payload is filled and
+    /// inspected in place.
     ZeroCopy,
     /// `write_batch` / `read_batch`: indices published once per batch.
     Batch,
@@ -148,10 +149,7 @@ fn produce(producer: &mut ShmProducer, api: Api, payload: &[u8], count: u64) {
         Api::ZeroCopy => {
             for _ in 0..count {
                 let mut grant = producer.reserve(payload.len(), TIMEOUT).expect("reserve");
-                let (first, second) = grant.as_mut_slices();
-                let (a, b) = payload.split_at(first.len());
-                first.copy_from_slice(a);
-                second.copy_from_slice(b);
+                grant.copy_from_slice(payload);
                 grant.commit();
             }
         }
@@ -178,17 +176,18 @@ fn consume(consumer: &mut ShmConsumer, api: Api, count: u64) {
         Api::Copy => {
             let mut buf = Vec::new();
             for _ in 0..count {
-                consumer.read_into(&mut buf, TIMEOUT).expect("read_into");
+                let message = consumer.read(TIMEOUT).expect("read");
+                buf.resize(message.len(), 0);
+                message.into_slice(&mut buf).expect("into_slice");
                 black_box(&buf);
             }
         }
         Api::ZeroCopy => {
             for _ in 0..count {
-                consumer
-                    .read_with(TIMEOUT, |first, second| {
-                        black_box((first.first(), second.len()));
-                    })
-                    .expect("read_with");
+                let message = consumer.read(TIMEOUT).expect("read");
+                let (first, second) = message.as_slices();
+                black_box((first.first(), second.len()));
+                message.commit();
             }
         }
         Api::Batch => {
@@ -240,7 +239,7 @@ pub fn cross_thread(api: Api, size: usize, count: u64) -> Duration {
     elapsed
 }
 
-/// The non-blocking write path alone: `try_write` and `try_read_into` spinning on two
+/// The non-blocking write path alone: `try_write` and `try_read` + `into_slice` spinning on two
 /// threads (no call ever sleeps), 64-byte messages.
 pub fn spinning_write_path(count: u64) -> Duration {
     let payload = [0xA5u8; 64];
@@ -248,13 +247,16 @@ pub fn spinning_write_path(count: u64) -> Duration {
     let mut consumer = ShmConsumer::open(producer.name()).expect("open");
     let start = Instant::now();
     let reader = pinned(1, move || {
-        let mut buf = Vec::with_capacity(64);
+        let mut buf = [0u8; 64];
         let mut got = 0;
         while got < count {
-            if consumer.try_read_into(&mut buf).expect("read").is_some() {
-                got += 1;
-            } else {
-                std::hint::spin_loop();
+            match consumer.try_read() {
+                Ok(message) => {
+                    message.into_slice(&mut buf).expect("into_slice");
+                    got += 1;
+                }
+                Err(TryReadError::Empty) => std::hint::spin_loop(),
+                Err(e) => panic!("read: {e}"),
             }
         }
     });
@@ -430,7 +432,7 @@ fn spawn_child(task: &str) -> Child {
 /// Waits until a consumer has attached to `producer`'s ring.
 fn wait_for_consumer(producer: &ShmProducer) {
     let start = Instant::now();
-    while producer.is_peer_alive() != Some(true) {
+    while producer.peer_state() != PeerState::Alive {
         assert!(
             start.elapsed() < TIMEOUT,
             "the child consumer never attached"
@@ -478,8 +480,15 @@ pub fn ring_ping_pong(rounds: usize) -> Vec<Duration> {
     for round in 0..rounds as u64 {
         let start = Instant::now();
         ping.try_write(&round.to_le_bytes()).expect("ping");
-        while pong.try_read_into_slice(&mut buf).expect("pong").is_none() {
-            std::hint::spin_loop();
+        loop {
+            match pong.try_read() {
+                Ok(message) => {
+                    message.into_slice(&mut buf).expect("pong");
+                    break;
+                }
+                Err(TryReadError::Empty) => std::hint::spin_loop(),
+                Err(e) => panic!("pong: {e}"),
+            };
         }
         samples.push(start.elapsed() / 2);
         debug_assert_eq!(u64::from_le_bytes(buf), round);
@@ -509,7 +518,7 @@ pub fn wake_latency(samples: usize, idle: Duration) -> Vec<Duration> {
     for _ in 0..samples {
         thread::sleep(idle);
         producer
-            .write_value(&monotonic_ns(), TIMEOUT)
+            .write(&monotonic_ns().to_ne_bytes(), TIMEOUT)
             .expect("write the time");
     }
     let output = child_output(&mut child);
@@ -607,10 +616,12 @@ pub fn child_main() {
             let mut ping = ShmConsumer::open_timeout(ping, TIMEOUT).expect("open");
             let mut buf = [0u8; 8];
             loop {
-                match ping.try_read_into_slice(&mut buf).expect("ping") {
-                    Some(1) => break,
-                    Some(n) => pong.try_write(&buf[..n]).expect("pong"),
-                    None => std::hint::spin_loop(),
+                match ping.try_read().map(|message| message.into_slice(&mut buf)) {
+                    Ok(Ok(1)) => break,
+                    Ok(Ok(n)) => pong.try_write(&buf[..n]).expect("pong"),
+                    Ok(Err(e)) => panic!("ping: {e}"),
+                    Err(TryReadError::Empty) => std::hint::spin_loop(),
+                    Err(e) => panic!("ping: {e}"),
                 }
             }
             // Keep the echo ring until the parent has read the last pong.
@@ -620,7 +631,11 @@ pub fn child_main() {
             let mut consumer = ShmConsumer::open_timeout(name, TIMEOUT).expect("open");
             let mut out = String::new();
             for _ in 0..samples.parse::<usize>().expect("samples") {
-                let sent: u64 = consumer.read_value(TIMEOUT).expect("read the time");
+                let sent: u64 = consumer
+                    .read(TIMEOUT)
+                    .expect("read the time")
+                    .into_value()
+                    .expect("a u64");
                 let woke = monotonic_ns();
                 out.push_str(&format!("{}\n", woke.saturating_sub(sent)));
             }

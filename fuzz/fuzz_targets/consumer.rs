@@ -14,7 +14,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use rustix::fs::Mode;
 use rustix::shm;
-use shm_ring::{OpenError, ReadError, ShmConsumer};
+use shm_ring::{OpenError, ReadTimeoutError, ShmConsumer, TryReadError};
 
 /// Creates (replacing) the segment with `size` bytes, filled from `image`.
 fn segment(name: &str, size: u64, image: &[u8]) -> File {
@@ -33,19 +33,36 @@ fn segment(name: &str, size: u64, image: &[u8]) -> File {
     file
 }
 
-fn check(result: &Result<Option<usize>, ReadError>, max: usize) {
+/// Checks what a read came to: the length of a message taken, or nothing (none waiting, or
+/// refused by the grant and left in the ring), or a read error.
+fn check(result: &Result<Option<usize>, ReadTimeoutError>, max: usize) {
     match result {
         Ok(Some(len)) => assert!(
             *len <= max,
             "a {len}-byte message from a ring carrying {max}"
         ),
         Ok(None)
-        | Err(ReadError::Corrupted(_))
-        | Err(ReadError::TooSmall { .. })
-        | Err(ReadError::TypeMismatch { .. })
-        | Err(ReadError::Timeout)
-        | Err(ReadError::PeerGone) => {}
+        | Err(ReadTimeoutError::Corrupted(_))
+        | Err(ReadTimeoutError::Timeout)
+        | Err(ReadTimeoutError::PeerGone) => {}
         Err(other) => panic!("undocumented read error {other:?}"),
+    }
+}
+
+/// `try_read`, with the message taken out of its grant by `take`.
+fn try_read_by(
+    consumer: &mut ShmConsumer,
+    take: impl FnOnce(shm_ring::ReadGrant<'_>) -> Option<usize>,
+) -> Result<Option<usize>, ReadTimeoutError> {
+    match consumer.try_read() {
+        Ok(grant) => {
+            let len = grant.len();
+            let taken = take(grant);
+            assert!(taken.map_or(true, |n| n == len), "copied {taken:?} of {len} bytes");
+            Ok(taken)
+        }
+        Err(TryReadError::Empty) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -73,7 +90,6 @@ fuzz_target!(|input: &[u8]| {
         Err(other) => panic!("undocumented open error {other:?}"),
     };
     let max = consumer.max_message_len();
-    let mut buf = Vec::new();
     let mut slice = [0u8; 64];
     for op in ops.chunks_exact(3).take(256) {
         let (kind, a, b) = (op[0], op[1], op[2]);
@@ -89,19 +105,40 @@ fuzz_target!(|input: &[u8]| {
                 file.write_all_at(&[kind], at).unwrap();
             }
             // Our consumer reads, in every form.
-            5 => check(&consumer.try_read().map(|m| m.map(|m| m.len())), max),
-            6 => check(&consumer.try_read_into(&mut buf), max),
-            7 => check(&consumer.try_read_into_slice(&mut slice), max),
+            5 => check(&try_read_by(&mut consumer, |m| Some(m.into_vec().len())), max),
+            6 => check(
+                &try_read_by(&mut consumer, |m| m.into_slice(&mut slice).ok()),
+                max,
+            ),
+            7 => check(
+                &try_read_by(&mut consumer, |m| {
+                    let (first, second) = m.as_slices();
+                    let len = first.len() + second.len();
+                    // Every other time a peek: the grant is dropped and the message stays.
+                    if b % 2 == 0 {
+                        m.commit();
+                    }
+                    Some(len)
+                }),
+                max,
+            ),
             8 => check(
-                &consumer.try_read_with(|first, second| first.len() + second.len()),
+                &try_read_by(&mut consumer, |m| {
+                    m.into_values::<u16>().ok().map(|values| values.len() * 2)
+                }),
                 max,
             ),
             _ => {
                 let mut longest = 0;
                 let read =
                     consumer.try_read_batch(usize::from(a % 8), |m| longest = longest.max(m.len()));
-                check(&read.map(|_| Some(longest)), max);
-                check(&consumer.read(Duration::ZERO).map(|m| Some(m.len())), max);
+                let read = match read {
+                    Ok(_) | Err(TryReadError::Empty) => Ok(Some(longest)),
+                    Err(e) => Err(e.into()),
+                };
+                check(&read, max);
+                let read = consumer.read(Duration::ZERO).map(|m| Some(m.into_vec().len()));
+                check(&read, max);
             }
         }
         assert!(consumer.readable_bytes() <= consumer.capacity());

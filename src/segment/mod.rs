@@ -88,7 +88,7 @@ fn os_error(name: &str, (operation, source): (&'static str, io::Error)) -> OpenE
 /// single contender.
 const CREATE_ROUNDS: usize = 64;
 
-/// Creates the object for a ring of `requested` bytes (rounded down to a power of two), takes
+/// Creates the object for a ring of `requested` bytes (rounded up to a power of two), takes
 /// the producer's liveness lock on it and maps it.
 ///
 /// Unless `exclusive`, an object of the same name is replaced, as the original library does,
@@ -114,7 +114,7 @@ pub(crate) fn create(
 ) -> Result<Mapped, OpenError> {
     let (bare, os_name) = names(name)?;
     let capacity =
-        layout::capacity_for(requested).ok_or(OpenError::CapacityOutOfRange { requested })?;
+        layout::round_capacity(requested).ok_or(OpenError::CapacityOutOfRange { requested })?;
     let in_use = || OpenError::InUse {
         name: bare.clone(),
         by: Role::Producer,
@@ -153,9 +153,40 @@ pub(crate) fn create(
             identity,
             pid: std::process::id(),
         };
-        return size_and_map(segment, requested, capacity, locked);
+        return size_and_map(segment, capacity, locked);
     }
     Err(in_use())
+}
+
+/// Removes the segment `name` for whoever asks, not only its producer.
+///
+/// Without `forced`, the name is removed only if no live producer holds the object's lock,
+/// and only while this process holds it (see [`remove_unowned`]): a live producer's segment
+/// is [`OpenError::InUse`]. With `forced`, the name is removed whatever holds it. A missing
+/// name is [`OpenError::NotFound`].
+pub(crate) fn remove(name: &str, forced: bool) -> Result<(), OpenError> {
+    let (bare, os_name) = names(name)?;
+    if forced {
+        return os::unlink(&os_name).map_err(|e| os_error(&bare, e));
+    }
+    // Each further round means another process replaced the name meanwhile; as in `create`,
+    // this bounds a storm of creators, never a single one.
+    for _ in 0..CREATE_ROUNDS {
+        match remove_unowned(&os_name).map_err(|e| os_error(&bare, e))? {
+            Removal::Removed => return Ok(()),
+            Removal::Live => break,
+            Removal::Changed => match os::Object::open(&os_name) {
+                Err((_, e)) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(OpenError::NotFound { name: bare })
+                }
+                _ => continue,
+            },
+        }
+    }
+    Err(OpenError::InUse {
+        name: bare,
+        by: Role::Producer,
+    })
 }
 
 /// What [`remove_unowned`] found.
@@ -205,17 +236,14 @@ fn names_object(os_name: &str, identity: os::Identity) -> os::OsResult<bool> {
 /// On failure the name is removed again, which is safe: this process holds its lock.
 fn size_and_map(
     segment: Segment,
-    requested: usize,
     capacity: u32,
     locked: Option<bool>,
 ) -> Result<Mapped, OpenError> {
-    // The object is as long as the original library makes it (`16 + requested`), but only the
-    // header, the data area and the extension block are ever touched, so only they are
-    // allocated and mapped.
-    let used = layout::extension_offset(capacity) + EXTENSION_LEN;
+    // The object holds the header, the data area and the extension block, all of it used.
+    let used = layout::segment_len(capacity);
     let object = &segment.object;
     let mapped = object
-        .set_len(layout::segment_len(requested) as u64, used as u64)
+        .set_len(used as u64, used as u64)
         .and_then(|()| object.map(used));
     match mapped {
         Ok(region) => Ok(Mapped {

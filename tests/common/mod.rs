@@ -12,6 +12,47 @@ use std::time::{Duration, Instant};
 use rustix::fs::Mode;
 use rustix::shm;
 
+/// Wire facts of docs/PROTOCOL.md ("shm_ring's extension"), written out here from the
+/// document, so that the tests hold the crate to it rather than to its own constants.
+pub mod wire {
+    /// The `reserved` word of a shm_ring producer's header: the bytes `SRX1`.
+    pub const EXTENSION_MARKER: u32 = 0x3158_5253;
+    /// Length of the extension block: one cache line.
+    pub const EXTENSION_LEN: usize = 64;
+    /// Offset of the producer's flag byte in the extension block.
+    pub const PRODUCER_FLAGS: usize = 0;
+    /// Offset of the consumer's flag byte in the extension block.
+    pub const CONSUMER_FLAGS: usize = 1;
+    /// Flag bit: sleeping on the other side's index word.
+    pub const FLAG_SLEEPING: u8 = 0x01;
+    /// Flag bit: holds its liveness lock.
+    pub const FLAG_LOCKED: u8 = 0x02;
+    /// Flag bit: its process can be fenced with `membarrier`.
+    pub const FLAG_BARRIER: u8 = 0x04;
+
+    /// Where the extension block of a ring of `capacity` bytes starts: the first 64-byte
+    /// boundary at or after the end of the data area.
+    pub fn extension_offset(capacity: u32) -> usize {
+        (16 + capacity as usize).next_multiple_of(EXTENSION_LEN)
+    }
+
+    /// The size of the object a shm_ring producer makes for a ring of `capacity` bytes: up to
+    /// the end of the extension block.
+    pub fn segment_len(capacity: u32) -> usize {
+        extension_offset(capacity) + EXTENSION_LEN
+    }
+}
+
+/// The next message copied out, or `None` when none is waiting: `try_read` as the tests
+/// compare it. Corruption fails the test.
+pub fn try_take(consumer: &mut shm_ring::ShmConsumer) -> Option<Vec<u8>> {
+    match consumer.try_read() {
+        Ok(message) => Some(message.into_vec()),
+        Err(shm_ring::TryReadError::Empty) => None,
+        Err(e) => panic!("try_read failed: {e}"),
+    }
+}
+
 /// A segment name no other test (in this or another process) uses.
 pub fn unique_name(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -362,7 +403,7 @@ pub fn wait_until_asleep(raw: &Raw, tid: i32, flag_offset: Option<usize>) {
         HANG_GUARD,
         || {
             let flagged = flag_offset.map_or(true, |offset| {
-                raw.bytes(offset as u64, 1)[0] & shm_ring::layout::FLAG_SLEEPING != 0
+                raw.bytes(offset as u64, 1)[0] & wire::FLAG_SLEEPING != 0
             });
             flagged && in_futex_wait(tid)
         },

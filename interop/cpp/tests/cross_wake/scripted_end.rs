@@ -22,7 +22,7 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
-use shm_ring::{ProducerOptions, ShmConsumer, ShmProducer, WaitStats};
+use shm_ring::{ProducerOptions, ShmConsumer, ShmProducer, TryReadError, TryWriteError, WaitStats};
 
 /// No sleep against a peer of ours ends by running out this.
 const NO_SLICE: Duration = Duration::from_secs(3600);
@@ -92,7 +92,7 @@ impl End {
                 let msg = message(number(words.get(2))?, number(words.get(1))? as usize);
                 match self.producer()?.try_write(&msg) {
                     Ok(()) => Ok("ok".to_owned()),
-                    Err(shm_ring::WriteError::Full) => Ok("full".to_owned()),
+                    Err(TryWriteError::Full) => Ok("full".to_owned()),
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -105,17 +105,18 @@ impl End {
             }
             Some("try_read") => {
                 let seed = number(words.get(1))?;
-                match self.consumer()?.try_read().map_err(|e| e.to_string())? {
-                    Some(got) if got == message(seed, got.len()) => Ok(format!("ok {}", got.len())),
-                    Some(_) => Err(format!("message {seed} has the wrong bytes")),
-                    None => Ok("empty".to_owned()),
+                match self.consumer()?.try_read().map(|got| got.into_vec()) {
+                    Ok(got) if got == message(seed, got.len()) => Ok(format!("ok {}", got.len())),
+                    Ok(_) => Err(format!("message {seed} has the wrong bytes")),
+                    Err(TryReadError::Empty) => Ok("empty".to_owned()),
+                    Err(e) => Err(e.to_string()),
                 }
             }
             Some("read") => {
                 let seed = number(words.get(1))?;
                 let consumer = self.consumer()?;
                 let before = consumer.wait_stats();
-                let got = consumer.read(TIMEOUT).map_err(|e| e.to_string())?;
+                let got = consumer.read(TIMEOUT).map_err(|e| e.to_string())?.into_vec();
                 if got != message(seed, got.len()) {
                     return Err(format!("message {seed} has the wrong bytes"));
                 }
