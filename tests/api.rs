@@ -1,19 +1,20 @@
 //! The public API on real shared-memory segments: every read and write form, the options, and
 //! every error a caller can get when creating or opening a segment.
 
-mod common;
-
 use std::time::Duration;
 
-use common::wire::{
-    extension_offset, segment_len, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER, FLAG_BARRIER,
-    FLAG_LOCKED, PRODUCER_FLAGS,
-};
-use common::{exists, remove, try_take, unique_name, Raw};
 use shm_ring::{
     BufferTooSmall, NameError, OpenError, PeerState, ProducerOptions, ReadGrant, ReadTimeoutError,
     Role, ShmConsumer, ShmProducer, TryReadError, TryWriteError, TypeMismatch, WaitTimeoutError,
     WriteTimeoutError,
+};
+use support::peers::run_as_nobody;
+use support::raw::Raw;
+use support::segment::{exists, remove, unique_name};
+use support::try_take;
+use support::wire::{
+    extension_offset, segment_len, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER, FLAG_BARRIER,
+    FLAG_LOCKED, PRODUCER_FLAGS,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -867,7 +868,7 @@ fn another_users_segment_cannot_be_opened() {
         .unwrap();
     if rustix::process::geteuid().is_root() {
         // Root passes every permission check, so ask a process running as `nobody`.
-        let output = common::run_as_nobody(&[
+        let output = run_as_nobody(&[
             "consumer",
             "--name",
             &name,

@@ -6,16 +6,18 @@
 //! a wake-up rather than by running out its slice. The peer-check interval is set far above
 //! any test's length, so a missed wake-up cannot be hidden by a slice ending on its own.
 
-mod common;
-
 use std::time::Duration;
 
-use common::wire::{extension_offset, CONSUMER_FLAGS, FLAG_SLEEPING, PRODUCER_FLAGS};
-use common::{try_take, unique_name, wait_until_asleep, Raw, HANG_GUARD};
 use shm_ring::{
     ProducerOptions, ReadGrant, ReadTimeoutError, ShmConsumer, ShmProducer, WaitTimeoutError,
     WriteTimeoutError,
 };
+use support::futex::{spawn_reporting_tid, wait_until_asleep};
+use support::process::HANG_GUARD;
+use support::raw::Raw;
+use support::segment::{exists, unique_name};
+use support::try_take;
+use support::wire::{extension_offset, CONSUMER_FLAGS, FLAG_SLEEPING, PRODUCER_FLAGS};
 
 /// Long enough that no sleep in these tests ends by its slice.
 const NO_SLICE: Duration = Duration::from_secs(3600);
@@ -43,7 +45,7 @@ fn a_sleeping_read_is_woken_by_a_write() {
     let (name, mut producer, mut consumer) = pair("wakeread", 4096);
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
-    let (tid, reader) = common::spawn_reporting_tid(move || {
+    let (tid, reader) = spawn_reporting_tid(move || {
         let message = consumer.read(HANG_GUARD).map(ReadGrant::into_vec);
         (message, consumer.wait_stats())
     });
@@ -64,7 +66,7 @@ fn a_sleeping_batch_read_is_woken_by_a_batch_write() {
     let (name, mut producer, mut consumer) = pair("wakebatch", 4096);
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
-    let (tid, reader) = common::spawn_reporting_tid(move || {
+    let (tid, reader) = spawn_reporting_tid(move || {
         let mut seen = Vec::new();
         let count = consumer.read_batch(10, HANG_GUARD, |m| seen.push(m.to_vec()));
         (count, seen, consumer.wait_stats())
@@ -82,7 +84,7 @@ fn a_zero_copy_commit_wakes_a_sleeping_read() {
     let (name, mut producer, mut consumer) = pair("wakegrant", 4096);
     let (consumer_flag, _) = flags_at(4096);
     let raw = Raw::open(&name);
-    let (tid, reader) = common::spawn_reporting_tid(move || {
+    let (tid, reader) = spawn_reporting_tid(move || {
         let message = consumer.read(HANG_GUARD).map(|grant| {
             let (a, b) = grant.as_slices();
             let message = [a, b].concat();
@@ -106,7 +108,7 @@ fn a_producer_sleeping_on_a_full_ring_is_woken_by_a_read() {
     let (_, producer_flag) = flags_at(64);
     let raw = Raw::open(&name);
     while producer.try_write(&[7; 20]).is_ok() {}
-    let (tid, writer) = common::spawn_reporting_tid(move || {
+    let (tid, writer) = spawn_reporting_tid(move || {
         let written = producer.write(&[8; 20], HANG_GUARD);
         (written, producer.wait_stats())
     });
@@ -124,7 +126,7 @@ fn waiting_until_empty_is_woken_by_the_last_read() {
     let (_, producer_flag) = flags_at(4096);
     let raw = Raw::open(&name);
     producer.try_write(b"last").unwrap();
-    let (tid, waiter) = common::spawn_reporting_tid(move || {
+    let (tid, waiter) = spawn_reporting_tid(move || {
         let drained = producer.wait_until_empty(HANG_GUARD);
         (drained, producer.wait_stats())
     });
@@ -143,7 +145,7 @@ fn a_producer_that_never_wakes_anyone_is_polled() {
     let raw = Raw::create_ring(&name, 64, 0);
     let mut consumer = ShmConsumer::open(&name).unwrap();
     consumer.set_peer_check_interval(NO_SLICE); // irrelevant: this producer is not one of ours
-    let (tid, reader) = common::spawn_reporting_tid(move || {
+    let (tid, reader) = spawn_reporting_tid(move || {
         let message = consumer.read(HANG_GUARD).map(ReadGrant::into_vec);
         (message, consumer.wait_stats())
     });
@@ -189,7 +191,7 @@ fn a_reader_drains_a_gone_producer_before_saying_so() {
         None,
         "try_read only says: nothing now"
     );
-    assert!(!common::exists(&name));
+    assert!(!exists(&name));
 }
 
 /// Round trips of the wake-up stress tests.

@@ -4,12 +4,11 @@
 //! they never skip. Everything is built under `CARGO_TARGET_TMPDIR`. The C++ peer's runs
 //! against itself and the other languages are in `tests/interop.rs`.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::build_cpp as build;
+use support::process::output_text;
+use support::tools::build_cpp as build;
 
 /// Flags the conformance peer must build cleanly with.
 const STRICT: &[&str] = &[
@@ -21,14 +20,6 @@ const STRICT: &[&str] = &[
     "-Wshadow",
     "-Wconversion",
 ];
-
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Runs a program to completion; panics with its output unless it exits 0.
 fn run(cmd: &mut Command, what: &str) -> Output {

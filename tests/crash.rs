@@ -5,18 +5,21 @@
 //! does its part, prints `ready`, and waits to be killed; the parent synchronises on that line
 //! and on the blocked thread being asleep in the kernel, never on sleeps.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 
-use common::wire::{extension_offset, CONSUMER_FLAGS, PRODUCER_FLAGS};
-use common::{stream_message, try_take, unique_name, wait_until_asleep, Raw, HANG_GUARD};
 use shm_ring::{
     OpenError, PeerState, ProducerOptions, ReadGrant, ReadTimeoutError, Role, ShmConsumer,
     ShmProducer, WriteTimeoutError,
 };
+use support::futex::{spawn_reporting_tid, wait_until_asleep};
+use support::process::HANG_GUARD;
+use support::raw::Raw;
+use support::segment::{exists, unique_name, Removes};
+use support::stream::stream_message;
+use support::try_take;
+use support::wire::{extension_offset, CONSUMER_FLAGS, PRODUCER_FLAGS};
 
 const CHILD_ROLE: &str = "SHM_RING_CRASH_CHILD";
 const CHILD_NAME: &str = "SHM_RING_CRASH_NAME";
@@ -178,7 +181,7 @@ impl Drop for Reaped {
 /// committed message, never the partial one, and then `PeerGone` while it sleeps.
 fn a_killed_producer_leaves_only_whole_messages() {
     let name = unique_name("killprod");
-    let _cleanup = common::Removes(name.clone());
+    let _cleanup = Removes(name.clone());
     let producer = spawn_child("producer-mid-commit", &name);
     let mut consumer = ShmConsumer::open(&name).unwrap();
     for i in 0..10 {
@@ -189,7 +192,7 @@ fn a_killed_producer_leaves_only_whole_messages() {
         );
     }
     let raw = Raw::open(&name);
-    let (tid, reader) = common::spawn_reporting_tid(move || {
+    let (tid, reader) = spawn_reporting_tid(move || {
         let after = consumer.read(HANG_GUARD).map(ReadGrant::into_vec);
         (after, consumer)
     });
@@ -223,7 +226,7 @@ fn a_killed_consumer_is_replaced_without_loss() {
     }
     let raw = Raw::open(&name);
     let (tid, writer) =
-        common::spawn_reporting_tid(move || (producer.write(&message(next), HANG_GUARD), producer));
+        spawn_reporting_tid(move || (producer.write(&message(next), HANG_GUARD), producer));
     wait_until_asleep(&raw, tid, Some(extension_offset(256) + PRODUCER_FLAGS));
     kill(consumer);
     let (blocked, mut producer) = writer.join().unwrap();
@@ -246,7 +249,7 @@ fn a_killed_consumer_is_replaced_without_loss() {
 /// stale and a new producer replaces it.
 fn a_live_producer_in_another_process_keeps_its_segment() {
     let name = unique_name("liveproc");
-    let _cleanup = common::Removes(name.clone());
+    let _cleanup = Removes(name.clone());
     let holder = spawn_child("producer-holds", &name);
     let err = ShmProducer::create(&name, 4096).unwrap_err();
     assert!(
@@ -297,7 +300,7 @@ fn producers_racing_for_one_name_leave_exactly_one_live() {
     const ROUNDS: usize = 20;
     for round in 0..ROUNDS {
         let name = unique_name("race");
-        let _cleanup = common::Removes(name.clone());
+        let _cleanup = Removes(name.clone());
         let mut racers = Reaped(
             (0..RACERS)
                 .map(|_| {
@@ -361,9 +364,9 @@ fn producers_racing_for_one_name_leave_exactly_one_live() {
 fn a_forked_child_ending_normally_keeps_the_parents_segment() {
     for role in ["fork-returns", "fork-failed-exec"] {
         let name = unique_name("forkexit");
-        let _cleanup = common::Removes(name.clone());
+        let _cleanup = Removes(name.clone());
         let _parent = Reaped(vec![spawn_child(role, &name)]);
-        assert!(common::exists(&name), "{role}: the child removed the name");
+        assert!(exists(&name), "{role}: the child removed the name");
         let mut consumer = ShmConsumer::open(&name).unwrap();
         assert_eq!(consumer.peer_state(), PeerState::Alive, "{role}");
         for i in 0..FORK_STREAM {

@@ -1,11 +1,13 @@
 //! Producer and consumer in separate processes: the Rust `peer` example in both roles, every
 //! message of the conformance stream checked by the consumer (length, every byte, order).
 
-mod common;
-
 use std::process::Command;
 
-use common::{exists, peer_report, run_pair, rust_peer, stream_bytes, unique_name, Order};
+use support::peers::{peer_report, run_pair, run_pair_within, rust_peer, Order, RUN_LIMIT};
+use support::process::Running;
+use support::raw::Raw;
+use support::segment::{exists, unique_name, Removes};
+use support::stream::stream_bytes;
 
 /// A `peer` command for `role` on segment `name` with the given extra arguments.
 fn peer(role: &str, name: &str, args: &[&str]) -> Command {
@@ -18,7 +20,7 @@ fn peer(role: &str, name: &str, args: &[&str]) -> Command {
 
 /// Runs a producer and a consumer with the same stream arguments and checks both reports.
 fn conformance(tag: &str, count: u64, sizes: (usize, usize), args: &[&str], order: Order) {
-    conformance_within(tag, count, sizes, args, order, common::RUN_LIMIT);
+    conformance_within(tag, count, sizes, args, order, RUN_LIMIT);
 }
 
 /// [`conformance`] with a hang guard of `limit`.
@@ -45,7 +47,7 @@ fn conformance_within(
         args,
     ]
     .concat();
-    let (producer, consumer) = common::run_pair_within(
+    let (producer, consumer) = run_pair_within(
         &name,
         peer("producer", &name, &stream),
         peer("consumer", &name, &stream),
@@ -160,12 +162,12 @@ fn fixed_sizes_up_to_the_largest_message() {
 /// Runs a peer alone and returns its exit code and stderr. A failing peer must print nothing
 /// on stdout.
 fn alone(args: &[&str]) -> (Option<i32>, String) {
-    let output = common::Running::start("peer", {
+    let output = Running::start("peer", {
         let mut command = Command::new(rust_peer());
         command.args(args);
         command
     })
-    .finish(common::RUN_LIMIT);
+    .finish(RUN_LIMIT);
     if !output.status.success() {
         assert!(output.stdout.is_empty(), "nothing on stdout when failing");
     }
@@ -178,7 +180,7 @@ fn alone(args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn a_consumer_names_the_first_message_that_is_wrong() {
     let name = unique_name("mismatch");
-    let _cleanup = common::Removes(name.clone());
+    let _cleanup = Removes(name.clone());
     let (p, c) = run_pair(
         &name,
         peer("producer", &name, &["--count", "10", "--size", "10"]),
@@ -211,8 +213,8 @@ fn a_producer_refuses_an_empty_message_in_the_stream() {
 #[test]
 fn a_consumer_reads_zero_length_records_placed_by_hand() {
     let name = unique_name("zerohand");
-    let _cleanup = common::Removes(name.clone());
-    let raw = common::Raw::create_ring(&name, 64, 0);
+    let _cleanup = Removes(name.clone());
+    let raw = Raw::create_ring(&name, 64, 0);
     let mut head = 0;
     for _ in 0..5 {
         head = raw.push_record(64, head, b"");

@@ -14,13 +14,14 @@
 //! install. The Clang build check needs `clang++` and is run by `.ci/run`, which installs it
 //! (`cargo test --test dropin -- --ignored`); run by hand without Clang, it fails saying so.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{build_cpp, build_cpp_with, peer_report, run_pair, unique_name, Lang, Order};
+use support::peers::{peer_report, run_pair, Lang, Order};
+use support::process::output_text;
+use support::segment::{exists, unique_name, Removes};
+use support::tools::{build_cpp, build_cpp_with, cxx, python3, root};
 
 /// The warnings a program of the original library must build without.
 const WARNINGS: &[&str] = &["-Wall", "-Wextra", "-Werror", "-Wpedantic"];
@@ -33,14 +34,6 @@ const SOURCES: [&str; 5] = [
     "tests/dropin/only_byte_ring_buffer.cpp",
     "tests/dropin/only_shared_memory.cpp",
 ];
-
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// `clang++`; fails the test with what to install if it is missing.
 fn clangxx() -> &'static str {
@@ -78,7 +71,7 @@ fn build_everything_with(compiler: &str, tag: &str) {
 
 #[test]
 fn headers_build_as_cpp14_and_cpp17_with_gcc() {
-    build_everything_with(&common::cxx(), "gcc");
+    build_everything_with(&cxx(), "gcc");
 }
 
 /// Clang is not part of a fresh machine, which the README's `cargo test` must pass on; `.ci/run`
@@ -139,9 +132,9 @@ fn drop_in_program(lang: Lang, role: &str) -> Command {
             })
         }
         Lang::Python => {
-            let mut command = common::python3();
+            let mut command = python3();
             command.arg(
-                common::root()
+                root()
                     .join("interop/python/tests/dropin")
                     .join(format!("{role}.py")),
             );
@@ -155,7 +148,7 @@ fn drop_in_program(lang: Lang, role: &str) -> Command {
 /// 4 KiB ring, and checks that each side carried all of it.
 fn pair(producer: Side, consumer: Side, count: u64, size: usize, order: Order) {
     let name = unique_name("dropin");
-    let _cleanup = common::Removes(name.clone());
+    let _cleanup = Removes(name.clone());
     let (count_arg, size_arg) = (count.to_string(), size.to_string());
     let full_args = |role: &str| {
         let mut args = vec![
@@ -215,10 +208,7 @@ fn pair(producer: Side, consumer: Side, count: u64, size: usize, order: Order) {
     };
     check(producer, "producer", &p_out);
     check(consumer, "consumer", &c_out);
-    assert!(
-        !common::exists(&name),
-        "{what}: the producer removes its segment"
-    );
+    assert!(!exists(&name), "{what}: the producer removes its segment");
 }
 
 #[test]

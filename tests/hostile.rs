@@ -3,16 +3,16 @@
 //! index as "full"/"empty"), never panic, never read or write outside the mapping, never hand
 //! out a message that was not published whole.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{try_take, unique_name, Raw};
 use proptest::prelude::*;
 use shm_ring::{
     Corruption, OpenError, ProducerOptions, ReadGrant, ReadTimeoutError, ShmConsumer, TryReadError,
     TryWriteError, WriteTimeoutError,
 };
+use support::raw::Raw;
+use support::segment::unique_name;
+use support::try_take;
 
 const CAPACITY: u32 = 64;
 

@@ -17,11 +17,11 @@
 //! `python3` and a C++ compiler (`g++` or `$CXX`) are required: without them these tests fail,
 //! saying what to install.
 
-mod common;
-
-use common::{
-    peer_report, run_pair, stream_bytes, stream_len, stream_message, unique_name, Lang, Order, Raw,
-};
+use support::peers::{peer_failure, peer_report, run_pair, Lang, Order, RUN_LIMIT};
+use support::process::{wait_until, Running, HANG_GUARD};
+use support::raw::Raw;
+use support::segment::{exists, unique_name, Removes};
+use support::stream::{stream_bytes, stream_len, stream_message};
 
 /// One stream of the matrix.
 struct Stream {
@@ -66,7 +66,7 @@ const STREAMS: [Stream; 4] = [
 fn matrix(producer: Lang, consumer: Lang) {
     for stream in &STREAMS {
         let name = unique_name(stream.tag);
-        let _cleanup = common::Removes(name.clone());
+        let _cleanup = Removes(name.clone());
         let count = stream.count.to_string();
         let (min, max) = (stream.sizes.0.to_string(), stream.sizes.1.to_string());
         let args = [
@@ -106,10 +106,7 @@ fn matrix(producer: Lang, consumer: Lang) {
             ("consumer", stream.count, bytes),
             "{what}"
         );
-        assert!(
-            !common::exists(&name),
-            "{what}: the producer removes its segment"
-        );
+        assert!(!exists(&name), "{what}: the producer removes its segment");
     }
 }
 
@@ -166,8 +163,7 @@ fn zero_length_records(consumer: Lang) {
         "--timeout-ms",
         "60000",
     ]);
-    let output =
-        common::Running::start(format!("{consumer:?} consumer"), command).finish(common::RUN_LIMIT);
+    let output = Running::start(format!("{consumer:?} consumer"), command).finish(RUN_LIMIT);
     let report = peer_report(&format!("{consumer:?} consumer"), &output);
     assert_eq!(
         (report.messages, report.bytes),
@@ -204,7 +200,7 @@ enum Victim {
 /// long before its ten-minute timeout could have run out.
 fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
     let name = unique_name("gone");
-    let _cleanup = common::Removes(name.clone());
+    let _cleanup = Removes(name.clone());
     let args = [
         "--name",
         name.as_str(),
@@ -222,23 +218,21 @@ fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
     p.arg("producer").args(args);
     let mut c = consumer.peer();
     c.arg("consumer").args(args);
-    let mut p = common::Running::start(format!("{producer:?} producer"), p);
-    let mut c = common::Running::start(format!("{consumer:?} consumer"), c);
+    let mut p = Running::start(format!("{producer:?} producer"), p);
+    let mut c = Running::start(format!("{consumer:?} consumer"), c);
     let what = format!("{producer:?} -> {consumer:?}, {victim:?} killed");
-    common::wait_until(&format!("{what}: the segment"), common::HANG_GUARD, || {
+    wait_until(&format!("{what}: the segment"), HANG_GUARD, || {
         // The producer makes the object, sizes it, then writes its capacity word: until then
         // it may be missing, or shorter than a header.
-        common::exists(&name) && {
+        exists(&name) && {
             let raw = Raw::open(&name);
             raw.size() >= 16 && raw.word(8) != 0
         }
     });
     let raw = Raw::open(&name);
-    common::wait_until(
-        &format!("{what}: messages to flow"),
-        common::HANG_GUARD,
-        || raw.word(4) != 0,
-    );
+    wait_until(&format!("{what}: messages to flow"), HANG_GUARD, || {
+        raw.word(4) != 0
+    });
     let (survivor, expected) = match victim {
         Victim::Producer => {
             p.kill();
@@ -249,8 +243,8 @@ fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
             (p, "the consumer is gone")
         }
     };
-    let out = survivor.finish(common::HANG_GUARD);
-    common::peer_failure(&format!("{what}: the survivor"), &out, &[expected]);
+    let out = survivor.finish(HANG_GUARD);
+    peer_failure(&format!("{what}: the survivor"), &out, &[expected]);
 }
 
 macro_rules! liveness {
@@ -301,7 +295,7 @@ fn a_full_shared_memory_file_system_is_an_error_from_create_in_every_language() 
         let out = command
             .output()
             .expect("run unshare (util-linux); this test needs it and root");
-        common::peer_failure(
+        peer_failure(
             &format!("{lang:?} producer"),
             &out,
             &["fallocate", "No space left on device"],

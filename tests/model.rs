@@ -3,13 +3,12 @@
 //! capacity (so empty, too-large and full writes all occur), and start indices anywhere,
 //! often just below 2^32 so that the indices wrap during the run.
 
-mod common;
-
 use std::collections::VecDeque;
 
-use common::try_take;
 use proptest::prelude::*;
 use shm_ring::{BufferTooSmall, ProducerOptions, ShmConsumer, TryReadError, TryWriteError};
+use support::segment::unique_name;
+use support::try_take;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -103,7 +102,7 @@ impl Model {
 }
 
 fn run(requested: usize, start: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let name = common::unique_name("model");
+    let name = unique_name("model");
     let mut producer = ProducerOptions::new()
         .start_index(start)
         .unlink_on_drop(true)

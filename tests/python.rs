@@ -2,11 +2,11 @@
 //!
 //! Needs `python3` (3.8 or newer) on PATH; its absence is a failure, not a skip.
 
-mod common;
+use support::tools::{python3, root};
 
 #[test]
 fn python_peer_unittest_suite() {
-    let output = common::python3()
+    let output = python3()
         .args([
             "-m",
             "unittest",
@@ -17,7 +17,7 @@ fn python_peer_unittest_suite() {
             "interop/python",
             "-v",
         ])
-        .current_dir(common::root())
+        .current_dir(root())
         .output()
         .expect("run python3");
     assert!(

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use support::process::output_text;
+use support::tools::{example, root};
 
 /// A directory of this test's own under the target directory, emptied of `clear` first.
 fn scratch(name: &str, clear: bool) -> PathBuf {
@@ -27,14 +28,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn run(command: &mut Command, what: &str) -> Output {
     command
         .output()
@@ -49,7 +42,7 @@ fn run(command: &mut Command, what: &str) -> Output {
 /// file, so that the source tree gets neither a `Cargo.lock` nor a `target/`.
 #[test]
 fn a_crate_depending_only_on_shm_ring_derives_pod_through_the_reexport() {
-    let source = Path::new(ROOT).join("tests/derive_crate");
+    let source = root().join("tests/derive_crate");
     let copy = scratch("derive_crate", false);
     let manifest = read(&source.join("Cargo.toml"));
     let dependency = r#"shm_ring = { path = "../.." }"#;
@@ -74,17 +67,14 @@ fn a_crate_depending_only_on_shm_ring_derives_pod_through_the_reexport() {
     );
     write(
         &copy.join("Cargo.toml"),
-        &manifest.replace(dependency, &format!("shm_ring = {{ path = {ROOT:?} }}")),
+        &manifest.replace(dependency, &format!("shm_ring = {{ path = {:?} }}", root())),
     );
     std::fs::create_dir_all(copy.join("src")).expect("src directory");
     write(
         &copy.join("src/main.rs"),
         &read(&source.join("src/main.rs")),
     );
-    write(
-        &copy.join("Cargo.lock"),
-        &read(&Path::new(ROOT).join("Cargo.lock")),
-    );
+    write(&copy.join("Cargo.lock"), &read(&root().join("Cargo.lock")));
     let out = run(
         Command::new(env!("CARGO"))
             .args(["run", "--quiet", "--manifest-path"])
@@ -103,26 +93,6 @@ fn a_crate_depending_only_on_shm_ring_derives_pod_through_the_reexport() {
 }
 
 // ------------------------------------------------------------------ the examples' --help
-
-/// An example program of this crate, built (or found up to date) with the same profile as
-/// this test, so that a narrower command than `cargo test` never runs a stale one.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("path of the test executable");
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("<target>/<profile>/deps");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "--quiet", "--example", name])
-        .current_dir(ROOT);
-    if profile.file_name() == Some("release".as_ref()) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build --example");
-    assert!(status.success(), "cargo build --example {name} failed");
-    profile.join("examples").join(name)
-}
 
 /// `--help` prints the usage on stdout and exits 0; `-h` does the same.
 fn assert_help(program: &Path, usage: &str) {
@@ -204,9 +174,9 @@ fn sh_blocks(markdown: &str) -> Vec<Vec<String>> {
 /// run from there: nothing lands in the directory the commands are typed in.
 #[test]
 fn cpp_readme_builds_into_the_build_directory() {
-    let readme = read(&Path::new(ROOT).join("interop/cpp/README.md"));
+    let readme = read(&root().join("interop/cpp/README.md"));
     assert!(
-        read(&Path::new(ROOT).join(".gitignore"))
+        read(&root().join(".gitignore"))
             .lines()
             .any(|line| line == "/interop/cpp/build/"),
         ".gitignore must ignore /interop/cpp/build/"
@@ -250,7 +220,7 @@ fn cpp_readme_builds_into_the_build_directory() {
 /// `interop/cpp/build/peer` behind.
 #[test]
 fn cpp_readme_peer_build_leaves_nothing_else() {
-    let readme = read(&Path::new(ROOT).join("interop/cpp/README.md"));
+    let readme = read(&root().join("interop/cpp/README.md"));
     let block = sh_blocks(&readme)
         .into_iter()
         .find(|block| {
@@ -263,7 +233,7 @@ fn cpp_readme_peer_build_leaves_nothing_else() {
     std::fs::create_dir_all(tree.join("interop/cpp")).expect("scratch tree");
     for part in ["include", "examples"] {
         std::os::unix::fs::symlink(
-            Path::new(ROOT).join("interop/cpp").join(part),
+            root().join("interop/cpp").join(part),
             tree.join("interop/cpp").join(part),
         )
         .expect("link into the scratch tree");
@@ -329,7 +299,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// module says where the module is (it is not installed by cloning the repository).
 #[test]
 fn readme_gives_the_dependency_line_and_the_python_path() {
-    let readme = read(&Path::new(ROOT).join("README.md"));
+    let readme = read(&root().join("README.md"));
     assert!(
         readme.contains("```toml\n[dependencies]\nshm_ring = { path = \""),
         "README.md must show the Cargo.toml line that depends on shm_ring"
@@ -348,10 +318,7 @@ fn readme_gives_the_dependency_line_and_the_python_path() {
                 panic!("README.md runs the Python module without PYTHONPATH: {command}")
             });
         assert!(
-            Path::new(ROOT)
-                .join(dir)
-                .join("shm_ring/__main__.py")
-                .is_file(),
+            root().join(dir).join("shm_ring/__main__.py").is_file(),
             "README.md sets PYTHONPATH={dir}, which does not hold the shm_ring package"
         );
     }
