@@ -6,6 +6,8 @@ use std::process::{Command, ExitStatus, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use crate::process::{wait_until, Running};
 use crate::segment::exists;
 use crate::tools::{build_cpp, example, python3};
@@ -146,8 +148,9 @@ pub fn peer_failure(what: &str, output: &Output, words: &[&str]) -> String {
 }
 
 /// Checks that a peer succeeded, said nothing on stderr, and printed exactly one line of the
-/// contract: `{"role":R,"messages":N,"bytes":B,"seconds":S,"msgs_per_sec":X}` with `S` to 6
-/// decimals and `X` to 1 decimal, equal to `N / S` (0.0 when `S` is 0). Returns its figures.
+/// contract: `{"role":R,"messages":N,"bytes":B,"seconds":S,"msgs_per_sec":X}`, compact, its
+/// keys in that order, with `S` to 6 decimals and `X` to 1 decimal, equal to `N / S` (0.0 when
+/// `S` is 0). Returns its figures.
 pub fn peer_report(what: &str, output: &Output) -> PeerReport {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -163,23 +166,34 @@ pub fn peer_report(what: &str, output: &Output) -> PeerReport {
         "{what} must print one line, printed: {stdout:?}"
     );
     let line = lines[0];
-    let bad = || -> ! { panic!("{what}: not the contract's JSON line: {line}") };
-    let body = line
-        .strip_prefix("{\"role\":\"")
-        .and_then(|rest| rest.strip_suffix('}'))
-        .unwrap_or_else(|| bad());
-    let (role, rest) = body.split_once("\",\"messages\":").unwrap_or_else(|| bad());
-    let (messages, rest) = rest.split_once(",\"bytes\":").unwrap_or_else(|| bad());
-    let (bytes, rest) = rest.split_once(",\"seconds\":").unwrap_or_else(|| bad());
-    let (seconds, rate) = rest
-        .split_once(",\"msgs_per_sec\":")
-        .unwrap_or_else(|| bad());
-    let decimals = |number: &str| number.split_once('.').map_or(0, |(_, frac)| frac.len());
-    assert_eq!(decimals(seconds), 6, "{what}: seconds in {line}");
-    assert_eq!(decimals(rate), 1, "{what}: msgs_per_sec in {line}");
-    let messages: u64 = messages.parse().unwrap_or_else(|_| bad());
-    let seconds: f64 = seconds.parse().unwrap_or_else(|_| bad());
-    let rate: f64 = rate.parse().unwrap_or_else(|_| bad());
+    let report: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("{what}: not a JSON line ({e}): {line}"));
+    let field = |key: &str| {
+        report
+            .get(key)
+            .unwrap_or_else(|| panic!("{what}: no {key:?} in {line}"))
+    };
+    let bad = |key: &str| -> ! { panic!("{what}: {key:?} has the wrong type in {line}") };
+    let role = field("role").as_str().unwrap_or_else(|| bad("role"));
+    let messages = field("messages")
+        .as_u64()
+        .unwrap_or_else(|| bad("messages"));
+    let bytes = field("bytes").as_u64().unwrap_or_else(|| bad("bytes"));
+    let seconds = field("seconds").as_f64().unwrap_or_else(|| bad("seconds"));
+    let rate = field("msgs_per_sec")
+        .as_f64()
+        .unwrap_or_else(|| bad("msgs_per_sec"));
+    // The figures written back in the contract's form: any other key, key order, spacing or
+    // number of decimals makes a different line.
+    let contract = format!(
+        "{{\"role\":{},\"messages\":{messages},\"bytes\":{bytes},\"seconds\":{seconds:.6},\"msgs_per_sec\":{rate:.1}}}",
+        Value::from(role)
+    );
+    assert_eq!(
+        line, contract,
+        "{what}: not the contract's JSON line (keys in order, seconds to 6 decimals, \
+         msgs_per_sec to 1)"
+    );
     let expected_rate = if seconds > 0.0 {
         messages as f64 / seconds
     } else {
@@ -192,7 +206,7 @@ pub fn peer_report(what: &str, output: &Output) -> PeerReport {
     PeerReport {
         role: role.to_owned(),
         messages,
-        bytes: bytes.parse().unwrap_or_else(|_| bad()),
+        bytes,
     }
 }
 
@@ -215,4 +229,52 @@ pub fn run_as_nobody(args: &[&str]) -> Output {
     let output = Running::start("peer as nobody", command).finish(RUN_LIMIT);
     let _ = std::fs::remove_dir_all(&dir);
     output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn printed(line: &str) -> Output {
+        Output {
+            status: ExitStatus::from_raw(0),
+            stdout: format!("{line}\n").into_bytes(),
+            stderr: Vec::new(),
+        }
+    }
+
+    fn accepted(line: &str) -> bool {
+        std::panic::catch_unwind(|| peer_report("peer", &printed(line))).is_ok()
+    }
+
+    #[test]
+    fn the_contracts_line_gives_its_figures() {
+        let line = r#"{"role":"consumer","messages":10,"bytes":640,"seconds":2.000000,"msgs_per_sec":5.0}"#;
+        assert_eq!(
+            peer_report("peer", &printed(line)),
+            PeerReport {
+                role: "consumer".into(),
+                messages: 10,
+                bytes: 640
+            }
+        );
+    }
+
+    #[test]
+    fn any_other_form_of_the_line_is_refused() {
+        for line in [
+            r#"{"role":"consumer","messages":10,"bytes":640,"seconds":2.00000,"msgs_per_sec":5.0}"#,
+            r#"{"role":"consumer","messages":10,"bytes":640,"seconds":2.000000,"msgs_per_sec":5}"#,
+            r#"{"role":"consumer","messages":10,"bytes":640,"seconds":2.000000,"msgs_per_sec":6.0}"#,
+            r#"{"messages":10,"role":"consumer","bytes":640,"seconds":2.000000,"msgs_per_sec":5.0}"#,
+            r#"{"role": "consumer","messages":10,"bytes":640,"seconds":2.000000,"msgs_per_sec":5.0}"#,
+            r#"{"role":"consumer","messages":10,"bytes":640,"seconds":2.000000,"msgs_per_sec":5.0,"x":1}"#,
+            r#"{"role":"consumer","messages":"10","bytes":640,"seconds":2.000000,"msgs_per_sec":5.0}"#,
+            r#"{"role":"consumer","messages":10,"bytes":640,"seconds":2.000000}"#,
+            r#"role=consumer messages=10"#,
+        ] {
+            assert!(!accepted(line), "accepted {line}");
+        }
+    }
 }
