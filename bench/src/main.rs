@@ -290,11 +290,15 @@ fn peer_run(
         .expect("run the producer peer");
     let out = c.wait_with_output().expect("consumer peer");
     assert!(p.success() && out.status.success(), "a peer failed");
-    let line = String::from_utf8_lossy(&out.stdout);
-    line.split("\"msgs_per_sec\":")
-        .nth(1)
-        .and_then(|rest| rest.trim_end().trim_end_matches('}').parse().ok())
-        .expect("the consumer's JSON line")
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|report| report["msgs_per_sec"].as_f64())
+        .unwrap_or_else(|| {
+            panic!(
+                "the consumer peer printed no msgs_per_sec: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
 }
 
 // ------------------------------------------------------------------ the no-wake build
