@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use support::process::output_text;
-use support::tools::build_cpp as build;
+use support::tools::{build_cpp as build, ASAN_UBSAN};
 
 /// Flags the conformance peer must build cleanly with.
 const STRICT: &[&str] = &[
@@ -59,18 +59,7 @@ fn header_builds_without_exceptions_or_rtti() {
 
 #[test]
 fn unit_tests_pass_under_asan_and_ubsan() {
-    let exe = build(
-        "tests/unit_tests.cpp",
-        "unit_tests_asan_ubsan",
-        &[
-            "-g",
-            "-O1",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            "-Wall",
-            "-Wextra",
-        ],
-    );
+    let exe = build("tests/unit_tests.cpp", "unit_tests_asan_ubsan", ASAN_UBSAN);
     let out = run(
         &mut Command::new(exe),
         "the C++ unit tests under ASan+UBSan",

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use support::peers::{peer_report, run_pair, Lang, Order};
 use support::process::output_text;
 use support::segment::{exists, unique_name, Removes};
-use support::tools::{build_cpp, build_cpp_with, cxx, python3, root};
+use support::tools::{build_cpp, build_cpp_with, cxx, python3, root, ASAN_UBSAN};
 
 /// The warnings a program of the original library must build without.
 const WARNINGS: &[&str] = &["-Wall", "-Wextra", "-Werror", "-Wpedantic"];
@@ -87,14 +87,7 @@ fn cpp_unit_tests_pass_under_asan_and_ubsan() {
     let exe = build_cpp(
         "tests/dropin/unit_tests.cpp",
         "dropin_unit_tests_asan_ubsan",
-        &[
-            "-g",
-            "-O1",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            "-Wall",
-            "-Wextra",
-        ],
+        ASAN_UBSAN,
     );
     let out = Command::new(exe)
         .output()

@@ -103,6 +103,17 @@ pub fn cxx() -> String {
     }
 }
 
+/// Flags for a C++ test program run under AddressSanitizer and UndefinedBehaviorSanitizer,
+/// stopping at the first error either finds.
+pub const ASAN_UBSAN: &[&str] = &[
+    "-g",
+    "-O1",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-Wall",
+    "-Wextra",
+];
+
 /// Compiles `source` (relative to interop/cpp) with `flags` into `<target>/tmp/cpp/name` and
 /// returns the executable; fails the test with the compiler's output if that fails.
 pub fn build_cpp(source: &str, name: &str, flags: &[&str]) -> PathBuf {
