@@ -322,12 +322,30 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
     return segment
 
 
+def _read_header(fd, bare):
+    """The four header words, read with ``pread`` (nothing is mapped before they are checked)."""
+    try:
+        header = os.pread(fd, HEADER_LEN, 0)
+    except OSError as error:
+        raise os_error(error, bare, "pread") from error
+    if len(header) < HEADER_LEN:
+        # The object shrank after it was measured.
+        raise SegmentTooSmallError(
+            "shared-memory segment {!r} holds only {} bytes, smaller than the {}-byte "
+            "header".format(bare, len(header), HEADER_LEN),
+            len(header),
+        )
+    return [int.from_bytes(header[k : k + 4], "little") for k in range(0, HEADER_LEN, 4)]
+
+
 def open_segment(bare, fence):
     """Open and map an existing, initialised segment; return (segment, capacity).
 
-    The segment keeps the descriptor open; nothing is locked or written yet (see ``attach``).
-    Its ``extension`` is set only if the producer wrote the marker and the block fits in the
-    object.
+    The header is read with ``pread`` and checked before anything is mapped; then only the
+    layout it describes is mapped (and pre-faulted): ``16 + capacity`` bytes, plus the
+    extension block when the producer wrote the marker and the block fits in the object.
+    Bytes past that are never mapped or touched, whatever size the object claims. The segment
+    keeps the descriptor open; nothing is locked or written yet (see ``attach``).
     """
     try:
         fd = _shm_open(bare, os.O_RDWR, 0)
@@ -353,12 +371,10 @@ def open_segment(bare, fence):
                 ),
                 size,
             )
-        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
-    finally:
-        if segment is None:
-            os.close(fd)
-    try:
-        capacity = segment.words[CAPACITY_WORD]
+        words = _read_header(fd, bare)
+        capacity = words[CAPACITY_WORD]
+        # The system call orders the read of the capacity before any later access on every
+        # CPU; the fence keeps the rule that it is followed by one.
         if fence is not None:
             fence()
         if capacity == 0:
@@ -379,12 +395,17 @@ def open_segment(bare, fence):
                 size,
                 capacity,
             )
-        # Written before the capacity word, so the fence above covers it too.
-        if has_extension(segment.words[RESERVED_WORD], capacity, size):
-            segment.extension = extension_offset(capacity)
-    except BaseException:
-        segment.close()
-        raise
+        # ``reserved`` is written before the capacity word, so the read above covers it too.
+        extension = None
+        length = HEADER_LEN + capacity
+        if has_extension(words[RESERVED_WORD], capacity, size):
+            extension = extension_offset(capacity)
+            length = extension + EXTENSION_LEN
+        segment = Segment(bare, _map(fd, length, bare), length, st.st_dev, st.st_ino, fd)
+        segment.extension = extension
+    finally:
+        if segment is None:
+            os.close(fd)
     return segment, capacity
 
 

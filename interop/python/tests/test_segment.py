@@ -18,6 +18,8 @@ from shm_ring import (
     ShmTimeoutError,
 )
 
+from shm_ring import _segment
+
 from .support import RawSegment, exists, fstat, peer_env, unique_name, unlink_quietly
 
 
@@ -89,6 +91,26 @@ class OpenTest(unittest.TestCase):
         with ShmConsumer(self.name) as consumer:
             self.assertEqual(consumer.capacity, 8)
             self.assertEqual(len(consumer._mm), 24)
+
+    def test_a_huge_sparse_object_maps_only_the_layout_its_header_describes(self):
+        # 1 GiB of address space, no memory behind it: the header says capacity 64.
+        gib = 1 << 30
+        fd = _segment._shm_open(self.name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, gib)
+            os.pwrite(fd, (0).to_bytes(8, "little") + (64).to_bytes(4, "little") + b"SRX1", 0)
+            before = os.fstat(fd).st_blocks
+        finally:
+            os.close(fd)
+        with ShmConsumer(self.name) as consumer:
+            self.assertEqual(consumer.capacity, 64)
+            # 16 + 64 bytes of ring, then the extension block at 128 (marker, and it fits).
+            self.assertEqual(len(consumer._mm), 192)
+            self.assertEqual(consumer._segment.extension, 128)
+            grown = fstat(self.name).st_blocks - before
+        # st_blocks counts 512-byte units: at most a few pages were allocated by opening.
+        self.assertLessEqual(grown, 8 * 4096 // 512, "opening allocated {} KiB".format(grown // 2))
+        self.assertEqual(fstat(self.name).st_size, gib)
 
     def test_consumer_waits_for_the_producer(self):
         result = []
