@@ -204,8 +204,8 @@ def _map(fd, size, bare):
         raise os_error(error, bare, "mmap") from error
 
 
-#: How many times a producer tries to claim a name that others keep re-creating.
-_CREATE_ATTEMPTS = 8
+#: How many rounds a producer makes to claim a name that others keep re-creating.
+_CREATE_ATTEMPTS = 64
 
 
 def producer_alive(bare):
@@ -238,29 +238,92 @@ def _in_use(bare, holder):
     )
 
 
-def _create_fd(bare, mode, exclusive):
-    """Create the object exclusively; unless ``exclusive``, first replace a stale one."""
-    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
-    if exclusive:
-        try:
-            return _shm_open(bare, flags, mode)
-        except OSError as error:
-            raise os_error(error, bare, "shm_open") from error
-    for _ in range(_CREATE_ATTEMPTS):
-        if producer_alive(bare):
+def _names_object(bare, fd):
+    """Whether the name ``bare`` refers to the object open as ``fd`` (same device and inode)."""
+    try:
+        other = _shm_open(bare, os.O_RDONLY, 0)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise os_error(error, bare, "shm_open") from error
+    try:
+        named = os.fstat(other)
+        ours = os.fstat(fd)
+    except OSError as error:
+        raise os_error(error, bare, "fstat") from error
+    finally:
+        os.close(other)
+    return (named.st_dev, named.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def _retire(bare):
+    """Unlink the stale object ``bare`` names, if its producer lock can be taken.
+
+    Only a process holding the producer lock of the object a name refers to unlinks that
+    name, so no creator can remove an object another creator has just made and locked, and
+    two creators cannot both replace the same stale object. Returns normally when the caller
+    should try the exclusive create again; raises InUseError if a live producer holds it.
+    """
+    try:
+        fd = _shm_open(bare, os.O_RDWR, 0)
+    except FileNotFoundError:
+        return  # gone meanwhile: try to create it
+    except OSError as error:
+        raise os_error(error, bare, "shm_open") from error
+    try:
+        taken = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE)
+        if taken is False:
             raise _in_use(bare, "producer")
+        # Holding the lock, nobody else can change what the name refers to; but the name may
+        # have been changed between our open and our lock.
+        if taken is None or _names_object(bare, fd):
+            # taken is None: no OFD locks here; the race this closes stays open (documented).
+            try:
+                _shm_unlink(bare)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise os_error(error, bare, "shm_unlink") from error
+    finally:
+        os.close(fd)  # releases the lock on the retired object
+
+
+def _create_fd(bare, mode, exclusive):
+    """Create the object exclusively and take its producer lock at once; unless ``exclusive``,
+    first retire a stale object of that name (see ``_retire``).
+
+    Once the lock of the new object is held, the name must still refer to it: another creator
+    may have retired the fresh object (taken its lock, unlinked it and let the lock go) before
+    this one asked for the lock. Holding the lock of the object the name refers to, nobody
+    else can change the name any more.
+
+    Returns ``(fd, locked)``; ``locked`` is False only where OFD locks do not work. Raises
+    InUseError when a live producer holds the name, or when another creator holds the lock of
+    the object this call just made (that creator is replacing it and will own the name).
+    """
+    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
+    for _ in range(_CREATE_ATTEMPTS):
         try:
-            _shm_unlink(bare)
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            raise os_error(error, bare, "shm_unlink") from error
-        try:
-            return _shm_open(bare, flags, mode)
-        except FileExistsError:
-            continue  # someone created it between the unlink and the open: look again
+            fd = _shm_open(bare, flags, mode)
+        except FileExistsError as error:
+            if exclusive:
+                raise os_error(error, bare, "shm_open") from error
+            _retire(bare)
+            continue
         except OSError as error:
             raise os_error(error, bare, "shm_open") from error
+        taken = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE)
+        if taken is False:
+            # Another creator holds the lock of the object we just made: it is retiring it
+            # and will own the name. Never unlink here: the name is not ours to change.
+            os.close(fd)
+            raise _in_use(bare, "producer")
+        if taken is True and not _names_object(bare, fd):
+            # Another creator took the lock, unlinked our fresh object and let the lock go
+            # before we asked for it: the object is nobody's now. Start again.
+            os.close(fd)
+            continue
+        return fd, taken is True
     raise InUseError(
         "shared-memory segment {!r} is in use: it was re-created {} times while this producer "
         "tried to claim it".format(bare, _CREATE_ATTEMPTS),
@@ -273,12 +336,14 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
     """Create and initialise segment ``bare`` (see the producer's documentation).
 
     The object is ``segment_len(requested)`` bytes, so that the extension block fits past
-    the data area. The producer's liveness lock is taken right after the object is created.
-    The header, the marker in ``reserved``, the zeroed extension block and the producer's flag
-    byte in it (LOCKED if the lock was taken, BARRIER if ``barrier``) are all written before
-    the capacity word publishes the segment.
+    the data area. The producer's liveness lock is taken right after the exclusive create,
+    before anything else (see ``_create_fd``). The header, the marker in ``reserved``, the
+    zeroed extension block and the producer's flag byte in it (LOCKED if the lock was taken,
+    BARRIER if ``barrier``) are all written before the capacity word publishes the segment.
+    If anything fails after the create, the name is unlinked only while it still refers to
+    this object, and before its lock is released.
     """
-    fd = _create_fd(bare, mode, exclusive)
+    fd, locked = _create_fd(bare, mode, exclusive)
     segment = None
     try:
         size = segment_len(requested)
@@ -293,16 +358,16 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
             st = os.fstat(fd)
         except OSError as error:
             raise os_error(error, bare, operation) from error
-        locked = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE) is True
         segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
         segment.locked = locked
     finally:
         if segment is None:
-            os.close(fd)
             try:
-                _shm_unlink(bare)
-            except OSError:
+                if _names_object(bare, fd):
+                    _shm_unlink(bare)
+            except (OSError, ShmRingError):
                 pass
+            os.close(fd)
     flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
     segment.flags = flags
     extension = extension_offset(capacity)

@@ -1,6 +1,10 @@
 """Liveness: the locks each side holds, the LOCKED bit in the extension block, peers that die
 (SIGKILL of a child process) or close, and live segments that are not taken over."""
 
+import os
+import select
+import subprocess
+import sys
 import time
 import unittest
 
@@ -11,8 +15,11 @@ from .support import (
     CONSUMER_CHILD,
     PRODUCER_CHILD,
     Call,
+    HANG_GUARD,
     Child,
+    exists,
     fstat,
+    peer_env,
     unique_name,
     unlink_quietly,
     wait_until,
@@ -156,6 +163,121 @@ class LivenessTest(unittest.TestCase):
         with ShmProducer(self.name, 128) as producer:
             self.assertEqual(producer.capacity, 128)
             self.assertEqual(fstat(self.name).st_size, 256)  # data 16..144, block 192..256
+
+
+#: A racing creator: ``ID GO_FD COUNT``. For each line ``NAME unlink|keep`` on stdin it says
+#: ``armed``, waits for one byte on the shared GO_FD pipe (all racers are released at once),
+#: tries to create NAME and says ``won``, ``inuse`` or ``error ...``. A winner then writes
+#: COUNT messages b"ID:i", waits until they are read, and closes (unlinking the name or not)
+#: when it reads ``close``, then says ``closed``.
+RACER = (
+    "import os, sys, shm_ring\n"
+    "me, go, count = sys.argv[1].encode(), int(sys.argv[2]), int(sys.argv[3])\n"
+    "print('ready', flush=True)\n"
+    "for line in sys.stdin:\n"
+    "    name, ending = line.split()\n"
+    "    print('armed', flush=True)\n"
+    "    os.read(go, 1)\n"
+    "    try:\n"
+    "        producer = shm_ring.ShmProducer(name, 64, unlink_on_close=ending == 'unlink')\n"
+    "    except shm_ring.InUseError as error:\n"
+    "        print('inuse' if error.holder == 'producer' else 'error %s' % error, flush=True)\n"
+    "        continue\n"
+    "    except Exception as error:\n"
+    "        print('error %r' % error, flush=True)\n"
+    "        continue\n"
+    "    print('won', flush=True)\n"
+    "    for i in range(count):\n"
+    "        producer.write(b'%s:%d' % (me, i))\n"
+    "    producer.wait_until_empty()\n"
+    "    sys.stdin.readline()\n"
+    "    producer.close()\n"
+    "    print('closed', flush=True)\n"
+)
+
+
+class CreateRaceTest(unittest.TestCase):
+    """Creators racing for one name: exactly one wins, the others get InUseError, and the
+    name refers to the winner's segment."""
+
+    RACERS = 8
+    ROUNDS = 100
+    COUNT = 50
+
+    def setUp(self):
+        self.assertTrue(_kernel.locks_available(), "this test needs Linux OFD locks")
+        self.name = unique_name("race")
+        self.addCleanup(unlink_quietly, self.name)
+        go_read, self.go = os.pipe()
+        self.addCleanup(os.close, self.go)
+        self.racers = []
+        try:
+            for racer in range(self.RACERS):
+                process = subprocess.Popen(
+                    [sys.executable, "-c", RACER, str(racer), str(go_read), str(self.COUNT)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=peer_env(),
+                    universal_newlines=True,
+                    pass_fds=(go_read,),
+                )
+                self.addCleanup(self.stop, process)
+                self.racers.append(process)
+        finally:
+            os.close(go_read)
+        for process in self.racers:
+            self.assertEqual(self.line(process), "ready")
+
+    def stop(self, process):
+        if process.poll() is None:
+            process.kill()
+        process.wait(HANG_GUARD)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            stream.close()
+
+    def line(self, process):
+        ready, _, _ = select.select([process.stdout], [], [], HANG_GUARD)
+        line = process.stdout.readline() if ready else ""
+        if not line:
+            self.stop(process)
+            self.fail("a racer ended or hung: {}".format(process.stderr.read()))
+        return line.strip()
+
+    def tell(self, process, line):
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+
+    def test_exactly_one_of_many_simultaneous_creators_wins(self):
+        for round_ in range(self.ROUNDS):
+            # Every other round the winner leaves its (then stale) segment behind, so that the
+            # next round's creators race to replace it rather than to create the name.
+            ending = "unlink" if round_ % 2 else "keep"
+            for process in self.racers:
+                self.tell(process, "{} {}".format(self.name, ending))
+            for process in self.racers:
+                self.assertEqual(self.line(process), "armed")
+            os.write(self.go, b"g" * self.RACERS)
+            outcomes = [self.line(process) for process in self.racers]
+            winners = [racer for racer, outcome in enumerate(outcomes) if outcome == "won"]
+            self.assertEqual(
+                len(winners), 1, "round {}: outcomes {}".format(round_, outcomes)
+            )
+            self.assertEqual(
+                outcomes.count("inuse"), self.RACERS - 1, "round {}: {}".format(round_, outcomes)
+            )
+            winner = winners[0]
+            with ShmConsumer(self.name, timeout=HANG_GUARD) as consumer:
+                self.assertIs(consumer.is_peer_alive(), True)
+                for i in range(self.COUNT):
+                    self.assertEqual(
+                        consumer.read(timeout=HANG_GUARD),
+                        b"%d:%d" % (winner, i),
+                        "round {}, message {}".format(round_, i),
+                    )
+                self.tell(self.racers[winner], "close")
+                self.assertEqual(self.line(self.racers[winner]), "closed")
+            self.assertEqual(exists(self.name), ending == "keep", "round {}".format(round_))
 
 
 if __name__ == "__main__":
