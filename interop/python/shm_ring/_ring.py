@@ -14,6 +14,7 @@ Blocking calls wait through the ring's Waiter, which sleeps in the kernel and no
 peer.
 """
 
+import os
 import struct
 
 from . import _kernel, _order
@@ -104,7 +105,8 @@ class ShmProducer:
       consumer still attached to a replaced object keeps reading the old one.
     * ``start_index``: initial head and tail (any u32), to exercise the 2**32 wrap.
     * ``unlink_on_close``: unlink the name on ``close()``, if it still refers to this
-      producer's object. Otherwise the segment outlives the producer until ``unlink()``.
+      producer's object and ``close()`` runs in the process that created the producer (never
+      in a forked child). Otherwise the segment outlives the producer until ``unlink()``.
 
     Not thread-safe: one thread writes at a time.
     """
@@ -138,6 +140,8 @@ class ShmProducer:
             _barrier_for_new_ring(),
         )
         self._segment = segment
+        # Only the creating process removes the name on close (a forked child's copy never).
+        self._pid = os.getpid()
         self._waiter = Waiter("producer", segment, segment.flags, fence)
         self._wake = self._waiter.wake
         # The consumer's flag byte (the producer always makes the extension block).
@@ -534,20 +538,29 @@ class ShmProducer:
 
     def close(self):
         """Unmap the segment (an open reservation is cancelled). Unlinks the name only if
-        ``unlink_on_close`` was given. Idempotent."""
+        ``unlink_on_close`` was given and this is the process that created the producer.
+        Idempotent.
+
+        In a child made by ``fork()`` the producer's copy only lets go of its descriptor and
+        mapping: it neither unlinks the name nor wakes the consumer, and writes nothing to the
+        segment. The liveness lock stays held until the parent closes too (it belongs to the
+        open file description the two processes share).
+        """
         if self._closed:
             return
         reservation = self._reservation
         if reservation is not None:
             reservation._drop()
         self._closed = True
+        creator = os.getpid() == self._pid
         try:
-            if self._unlink_on_close:
+            if self._unlink_on_close and creator:
                 self.unlink()
         finally:
             segment = self._segment
-            segment.close_fd()  # releases the liveness lock
-            self._waiter.closing()
+            segment.close_fd()  # releases the liveness lock (in the creating process)
+            if creator:
+                self._waiter.closing()
             segment.close()
             self._mm = self._buf = self._words = None
 
@@ -693,6 +706,7 @@ class ShmConsumer:
             )
         attach(segment, _barrier_for_new_ring())
         self._segment = segment
+        self._pid = os.getpid()
         self._waiter = Waiter("consumer", segment, segment.flags, fence)
         self._wake = self._waiter.wake
         # The producer's flag byte, or None when the ring has no extension block.
@@ -1096,7 +1110,8 @@ class ShmConsumer:
 
     def close(self):
         """Unmap the segment; never unlinks it. An open read view is dropped without consuming
-        its message. Idempotent."""
+        its message. Idempotent. In a child made by ``fork()`` it only lets go of the
+        descriptor and the mapping (see ShmProducer.close)."""
         if self._closed:
             return
         view = self._view
@@ -1104,8 +1119,9 @@ class ShmConsumer:
             view._drop()
         self._closed = True
         segment = self._segment
-        segment.close_fd()  # releases the liveness lock
-        self._waiter.closing()
+        segment.close_fd()  # releases the liveness lock (in the opening process)
+        if os.getpid() == self._pid:
+            self._waiter.closing()
         segment.close()
         self._mm = self._buf = self._rbuf = self._words = None
 
