@@ -12,6 +12,18 @@ is set there, wakes it through futex (see ``_wait.Waiter``). A consumer of a rin
 extension block (the original library's) has no flag byte to look at and never wakes anyone.
 Blocking calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead
 peer.
+
+Store, then flag load. Every publication (try_write, _publish for batches and commits,
+try_read, _advance for read_into, views and the rest, _read_batch) stores its own index and
+then loads the other side's flag byte; a sleeper that has set SLEEPING and issued membarrier
+relies on that order. Nothing can swap the two in the compiled code: the store and the load
+are each made by a separate C function of memoryview (its item-assignment and subscript slots),
+which the interpreter reaches through a function pointer of the type, between two bytecodes.
+A compiler must keep memory accesses on both sides of a call it cannot see through, so the
+store is done before the load begins in program order. The CPU may still let the load pass
+the store (even x86 does, through its store buffer); that is what the sleeper's membarrier is
+for: it runs a full barrier on the publisher's CPU, so that either the sleeper's futex sees
+the new index or the publisher's load sees SLEEPING.
 """
 
 import os
