@@ -24,6 +24,21 @@ store is done before the load begins in program order. The CPU may still let the
 the store (even x86 does, through its store buffer); that is what the sleeper's membarrier is
 for: it runs a full barrier on the publisher's CPU, so that either the sleeper's futex sees
 the new index or the publisher's load sees SLEEPING.
+
+Interrupts. A signal handler (SIGINT's raises KeyboardInterrupt) runs between two bytecodes,
+where the interpreter checks for pending signals: on entry to a Python function, after a call
+to a C function returns, on a loop's back edge. So an exception can come out of nearly any
+call made here. The rule is that it may abort a call but never leaves the ring or the object
+inconsistent, and never loses a message that was consumed:
+
+* every update of shared and local state that goes with one publication (the index store, the
+  local copy of the index, the open reservation or read view) is made by plain assignments,
+  with no call in between, so no signal can land among them; everything that can be
+  interrupted before them (copying, checking, barriers) can simply be done again;
+* the wake-up after a publication runs inside ``try``: an exception raised there (the only
+  place one can come from once the message is published or consumed) is kept, the call
+  returns its result, and the next call on the object (any call, ``close()`` included, after
+  it has closed) raises the kept exception before it does anything else.
 """
 
 import os
@@ -32,6 +47,7 @@ import struct
 from . import _kernel, _order
 from ._errors import (
     BufferTooSmallError,
+    ShmRingError,
     BusyError,
     ClosedError,
     CorruptedError,
@@ -139,6 +155,8 @@ class ShmProducer:
                 "start_index must be an int from 0 to {}, got {!r}".format(MAX_REQUEST, start_index)
             )
         self._closed = True
+        self._released = True
+        self._pending = None
         self._unlink_on_close = bool(unlink_on_close)
         fence = _order.fence_for_new_ring()
         segment = create_segment(
@@ -169,6 +187,7 @@ class ShmProducer:
         self._head = start_index
         self._tail_cache = start_index
         self._reservation = None
+        self._released = False
         self._closed = False
 
     # -- introspection ---------------------------------------------------------------------
@@ -223,8 +242,16 @@ class ShmProducer:
     # -- internals -------------------------------------------------------------------------
 
     def _check_open(self):
+        if self._pending is not None:
+            self._raise_pending()
         if self._closed:
             raise ClosedError("the producer of {!r} is closed".format(self._name))
+
+    def _raise_pending(self):
+        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
+        error = self._pending
+        self._pending = None
+        raise error
 
     def _check_usable(self):
         self._check_open()
@@ -284,14 +311,22 @@ class ShmProducer:
             buf[_H + p : _H + cap] = view[:first]
             buf[_H : _H + n - first] = view[first:]
 
-    def _publish(self, head):
+    def _publish(self, head, reservation=None):
+        """Publish ``head`` (and close ``reservation``, if given, in the same step)."""
         before = self._head
         if self._fence is not None:
             self._fence()
+        # From the store to the end of the step: assignments only (see the module docstring).
         self._words[0] = head
         self._head = head
-        if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
-            self._wake_consumer(before)
+        if reservation is not None:
+            self._reservation = None
+            reservation._open = False
+        try:
+            if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
+                self._wake_consumer(before)
+        except BaseException as error:  # an interrupt: the message is out, raise it next call
+            self._pending = error
 
     def _wake_consumer(self, before):
         """The consumer's SLEEPING bit was seen after publishing the head that followed
@@ -326,7 +361,7 @@ class ShmProducer:
         arrays, ...), copied straight into the ring. Raises EmptyMessageError for an empty one
         and MessageTooLargeError for one above ``max_message_len``.
         """
-        if self._closed or self._reservation is not None:
+        if self._closed or self._reservation is not None or self._pending is not None:
             self._check_usable()
         view = data if type(data) is bytes else _byte_view(data)
         n = len(view)
@@ -345,13 +380,18 @@ class ShmProducer:
             buf[at + 4 : at + need] = view
         else:
             self._put_record(pos, view, n)
+        before = head
         head = (head + need) & _M32
         if self._fence is not None:
             self._fence()
+        # From the store on: assignments only, then the wake-up (as in _publish).
         self._words[0] = head
-        if buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
-            self._wake_consumer(self._head)
         self._head = head
+        try:
+            if buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
+                self._wake_consumer(before)
+        except BaseException as error:
+            self._pending = error
         return True
 
     def write(self, data, timeout=None):
@@ -519,8 +559,7 @@ class ShmProducer:
 
     def _commit(self, reservation, length):
         self._put_prefix(reservation._pos, length)
-        self._reservation = None
-        self._publish((self._head + length + 4) & _M32)
+        self._publish((self._head + length + 4) & _M32, reservation)
 
     # -- draining and lifetime -------------------------------------------------------------
 
@@ -558,23 +597,48 @@ class ShmProducer:
         segment. The liveness lock stays held until the parent closes too (it belongs to the
         open file description the two processes share).
         """
-        if self._closed:
-            return
+        if not self._released:
+            self._closed = True
+            creator = os.getpid() == self._pid
+            segment = self._segment
+            try:
+                try:
+                    self._drop_and_unlink(creator)
+                except ShmRingError:
+                    raise
+                except BaseException as error:
+                    # An interrupt: both steps can be done again, and must be done while the
+                    # descriptor (and so the producer lock) is held. Raised at the end.
+                    self._pending = error
+                    self._drop_and_unlink(creator)
+            finally:
+                try:
+                    self._let_go(creator)
+                except BaseException as error:  # an interrupt: finish, raise it at the end
+                    self._pending = error
+                    self._let_go(creator)
+        if self._pending is not None:
+            self._raise_pending()
+
+    def _let_go(self, creator):
+        """Close the descriptor, wake a sleeping consumer (only in the creating process) and
+        unmap, which releases the liveness lock unless a forked child still holds it. Each
+        step can be done again."""
+        segment = self._segment
+        if segment.fd is not None:
+            segment.close_fd()
+            if creator:
+                self._waiter.closing()
+        segment.close()
+        self._released = True
+        self._mm = self._buf = self._words = None
+
+    def _drop_and_unlink(self, creator):
         reservation = self._reservation
         if reservation is not None:
             reservation._drop()
-        self._closed = True
-        creator = os.getpid() == self._pid
-        try:
-            if self._unlink_on_close and creator:
-                self.unlink()
-        finally:
-            segment = self._segment
-            segment.close_fd()  # releases the liveness lock (in the creating process)
-            if creator:
-                self._waiter.closing()
-            segment.close()
-            self._mm = self._buf = self._words = None
+        if self._unlink_on_close and creator and self._segment.fd is not None:
+            self.unlink()
 
     def __enter__(self):
         return self
@@ -583,6 +647,7 @@ class ShmProducer:
         self.close()
 
     def __del__(self):
+        self._pending = None
         try:
             self.close()
         except Exception:
@@ -649,15 +714,32 @@ class Reservation:
             raise ValueError(
                 "a commit length must be from 1 to {}, got {}".format(self._length, length)
             )
-        _release_parts(self._parts, "reservation")
-        self._open = False
-        self._producer._commit(self, length)
+        producer = self._producer
+        try:
+            _release_parts(self._parts, "reservation")
+            producer._commit(self, length)  # closes the reservation as it publishes it
+        except BusyError:
+            raise
+        except BaseException as error:
+            # An interrupt before the message was published: finish the commit (each step can
+            # be done again) and raise the interrupt from the next call, as after a publication.
+            producer._pending = error
+            if self._open:
+                _release_parts(self._parts, "reservation")
+                producer._commit(self, length)
 
     def cancel(self):
-        """Drop the reservation; nothing is published."""
+        """Drop the reservation; nothing is published. Raises BusyError (and stays open) while
+        a buffer export of a part is alive."""
         if not self._open:
             return
-        _release_parts(self._parts, "reservation")
+        try:
+            _release_parts(self._parts, "reservation")
+        except BusyError:
+            raise
+        except BaseException as error:  # an interrupt: finish, and raise it from the next call
+            self._producer._pending = error
+            _release_parts(self._parts, "reservation")
         self._drop()
 
     def _drop(self):
@@ -666,6 +748,7 @@ class Reservation:
                 part.release()
             except BufferError:
                 pass
+        # Both in one step: a reservation closed here is never left open in the producer.
         self._open = False
         if self._producer._reservation is self:
             self._producer._reservation = None
@@ -694,6 +777,8 @@ class ShmConsumer:
         bare = bare_name(name)
         timeout = check_timeout(timeout)
         self._closed = True
+        self._released = True
+        self._pending = None
         self._name = bare
         fence = _order.fence_for_new_ring()
         if timeout == 0:
@@ -735,6 +820,7 @@ class ShmConsumer:
         self._tail = tail
         self._head_cache = tail
         self._view = None
+        self._released = False
         self._closed = False
 
     # -- introspection ---------------------------------------------------------------------
@@ -790,8 +876,16 @@ class ShmConsumer:
     # -- internals -------------------------------------------------------------------------
 
     def _check_open(self):
+        if self._pending is not None:
+            self._raise_pending()
         if self._closed:
             raise ClosedError("the consumer of {!r} is closed".format(self._name))
+
+    def _raise_pending(self):
+        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
+        error = self._pending
+        self._pending = None
+        raise error
 
     def _check_usable(self):
         self._check_open()
@@ -875,15 +969,23 @@ class ShmConsumer:
             p -= cap
         return p, n
 
-    def _advance(self, need):
+    def _advance(self, need, view=None):
+        """Consume ``need`` bytes (and close ``view``, if given, in the same step)."""
         tail = (self._tail + need) & _M32
         if self._fence is not None:
             self._fence()
+        # From the store to the end of the step: assignments only (see the module docstring).
         self._words[1] = tail
         self._tail = tail
+        if view is not None:
+            self._view = None
+            view._open = False
         peer_flag = self._peer_flag
-        if peer_flag is not None and self._buf[peer_flag] & 1:  # the producer's SLEEPING bit
-            self._wake()
+        try:
+            if peer_flag is not None and self._buf[peer_flag] & 1:  # SLEEPING producer
+                self._wake()
+        except BaseException as error:  # an interrupt: the message is consumed, raise it later
+            self._pending = error
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -893,7 +995,7 @@ class ShmConsumer:
         A zero-length record (which our producers never write) is returned as b"". Raises
         CorruptedError if the producer's side breaks the protocol.
         """
-        if self._closed or self._view is not None:
+        if self._closed or self._view is not None or self._pending is not None:
             self._check_usable()
         # Fast path: a whole record is known to be published (the cached head is never more
         # than the capacity ahead) and its prefix does not wrap.
@@ -920,8 +1022,11 @@ class ShmConsumer:
                     self._words[1] = tail
                     self._tail = tail
                     peer_flag = self._peer_flag
-                    if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
-                        self._wake()
+                    try:
+                        if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
+                            self._wake()
+                    except BaseException as error:  # as in _advance
+                        self._pending = error
                     return data
         found = self._next()
         if found is None:
@@ -951,7 +1056,7 @@ class ShmConsumer:
         BufferTooSmallError (``needed`` is the message's length) and leaves the message in the
         ring.
         """
-        if self._closed or self._view is not None:
+        if self._closed or self._view is not None or self._pending is not None:
             self._check_usable()
         out = memoryview(buffer)
         if out.readonly:
@@ -1019,10 +1124,6 @@ class ShmConsumer:
             view = self._waiter.wait(self._view_now, check_timeout(timeout), "a message")
         return view
 
-    def _release_view(self, view, consume):
-        self._view = None
-        if consume:
-            self._advance(len(view) + 4)
 
     def _read_batch(self, max_messages):
         # Hot loop: everything is a local, positions are offsets into the mapping (header
@@ -1090,8 +1191,11 @@ class ShmConsumer:
             self._words[1] = tail
             self._tail = tail
             peer_flag = self._peer_flag
-            if peer_flag is not None and mm[peer_flag] & 1:  # the producer's SLEEPING bit
-                self._wake()
+            try:
+                if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
+                    self._wake()
+            except BaseException as caught:  # as in _advance
+                self._pending = caught
         elif error is not None:
             raise error
         return out
@@ -1124,17 +1228,35 @@ class ShmConsumer:
         """Unmap the segment; never unlinks it. An open read view is dropped without consuming
         its message. Idempotent. In a child made by ``fork()`` it only lets go of the
         descriptor and the mapping (see ShmProducer.close)."""
-        if self._closed:
-            return
-        view = self._view
-        if view is not None:
-            view._drop()
-        self._closed = True
+        if not self._released:
+            self._closed = True
+            try:
+                view = self._view
+                if view is not None:
+                    try:
+                        view._drop()
+                    except BaseException as error:  # an interrupt: drop it, raise it at the end
+                        self._pending = error
+                        view._drop()
+            finally:
+                try:
+                    self._let_go()
+                except BaseException as error:  # an interrupt: finish, raise it at the end
+                    self._pending = error
+                    self._let_go()
+        if self._pending is not None:
+            self._raise_pending()
+
+    def _let_go(self):
+        """As ShmProducer._let_go (in the process that opened the consumer)."""
         segment = self._segment
-        segment.close_fd()  # releases the liveness lock (in the opening process)
-        if os.getpid() == self._pid:
-            self._waiter.closing()
+        opener = os.getpid() == self._pid
+        if segment.fd is not None:
+            segment.close_fd()
+            if opener:
+                self._waiter.closing()
         segment.close()
+        self._released = True
         self._mm = self._buf = self._rbuf = self._words = None
 
     def __enter__(self):
@@ -1144,6 +1266,7 @@ class ShmConsumer:
         self.close()
 
     def __del__(self):
+        self._pending = None
         try:
             self.close()
         except Exception:
@@ -1186,9 +1309,19 @@ class ReadView:
         """Release the memoryviews and consume the message. Idempotent."""
         if not self._open:
             return
-        _release_parts(self._parts, "read view")
-        self._open = False
-        self._consumer._release_view(self, True)
+        consumer = self._consumer
+        try:
+            _release_parts(self._parts, "read view")
+            consumer._advance(self._length + 4, self)  # closes the view as it consumes it
+        except BusyError:
+            raise
+        except BaseException as error:
+            # An interrupt before the message was consumed: finish the release (each step can
+            # be done again) and raise the interrupt from the next call, as after a wake-up.
+            consumer._pending = error
+            if self._open:
+                _release_parts(self._parts, "read view")
+                consumer._advance(self._length + 4, self)
 
     def _drop(self):
         for part in self._parts:
@@ -1196,8 +1329,10 @@ class ReadView:
                 part.release()
             except BufferError:
                 pass
+        # Both in one step: a view closed here is never left open in the consumer.
         self._open = False
-        self._consumer._release_view(self, False)
+        if self._consumer._view is self:
+            self._consumer._view = None
 
     def __enter__(self):
         return self

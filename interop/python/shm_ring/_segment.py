@@ -149,7 +149,14 @@ class Segment:
         self.words = words if sys.byteorder == "little" else _SwappedWords(words)
 
     def close_fd(self):
-        """Close the descriptor, which releases this side's liveness lock. Idempotent."""
+        """Close the descriptor. Idempotent.
+
+        This side's liveness lock belongs to the open file description, which the mapping's
+        own duplicate of the descriptor (``mmap`` keeps one) and a forked child's copies
+        share: it is released once the last of them is closed, here normally by the unmapping
+        that follows (see ``close``), and never by a forked child's close while its parent
+        still has it open.
+        """
         fd = self.fd
         if fd is not None:
             self.fd = None
@@ -160,24 +167,26 @@ class Segment:
                 pass
 
     def close(self):
-        """Close the descriptor and unmap, unless memoryviews derived from the mapping are
-        still alive; then the mapping stays until the last of them is gone (it can never
-        dangle)."""
+        """Close the descriptor (see ``close_fd``) and unmap, unless memoryviews derived from
+        the mapping are still alive; then the mapping stays until the last of them is gone (it
+        can never dangle). Every step can be done again: a close interrupted by a signal
+        handler's exception is finished by the next."""
         self.close_fd()
+        for attribute in ("words", "rbuf", "buf"):
+            view = getattr(self, attribute)
+            if view is not None:
+                try:
+                    view.release()
+                except BufferError:
+                    pass
+                setattr(self, attribute, None)
         mm = self.mm
-        if mm is None:
-            return
-        self.mm = None
-        for view in (self.words, self.rbuf, self.buf):
+        if mm is not None:
             try:
-                view.release()
+                mm.close()
             except BufferError:
                 pass
-        self.words = self.rbuf = self.buf = None
-        try:
-            mm.close()
-        except BufferError:
-            pass
+            self.mm = None
 
 
 def _allocate(fd, size):
