@@ -57,7 +57,7 @@ from ._errors import (
     NotReadyError,
 )
 from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
-from ._segment import attach, create_segment, open_segment, unlink_if_same
+from ._segment import PrivateMapping, attach, create_segment, open_segment, unlink_if_same
 from ._wait import Waiter, check_timeout, wait_for
 
 _PREFIX = struct.Struct("<I")
@@ -104,15 +104,34 @@ def _check_count(value, what):
     return value
 
 
-def _release_parts(parts, what):
-    for part in parts:
-        try:
-            part.release()
-        except BufferError:
-            raise BusyError(
-                "the {}'s memory is still exported (an array or buffer made from one of its "
-                "memoryviews is alive); drop it first".format(what)
-            ) from None
+def _release_memory(memory, what):
+    """Release a reservation's or read view's private mapping (see PrivateMapping), or raise
+    BusyError while something still holds its memory."""
+    if memory is None:
+        return
+    try:
+        memory.release()
+    except BufferError:
+        raise BusyError(
+            "the {}'s memory is still in use: something made from its parts (a memoryview, "
+            "a slice, a NumPy array, a ctypes object, an iterator...) is alive; drop it "
+            "first".format(what)
+        ) from None
+
+
+class _NoMemory:
+    """The parts of a zero-length message (another producer's): nothing is mapped."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def parts():
+        return (memoryview(b"").toreadonly(),)
+
+    def release(self):
+        pass
+
+    drop = release
 
 
 class ShmProducer:
@@ -515,12 +534,11 @@ class ShmProducer:
         cap = self._cap
         pos = self._head & self._mask
         p = (pos + 4) & self._mask
-        buf = self._buf
         if p + length <= cap:
-            parts = (buf[_H + p : _H + p + length],)
+            spans = ((_H + p, _H + p + length),)
         else:
-            parts = (buf[_H + p : _H + cap], buf[_H : _H + p + length - cap])
-        reservation = Reservation(self, pos, parts, length)
+            spans = ((_H + p, _H + cap), (_H, _H + p + length - cap))
+        reservation = Reservation(self, pos, PrivateMapping(self._segment, spans, True), length)
         self._reservation = reservation
         return reservation
 
@@ -659,21 +677,26 @@ class Reservation:
     ShmProducer.try_reserve). Use as a context manager: leaving the block without ``commit()``
     cancels it."""
 
-    __slots__ = ("_producer", "_pos", "_parts", "_length", "_open")
+    __slots__ = ("_producer", "_pos", "_memory", "_length", "_open")
 
-    def __init__(self, producer, pos, parts, length):
+    def __init__(self, producer, pos, memory, length):
         self._producer = producer
         self._pos = pos
-        self._parts = parts
+        self._memory = memory
         self._length = length
         self._open = True
 
     @property
     def parts(self):
-        """One or two writable memoryviews covering the payload, in order."""
+        """One or two writable memoryviews covering the payload, in order.
+
+        They map the reservation's bytes for this reservation alone: ``commit()`` and
+        ``cancel()`` raise BusyError while anything made from them (a memoryview or slice of
+        them, a NumPy array, a ctypes object, an iterator...) is alive.
+        """
         if not self._open:
             raise ClosedError("the reservation has been committed or cancelled")
-        return self._parts
+        return self._memory.parts()
 
     def __len__(self):
         return self._length
@@ -716,7 +739,7 @@ class Reservation:
             )
         producer = self._producer
         try:
-            _release_parts(self._parts, "reservation")
+            _release_memory(self._memory, "reservation")
             producer._commit(self, length)  # closes the reservation as it publishes it
         except BusyError:
             raise
@@ -725,7 +748,7 @@ class Reservation:
             # be done again) and raise the interrupt from the next call, as after a publication.
             producer._pending = error
             if self._open:
-                _release_parts(self._parts, "reservation")
+                _release_memory(self._memory, "reservation")
                 producer._commit(self, length)
 
     def cancel(self):
@@ -734,20 +757,16 @@ class Reservation:
         if not self._open:
             return
         try:
-            _release_parts(self._parts, "reservation")
+            _release_memory(self._memory, "reservation")
         except BusyError:
             raise
         except BaseException as error:  # an interrupt: finish, and raise it from the next call
             self._producer._pending = error
-            _release_parts(self._parts, "reservation")
+            _release_memory(self._memory, "reservation")
         self._drop()
 
     def _drop(self):
-        for part in self._parts:
-            try:
-                part.release()
-            except BufferError:
-                pass
+        self._memory.drop()
         # Both in one step: a reservation closed here is never left open in the producer.
         self._open = False
         if self._producer._reservation is self:
@@ -1095,13 +1114,16 @@ class ShmConsumer:
         if found is None:
             return None
         p, n = found
-        rbuf = self._rbuf
         cap = self._cap
-        if p + n <= cap:
-            parts = (rbuf[_H + p : _H + p + n],)
+        if n == 0:
+            memory = _NoMemory()
+        elif p + n <= cap:
+            memory = PrivateMapping(self._segment, ((_H + p, _H + p + n),), False)
         else:
-            parts = (rbuf[_H + p : _H + cap], rbuf[_H : _H + p + n - cap])
-        view = ReadView(self, parts, n)
+            memory = PrivateMapping(
+                self._segment, ((_H + p, _H + cap), (_H, _H + p + n - cap)), False
+            )
+        view = ReadView(self, memory, n)
         self._view = view
         return view
 
@@ -1277,20 +1299,25 @@ class ReadView:
     """A message looked at in place (see ShmConsumer.try_read_view). Use as a context manager:
     leaving the block releases it and consumes the message."""
 
-    __slots__ = ("_consumer", "_parts", "_length", "_open")
+    __slots__ = ("_consumer", "_memory", "_length", "_open")
 
-    def __init__(self, consumer, parts, length):
+    def __init__(self, consumer, memory, length):
         self._consumer = consumer
-        self._parts = parts
+        self._memory = memory
         self._length = length
         self._open = True
 
     @property
     def parts(self):
-        """One or two read-only memoryviews of the payload, in order."""
+        """One or two read-only memoryviews of the payload, in order.
+
+        They map the message's bytes (read-only) for this view alone: ``release()`` raises
+        BusyError, and consumes nothing, while anything made from them (a memoryview or slice
+        of them, a NumPy array, an iterator...) is alive.
+        """
         if not self._open:
             raise ClosedError("the read view has been released")
-        return self._parts
+        return self._memory.parts()
 
     def __len__(self):
         return self._length
@@ -1311,7 +1338,7 @@ class ReadView:
             return
         consumer = self._consumer
         try:
-            _release_parts(self._parts, "read view")
+            _release_memory(self._memory, "read view")
             consumer._advance(self._length + 4, self)  # closes the view as it consumes it
         except BusyError:
             raise
@@ -1320,15 +1347,11 @@ class ReadView:
             # be done again) and raise the interrupt from the next call, as after a wake-up.
             consumer._pending = error
             if self._open:
-                _release_parts(self._parts, "read view")
+                _release_memory(self._memory, "read view")
                 consumer._advance(self._length + 4, self)
 
     def _drop(self):
-        for part in self._parts:
-            try:
-                part.release()
-            except BufferError:
-                pass
+        self._memory.drop()
         # Both in one step: a view closed here is never left open in the consumer.
         self._open = False
         if self._consumer._view is self:

@@ -87,6 +87,20 @@ def os_error(error, bare, operation):
     return result
 
 
+def _second_description(fd):
+    """A second open file description of the object open as ``fd``, for private mappings.
+
+    ``mmap`` keeps a duplicate of the descriptor it maps, and a duplicate of ``fd`` would keep
+    this side's liveness lock (which belongs to ``fd``'s open file description) for as long as
+    a held part keeps its mapping. Opening /proc/self/fd/N makes a new description that holds
+    no lock. Where that is not possible, ``fd`` itself is used.
+    """
+    try:
+        return os.open("/proc/self/fd/{}".format(fd), os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return fd
+
+
 class _SwappedWords:
     """Header words on a big-endian host: each access is still one aligned 4-byte access of
     the native word view, with the value byte-swapped to the wire's little-endian order."""
@@ -129,6 +143,7 @@ class Segment:
         "ino",
         "fd",
         "locked",
+        "views_fd",
         "flags",
         "extension",
     )
@@ -141,12 +156,18 @@ class Segment:
         self.ino = ino
         self.fd = fd
         self.locked = False
+        self.views_fd = _second_description(fd)
         self.flags = 0  # this side's flag byte, without SLEEPING
         self.extension = None
         self.buf = memoryview(mm)
         self.rbuf = self.buf.toreadonly()
         words = self.buf[:HEADER_LEN].cast("I")
         self.words = words if sys.byteorder == "little" else _SwappedWords(words)
+
+    def view_fd(self):
+        """The descriptor private mappings (``PrivateMapping``) are made from (see
+        ``_second_description``), or None once the segment is closed."""
+        return self.views_fd
 
     def close_fd(self):
         """Close the descriptor. Idempotent.
@@ -157,6 +178,14 @@ class Segment:
         that follows (see ``close``), and never by a forked child's close while its parent
         still has it open.
         """
+        views_fd = self.views_fd
+        if views_fd is not None:
+            self.views_fd = None
+            if views_fd != self.fd:
+                try:
+                    os.close(views_fd)
+                except OSError:
+                    pass
         fd = self.fd
         if fd is not None:
             self.fd = None
@@ -187,6 +216,101 @@ class Segment:
             except BufferError:
                 pass
             self.mm = None
+
+
+class PrivateMapping:
+    """Bytes of a segment mapped for one reservation or read view alone, so that it can be
+    told whether anything still holds them.
+
+    Every memoryview, NumPy array, ctypes object or iterator made from the memory, directly
+    or from a slice of a slice, keeps a buffer export of this mapping's ``mmap`` (Python
+    counts them there), and ``mmap.close()`` refuses while any is alive. ``parts()`` hands out
+    memoryviews of the chosen spans; ``release()`` releases those and unmaps, or raises
+    BufferError while some other export is alive. After a ``release()`` that did not complete
+    (an export, or an interrupt), ``parts()`` maps the same bytes again if need be.
+    """
+
+    __slots__ = ("_segment", "_spans", "_writable", "_base", "_mm", "_parts")
+
+    def __init__(self, segment, spans, writable):
+        """``spans``: one or two (start, stop) byte offsets of the segment, start < stop,
+        within the mapped layout. One mapping covers them all, from the page holding the
+        first start to the last stop (a wrapped message: the whole data area)."""
+        first = min(start for start, _ in spans)
+        self._base = first - first % mmap.ALLOCATIONGRANULARITY
+        self._segment = segment
+        self._spans = tuple((start - self._base, stop - self._base) for start, stop in spans)
+        self._writable = writable
+        self._parts = None
+        self._mm = self._map()
+
+    def _map(self):
+        segment = self._segment
+        length = max(stop for _, stop in self._spans)
+        fd = segment.view_fd()
+        try:
+            if self._writable:
+                # The whole mapping is the message's pages, but a wrapped one's.
+                flags = _MAP_FLAGS if len(self._spans) == 1 else mmap.MAP_SHARED
+                return mmap.mmap(
+                    fd,
+                    length,
+                    flags,
+                    mmap.PROT_READ | mmap.PROT_WRITE,
+                    offset=self._base,
+                )
+            # Read-only pages: nothing can write to the ring through a read view.
+            return mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=self._base)
+        except (OSError, TypeError) as error:  # TypeError: the descriptor is closed (None)
+            raise ShmRingError(
+                "mmap failed for shared-memory segment {!r}: {}".format(segment.name, error)
+            ) from error
+
+    def parts(self):
+        """Memoryviews of the spans, in order (the same ones until ``release``)."""
+        if self._parts is None:
+            if self._mm.closed:
+                self._mm = self._map()
+            spans = self._spans
+            (start, stop) = spans[0]
+            second = spans[1] if spans[1:] else None
+            whole = memoryview(self._mm)
+            # ``whole`` is released whatever happens, and the parts are recorded before any
+            # point where a signal handler could run: a traceback that kept this frame (an
+            # interrupt's) would otherwise keep the mapping exported. Recorded parts are
+            # released by release(), whoever else refers to them.
+            try:
+                if second is None:
+                    self._parts = (whole[start:stop],)
+                else:
+                    self._parts = (whole[start:stop], whole[second[0] : second[1]])
+            finally:
+                whole.release()
+        return self._parts
+
+    def release(self):
+        """Release the handed-out memoryviews and unmap. Raises BufferError while anything
+        else holds the memory; can be called again (it then carries on where it stopped)."""
+        parts = self._parts
+        if parts is not None:
+            held = False
+            for part in parts:
+                try:
+                    part.release()
+                except BufferError:  # exported itself: forgotten here, remade by parts()
+                    held = True
+            self._parts = None
+            if held:
+                raise BufferError("a part is exported")
+        self._mm.close()
+
+    def drop(self):
+        """As ``release``, but leaves a mapping still held to be unmapped once its last holder
+        is gone (the memory can never dangle)."""
+        try:
+            self.release()
+        except BufferError:
+            pass
 
 
 def _allocate(fd, size):
