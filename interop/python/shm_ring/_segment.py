@@ -88,12 +88,14 @@ def os_error(error, bare, operation):
 
 
 def _second_description(fd):
-    """A second open file description of the object open as ``fd``, for private mappings.
+    """A second open file description of the object open as ``fd``, to map it from.
 
     ``mmap`` keeps a duplicate of the descriptor it maps, and a duplicate of ``fd`` would keep
-    this side's liveness lock (which belongs to ``fd``'s open file description) for as long as
-    a held part keeps its mapping. Opening /proc/self/fd/N makes a new description that holds
-    no lock. Where that is not possible, ``fd`` itself is used.
+    this side's liveness lock (which belongs to ``fd``'s open file description) until the
+    mapping is gone: after the close's wake-up of the other side (which then finds this side
+    still alive), or as long as a held part keeps a private mapping. Opening /proc/self/fd/N
+    makes a new description that holds no lock. Where that is not possible, ``fd`` itself is
+    used.
     """
     try:
         return os.open("/proc/self/fd/{}".format(fd), os.O_RDWR | os.O_CLOEXEC)
@@ -148,15 +150,25 @@ class Segment:
         "extension",
     )
 
-    def __init__(self, name, mm, size, dev, ino, fd):
+    def __init__(self, name, size, dev, ino, fd):
+        """Map ``size`` bytes of the object open as ``fd`` (raises ShmRingError)."""
         self.name = name
-        self.mm = mm
         self.size = size
         self.dev = dev
         self.ino = ino
         self.fd = fd
         self.locked = False
+        # The mapping is made from a second open file description (see
+        # ``_second_description``): mmap's own duplicate of the descriptor then holds no lock,
+        # and closing ``fd`` releases this side's liveness lock at once.
         self.views_fd = _second_description(fd)
+        try:
+            mm = _map(self.views_fd, size, name)
+        except BaseException:
+            if self.views_fd != fd:
+                os.close(self.views_fd)
+            raise
+        self.mm = mm
         self.flags = 0  # this side's flag byte, without SLEEPING
         self.extension = None
         self.buf = memoryview(mm)
@@ -172,11 +184,9 @@ class Segment:
     def close_fd(self):
         """Close the descriptor. Idempotent.
 
-        This side's liveness lock belongs to the open file description, which the mapping's
-        own duplicate of the descriptor (``mmap`` keeps one) and a forked child's copies
-        share: it is released once the last of them is closed, here normally by the unmapping
-        that follows (see ``close``), and never by a forked child's close while its parent
-        still has it open.
+        This releases this side's liveness lock, which belongs to the open file description
+        of ``fd`` (the mappings are made from another, see ``_second_description``), unless
+        a forked child still has it open (or its parent, when this is the child's close).
         """
         views_fd = self.views_fd
         if views_fd is not None:
@@ -491,7 +501,7 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
             st = os.fstat(fd)
         except OSError as error:
             raise os_error(error, bare, operation) from error
-        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
+        segment = Segment(bare, size, st.st_dev, st.st_ino, fd)
         segment.locked = locked
     finally:
         if segment is None:
@@ -599,7 +609,7 @@ def open_segment(bare, fence):
         if has_extension(words[RESERVED_WORD], capacity, size):
             extension = extension_offset(capacity)
             length = extension + EXTENSION_LEN
-        segment = Segment(bare, _map(fd, length, bare), length, st.st_dev, st.st_ino, fd)
+        segment = Segment(bare, length, st.st_dev, st.st_ino, fd)
         segment.extension = extension
     finally:
         if segment is None:
