@@ -5,10 +5,9 @@ import os
 import select
 import subprocess
 import sys
-import time
 import unittest
 
-from shm_ring import InUseError, PeerGoneError, ShmConsumer, ShmProducer, _kernel, _wait
+from shm_ring import InUseError, PeerGoneError, ShmConsumer, ShmProducer, _kernel, _segment, _wait
 from shm_ring._layout import CONSUMER_FLAGS, PRODUCER_FLAGS, extension_offset
 
 from .support import (
@@ -17,6 +16,7 @@ from .support import (
     Call,
     HANG_GUARD,
     Child,
+    SleepCounter,
     exists,
     fstat,
     peer_env,
@@ -28,11 +28,12 @@ from .support import (
 LOCKED = _kernel.LOCKED
 SLEEPING = _kernel.SLEEPING
 
-#: Timeout of the blocked calls: far above how soon a gone peer must be noticed.
-BLOCKED_TIMEOUT = 60
-#: How soon a blocked call must notice that the other side is gone (it looks after every
-#: slice of at most 20 ms); generous for a loaded machine.
-PROMPTLY = 10
+#: Timeout of the blocked calls: they end long before, when they notice the other side gone.
+BLOCKED_TIMEOUT = 300
+#: How many sleeps a blocked call may complete once the other side is gone: the one under way
+#: (or one begun just before the other side went), then it asks whether the other side lives
+#: before sleeping again. Counted, not timed, so that a loaded machine changes nothing.
+SLEEPS_TO_NOTICE = 2
 
 
 @unittest.skipUnless(_kernel.locks_available(), "no OFD locks on this system")
@@ -40,6 +41,7 @@ class LivenessTest(unittest.TestCase):
     CAPACITY = 64
 
     def setUp(self):
+        self.sleeps = SleepCounter().install(self)
         self.name = unique_name("l")
         self.addCleanup(unlink_quietly, self.name)
         extension = extension_offset(self.CAPACITY)
@@ -54,20 +56,27 @@ class LivenessTest(unittest.TestCase):
     def blocked(self, function, mm, flag_at):
         """Start ``function`` in a thread and return once it sleeps (its SLEEPING bit is set)
         or, without futex, once it has had time to start waiting."""
+        naps = self.sleeps.naps
         call = Call(function)
         call.start()
         if _kernel.futex_available():
             wait_until(lambda: mm[flag_at] & SLEEPING, "the call asleep", thread=call)
         else:
-            time.sleep(0.05)
+            wait_until(lambda: self.sleeps.naps > naps, "the call napping", thread=call)
         return call
 
     def expect_gone(self, call, since, peer):
+        """``call`` raises PeerGoneError for ``peer`` after at most SLEEPS_TO_NOTICE sleeps
+        from ``since`` (the sleep count when the peer went)."""
         with self.assertRaises(PeerGoneError) as caught:
             call.finish()
         self.assertEqual(caught.exception.peer, peer)
         self.assertIsInstance(caught.exception, ConnectionError)
-        self.assertLess(call.ended - since, PROMPTLY, "the gone {} was noticed late".format(peer))
+        self.assertLessEqual(
+            self.sleeps.sleeps() - since,
+            SLEEPS_TO_NOTICE,
+            "the gone {} was noticed late, after that many sleeps".format(peer),
+        )
 
     def test_a_consumer_drains_a_dead_producer_then_reports_it_gone(self):
         child = self.child(PRODUCER_CHILD, self.CAPACITY, 3)
@@ -82,11 +91,11 @@ class LivenessTest(unittest.TestCase):
             # What was published before the end is still delivered, then the end is reported.
             self.assertEqual(consumer.read(timeout=BLOCKED_TIMEOUT), b"m1")
             self.assertEqual(consumer.read_batch(4, timeout=BLOCKED_TIMEOUT), [b"m2"])
-            since = time.monotonic()
+            since = self.sleeps.sleeps()
             with self.assertRaises(PeerGoneError) as caught:
                 consumer.read(timeout=BLOCKED_TIMEOUT)
             self.assertEqual(caught.exception.peer, "producer")
-            self.assertLess(time.monotonic() - since, PROMPTLY)
+            self.assertEqual(self.sleeps.sleeps(), since, "the producer was known gone")
             # Non-blocking calls are unchanged.
             self.assertIsNone(consumer.try_read())
 
@@ -96,8 +105,8 @@ class LivenessTest(unittest.TestCase):
             call = self.blocked(
                 lambda: consumer.read(timeout=BLOCKED_TIMEOUT), consumer._mm, self.consumer_at
             )
-            since = time.monotonic()
-            child.kill()
+            child.kill()  # returns once the child is reaped: its lock is gone
+            since = self.sleeps.sleeps()
             self.expect_gone(call, since, "producer")
 
     def test_a_blocked_write_notices_the_consumer_die(self):
@@ -112,17 +121,18 @@ class LivenessTest(unittest.TestCase):
                 producer._mm,
                 self.producer_at,
             )
-            since = time.monotonic()
-            child.kill()
+            child.kill()  # returns once the child is reaped: its lock is gone
+            since = self.sleeps.sleeps()
             self.expect_gone(call, since, "consumer")
             self.assertIs(producer.is_peer_alive(), False)
             # The consumer's LOCKED bit stays: "gone", not "never attached".
             self.assertEqual(producer._mm[self.consumer_at] & LOCKED, LOCKED)
 
     def test_closing_the_consumer_wakes_a_sleeping_producer_at_once(self):
-        # The slice is raised far above PROMPTLY: only the wake-up on close ends the sleep.
+        # The slice is raised above the call's timeout: only the wake-up on close ends the
+        # sleep (a slice that runs out is counted), and it finds the consumer gone.
         self.addCleanup(setattr, _wait, "WAKER_SLICE", _wait.WAKER_SLICE)
-        _wait.WAKER_SLICE = 600.0
+        _wait.WAKER_SLICE = 2 * BLOCKED_TIMEOUT
         with ShmProducer(self.name, self.CAPACITY) as producer:
             consumer = ShmConsumer(self.name)
             self.addCleanup(consumer.close)
@@ -133,9 +143,36 @@ class LivenessTest(unittest.TestCase):
                 producer.wait_until_empty(timeout=BLOCKED_TIMEOUT)
 
             call = self.blocked(wait, producer._mm, self.producer_at)
-            since = time.monotonic()
+            since = self.sleeps.sleeps()
             consumer.close()
             self.expect_gone(call, since, "consumer")
+            if _kernel.futex_available() and _kernel.barrier_registered():
+                self.assertEqual(self.sleeps.run_out, 0, "a slice ran out: no wake-up on close")
+
+    def test_closing_releases_the_lock_before_waking_the_other_side(self):
+        # Woken by a close, the other side asks at once whether this side lives: the lock
+        # must be gone by then, or it sleeps again for a whole slice.
+        seen = []
+        original = _wait.Waiter.closing
+
+        def closing(waiter):
+            seen.append((waiter.role, _kernel.lock_held(probe, _kernel.CONSUMER_LOCK_BYTE)))
+            seen.append((waiter.role, _kernel.lock_held(probe, _kernel.PRODUCER_LOCK_BYTE)))
+            original(waiter)
+
+        self.addCleanup(setattr, _wait.Waiter, "closing", original)
+        _wait.Waiter.closing = closing
+        producer = ShmProducer(self.name, self.CAPACITY)
+        self.addCleanup(producer.close)
+        consumer = ShmConsumer(self.name)
+        probe = _segment._shm_open(self.name, os.O_RDONLY, 0)
+        self.addCleanup(os.close, probe)
+        consumer.close()
+        producer.close()
+        self.assertEqual(
+            seen,
+            [("consumer", False), ("consumer", True), ("producer", False), ("producer", False)],
+        )
 
     def test_a_second_consumer_is_refused_while_the_first_lives(self):
         with ShmProducer(self.name, self.CAPACITY) as producer:
