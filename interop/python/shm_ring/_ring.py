@@ -47,7 +47,6 @@ import struct
 from . import _kernel, _order
 from ._errors import (
     BufferTooSmallError,
-    ShmRingError,
     BusyError,
     ClosedError,
     CorruptedError,
@@ -55,6 +54,7 @@ from ._errors import (
     MessageTooLargeError,
     NotFoundError,
     NotReadyError,
+    ShmRingError,
 )
 from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
 from ._segment import PrivateMapping, attach, create_segment, open_segment, unlink_if_same
@@ -107,8 +107,6 @@ def _check_count(value, what):
 def _release_memory(memory, what):
     """Release a reservation's or read view's private mapping (see PrivateMapping), or raise
     BusyError while something still holds its memory."""
-    if memory is None:
-        return
     try:
         memory.release()
     except BufferError:
