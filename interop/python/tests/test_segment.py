@@ -381,6 +381,26 @@ class ForkTest(unittest.TestCase):
                 self.assertEqual(parent.returncode, 0, err)
                 self.assertFalse(exists(self.name), "the creator unlinks it on close")
 
+    def test_a_forked_child_registers_for_membarrier_when_its_parent_has(self):
+        from shm_ring import _kernel
+
+        with ShmProducer(self.name, 256):
+            registered = _kernel.barrier_registered()
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report whether it is registered, then leave at once
+                try:
+                    os.write(write_end, b"1" if _kernel._registered.get(os.getpid()) else b"0")
+                finally:
+                    os._exit(0)
+            os.close(write_end)
+            try:
+                answer = os.read(read_end, 1)
+            finally:
+                os.close(read_end)
+                os.waitpid(pid, 0)
+        self.assertEqual(answer, b"1" if registered else b"0")
+
     def test_a_forked_child_holding_the_handle_keeps_the_producer_alive(self):
         # The child inherits the descriptor, and with it the open file description that holds
         # the liveness lock: the producer is alive until both have let go of it.
