@@ -153,7 +153,27 @@ def barrier_registered():
             == 0
         )
         _registered[pid] = done
+        if done:
+            _register_children()
     return done
+
+
+_fork_hook = False
+
+
+def _register_children():
+    """Have every child forked from now on register for membarrier too, once, at the fork.
+
+    Registration belongs to a process; a child that inherits a ring whose flag byte says
+    BARRIER and then uses it must be registered itself, or the barrier a sleeping peer issues
+    would not cover its stores.
+    """
+    global _fork_hook
+    register = getattr(os, "register_at_fork", None)
+    if _fork_hook or register is None:
+        return
+    _fork_hook = True
+    register(after_in_child=barrier_registered)
 
 
 def membarrier_available():

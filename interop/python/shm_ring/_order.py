@@ -55,8 +55,12 @@ def make_fence():
     acquire = lock.acquire
 
     def fence():
-        release()
-        acquire()
+        # An interrupt raised once release() has returned must not leave the lock released
+        # (the next fence would then fail): the acquire runs whatever happens.
+        try:
+            release()
+        finally:
+            acquire()
 
     return fence
 

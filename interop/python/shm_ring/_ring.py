@@ -12,8 +12,36 @@ is set there, wakes it through futex (see ``_wait.Waiter``). A consumer of a rin
 extension block (the original library's) has no flag byte to look at and never wakes anyone.
 Blocking calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead
 peer.
+
+Store, then flag load. Every publication (try_write, _publish for batches and commits,
+try_read, _advance for read_into, views and the rest, _read_batch) stores its own index and
+then loads the other side's flag byte; a sleeper that has set SLEEPING and issued membarrier
+relies on that order. Nothing can swap the two in the compiled code: the store and the load
+are each made by a separate C function of memoryview (its item-assignment and subscript slots),
+which the interpreter reaches through a function pointer of the type, between two bytecodes.
+A compiler must keep memory accesses on both sides of a call it cannot see through, so the
+store is done before the load begins in program order. The CPU may still let the load pass
+the store (even x86 does, through its store buffer); that is what the sleeper's membarrier is
+for: it runs a full barrier on the publisher's CPU, so that either the sleeper's futex sees
+the new index or the publisher's load sees SLEEPING.
+
+Interrupts. A signal handler (SIGINT's raises KeyboardInterrupt) runs between two bytecodes,
+where the interpreter checks for pending signals: on entry to a Python function, after a call
+to a C function returns, on a loop's back edge. So an exception can come out of nearly any
+call made here. The rule is that it may abort a call but never leaves the ring or the object
+inconsistent, and never loses a message that was consumed:
+
+* every update of shared and local state that goes with one publication (the index store, the
+  local copy of the index, the open reservation or read view) is made by plain assignments,
+  with no call in between, so no signal can land among them; everything that can be
+  interrupted before them (copying, checking, barriers) can simply be done again;
+* the wake-up after a publication runs inside ``try``: an exception raised there (the only
+  place one can come from once the message is published or consumed) is kept, the call
+  returns its result, and the next call on the object (any call, ``close()`` included, after
+  it has closed) raises the kept exception before it does anything else.
 """
 
+import os
 import struct
 
 from . import _kernel, _order
@@ -26,9 +54,11 @@ from ._errors import (
     MessageTooLargeError,
     NotFoundError,
     NotReadyError,
+    ShmRingError,
 )
 from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
 from ._segment import (
+    PrivateMapping,
     attach,
     create_memory_ring,
     create_segment,
@@ -82,15 +112,32 @@ def _check_count(value, what):
     return value
 
 
-def _release_parts(parts, what):
-    for part in parts:
-        try:
-            part.release()
-        except BufferError:
-            raise BusyError(
-                "the {}'s memory is still exported (an array or buffer made from one of its "
-                "memoryviews is alive); drop it first".format(what)
-            ) from None
+def _release_memory(memory, what):
+    """Release a reservation's or read view's private mapping (see PrivateMapping), or raise
+    BusyError while something still holds its memory."""
+    try:
+        memory.release()
+    except BufferError:
+        raise BusyError(
+            "the {}'s memory is still in use: something made from its parts (a memoryview, "
+            "a slice, a NumPy array, a ctypes object, an iterator...) is alive; drop it "
+            "first".format(what)
+        ) from None
+
+
+class _NoMemory:
+    """The parts of a zero-length message (another producer's): nothing is mapped."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def parts():
+        return (memoryview(b"").toreadonly(),)
+
+    def release(self):
+        pass
+
+    drop = release
 
 
 class ShmProducer:
@@ -111,7 +158,8 @@ class ShmProducer:
       consumer still attached to a replaced object keeps reading the old one.
     * ``start_index``: initial head and tail (any u32), to exercise the 2**32 wrap.
     * ``unlink_on_close``: unlink the name on ``close()``, if it still refers to this
-      producer's object. Otherwise the segment outlives the producer until ``unlink()``.
+      producer's object and ``close()`` runs in the process that created the producer (never
+      in a forked child). Otherwise the segment outlives the producer until ``unlink()``.
 
     Not thread-safe: one thread writes at a time.
     """
@@ -132,6 +180,8 @@ class ShmProducer:
                 "start_index must be an int from 0 to {}, got {!r}".format(MAX_REQUEST, start_index)
             )
         self._closed = True
+        self._released = True
+        self._pending = None
         self._unlink_on_close = bool(unlink_on_close)
         fence = _order.fence_for_new_ring()
         segment = create_segment(
@@ -144,22 +194,30 @@ class ShmProducer:
             fence,
             _barrier_for_new_ring(),
         )
+        self._bind(bare, segment, ring_capacity, fence, start_index, start_index)
+
+    def _bind(self, name, segment, capacity, fence, head, tail):
+        """Take ``segment`` (its ring of ``capacity`` bytes) as this producer's, writing on at
+        stream index ``head`` with the consumer's tail last seen at ``tail``."""
         self._segment = segment
+        # Only the creating process removes the name on close (a forked child's copy never).
+        self._pid = os.getpid()
         self._waiter = Waiter("producer", segment, segment.flags, fence)
         self._wake = self._waiter.wake
-        # The consumer's flag byte (the producer always makes the extension block).
+        # The consumer's flag byte (a named producer always makes the extension block).
         self._peer_flag = self._waiter.peer_at
-        self._name = bare
+        self._name = name
         self._mm = segment.mm
         self._buf = segment.buf
         self._words = segment.words
         self._fence = fence
-        self._cap = ring_capacity
-        self._mask = ring_capacity - 1
-        self._max = ring_capacity - 4
-        self._head = start_index
-        self._tail_cache = start_index
+        self._cap = capacity
+        self._mask = capacity - 1
+        self._max = capacity - 4
+        self._head = head
+        self._tail_cache = tail
         self._reservation = None
+        self._released = False
         self._closed = False
 
     # -- introspection ---------------------------------------------------------------------
@@ -214,8 +272,16 @@ class ShmProducer:
     # -- internals -------------------------------------------------------------------------
 
     def _check_open(self):
+        if self._pending is not None:
+            self._raise_pending()
         if self._closed:
             raise ClosedError("the producer of {!r} is closed".format(self._name))
+
+    def _raise_pending(self):
+        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
+        error = self._pending
+        self._pending = None
+        raise error
 
     def _check_usable(self):
         self._check_open()
@@ -275,14 +341,22 @@ class ShmProducer:
             buf[_H + p : _H + cap] = view[:first]
             buf[_H : _H + n - first] = view[first:]
 
-    def _publish(self, head):
+    def _publish(self, head, reservation=None):
+        """Publish ``head`` (and close ``reservation``, if given, in the same step)."""
         before = self._head
         if self._fence is not None:
             self._fence()
+        # From the store to the end of the step: assignments only (see the module docstring).
         self._words[0] = head
         self._head = head
-        if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
-            self._wake_consumer(before)
+        if reservation is not None:
+            self._reservation = None
+            reservation._open = False
+        try:
+            if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
+                self._wake_consumer(before)
+        except BaseException as error:  # an interrupt: the message is out, raise it next call
+            self._pending = error
 
     def _wake_consumer(self, before):
         """The consumer's SLEEPING bit was seen after publishing the head that followed
@@ -317,7 +391,7 @@ class ShmProducer:
         arrays, ...), copied straight into the ring. Raises EmptyMessageError for an empty one
         and MessageTooLargeError for one above ``max_message_len``.
         """
-        if self._closed or self._reservation is not None:
+        if self._closed or self._reservation is not None or self._pending is not None:
             self._check_usable()
         view = data if type(data) is bytes else _byte_view(data)
         n = len(view)
@@ -336,13 +410,18 @@ class ShmProducer:
             buf[at + 4 : at + need] = view
         else:
             self._put_record(pos, view, n)
+        before = head
         head = (head + need) & _M32
         if self._fence is not None:
             self._fence()
+        # From the store on: assignments only, then the wake-up (as in _publish).
         self._words[0] = head
-        if buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
-            self._wake_consumer(self._head)
         self._head = head
+        try:
+            if buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
+                self._wake_consumer(before)
+        except BaseException as error:
+            self._pending = error
         return True
 
     def write(self, data, timeout=None):
@@ -466,12 +545,11 @@ class ShmProducer:
         cap = self._cap
         pos = self._head & self._mask
         p = (pos + 4) & self._mask
-        buf = self._buf
         if p + length <= cap:
-            parts = (buf[_H + p : _H + p + length],)
+            spans = ((_H + p, _H + p + length),)
         else:
-            parts = (buf[_H + p : _H + cap], buf[_H : _H + p + length - cap])
-        reservation = Reservation(self, pos, parts, length)
+            spans = ((_H + p, _H + cap), (_H, _H + p + length - cap))
+        reservation = Reservation(self, pos, PrivateMapping(self._segment, spans, True), length)
         self._reservation = reservation
         return reservation
 
@@ -510,8 +588,7 @@ class ShmProducer:
 
     def _commit(self, reservation, length):
         self._put_prefix(reservation._pos, length)
-        self._reservation = None
-        self._publish((self._head + length + 4) & _M32)
+        self._publish((self._head + length + 4) & _M32, reservation)
 
     # -- draining and lifetime -------------------------------------------------------------
 
@@ -541,22 +618,56 @@ class ShmProducer:
 
     def close(self):
         """Unmap the segment (an open reservation is cancelled). Unlinks the name only if
-        ``unlink_on_close`` was given. Idempotent."""
-        if self._closed:
-            return
+        ``unlink_on_close`` was given and this is the process that created the producer.
+        Idempotent.
+
+        In a child made by ``fork()`` the producer's copy only lets go of its descriptor and
+        mapping: it neither unlinks the name nor wakes the consumer, and writes nothing to the
+        segment. The liveness lock stays held until the parent closes too (it belongs to the
+        open file description the two processes share).
+        """
+        if not self._released:
+            self._closed = True
+            creator = os.getpid() == self._pid
+            segment = self._segment
+            try:
+                try:
+                    self._drop_and_unlink(creator)
+                except ShmRingError:
+                    raise
+                except BaseException as error:
+                    # An interrupt: both steps can be done again, and must be done while the
+                    # descriptor (and so the producer lock) is held. Raised at the end.
+                    self._pending = error
+                    self._drop_and_unlink(creator)
+            finally:
+                try:
+                    self._let_go(creator)
+                except BaseException as error:  # an interrupt: finish, raise it at the end
+                    self._pending = error
+                    self._let_go(creator)
+        if self._pending is not None:
+            self._raise_pending()
+
+    def _let_go(self, creator):
+        """Close the descriptor, wake a sleeping consumer (only in the creating process) and
+        unmap, which releases the liveness lock unless a forked child still holds it. Each
+        step can be done again."""
+        segment = self._segment
+        if segment.fd is not None:
+            segment.close_fd()
+            if creator:
+                self._waiter.closing()
+        segment.close()
+        self._released = True
+        self._mm = self._buf = self._words = None
+
+    def _drop_and_unlink(self, creator):
         reservation = self._reservation
         if reservation is not None:
             reservation._drop()
-        self._closed = True
-        try:
-            if self._unlink_on_close:
-                self.unlink()
-        finally:
-            segment = self._segment
-            segment.close_fd()  # releases the liveness lock
-            self._waiter.closing()
-            segment.close()
-            self._mm = self._buf = self._words = None
+        if self._unlink_on_close and creator and self._segment.fd is not None:
+            self.unlink()
 
     def __enter__(self):
         return self
@@ -565,6 +676,7 @@ class ShmProducer:
         self.close()
 
     def __del__(self):
+        self._pending = None
         try:
             self.close()
         except Exception:
@@ -590,50 +702,46 @@ class ShmProducer:
             segment, capacity = open_memory_ring(buffer, fence)
         self = cls.__new__(cls)
         self._closed = True
+        self._released = True
+        self._pending = None
         self._unlink_on_close = False
-        self._segment = segment
-        self._waiter = Waiter("producer", segment, 0, fence)
-        self._wake = self._waiter.wake
+        head = segment.words[0]
+        tail = segment.words[1]
+        # A torn or stale tail counts as a full ring until the next look.
+        if (head - tail) & _M32 > capacity:
+            tail = (head - capacity) & _M32
+        self._bind("", segment, capacity, fence, head, tail)
         # There is no consumer flag byte: the reserved word's first byte, 0 in such a ring,
         # stands in for it (its SLEEPING bit is never set).
         self._peer_flag = HEADER_LEN - 4
-        self._name = ""
-        self._mm = segment.mm
-        self._buf = segment.buf
-        self._words = segment.words
-        self._fence = fence
-        self._cap = capacity
-        self._mask = capacity - 1
-        self._max = capacity - 4
-        head = segment.words[0]
-        tail = segment.words[1]
-        self._head = head
-        # A torn or stale tail counts as a full ring until the next look.
-        self._tail_cache = tail if (head - tail) & _M32 <= capacity else (head - capacity) & _M32
-        self._reservation = None
-        self._closed = False
         return self
+
 
 class Reservation:
     """Room reserved in the ring for one message, filled in place (see
     ShmProducer.try_reserve). Use as a context manager: leaving the block without ``commit()``
     cancels it."""
 
-    __slots__ = ("_producer", "_pos", "_parts", "_length", "_open")
+    __slots__ = ("_producer", "_pos", "_memory", "_length", "_open")
 
-    def __init__(self, producer, pos, parts, length):
+    def __init__(self, producer, pos, memory, length):
         self._producer = producer
         self._pos = pos
-        self._parts = parts
+        self._memory = memory
         self._length = length
         self._open = True
 
     @property
     def parts(self):
-        """One or two writable memoryviews covering the payload, in order."""
+        """One or two writable memoryviews covering the payload, in order.
+
+        They map the reservation's bytes for this reservation alone: ``commit()`` and
+        ``cancel()`` raise BusyError while anything made from them (a memoryview or slice of
+        them, a NumPy array, a ctypes object, an iterator...) is alive.
+        """
         if not self._open:
             raise ClosedError("the reservation has been committed or cancelled")
-        return self._parts
+        return self._memory.parts()
 
     def __len__(self):
         return self._length
@@ -674,23 +782,37 @@ class Reservation:
             raise ValueError(
                 "a commit length must be from 1 to {}, got {}".format(self._length, length)
             )
-        _release_parts(self._parts, "reservation")
-        self._open = False
-        self._producer._commit(self, length)
+        producer = self._producer
+        try:
+            _release_memory(self._memory, "reservation")
+            producer._commit(self, length)  # closes the reservation as it publishes it
+        except BusyError:
+            raise
+        except BaseException as error:
+            # An interrupt before the message was published: finish the commit (each step can
+            # be done again) and raise the interrupt from the next call, as after a publication.
+            producer._pending = error
+            if self._open:
+                _release_memory(self._memory, "reservation")
+                producer._commit(self, length)
 
     def cancel(self):
-        """Drop the reservation; nothing is published."""
+        """Drop the reservation; nothing is published. Raises BusyError (and stays open) while
+        a buffer export of a part is alive."""
         if not self._open:
             return
-        _release_parts(self._parts, "reservation")
+        try:
+            _release_memory(self._memory, "reservation")
+        except BusyError:
+            raise
+        except BaseException as error:  # an interrupt: finish, and raise it from the next call
+            self._producer._pending = error
+            _release_memory(self._memory, "reservation")
         self._drop()
 
     def _drop(self):
-        for part in self._parts:
-            try:
-                part.release()
-            except BufferError:
-                pass
+        self._memory.drop()
+        # Both in one step: a reservation closed here is never left open in the producer.
         self._open = False
         if self._producer._reservation is self:
             self._producer._reservation = None
@@ -719,6 +841,8 @@ class ShmConsumer:
         bare = bare_name(name)
         timeout = check_timeout(timeout)
         self._closed = True
+        self._released = True
+        self._pending = None
         self._name = bare
         fence = _order.fence_for_new_ring()
         if timeout == 0:
@@ -742,7 +866,13 @@ class ShmConsumer:
                 last=lambda: last[0],
             )
         attach(segment, _barrier_for_new_ring())
+        self._bind(segment, capacity, fence)
+
+    def _bind(self, segment, capacity, fence):
+        """Take ``segment`` (its ring of ``capacity`` bytes) as this consumer's, resuming at
+        its shared tail."""
         self._segment = segment
+        self._pid = os.getpid()
         self._waiter = Waiter("consumer", segment, segment.flags, fence)
         self._wake = self._waiter.wake
         # The producer's flag byte, or None when the ring has no extension block.
@@ -759,6 +889,7 @@ class ShmConsumer:
         self._tail = tail
         self._head_cache = tail
         self._view = None
+        self._released = False
         self._closed = False
 
     # -- introspection ---------------------------------------------------------------------
@@ -814,8 +945,16 @@ class ShmConsumer:
     # -- internals -------------------------------------------------------------------------
 
     def _check_open(self):
+        if self._pending is not None:
+            self._raise_pending()
         if self._closed:
             raise ClosedError("the consumer of {!r} is closed".format(self._name))
+
+    def _raise_pending(self):
+        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
+        error = self._pending
+        self._pending = None
+        raise error
 
     def _check_usable(self):
         self._check_open()
@@ -899,15 +1038,23 @@ class ShmConsumer:
             p -= cap
         return p, n
 
-    def _advance(self, need):
+    def _advance(self, need, view=None):
+        """Consume ``need`` bytes (and close ``view``, if given, in the same step)."""
         tail = (self._tail + need) & _M32
         if self._fence is not None:
             self._fence()
+        # From the store to the end of the step: assignments only (see the module docstring).
         self._words[1] = tail
         self._tail = tail
+        if view is not None:
+            self._view = None
+            view._open = False
         peer_flag = self._peer_flag
-        if peer_flag is not None and self._buf[peer_flag] & 1:  # the producer's SLEEPING bit
-            self._wake()
+        try:
+            if peer_flag is not None and self._buf[peer_flag] & 1:  # SLEEPING producer
+                self._wake()
+        except BaseException as error:  # an interrupt: the message is consumed, raise it later
+            self._pending = error
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -917,7 +1064,7 @@ class ShmConsumer:
         A zero-length record (which our producers never write) is returned as b"". Raises
         CorruptedError if the producer's side breaks the protocol.
         """
-        if self._closed or self._view is not None:
+        if self._closed or self._view is not None or self._pending is not None:
             self._check_usable()
         # Fast path: a whole record is known to be published (the cached head is never more
         # than the capacity ahead) and its prefix does not wrap.
@@ -944,8 +1091,11 @@ class ShmConsumer:
                     self._words[1] = tail
                     self._tail = tail
                     peer_flag = self._peer_flag
-                    if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
-                        self._wake()
+                    try:
+                        if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
+                            self._wake()
+                    except BaseException as error:  # as in _advance
+                        self._pending = error
                     return data
         found = self._next()
         if found is None:
@@ -975,7 +1125,7 @@ class ShmConsumer:
         BufferTooSmallError (``needed`` is the message's length) and leaves the message in the
         ring.
         """
-        if self._closed or self._view is not None:
+        if self._closed or self._view is not None or self._pending is not None:
             self._check_usable()
         out = memoryview(buffer)
         if out.readonly:
@@ -1014,13 +1164,16 @@ class ShmConsumer:
         if found is None:
             return None
         p, n = found
-        rbuf = self._rbuf
         cap = self._cap
-        if p + n <= cap:
-            parts = (rbuf[_H + p : _H + p + n],)
+        if n == 0:
+            memory = _NoMemory()
+        elif p + n <= cap:
+            memory = PrivateMapping(self._segment, ((_H + p, _H + p + n),), False)
         else:
-            parts = (rbuf[_H + p : _H + cap], rbuf[_H : _H + p + n - cap])
-        view = ReadView(self, parts, n)
+            memory = PrivateMapping(
+                self._segment, ((_H + p, _H + cap), (_H, _H + p + n - cap)), False
+            )
+        view = ReadView(self, memory, n)
         self._view = view
         return view
 
@@ -1043,10 +1196,6 @@ class ShmConsumer:
             view = self._waiter.wait(self._view_now, check_timeout(timeout), "a message")
         return view
 
-    def _release_view(self, view, consume):
-        self._view = None
-        if consume:
-            self._advance(len(view) + 4)
 
     def _read_batch(self, max_messages):
         # Hot loop: everything is a local, positions are offsets into the mapping (header
@@ -1114,8 +1263,11 @@ class ShmConsumer:
             self._words[1] = tail
             self._tail = tail
             peer_flag = self._peer_flag
-            if peer_flag is not None and mm[peer_flag] & 1:  # the producer's SLEEPING bit
-                self._wake()
+            try:
+                if peer_flag is not None and mm[peer_flag] & 1:  # SLEEPING producer
+                    self._wake()
+            except BaseException as caught:  # as in _advance
+                self._pending = caught
         elif error is not None:
             raise error
         return out
@@ -1146,17 +1298,37 @@ class ShmConsumer:
 
     def close(self):
         """Unmap the segment; never unlinks it. An open read view is dropped without consuming
-        its message. Idempotent."""
-        if self._closed:
-            return
-        view = self._view
-        if view is not None:
-            view._drop()
-        self._closed = True
+        its message. Idempotent. In a child made by ``fork()`` it only lets go of the
+        descriptor and the mapping (see ShmProducer.close)."""
+        if not self._released:
+            self._closed = True
+            try:
+                view = self._view
+                if view is not None:
+                    try:
+                        view._drop()
+                    except BaseException as error:  # an interrupt: drop it, raise it at the end
+                        self._pending = error
+                        view._drop()
+            finally:
+                try:
+                    self._let_go()
+                except BaseException as error:  # an interrupt: finish, raise it at the end
+                    self._pending = error
+                    self._let_go()
+        if self._pending is not None:
+            self._raise_pending()
+
+    def _let_go(self):
+        """As ShmProducer._let_go (in the process that opened the consumer)."""
         segment = self._segment
-        segment.close_fd()  # releases the liveness lock
-        self._waiter.closing()
+        opener = os.getpid() == self._pid
+        if segment.fd is not None:
+            segment.close_fd()
+            if opener:
+                self._waiter.closing()
         segment.close()
+        self._released = True
         self._mm = self._buf = self._rbuf = self._words = None
 
     def __enter__(self):
@@ -1166,6 +1338,7 @@ class ShmConsumer:
         self.close()
 
     def __del__(self):
+        self._pending = None
         try:
             self.close()
         except Exception:
@@ -1184,44 +1357,36 @@ class ShmConsumer:
         segment, capacity = open_memory_ring(buffer, fence)
         self = cls.__new__(cls)
         self._closed = True
+        self._released = True
+        self._pending = None
         self._name = ""
-        self._segment = segment
-        self._waiter = Waiter("consumer", segment, 0, fence)
-        self._wake = self._waiter.wake
-        self._peer_flag = None
-        self._mm = segment.mm
-        self._buf = segment.buf
-        self._rbuf = segment.rbuf
-        self._words = segment.words
-        self._fence = fence
-        self._cap = capacity
-        self._mask = capacity - 1
-        self._max = capacity - 4
-        tail = segment.words[1]
-        self._tail = tail
-        self._head_cache = tail
-        self._view = None
-        self._closed = False
+        self._bind(segment, capacity, fence)
         return self
+
 
 class ReadView:
     """A message looked at in place (see ShmConsumer.try_read_view). Use as a context manager:
     leaving the block releases it and consumes the message."""
 
-    __slots__ = ("_consumer", "_parts", "_length", "_open")
+    __slots__ = ("_consumer", "_memory", "_length", "_open")
 
-    def __init__(self, consumer, parts, length):
+    def __init__(self, consumer, memory, length):
         self._consumer = consumer
-        self._parts = parts
+        self._memory = memory
         self._length = length
         self._open = True
 
     @property
     def parts(self):
-        """One or two read-only memoryviews of the payload, in order."""
+        """One or two read-only memoryviews of the payload, in order.
+
+        They map the message's bytes (read-only) for this view alone: ``release()`` raises
+        BusyError, and consumes nothing, while anything made from them (a memoryview or slice
+        of them, a NumPy array, an iterator...) is alive.
+        """
         if not self._open:
             raise ClosedError("the read view has been released")
-        return self._parts
+        return self._memory.parts()
 
     def __len__(self):
         return self._length
@@ -1240,18 +1405,26 @@ class ReadView:
         """Release the memoryviews and consume the message. Idempotent."""
         if not self._open:
             return
-        _release_parts(self._parts, "read view")
-        self._open = False
-        self._consumer._release_view(self, True)
+        consumer = self._consumer
+        try:
+            _release_memory(self._memory, "read view")
+            consumer._advance(self._length + 4, self)  # closes the view as it consumes it
+        except BusyError:
+            raise
+        except BaseException as error:
+            # An interrupt before the message was consumed: finish the release (each step can
+            # be done again) and raise the interrupt from the next call, as after a wake-up.
+            consumer._pending = error
+            if self._open:
+                _release_memory(self._memory, "read view")
+                consumer._advance(self._length + 4, self)
 
     def _drop(self):
-        for part in self._parts:
-            try:
-                part.release()
-            except BufferError:
-                pass
+        self._memory.drop()
+        # Both in one step: a view closed here is never left open in the consumer.
         self._open = False
-        self._consumer._release_view(self, False)
+        if self._consumer._view is self:
+            self._consumer._view = None
 
     def __enter__(self):
         return self

@@ -87,6 +87,22 @@ def os_error(error, bare, operation):
     return result
 
 
+def _second_description(fd):
+    """A second open file description of the object open as ``fd``, to map it from.
+
+    ``mmap`` keeps a duplicate of the descriptor it maps, and a duplicate of ``fd`` would keep
+    this side's liveness lock (which belongs to ``fd``'s open file description) until the
+    mapping is gone: after the close's wake-up of the other side (which then finds this side
+    still alive), or as long as a held part keeps a private mapping. Opening /proc/self/fd/N
+    makes a new description that holds no lock. Where that is not possible, ``fd`` itself is
+    used.
+    """
+    try:
+        return os.open("/proc/self/fd/{}".format(fd), os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return fd
+
+
 class _SwappedWords:
     """Header words on a big-endian host: each access is still one aligned 4-byte access of
     the native word view, with the value byte-swapped to the wire's little-endian order."""
@@ -129,18 +145,30 @@ class Segment:
         "ino",
         "fd",
         "locked",
+        "views_fd",
         "flags",
         "extension",
     )
 
-    def __init__(self, name, mm, size, dev, ino, fd):
+    def __init__(self, name, size, dev, ino, fd):
+        """Map ``size`` bytes of the object open as ``fd`` (raises ShmRingError)."""
         self.name = name
-        self.mm = mm
         self.size = size
         self.dev = dev
         self.ino = ino
         self.fd = fd
         self.locked = False
+        # The mapping is made from a second open file description (see
+        # ``_second_description``): mmap's own duplicate of the descriptor then holds no lock,
+        # and closing ``fd`` releases this side's liveness lock at once.
+        self.views_fd = _second_description(fd)
+        try:
+            mm = _map(self.views_fd, size, name)
+        except BaseException:
+            if self.views_fd != fd:
+                os.close(self.views_fd)
+            raise
+        self.mm = mm
         self.flags = 0  # this side's flag byte, without SLEEPING
         self.extension = None
         self.buf = memoryview(mm)
@@ -148,8 +176,26 @@ class Segment:
         words = self.buf[:HEADER_LEN].cast("I")
         self.words = words if sys.byteorder == "little" else _SwappedWords(words)
 
+    def view_fd(self):
+        """The descriptor private mappings (``PrivateMapping``) are made from (see
+        ``_second_description``), or None once the segment is closed."""
+        return self.views_fd
+
     def close_fd(self):
-        """Close the descriptor, which releases this side's liveness lock. Idempotent."""
+        """Close the descriptor. Idempotent.
+
+        This releases this side's liveness lock, which belongs to the open file description
+        of ``fd`` (the mappings are made from another, see ``_second_description``), unless
+        a forked child still has it open (or its parent, when this is the child's close).
+        """
+        views_fd = self.views_fd
+        if views_fd is not None:
+            self.views_fd = None
+            if views_fd != self.fd:
+                try:
+                    os.close(views_fd)
+                except OSError:
+                    pass
         fd = self.fd
         if fd is not None:
             self.fd = None
@@ -160,22 +206,119 @@ class Segment:
                 pass
 
     def close(self):
-        """Close the descriptor and unmap, unless memoryviews derived from the mapping are
-        still alive; then the mapping stays until the last of them is gone (it can never
-        dangle)."""
+        """Close the descriptor (see ``close_fd``) and unmap, unless memoryviews derived from
+        the mapping are still alive; then the mapping stays until the last of them is gone (it
+        can never dangle). Every step can be done again: a close interrupted by a signal
+        handler's exception is finished by the next."""
         self.close_fd()
+        for attribute in ("words", "rbuf", "buf"):
+            view = getattr(self, attribute)
+            if view is not None:
+                try:
+                    view.release()
+                except BufferError:
+                    pass
+                setattr(self, attribute, None)
         mm = self.mm
-        if mm is None:
-            return
-        self.mm = None
-        for view in (self.words, self.rbuf, self.buf):
+        if mm is not None:
             try:
-                view.release()
+                mm.close()
             except BufferError:
                 pass
-        self.words = self.rbuf = self.buf = None
+            self.mm = None
+
+
+class PrivateMapping:
+    """Bytes of a segment mapped for one reservation or read view alone, so that it can be
+    told whether anything still holds them.
+
+    Every memoryview, NumPy array, ctypes object or iterator made from the memory, directly
+    or from a slice of a slice, keeps a buffer export of this mapping's ``mmap`` (Python
+    counts them there), and ``mmap.close()`` refuses while any is alive. ``parts()`` hands out
+    memoryviews of the chosen spans; ``release()`` releases those and unmaps, or raises
+    BufferError while some other export is alive. After a ``release()`` that did not complete
+    (an export, or an interrupt), ``parts()`` maps the same bytes again if need be.
+    """
+
+    __slots__ = ("_segment", "_spans", "_writable", "_base", "_mm", "_parts")
+
+    def __init__(self, segment, spans, writable):
+        """``spans``: one or two (start, stop) byte offsets of the segment, start < stop,
+        within the mapped layout. One mapping covers them all, from the page holding the
+        first start to the last stop (a wrapped message: the whole data area)."""
+        first = min(start for start, _ in spans)
+        self._base = first - first % mmap.ALLOCATIONGRANULARITY
+        self._segment = segment
+        self._spans = tuple((start - self._base, stop - self._base) for start, stop in spans)
+        self._writable = writable
+        self._parts = None
+        self._mm = self._map()
+
+    def _map(self):
+        segment = self._segment
+        length = max(stop for _, stop in self._spans)
+        fd = segment.view_fd()
         try:
-            mm.close()
+            if self._writable:
+                # The whole mapping is the message's pages, but a wrapped one's.
+                flags = _MAP_FLAGS if len(self._spans) == 1 else mmap.MAP_SHARED
+                return mmap.mmap(
+                    fd,
+                    length,
+                    flags,
+                    mmap.PROT_READ | mmap.PROT_WRITE,
+                    offset=self._base,
+                )
+            # Read-only pages: nothing can write to the ring through a read view.
+            return mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=self._base)
+        except (OSError, TypeError) as error:  # TypeError: the descriptor is closed (None)
+            raise ShmRingError(
+                "mmap failed for shared-memory segment {!r}: {}".format(segment.name, error)
+            ) from error
+
+    def parts(self):
+        """Memoryviews of the spans, in order (the same ones until ``release``)."""
+        if self._parts is None:
+            if self._mm.closed:
+                self._mm = self._map()
+            spans = self._spans
+            (start, stop) = spans[0]
+            second = spans[1] if spans[1:] else None
+            whole = memoryview(self._mm)
+            # ``whole`` is released whatever happens, and the parts are recorded before any
+            # point where a signal handler could run: a traceback that kept this frame (an
+            # interrupt's) would otherwise keep the mapping exported. Recorded parts are
+            # released by release(), whoever else refers to them.
+            try:
+                if second is None:
+                    self._parts = (whole[start:stop],)
+                else:
+                    self._parts = (whole[start:stop], whole[second[0] : second[1]])
+            finally:
+                whole.release()
+        return self._parts
+
+    def release(self):
+        """Release the handed-out memoryviews and unmap. Raises BufferError while anything
+        else holds the memory; can be called again (it then carries on where it stopped)."""
+        parts = self._parts
+        if parts is not None:
+            held = False
+            for part in parts:
+                try:
+                    part.release()
+                except BufferError:  # exported itself: forgotten here, remade by parts()
+                    held = True
+            self._parts = None
+            if held:
+                raise BufferError("a part is exported")
+        self._mm.close()
+
+    def drop(self):
+        """As ``release``, but leaves a mapping still held to be unmapped once its last holder
+        is gone (the memory can never dangle)."""
+        try:
+            self.release()
         except BufferError:
             pass
 
@@ -204,8 +347,8 @@ def _map(fd, size, bare):
         raise os_error(error, bare, "mmap") from error
 
 
-#: How many times a producer tries to claim a name that others keep re-creating.
-_CREATE_ATTEMPTS = 8
+#: How many rounds a producer makes to claim a name that others keep re-creating.
+_CREATE_ATTEMPTS = 64
 
 
 def producer_alive(bare):
@@ -238,29 +381,92 @@ def _in_use(bare, holder):
     )
 
 
-def _create_fd(bare, mode, exclusive):
-    """Create the object exclusively; unless ``exclusive``, first replace a stale one."""
-    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
-    if exclusive:
-        try:
-            return _shm_open(bare, flags, mode)
-        except OSError as error:
-            raise os_error(error, bare, "shm_open") from error
-    for _ in range(_CREATE_ATTEMPTS):
-        if producer_alive(bare):
+def _names_object(bare, fd):
+    """Whether the name ``bare`` refers to the object open as ``fd`` (same device and inode)."""
+    try:
+        other = _shm_open(bare, os.O_RDONLY, 0)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise os_error(error, bare, "shm_open") from error
+    try:
+        named = os.fstat(other)
+        ours = os.fstat(fd)
+    except OSError as error:
+        raise os_error(error, bare, "fstat") from error
+    finally:
+        os.close(other)
+    return (named.st_dev, named.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def _retire(bare):
+    """Unlink the stale object ``bare`` names, if its producer lock can be taken.
+
+    Only a process holding the producer lock of the object a name refers to unlinks that
+    name, so no creator can remove an object another creator has just made and locked, and
+    two creators cannot both replace the same stale object. Returns normally when the caller
+    should try the exclusive create again; raises InUseError if a live producer holds it.
+    """
+    try:
+        fd = _shm_open(bare, os.O_RDWR, 0)
+    except FileNotFoundError:
+        return  # gone meanwhile: try to create it
+    except OSError as error:
+        raise os_error(error, bare, "shm_open") from error
+    try:
+        taken = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE)
+        if taken is False:
             raise _in_use(bare, "producer")
+        # Holding the lock, nobody else can change what the name refers to; but the name may
+        # have been changed between our open and our lock.
+        if taken is None or _names_object(bare, fd):
+            # taken is None: no OFD locks here; the race this closes stays open (documented).
+            try:
+                _shm_unlink(bare)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise os_error(error, bare, "shm_unlink") from error
+    finally:
+        os.close(fd)  # releases the lock on the retired object
+
+
+def _create_fd(bare, mode, exclusive):
+    """Create the object exclusively and take its producer lock at once; unless ``exclusive``,
+    first retire a stale object of that name (see ``_retire``).
+
+    Once the lock of the new object is held, the name must still refer to it: another creator
+    may have retired the fresh object (taken its lock, unlinked it and let the lock go) before
+    this one asked for the lock. Holding the lock of the object the name refers to, nobody
+    else can change the name any more.
+
+    Returns ``(fd, locked)``; ``locked`` is False only where OFD locks do not work. Raises
+    InUseError when a live producer holds the name, or when another creator holds the lock of
+    the object this call just made (that creator is replacing it and will own the name).
+    """
+    flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
+    for _ in range(_CREATE_ATTEMPTS):
         try:
-            _shm_unlink(bare)
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            raise os_error(error, bare, "shm_unlink") from error
-        try:
-            return _shm_open(bare, flags, mode)
-        except FileExistsError:
-            continue  # someone created it between the unlink and the open: look again
+            fd = _shm_open(bare, flags, mode)
+        except FileExistsError as error:
+            if exclusive:
+                raise os_error(error, bare, "shm_open") from error
+            _retire(bare)
+            continue
         except OSError as error:
             raise os_error(error, bare, "shm_open") from error
+        taken = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE)
+        if taken is False:
+            # Another creator holds the lock of the object we just made: it is retiring it
+            # and will own the name. Never unlink here: the name is not ours to change.
+            os.close(fd)
+            raise _in_use(bare, "producer")
+        if taken is True and not _names_object(bare, fd):
+            # Another creator took the lock, unlinked our fresh object and let the lock go
+            # before we asked for it: the object is nobody's now. Start again.
+            os.close(fd)
+            continue
+        return fd, taken is True
     raise InUseError(
         "shared-memory segment {!r} is in use: it was re-created {} times while this producer "
         "tried to claim it".format(bare, _CREATE_ATTEMPTS),
@@ -273,12 +479,14 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
     """Create and initialise segment ``bare`` (see the producer's documentation).
 
     The object is ``segment_len(requested)`` bytes, so that the extension block fits past
-    the data area. The producer's liveness lock is taken right after the object is created.
-    The header, the marker in ``reserved``, the zeroed extension block and the producer's flag
-    byte in it (LOCKED if the lock was taken, BARRIER if ``barrier``) are all written before
-    the capacity word publishes the segment.
+    the data area. The producer's liveness lock is taken right after the exclusive create,
+    before anything else (see ``_create_fd``). The header, the marker in ``reserved``, the
+    zeroed extension block and the producer's flag byte in it (LOCKED if the lock was taken,
+    BARRIER if ``barrier``) are all written before the capacity word publishes the segment.
+    If anything fails after the create, the name is unlinked only while it still refers to
+    this object, and before its lock is released.
     """
-    fd = _create_fd(bare, mode, exclusive)
+    fd, locked = _create_fd(bare, mode, exclusive)
     segment = None
     try:
         size = segment_len(requested)
@@ -293,16 +501,16 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
             st = os.fstat(fd)
         except OSError as error:
             raise os_error(error, bare, operation) from error
-        locked = _kernel.take_lock(fd, _kernel.PRODUCER_LOCK_BYTE) is True
-        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
+        segment = Segment(bare, size, st.st_dev, st.st_ino, fd)
         segment.locked = locked
     finally:
         if segment is None:
-            os.close(fd)
             try:
-                _shm_unlink(bare)
-            except OSError:
+                if _names_object(bare, fd):
+                    _shm_unlink(bare)
+            except (OSError, ShmRingError):
                 pass
+            os.close(fd)
     flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
     segment.flags = flags
     extension = extension_offset(capacity)
@@ -322,12 +530,30 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
     return segment
 
 
+def _read_header(fd, bare):
+    """The four header words, read with ``pread`` (nothing is mapped before they are checked)."""
+    try:
+        header = os.pread(fd, HEADER_LEN, 0)
+    except OSError as error:
+        raise os_error(error, bare, "pread") from error
+    if len(header) < HEADER_LEN:
+        # The object shrank after it was measured.
+        raise SegmentTooSmallError(
+            "shared-memory segment {!r} holds only {} bytes, smaller than the {}-byte "
+            "header".format(bare, len(header), HEADER_LEN),
+            len(header),
+        )
+    return [int.from_bytes(header[k : k + 4], "little") for k in range(0, HEADER_LEN, 4)]
+
+
 def open_segment(bare, fence):
     """Open and map an existing, initialised segment; return (segment, capacity).
 
-    The segment keeps the descriptor open; nothing is locked or written yet (see ``attach``).
-    Its ``extension`` is set only if the producer wrote the marker and the block fits in the
-    object.
+    The header is read with ``pread`` and checked before anything is mapped; then only the
+    layout it describes is mapped (and pre-faulted): ``16 + capacity`` bytes, plus the
+    extension block when the producer wrote the marker and the block fits in the object.
+    Bytes past that are never mapped or touched, whatever size the object claims. The segment
+    keeps the descriptor open; nothing is locked or written yet (see ``attach``).
     """
     try:
         fd = _shm_open(bare, os.O_RDWR, 0)
@@ -353,12 +579,10 @@ def open_segment(bare, fence):
                 ),
                 size,
             )
-        segment = Segment(bare, _map(fd, size, bare), size, st.st_dev, st.st_ino, fd)
-    finally:
-        if segment is None:
-            os.close(fd)
-    try:
-        capacity = segment.words[CAPACITY_WORD]
+        words = _read_header(fd, bare)
+        capacity = words[CAPACITY_WORD]
+        # The system call orders the read of the capacity before any later access on every
+        # CPU; the fence keeps the rule that it is followed by one.
         if fence is not None:
             fence()
         if capacity == 0:
@@ -379,12 +603,17 @@ def open_segment(bare, fence):
                 size,
                 capacity,
             )
-        # Written before the capacity word, so the fence above covers it too.
-        if has_extension(segment.words[RESERVED_WORD], capacity, size):
-            segment.extension = extension_offset(capacity)
-    except BaseException:
-        segment.close()
-        raise
+        # ``reserved`` is written before the capacity word, so the read above covers it too.
+        extension = None
+        length = HEADER_LEN + capacity
+        if has_extension(words[RESERVED_WORD], capacity, size):
+            extension = extension_offset(capacity)
+            length = extension + EXTENSION_LEN
+        segment = Segment(bare, length, st.st_dev, st.st_ino, fd)
+        segment.extension = extension
+    finally:
+        if segment is None:
+            os.close(fd)
     return segment, capacity
 
 

@@ -283,8 +283,10 @@ class Waiter:
         length = WAKER_SLICE if barrier and peer & both == both else delay
         buf = self._buf
         own_at = self.own_at
-        buf[own_at] = self._base | _kernel.SLEEPING
         try:
+            # Inside the try: however the sleep ends (an interrupt included), SLEEPING is
+            # cleared, or the other side would make a system call on every publication.
+            buf[own_at] = self._base | _kernel.SLEEPING
             if barrier:
                 # A full barrier on every CPU running a registered process: either the other
                 # side's index store is visible to the kernel's check below, or its next load

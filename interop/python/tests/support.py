@@ -1,5 +1,6 @@
 """Helpers shared by the test modules: unique names, hand-made segments, running the peer."""
 
+import errno
 import itertools
 import mmap
 import os
@@ -206,6 +207,49 @@ def in_futex_wait(tid, address):
         return None
     # A running thread shows "running" instead of a system call.
     return len(fields) >= 2 and fields[0] == number and int(fields[1], 16) == address
+
+
+class SleepCounter:
+    """Counts the sleeps of blocking calls in this process: kernel slices (FUTEX_WAIT), how
+    many of them ran out their whole slice instead of being woken, and polling naps.
+
+    Tests use the counts, not the clock, to tell that a call was woken, or that it noticed
+    something within a number of sleeps: ``install(test)`` patches ``_kernel.Futex.wait`` and
+    ``_wait.pause`` until the test's cleanup.
+    """
+
+    def __init__(self):
+        self.slices = 0
+        self.run_out = 0
+        self.naps = 0
+
+    def install(self, test):
+        from shm_ring import _kernel, _wait
+
+        futex_wait = _kernel.Futex.wait
+        pause = _wait.pause
+        counter = self
+
+        def counted_wait(futex, expected, seconds):
+            code = futex_wait(futex, expected, seconds)
+            counter.slices += 1
+            if code == errno.ETIMEDOUT:
+                counter.run_out += 1
+            return code
+
+        def counted_pause(seconds):
+            counter.naps += 1
+            pause(seconds)
+
+        test.addCleanup(setattr, _kernel.Futex, "wait", futex_wait)
+        test.addCleanup(setattr, _wait, "pause", pause)
+        _kernel.Futex.wait = counted_wait
+        _wait.pause = counted_pause
+        return self
+
+    def sleeps(self):
+        """Every sleep so far, kernel slices and naps."""
+        return self.slices + self.naps
 
 
 class Child:

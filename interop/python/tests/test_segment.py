@@ -18,6 +18,8 @@ from shm_ring import (
     ShmTimeoutError,
 )
 
+from shm_ring import _segment
+
 from .support import RawSegment, exists, fstat, peer_env, unique_name, unlink_quietly
 
 
@@ -89,6 +91,26 @@ class OpenTest(unittest.TestCase):
         with ShmConsumer(self.name) as consumer:
             self.assertEqual(consumer.capacity, 8)
             self.assertEqual(len(consumer._mm), 24)
+
+    def test_a_huge_sparse_object_maps_only_the_layout_its_header_describes(self):
+        # 1 GiB of address space, no memory behind it: the header says capacity 64.
+        gib = 1 << 30
+        fd = _segment._shm_open(self.name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            os.ftruncate(fd, gib)
+            os.pwrite(fd, (0).to_bytes(8, "little") + (64).to_bytes(4, "little") + b"SRX1", 0)
+            before = os.fstat(fd).st_blocks
+        finally:
+            os.close(fd)
+        with ShmConsumer(self.name) as consumer:
+            self.assertEqual(consumer.capacity, 64)
+            # 16 + 64 bytes of ring, then the extension block at 128 (marker, and it fits).
+            self.assertEqual(len(consumer._mm), 192)
+            self.assertEqual(consumer._segment.extension, 128)
+            grown = fstat(self.name).st_blocks - before
+        # st_blocks counts 512-byte units: at most a few pages were allocated by opening.
+        self.assertLessEqual(grown, 8 * 4096 // 512, "opening allocated {} KiB".format(grown // 2))
+        self.assertEqual(fstat(self.name).st_size, gib)
 
     def test_consumer_waits_for_the_producer(self):
         result = []
@@ -261,6 +283,146 @@ class NeverUnlinkTest(unittest.TestCase):
             self.producer.write(b"still here")
             with ShmConsumer(self.name) as consumer:
                 self.assertEqual(consumer.read(timeout=5), b"still here")
+
+
+#: ``NAME ENDING``: creates a producer with unlink_on_close, writes 5 messages, forks. The
+#: child ends as ENDING says; the parent waits for it, prints the child's exit status and
+#: whether the name exists and the segment's bytes are unchanged, writes 5 more messages,
+#: waits until they are read and closes (which unlinks the name).
+FORKING_PRODUCER = (
+    "import atexit, os, sys, shm_ring\n"
+    "name, ending = sys.argv[1], sys.argv[2]\n"
+    "producer = shm_ring.ShmProducer(name, 256, unlink_on_close=True)\n"
+    "for i in range(5):\n"
+    "    producer.write(b'message %d' % i)\n"
+    "before = bytes(producer._mm)\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    if ending == 'close':\n"
+    "        producer.close()\n"
+    "    elif ending == 'with':\n"
+    "        with producer:\n"
+    "            pass\n"
+    "    elif ending == 'sys.exit':\n"
+    "        sys.exit(0)\n"
+    "    elif ending == 'atexit':\n"
+    "        atexit.register(producer.close)\n"
+    "    elif ending == 'del':\n"
+    "        del producer\n"
+    "    elif ending == 'exception':\n"
+    "        raise RuntimeError('the child fails')\n"
+    "    elif ending == 'failed exec':\n"
+    "        try:\n"
+    "            os.execv('/nonexistent/program', ['program'])\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "else:\n"
+    "    status = os.waitpid(pid, 0)[1]\n"
+    "    same = bytes(producer._mm) == before\n"
+    "    exists = shm_ring._segment.segment_exists(name)\n"
+    "    print(os.WEXITSTATUS(status), exists, same, flush=True)\n"
+    "    for i in range(5, 10):\n"
+    "        producer.write(b'message %d' % i)\n"
+    "    producer.wait_until_empty()\n"
+    "    producer.close()\n"
+)
+
+
+class ForkTest(unittest.TestCase):
+    """What a child made by fork() does to its parent's segment when it ends normally."""
+
+    ENDINGS = {
+        # ending: the child's exit status
+        "end of script": 0,
+        "close": 0,
+        "with": 0,
+        "sys.exit": 0,
+        "atexit": 0,
+        "del": 0,
+        "exception": 1,
+        "failed exec": 0,
+    }
+
+    def setUp(self):
+        self.name = unique_name("f")
+        self.addCleanup(unlink_quietly, self.name)
+
+    def test_a_forked_child_never_removes_or_touches_the_parents_segment(self):
+        for ending, status in self.ENDINGS.items():
+            with self.subTest(ending=ending):
+                parent = subprocess.Popen(
+                    [sys.executable, "-c", FORKING_PRODUCER, self.name, ending],
+                    env=peer_env(),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    universal_newlines=True,
+                )
+                try:
+                    report = parent.stdout.readline().split()
+                    if report != [str(status), "True", "True"]:
+                        parent.kill()
+                        self.fail(
+                            "child exit status, name exists, segment unchanged: {} "
+                            "(expected {} True True)\n{}".format(
+                                report, status, parent.communicate()[1]
+                            )
+                        )
+                    # The name still refers to the parent's segment: a new consumer reads the
+                    # parent's whole stream, from before the fork and after it.
+                    with ShmConsumer(self.name, timeout=300) as consumer:
+                        self.assertIs(consumer.is_peer_alive(), True)
+                        for i in range(10):
+                            self.assertEqual(consumer.read(timeout=300), b"message %d" % i)
+                    out, err = parent.communicate(timeout=300)
+                finally:
+                    if parent.poll() is None:
+                        parent.kill()
+                        parent.communicate()
+                self.assertEqual(parent.returncode, 0, err)
+                self.assertFalse(exists(self.name), "the creator unlinks it on close")
+
+    def test_a_forked_child_registers_for_membarrier_when_its_parent_has(self):
+        from shm_ring import _kernel
+
+        with ShmProducer(self.name, 256):
+            registered = _kernel.barrier_registered()
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report whether it is registered, then leave at once
+                try:
+                    os.write(write_end, b"1" if _kernel._registered.get(os.getpid()) else b"0")
+                finally:
+                    os._exit(0)
+            os.close(write_end)
+            try:
+                answer = os.read(read_end, 1)
+            finally:
+                os.close(read_end)
+                os.waitpid(pid, 0)
+        self.assertEqual(answer, b"1" if registered else b"0")
+
+    def test_a_forked_child_holding_the_handle_keeps_the_producer_alive(self):
+        # The child inherits the descriptor, and with it the open file description that holds
+        # the liveness lock: the producer is alive until both have let go of it.
+        with ShmProducer(self.name, 256) as producer:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: wait for the parent's word, then leave at once
+                try:
+                    os.close(write_end)
+                    os.read(read_end, 1)
+                finally:
+                    os._exit(0)
+            os.close(read_end)
+            try:
+                consumer = ShmConsumer(self.name)
+                self.addCleanup(consumer.close)
+                producer.close()
+                self.assertIs(consumer.is_peer_alive(), True, "the child still holds the lock")
+            finally:
+                os.close(write_end)
+                os.waitpid(pid, 0)
+            self.assertIs(consumer.is_peer_alive(), False)
 
 
 if __name__ == "__main__":
