@@ -74,7 +74,8 @@ class SharedMemory {
         return;
       }
     }
-    shm_ring::result<shm_ring::detail::mapping> m = shm_ring::detail::map_shared(fd.get(), size, create);
+    shm_ring::result<shm_ring::detail::mapping> m =
+        shm_ring::detail::map_shared(fd.get(), size, create);
     if (!m) {
       fail(Error::kMappingFailed, m.error().sys_errno());
       return;

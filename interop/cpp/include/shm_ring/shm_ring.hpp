@@ -56,9 +56,10 @@
 //   ring.hpp      byte views; records copied in and out of the data area
 //   os.hpp        futex, membarrier, OFD locks, file descriptors, mappings
 //   wait.hpp      peer_state, wait_stats, the waiting loop, waking the other side
-//   segment.hpp   names, headers, who may unlink a name
-//   producer.hpp  producer, reservation
-//   consumer.hpp  consumer
+//   segment.hpp   names, headers, who may unlink a name; remove, remove_forced
+//   end.hpp       what both ends share: queries, peer_state, the blocking calls' wait
+//   producer.hpp  producer, write_grant
+//   consumer.hpp  consumer, read_grant
 // Include this file, not the parts: only it is the interface.
 
 #include "detail/platform.hpp"
@@ -68,6 +69,7 @@
 #include "detail/os.hpp"
 #include "detail/wait.hpp"
 #include "detail/segment.hpp"
+#include "detail/end.hpp"
 #include "detail/producer.hpp"
 #include "detail/consumer.hpp"
 

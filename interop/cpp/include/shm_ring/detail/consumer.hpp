@@ -1,8 +1,9 @@
-// shm_ring/detail/consumer.hpp - the reading end of a ring.
+// shm_ring/detail/consumer.hpp - the reading end of a ring and its read grant.
 
 #ifndef SHM_RING_DETAIL_CONSUMER_HPP
 #define SHM_RING_DETAIL_CONSUMER_HPP
 
+#include "end.hpp"
 #include "layout.hpp"
 #include "os.hpp"
 #include "ring.hpp"
@@ -12,12 +13,87 @@
 
 namespace shm_ring {
 
-// ---------------------------------------------------------------------------------------------
-// Consumer
-// ---------------------------------------------------------------------------------------------
+class consumer;
 
-/// The reading side of a ring. Movable, not copyable; one thread at a time. Never unlinks.
-class consumer {
+/// The next message, lent in place by consumer::try_read or consumer::read: size() bytes in
+/// first() and then second() (empty unless the message wraps). commit() consumes it; so do
+/// into_vector() and into_buffer() when they copy it out. Destroying the grant without any of
+/// them leaves the message in the ring, to be read again: a peek.
+///
+/// The grant knows its consumer and the consumer its grant: moving either keeps the two
+/// connected, and destroying the consumer first leaves the grant empty (size 0, commit() does
+/// nothing). While a grant lives, any other read on its consumer is a programming error and
+/// aborts the process (it would lend the same message twice).
+///
+///     shm_ring::result<shm_ring::read_grant> g = c.try_read();
+///     if (g) {
+///       std::vector<std::uint8_t> message;
+///       g->into_vector(message);  // copied out and consumed
+///     }
+class read_grant {
+ public:
+  /// An empty grant (size 0); commit() does nothing.
+  read_grant() noexcept = default;
+  read_grant(read_grant&& other) noexcept { take(other); }
+  read_grant& operator=(read_grant&& other) noexcept {
+    if (this != &other) {
+      release();
+      take(other);
+    }
+    return *this;
+  }
+  read_grant(const read_grant&) = delete;
+  read_grant& operator=(const read_grant&) = delete;
+  /// Leaves the message in the ring unless it was consumed.
+  ~read_grant() { release(); }
+
+  /// The message's first piece, in the ring.
+  byte_view first() const noexcept { return first_; }
+  /// The message's second piece, after the wrap (size 0 if it does not wrap).
+  byte_view second() const noexcept { return second_; }
+  /// The message's length in bytes (0 for an empty grant, and for a zero-length record of
+  /// the original library).
+  std::size_t size() const noexcept { return first_.size + second_.size; }
+  /// Consumes the message and empties the grant. Does nothing on an empty grant.
+  inline void commit() noexcept;
+  /// Copies the message into `out` (resized to size(); its storage is reused), then consumes
+  /// it.
+  void into_vector(std::vector<std::uint8_t>& out) {
+    out.assign(first_.data, first_.data + first_.size);
+    if (second_.size != 0) out.insert(out.end(), second_.data, second_.data + second_.size);
+    commit();
+  }
+  /// Copies the message into buf[0..buf_capacity), consumes it, and returns its length.
+  /// Errors: buffer_too_small (needed(): the length, available(): buf_capacity), which
+  /// copies nothing and leaves the message, and the grant, as they were.
+  result<std::size_t> into_buffer(void* buf, std::size_t buf_capacity) noexcept {
+    const std::size_t len = size();
+    if (len > buf_capacity) return detail::make::buffer_too_small(len, buf_capacity);
+    unsigned char* const out = static_cast<unsigned char*>(buf);
+    if (first_.size != 0) std::memcpy(out, first_.data, first_.size);
+    if (second_.size != 0) std::memcpy(out + first_.size, second_.data, second_.size);
+    commit();
+    return len;
+  }
+
+ private:
+  friend class consumer;
+  inline void release() noexcept;
+  inline void take(read_grant& other) noexcept;
+  consumer* owner_ = nullptr;
+  byte_view first_;
+  byte_view second_;
+};
+
+/// The reading end of a ring. Movable, not copyable; one thread at a time. Never unlinks.
+///
+/// Every call that can wait comes as a pair: try_x returns at once, x takes a timeout. Each
+/// call's documentation lists every error code it can return, and no other. The blocking
+/// reads wait while the ring is empty; when the producer is gone, they still deliver
+/// everything it published, then fail with errc::peer_gone.
+class consumer : private detail::ring_end<detail::side::consumer> {
+  using end = detail::ring_end<detail::side::consumer>;
+
  public:
   /// An empty consumer (not attached to any ring). Only destruction and assignment are valid.
   consumer() noexcept = default;
@@ -28,7 +104,7 @@ class consumer {
   }
   consumer(const consumer&) = delete;
   consumer& operator=(const consumer&) = delete;
-  ~consumer() = default;
+  ~consumer() { detach_grant(); }
 
   /// Opens the segment `name`, takes the consumer's liveness lock on it, and resumes at its
   /// shared tail. Maps the header alone first, and after validating it only the ring it
@@ -106,62 +182,46 @@ class consumer {
 
   // --- reading --------------------------------------------------------------------------------
 
-  /// Reads the next message into `out` (resized to fit; its storage is reused).
-  /// Errors: empty, corrupted.
-  status try_read(std::vector<std::uint8_t>& out) {
+  /// Lends the next message in place. Errors: empty, corrupted.
+  result<read_grant> try_read() noexcept {
+    no_grant_alive();
     std::uint32_t len = 0;
     const status s = next_record(len);
     if (!s) return s;
-    const detail::pieces p = payload(len);
-    out.assign(p.first, p.first + p.first_size);
-    if (p.second_size != 0) out.insert(out.end(), p.second, p.second + p.second_size);
-    consume(len);
-    return status();
+    const detail::pieces p = detail::locate(map_.data(), mask_, tail_ + 4, len);
+    read_grant g;
+    g.owner_ = this;
+    g.first_ = byte_view(p.first, p.first_size);
+    g.second_ = byte_view(p.second, p.second_size);
+    return g;  // moving it into the result links it to this end (see take)
   }
 
-  /// Reads the next message into buf[0..capacity) and returns its length. Errors: empty,
-  /// corrupted, buffer_too_small (needed() = the length; the message stays in the ring).
-  result<std::size_t> try_read(void* buf, std::size_t buf_capacity) noexcept {
-    std::uint32_t len = 0;
-    const status s = next_record(len);
-    if (!s) return s;
-    if (len > buf_capacity) return detail::make::buffer_too_small(len, buf_capacity);
-    if (len != 0) {
-      detail::copy_out(static_cast<unsigned char*>(buf), map_.data(), mask_, tail_ + 4, len);
+  /// Like try_read, waiting up to `timeout` for a message. Errors: timeout (last(): empty),
+  /// peer_gone (the producer is gone and everything it published has been read), corrupted.
+  result<read_grant> read(std::chrono::nanoseconds timeout) {
+    result<read_grant> r = try_read();
+    if (r.code() == errc::empty) {
+      r = retry_while(errc::empty, std::move(r), [&] { return try_read(); }, timeout);
     }
-    consume(len);
-    return std::size_t{len};
+    return r;
   }
 
-  /// Calls f(byte_view first, byte_view second) with the next message in place (second is
-  /// empty unless it wraps), then consumes it. The views are valid only during the call. If f
-  /// throws, the message stays in the ring. Errors: empty, corrupted.
-  template <class F>
-  status try_read_in_place(F&& f) {
-    std::uint32_t len = 0;
-    const status s = next_record(len);
-    if (!s) return s;
-    const detail::pieces p = payload(len);
-    f(byte_view(p.first, p.first_size), byte_view(p.second, p.second_size));
-    consume(len);
-    return status();
-  }
-
-  /// Calls f(first, second) for up to max_messages messages available now, then publishes the
-  /// tail once. Returns how many were read; if none: empty or corrupted. A corrupted record
-  /// after good ones ends the batch and is reported by the next call.
+  /// Calls f(byte_view first, byte_view second) for up to max_messages messages available
+  /// now (second is empty unless the message wraps; the views are valid during the call),
+  /// then publishes the tail once. Returns how many were read: at least 1, or 0 when
+  /// max_messages is 0. A corrupted record after good ones ends the batch and is reported by
+  /// the next call. If f throws, the messages already handed to it stay consumed.
+  /// Errors: empty, corrupted.
   template <class F>
   result<std::size_t> try_read_batch(std::size_t max_messages, F&& f) {
+    no_grant_alive();
     // Publishes the tail on every way out, so that messages already handed to f stay consumed
     // even if f throws.
     struct publisher {
       consumer& c;
       std::uint32_t start;
       ~publisher() {
-        if (c.tail_ != start) {
-          detail::store_release(c.map_.base(), detail::tail_offset, c.tail_);
-          detail::wake_peer(c.map_.base(), c.ext_, detail::side::consumer);
-        }
+        if (c.tail_ != start) c.publish_index(c.tail_);
       }
     } pub{*this, tail_};
     std::size_t n = 0;
@@ -172,7 +232,7 @@ class consumer {
         if (n == 0) return s;
         break;
       }
-      const detail::pieces p = payload(len);
+      const detail::pieces p = detail::locate(map_.data(), mask_, tail_ + 4, len);
       f(byte_view(p.first, p.first_size), byte_view(p.second, p.second_size));
       tail_ += static_cast<std::uint32_t>(prefix_size + len);
       ++n;
@@ -180,86 +240,43 @@ class consumer {
     return n;
   }
 
-  // The blocking reads wait while the ring is empty. When the producer is gone, they still
-  // deliver everything it published, then fail with errc::peer_gone.
-
-  /// Like try_read(out), waiting up to `timeout` for a message. Errors: as try_read, timeout,
-  /// peer_gone.
-  status read(std::vector<std::uint8_t>& out, std::chrono::nanoseconds timeout) {
-    status s = try_read(out);
-    if (s == errc::empty) s = retry_while_empty(s, [&] { return try_read(out); }, timeout);
-    return s;
-  }
-
-  /// Like try_read(buf, capacity), waiting up to `timeout` for a message.
-  result<std::size_t> read(void* buf, std::size_t buf_capacity,
-                           std::chrono::nanoseconds timeout) {
-    result<std::size_t> r = try_read(buf, buf_capacity);
-    if (r.code() == errc::empty) {
-      r = retry_while_empty(r, [&] { return try_read(buf, buf_capacity); }, timeout);
-    }
-    return r;
-  }
-
-  /// Like try_read_in_place, waiting up to `timeout` for a message.
-  template <class F>
-  status read_in_place(F&& f, std::chrono::nanoseconds timeout) {
-    status s = try_read_in_place(f);
-    if (s == errc::empty) s = retry_while_empty(s, [&] { return try_read_in_place(f); }, timeout);
-    return s;
-  }
-
-  /// Like try_read_batch, waiting up to `timeout` for at least one message.
+  /// Like try_read_batch, waiting up to `timeout` for at least one message. Errors: timeout
+  /// (last(): empty), peer_gone, corrupted.
   template <class F>
   result<std::size_t> read_batch(std::size_t max_messages, F&& f,
                                  std::chrono::nanoseconds timeout) {
     result<std::size_t> r = try_read_batch(max_messages, f);
     if (r.code() == errc::empty) {
-      r = retry_while_empty(r, [&] { return try_read_batch(max_messages, f); }, timeout);
+      r = retry_while(errc::empty, r, [&] { return try_read_batch(max_messages, f); }, timeout);
     }
     return r;
   }
 
-  /// Whether the producer lives: alive while it holds its lock, gone once it has closed the
-  /// ring or died, unknown if it does not take the lock (the original library; no OFD locks;
-  /// a ring in caller-provided memory).
-  peer_state is_peer_alive() const noexcept {
-    return detail::probe_peer(ext_, fd_.get(), detail::side::producer);
-  }
-
-  /// How long a blocked call sleeps against a producer of ours (which wakes it) before it
-  /// checks that the producer is still alive; default_peer_check_interval (20 ms) unless set.
-  /// It only trades how quickly a dead producer is noticed against how often an idle consumer
-  /// wakes up to look. Against the original library's producer sleeps last at most 1 ms
-  /// whatever this says. A negative interval counts as 0.
-  void set_peer_check_interval(std::chrono::nanoseconds interval) noexcept {
-    peer_check_ = interval < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
-                                                              : interval;
-  }
-
-  /// How this consumer has slept in blocking calls so far; see shm_ring::wait_stats.
-  shm_ring::wait_stats wait_stats() const noexcept { return stats_; }
-
   // --- state ----------------------------------------------------------------------------------
 
-  bool valid() const noexcept { return capacity_ != 0; }
-  std::uint32_t capacity() const noexcept { return capacity_; }
-  std::size_t max_message_len() const noexcept { return capacity_ - prefix_size; }
+  using end::capacity;
+  using end::max_message_len;
+  using end::name;
+  using end::peer_state;
+  using end::set_peer_check_interval;
+  using end::valid;
+  using end::wait_stats;
+
   /// Bytes published and not yet consumed (records and prefixes). A torn or stale head reads
   /// as an empty ring.
-  std::size_t readable_bytes() noexcept {
+  std::size_t readable_bytes() const noexcept {
     if (!refresh_head()) return 0;
     return cached_head_ - tail_;
   }
-  std::size_t writable_bytes() noexcept { return capacity_ - readable_bytes(); }
-  bool is_empty() noexcept { return readable_bytes() == 0; }
-  /// The segment name without a leading '/' (empty for a ring in caller-provided memory).
-  const std::string& name() const noexcept { return name_; }
+  /// Whether no message is waiting.
+  bool is_empty() const noexcept { return readable_bytes() == 0; }
 
  private:
+  friend class read_grant;
+
   // `size`: the bytes of the mapping, of which the header said the first 16 + cap are the ring.
   consumer(detail::mapping m, std::uint64_t size, std::uint32_t cap, unsigned char flags) noexcept
-      : map_(std::move(m)), capacity_(cap), mask_(cap - 1), flags_(flags) {
+      : end(std::move(m), cap, flags) {
     ext_ = detail::find_extension(map_.base(), size, cap);
     // Rewrites whatever an earlier consumer left there (LOCKED stays set when one goes, so that
     // the producer can tell it is gone). Nothing without a block.
@@ -268,22 +285,19 @@ class consumer {
     cached_head_ = tail_;
   }
 
-  void swap(consumer& o) noexcept {
-    std::swap(map_, o.map_);
-    std::swap(capacity_, o.capacity_);
-    std::swap(mask_, o.mask_);
-    std::swap(tail_, o.tail_);
-    std::swap(cached_head_, o.cached_head_);
-    std::swap(name_, o.name_);
-    std::swap(fd_, o.fd_);
-    std::swap(flags_, o.flags_);
-    std::swap(ext_, o.ext_);
-    std::swap(peer_check_, o.peer_check_);
-    std::swap(stats_, o.stats_);
+  // Swaps everything, the live grants included, and points each grant at its new owner.
+  inline void swap(consumer& o) noexcept;
+
+  // A read while a grant lives would lend the same message twice.
+  void no_grant_alive() const noexcept {
+    if (__builtin_expect(grant_ != nullptr, 0)) std::abort();
   }
 
+  // Empties the live grant, whose views point into a mapping about to go.
+  inline void detach_grant() noexcept;
+
   // Loads the shared head; keeps it only if it is plausible (head - tail <= capacity).
-  bool refresh_head() noexcept {
+  bool refresh_head() const noexcept {
     const std::uint32_t h = detail::load_acquire(map_.base(), detail::head_offset);
     if (h - tail_ > capacity_) return false;
     cached_head_ = h;
@@ -318,48 +332,58 @@ class consumer {
     }
   }
 
-  detail::pieces payload(std::uint32_t len) const noexcept {
-    return detail::locate(map_.data(), mask_, tail_ + 4, len);
-  }
-
   void consume(std::uint32_t len) noexcept {
     tail_ += static_cast<std::uint32_t>(prefix_size + len);
-    detail::store_release(map_.base(), detail::tail_offset, tail_);
-    detail::wake_peer(map_.base(), ext_, detail::side::consumer);
+    publish_index(tail_);
   }
 
-  // The waiting half of the blocking reads, reached only when their first attempt, `first`,
-  // found the ring empty: retries `attempt` (which returns a status or a result) until there
-  // is a message or an error, the timeout has passed or the producer is gone (after what it
-  // published has been read). Out of line, so that a blocking read that finds a message costs
-  // what its try_ twin does and copies no status.
-  template <class R, class Attempt>
-  SHM_RING_COLD R retry_while_empty(R first, Attempt attempt, std::chrono::nanoseconds timeout) {
-    R r = std::move(first);
-    const detail::ring_side me{map_.base(), ext_,        fd_.get(), detail::side::consumer,
-                               flags_,      peer_check_, &stats_};
-    auto found = [&] {
-      r = attempt();
-      return r.code() != errc::empty;
-    };
-    const detail::wait_outcome o = detail::wait_for_peer(me, found, timeout);
-    if (o == detail::wait_outcome::done) return r;
-    if (o == detail::wait_outcome::peer_gone) return R(detail::make::peer_gone(0));
-    return R(detail::make::timeout(timeout, errc::empty));
-  }
-
-  detail::mapping map_;
-  std::uint32_t capacity_ = 0;
-  std::uint32_t mask_ = 0;
-  std::uint32_t tail_ = 0;         // our own index; the shared word only ever receives it
-  std::uint32_t cached_head_ = 0;  // last plausible head seen; cached_head_ - tail_ <= capacity_
-  std::string name_;
-  detail::fd_guard fd_;     // holds the liveness lock; -1 for a ring in caller-provided memory
-  unsigned char flags_ = 0;  // our flag byte at rest
-  unsigned char* ext_ = nullptr;  // the extension block, or null if the ring has none
-  std::chrono::nanoseconds peer_check_ = default_peer_check_interval;
-  shm_ring::wait_stats stats_;
+  std::uint32_t tail_ = 0;  // our own index; the shared word only ever receives it
+  // The last plausible head seen (cached_head_ - tail_ <= capacity_); the queries refresh it.
+  mutable std::uint32_t cached_head_ = 0;
+  read_grant* grant_ = nullptr;  // the live grant, which points back here
 };
+
+inline void consumer::swap(consumer& o) noexcept {
+  swap_end(o);
+  std::swap(tail_, o.tail_);
+  std::swap(cached_head_, o.cached_head_);
+  std::swap(grant_, o.grant_);
+  if (grant_ != nullptr) grant_->owner_ = this;
+  if (o.grant_ != nullptr) o.grant_->owner_ = &o;
+}
+
+inline void consumer::detach_grant() noexcept {
+  if (grant_ == nullptr) return;
+  grant_->owner_ = nullptr;
+  grant_->first_ = byte_view();
+  grant_->second_ = byte_view();
+  grant_ = nullptr;
+}
+
+inline void read_grant::release() noexcept {
+  if (owner_ != nullptr) owner_->grant_ = nullptr;
+  owner_ = nullptr;
+  first_ = byte_view();
+  second_ = byte_view();
+}
+
+inline void read_grant::take(read_grant& other) noexcept {
+  owner_ = other.owner_;
+  first_ = other.first_;
+  second_ = other.second_;
+  other.owner_ = nullptr;
+  other.first_ = byte_view();
+  other.second_ = byte_view();
+  if (owner_ != nullptr) owner_->grant_ = this;
+}
+
+inline void read_grant::commit() noexcept {
+  if (owner_ == nullptr) return;
+  consumer* const c = owner_;
+  const std::uint32_t len = static_cast<std::uint32_t>(size());
+  release();
+  c->consume(len);
+}
 
 }  // namespace shm_ring
 

@@ -20,8 +20,6 @@ constexpr std::size_t prefix_size = 4;
 constexpr std::uint32_t min_capacity = 8;
 /// Largest data-area capacity the wire format allows (2^31).
 constexpr std::uint32_t max_capacity = std::uint32_t{1} << 31;
-/// Largest capacity a producer may request (2^32 - 1; rounded down to 2^31).
-constexpr std::uint64_t max_requested_capacity = 0xFFFFFFFFu;
 /// Longest segment name, not counting an optional leading '/'.
 constexpr std::size_t max_name_length = 30;
 /// The reserved word's value (little-endian bytes "SRX1") in a ring that has an extension block.
@@ -40,25 +38,58 @@ constexpr std::uint64_t extension_offset(std::uint32_t capacity) noexcept {
 // Capacities and sizes
 // ---------------------------------------------------------------------------------------------
 
-/// The data-area capacity for a requested size: the largest power of two <= requested.
-/// 0 if requested is outside 8 ..= 2^32 - 1.
-inline std::uint32_t capacity_for(std::uint64_t requested) noexcept {
-  if (requested < min_capacity || requested > max_requested_capacity) return 0;
+namespace detail {
+
+// The ring producer::create makes for a requested capacity: the smallest power of two at least
+// `requested` and at least min_capacity, so that a ring is never smaller than asked. 0 if
+// requested is outside 1 ..= 2^31.
+inline std::uint32_t round_up_capacity(std::uint64_t requested) noexcept {
+  if (requested < 1 || requested > max_capacity) return 0;
+  std::uint32_t cap = min_capacity;
+  while (cap < requested) cap <<= 1;
+  return cap;
+}
+
+// The original library's rounding, which its drop-in headers and rings in caller-provided
+// memory keep: the largest power of two not above `requested`. 0 if requested is outside
+// 8 ..= 2^32 - 1.
+constexpr std::uint64_t max_round_down_request = 0xFFFFFFFFu;
+inline std::uint32_t round_down_capacity(std::uint64_t requested) noexcept {
+  if (requested < min_capacity || requested > max_round_down_request) return 0;
   std::uint32_t cap = max_capacity;
   while (cap > requested) cap >>= 1;
   return cap;
 }
 
-/// The bytes of a ring for a requested capacity: max(16 + requested, end of the extension
-/// block of a ring of capacity_for(requested) bytes). producer::create sizes the object to
-/// this; producer::create_in_memory given this many bytes makes a ring of capacity_for(requested)
-/// bytes (or, below 32, a little more). 0 if requested is outside 8 ..= 2^32 - 1.
+// The bytes of the object for a ring of `capacity` bytes (a valid power of two): the header,
+// the data area and the extension block after it.
+constexpr std::uint64_t object_size(std::uint32_t capacity) noexcept {
+  return extension_offset(capacity) + extension_size;
+}
+
+}  // namespace detail
+
+/// The capacity to request (producer::create) for a ring that carries messages of up to
+/// `max_message_len` bytes: the smallest power of two at least max_message_len + 4 (the
+/// length prefix) and at least 8. 0 when no ring carries such a message (more than
+/// 2^31 - 4 bytes). A too_large error's needed_capacity() is this value.
+///
+///     shm_ring::capacity_for_message(4092) == 4096
+///     shm_ring::capacity_for_message(4093) == 8192
+///     shm_ring::capacity_for_message(1920 * 1080 * 3) == 8388608
+inline std::uint64_t capacity_for_message(std::uint64_t max_message_len) noexcept {
+  if (max_message_len > max_capacity - prefix_size) return 0;
+  return detail::round_up_capacity(max_message_len + prefix_size);
+}
+
+/// The bytes of memory a ring made for a requested capacity occupies: header, data area of
+/// the rounded-up capacity (as producer::create makes it) and the 64-byte extension block.
+/// producer::create sizes its object to this; producer::create_in_memory given this many
+/// bytes makes a ring of that capacity (or, below 32, a little more). 0 if requested is
+/// outside 1 ..= 2^31.
 inline std::uint64_t segment_size(std::uint64_t requested_capacity) noexcept {
-  const std::uint32_t cap = capacity_for(requested_capacity);
-  if (cap == 0) return 0;
-  const std::uint64_t block_end = extension_offset(cap) + extension_size;
-  const std::uint64_t plain = header_size + requested_capacity;
-  return plain > block_end ? plain : block_end;
+  const std::uint32_t cap = detail::round_up_capacity(requested_capacity);
+  return cap == 0 ? 0 : detail::object_size(cap);
 }
 
 namespace detail {

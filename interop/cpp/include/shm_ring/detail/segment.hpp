@@ -70,11 +70,24 @@ constexpr int create_rounds = 64;
 // Closing the object's descriptor on the way out releases the lock. Without OFD locks
 // (EINVAL), nothing can tell a live producer: the object is replaced, as the original library
 // does.
-inline status remove_stale(const std::string& os_name, const std::string& bare) {
+// What remove_unowned found.
+enum class removal {
+  removed,  // the object had no live producer; its name is gone
+  live,     // a live producer holds the object's lock; nothing was touched
+  changed,  // the name disappeared, or came to refer to another object, meanwhile
+};
+
+// Removes the object os_name refers to, unless a live producer holds its lock. The lock is
+// taken for the removal, so that no other creator can remove or replace the name meanwhile.
+inline status remove_unowned(const std::string& os_name, removal& found) {
+  found = removal::changed;
   const fd_guard old(::shm_open(os_name.c_str(), O_RDWR, 0));
   if (old.get() < 0) return errno == ENOENT ? status() : make::from_errno("shm_open", errno);
   const int lock_error = take_lock(old.get(), side::producer);
-  if (lock_error == EAGAIN || lock_error == EACCES) return make::in_use(0, bare);
+  if (lock_error == EAGAIN || lock_error == EACCES) {
+    found = removal::live;
+    return status();
+  }
   if (lock_error != 0 && lock_error != EINVAL) {
     return make::os(errc::system_error, "fcntl", lock_error);
   }
@@ -82,10 +95,19 @@ inline status remove_stale(const std::string& os_name, const std::string& bare) 
   if (::fstat(old.get(), &st) != 0) return make::os(errc::system_error, "fstat", errno);
   const int same = name_identity(os_name, st.st_dev, st.st_ino);
   if (same < 0) return make::from_errno("shm_open", -same);
-  if (same == 1 && ::shm_unlink(os_name.c_str()) != 0 && errno != ENOENT) {
-    return make::from_errno("shm_unlink", errno);
+  if (same == 0) return status();
+  if (::shm_unlink(os_name.c_str()) != 0) {
+    return errno == ENOENT ? status() : make::from_errno("shm_unlink", errno);
   }
+  found = removal::removed;
   return status();
+}
+
+inline status remove_stale(const std::string& os_name, const std::string& bare) {
+  removal found = removal::changed;
+  const status s = remove_unowned(os_name, found);
+  if (!s) return s;
+  return found == removal::live ? make::in_use(0, bare) : status();
 }
 
 // Validates the header of a mapping of `size` bytes; on success stores the capacity.
@@ -147,6 +169,50 @@ inline std::uint64_t ring_length(unsigned char* base, std::uint64_t size,
 }
 
 }  // namespace detail
+
+/// Removes the segment `name` (with or without a leading '/'), unless a live producer holds
+/// it. A producer of ours (C++, Rust or Python) holds a lock on its segment for as long as its
+/// process lives; while it does, this fails with errc::in_use and removes nothing. Once that
+/// producer is gone (or for a segment whose producer announces nothing, such as one of the
+/// original library's), the name is removed while this process holds that lock, so that no
+/// producer starting meanwhile loses its new segment. Consumers that have the segment open
+/// keep reading it; new ones no longer find it. remove_forced removes a live producer's
+/// segment too.
+/// Errors: invalid_name, not_found, in_use, permission_denied, system_error.
+///
+///     shm_ring::status s = shm_ring::remove("frames");
+///     if (s == shm_ring::errc::in_use) { /* its producer is still running */ }
+inline status remove(const std::string& name) {
+  std::string bare;
+  const status valid = validate_name(name, &bare);
+  if (!valid) return valid;
+  const std::string os_name = "/" + bare;
+  // Each further round means another process replaced the name meanwhile; as in
+  // producer::create, this bounds a storm of creators, never a single one.
+  for (int round = 0; round < detail::create_rounds; ++round) {
+    detail::removal found = detail::removal::changed;
+    const status s = detail::remove_unowned(os_name, found);
+    if (!s) return s;
+    if (found == detail::removal::removed) return status();
+    if (found == detail::removal::live) break;
+    const detail::fd_guard now(::shm_open(os_name.c_str(), O_RDONLY, 0));
+    if (now.get() < 0 && errno == ENOENT) return detail::make::from_errno("shm_open", ENOENT);
+  }
+  return detail::make::in_use(0, bare);
+}
+
+/// Removes the segment `name` (with or without a leading '/') whatever holds it, as
+/// `rm /dev/shm/NAME` does. A live producer keeps writing into its segment and its attached
+/// consumer keeps reading, but no new consumer finds it, and the producer's own unlink() then
+/// finds nothing to remove. Prefer remove, which leaves a live producer's segment alone.
+/// Errors: invalid_name, not_found, permission_denied, system_error.
+inline status remove_forced(const std::string& name) {
+  std::string bare;
+  const status valid = validate_name(name, &bare);
+  if (!valid) return valid;
+  if (::shm_unlink(("/" + bare).c_str()) != 0) return detail::make::from_errno("shm_unlink", errno);
+  return status();
+}
 
 }  // namespace shm_ring
 

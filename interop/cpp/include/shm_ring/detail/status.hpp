@@ -101,7 +101,8 @@ struct make;
 /// | code              | accessors                                                          |
 /// |-------------------|--------------------------------------------------------------------|
 /// | full              | needed(): record bytes (prefix included), available(): free bytes  |
-/// | too_large         | needed(): message length, available(): largest message             |
+/// | too_large         | needed(): message length, available(): largest message,            |
+/// |                   | needed_capacity(): the capacity that carries it (0: none does)     |
 /// | buffer_too_small  | needed(): message length, available(): buffer size                 |
 /// | segment_too_small | needed(): bytes the segment must have, available(): its size       |
 /// | corrupted         | corruption(), tail_index(), length(), readable()                   |
@@ -131,6 +132,9 @@ class status {
   std::uint32_t tail_index() const noexcept { return static_cast<std::uint32_t>(a_); }
   std::uint32_t length() const noexcept { return static_cast<std::uint32_t>(b_); }
   std::uint32_t readable() const noexcept { return static_cast<std::uint32_t>(c_); }
+  /// The capacity to create a ring with so that it carries the message (errc::too_large):
+  /// capacity_for_message(needed()); 0 when no ring carries it, or for other codes.
+  std::uint64_t needed_capacity() const noexcept { return code_ == errc::too_large ? c_ : 0; }
   shm_ring::corruption corruption() const noexcept {
     return code_ == errc::corrupted ? static_cast<shm_ring::corruption>(sub_)
                                     : shm_ring::corruption::none;
@@ -223,7 +227,7 @@ struct make {
     return with(errc::full, 0, need, free_bytes);
   }
   static status too_large(std::size_t len, std::uint32_t max) noexcept {
-    return with(errc::too_large, 0, len, max);
+    return with(errc::too_large, 0, len, max, capacity_for_message(len));
   }
   static status buffer_too_small(std::size_t needed, std::size_t available) noexcept {
     return with(errc::buffer_too_small, 0, needed, available);
@@ -244,7 +248,8 @@ struct make {
   static status segment_too_small(int sub, std::uint64_t needed, std::uint64_t size) noexcept {
     return with(errc::segment_too_small, sub, needed, size);
   }
-  // sub: 0 = requested capacity, 1 = capacity word in a header
+  // sub: 0 = requested capacity (1 ..= 2^31), 1 = capacity word in a header,
+  //      2 = requested capacity of the original library's rounding (8 ..= 2^32 - 1)
   static status invalid_capacity(int sub, std::uint64_t value) noexcept {
     return with(errc::invalid_capacity, sub, value);
   }
@@ -306,7 +311,9 @@ inline std::string status::message() const {
       return "empty messages are refused (consumers of the original library stall on them)";
     case errc::too_large:
       return "a " + num(a_) + "-byte message can never fit: the largest this ring carries is " +
-             num(b_) + " bytes";
+             num(b_) + " bytes; " +
+             (c_ != 0 ? "create the ring with capacity " + num(c_) + " to carry it"
+                      : std::string("no ring carries more than 2147483644 bytes"));
     case errc::buffer_too_small:
       return "the next message has " + num(a_) + " bytes but the buffer holds only " + num(b_) +
              "; the message stays in the ring";
@@ -341,9 +348,13 @@ inline std::string status::message() const {
       }
       return "invalid segment name";
     case errc::invalid_capacity:
-      return sub_ == 0 ? "requested capacity " + num(a_) + " is outside 8..=4294967295 bytes"
-                       : "the segment's capacity word is " + num(a_) +
-                             ", not a power of two from 8 to 2^31";
+      switch (sub_) {
+        case 0: return "requested capacity " + num(a_) + " is outside 1..=2147483648 bytes";
+        case 2: return "requested capacity " + num(a_) + " is outside 8..=4294967295 bytes";
+        default:
+          return "the segment's capacity word is " + num(a_) +
+                 ", not a power of two from 8 to 2^31";
+      }
     case errc::segment_too_small:
       switch (sub_) {
         case 0: return "the segment is " + num(b_) + " bytes, smaller than the 16-byte header";
