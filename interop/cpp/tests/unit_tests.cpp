@@ -2611,4 +2611,140 @@ TEST(a_forked_child_holding_the_descriptor_keeps_that_side_alive) {
 
 #endif  // SHM_RING_KERNEL_WAIT
 
+TEST(a_write_grant_follows_its_producer_when_the_producer_moves) {
+  const std::string name = unique_name("wgmove");
+  cleanup guard(name);
+  producer first = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  shm_ring::result<shm_ring::write_grant> g = first.try_reserve(5);
+  CHECK(g.ok());
+  // Moving the producer while the grant lives: the grant must publish through the new owner,
+  // not through the moved-from object it was made by.
+  producer second = std::move(first);
+  std::vector<producer> owners;
+  owners.push_back(std::move(second));
+  owners.reserve(16);  // moves it again, into new storage
+  shm_ring::write_grant moved = std::move(*g);
+  CHECK_EQ(g->size(), std::size_t{0});
+  moved.copy_from("hello", 5);
+  moved.commit();
+  CHECK_EQ(moved.size(), std::size_t{0});
+  std::vector<std::uint8_t> out;
+  CHECK(into(c.try_read(), out).ok());
+  CHECK(out == std::vector<std::uint8_t>({'h', 'e', 'l', 'l', 'o'}));
+  CHECK_EQ(owners[0].readable_bytes(), std::size_t{0});
+  CHECK(owners[0].try_write("next", 4).ok());  // the grant is gone: writing is allowed again
+  CHECK(into(c.try_read(), out).ok());
+  CHECK_EQ(out.size(), std::size_t{4});
+
+  // A producer destroyed first leaves its grant empty, and its commit does nothing.
+  shm_ring::result<shm_ring::write_grant> orphan = owners[0].try_reserve(3);
+  CHECK(orphan.ok());
+  owners.clear();
+  CHECK_EQ(orphan->size(), std::size_t{0});
+  orphan->commit();
+  CHECK_EQ(c.try_read().code(), errc::empty);
+}
+
+TEST(a_read_grant_follows_its_consumer_and_leaves_the_message_unless_committed) {
+  const std::string name = unique_name("rgmove");
+  cleanup guard(name);
+  producer p = make_producer(name, 64);
+  consumer first = open_consumer(name);
+  CHECK(p.try_write("one", 3).ok());
+  CHECK(p.try_write("two", 3).ok());
+  {
+    // A peek: the grant is dropped without commit, the message stays.
+    shm_ring::result<shm_ring::read_grant> g = first.try_read();
+    CHECK(g.ok());
+    CHECK_EQ(g->size(), std::size_t{3});
+    CHECK(std::memcmp(g->first().data, "one", 3) == 0);
+  }
+  shm_ring::result<shm_ring::read_grant> g = first.try_read();
+  CHECK(g.ok());
+  CHECK(std::memcmp(g->first().data, "one", 3) == 0);
+  consumer second = std::move(first);
+  std::vector<consumer> owners;
+  owners.push_back(std::move(second));
+  owners.reserve(16);
+  shm_ring::read_grant moved = std::move(*g);
+  char small[2];
+  CHECK_EQ(moved.into_buffer(small, sizeof small).code(), errc::buffer_too_small);
+  CHECK_EQ(moved.size(), std::size_t{3});  // refused: the grant and the message stay
+  char buf[8];
+  CHECK_EQ(moved.into_buffer(buf, sizeof buf).value(), std::size_t{3});
+  CHECK_EQ(p.readable_bytes(), std::size_t{7});  // "one" consumed through the new owner
+  std::vector<std::uint8_t> out;
+  CHECK(into(owners[0].try_read(), out).ok());
+  CHECK(out == std::vector<std::uint8_t>({'t', 'w', 'o'}));
+
+  CHECK(p.try_write("three", 5).ok());
+  shm_ring::result<shm_ring::read_grant> orphan = owners[0].try_read();
+  CHECK(orphan.ok());
+  owners.clear();
+  CHECK_EQ(orphan->size(), std::size_t{0});
+  orphan->commit();
+  CHECK_EQ(p.readable_bytes(), std::size_t{9});  // nothing was consumed
+}
+
+TEST(another_write_or_read_while_a_grant_lives_aborts) {
+  const std::string name = unique_name("grantuse");
+  cleanup guard(name);
+  {
+    child_process child([&](int, int) {
+      shm_ring::result<producer> p = producer::create(name, 64);
+      if (!p) return 1;
+      shm_ring::result<shm_ring::write_grant> g = p->try_reserve(4);
+      if (!g) return 1;
+      (void)p->try_write("x", 1);
+      return 0;
+    });
+    CHECK_EQ(child.reap(), SIGABRT);
+  }
+  producer p = make_producer(name, 64);
+  CHECK(p.try_write("m", 1).ok());
+  child_process child([&](int, int) {
+    shm_ring::result<consumer> c = consumer::open(name);
+    if (!c) return 1;
+    shm_ring::result<shm_ring::read_grant> g = c->try_read();
+    if (!g) return 1;
+    (void)c->try_read();
+    return 0;
+  });
+  CHECK_EQ(child.reap(), SIGABRT);
+}
+
+TEST(remove_refuses_a_live_producers_segment_unless_forced) {
+  const std::string name = unique_name("remove");
+  cleanup guard(name);
+  CHECK_EQ(shm_ring::remove(name).code(), errc::not_found);
+  CHECK_EQ(shm_ring::remove_forced(name).code(), errc::not_found);
+  CHECK_EQ(shm_ring::remove("a b").code(), errc::invalid_name);
+  CHECK_EQ(shm_ring::remove_forced("a b").code(), errc::invalid_name);
+  {
+    producer p = make_producer(name, 64);
+    const status s = shm_ring::remove("/" + name);
+    CHECK_EQ(s.code(), errc::in_use);
+    CHECK_EQ(std::string(s.segment()), name);
+    CHECK(exists(name));
+  }
+  // Its producer is gone (the name stays: unlink_on_close is off): now it is removed.
+  CHECK(exists(name));
+  CHECK(shm_ring::remove(name).ok());
+  CHECK(!exists(name));
+  CHECK_EQ(shm_ring::remove(name).code(), errc::not_found);
+
+  // Forced: a live producer's segment goes too; the producer keeps its mapping, and its
+  // own unlink finds nothing of its own to remove.
+  producer p = make_producer(name, 64);
+  consumer c = open_consumer(name);
+  CHECK(shm_ring::remove_forced(name).ok());
+  CHECK(!exists(name));
+  CHECK_EQ(consumer::open(name).code(), errc::not_found);
+  CHECK(p.try_write("still", 5).ok());
+  std::vector<std::uint8_t> out;
+  CHECK(into(c.try_read(), out).ok());
+  CHECK(p.unlink().ok());
+}
+
 int main(int argc, char** argv) { return harness::run_all(argc, argv); }
