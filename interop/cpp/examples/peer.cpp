@@ -229,12 +229,10 @@ failure run_producer(const options& o, report& out) {
     }
     const std::size_t len = static_cast<std::size_t>(st.length(i));
     if (o.zero_copy) {
-      shm_ring::result<shm_ring::reservation> r = p.reserve(len, timeout);
-      if (!r) return message_failure(i, o, r.error(), "space");
-      const shm_ring::mutable_byte_view a = r->first(), b = r->second();
-      std::memcpy(a.data, st.payload(i), a.size);
-      if (b.size != 0) std::memcpy(b.data, st.payload(i) + a.size, b.size);
-      r->commit();
+      shm_ring::result<shm_ring::write_grant> g = p.reserve(len, timeout);
+      if (!g) return message_failure(i, o, g.error(), "space");
+      g->copy_from(st.payload(i), len);
+      g->commit();
     } else {
       const shm_ring::status s = p.write(st.payload(i), len, timeout);
       if (!s) return message_failure(i, o, s, "space");
@@ -325,9 +323,17 @@ failure run_consumer(const options& o, report& out) {
       const std::size_t most = left < batch_limit ? static_cast<std::size_t>(left) : batch_limit;
       s = c.read_batch(most, check, timeout).error();
     } else if (o.zero_copy) {
-      s = c.read_in_place(check, timeout);
+      shm_ring::result<shm_ring::read_grant> g = c.read(timeout);
+      if (g) {
+        check(g->first(), g->second());
+        g->commit();
+        continue;
+      }
+      s = g.error();
     } else {
-      const shm_ring::result<std::size_t> n = c.read(buffer.data(), buffer.size(), timeout);
+      shm_ring::result<shm_ring::read_grant> g = c.read(timeout);
+      const shm_ring::result<std::size_t> n =
+          g ? g->into_buffer(buffer.data(), buffer.size()) : shm_ring::result<std::size_t>(g.error());
       if (n) {
         check(shm_ring::byte_view(buffer.data(), *n), shm_ring::byte_view());
         continue;

@@ -28,6 +28,11 @@ cmake -S "$root" -B "$work/lib" -DCMAKE_INSTALL_PREFIX="$work/prefix" \
 cmake --build "$work/lib" || fail "building shm_ring"
 cmake --install "$work/lib" || fail "installing shm_ring"
 [ -f "$work/prefix/include/shm_ring/shm_ring.hpp" ] || fail "the header was not installed"
+# shm_ring.hpp includes its parts from shm_ring/detail/: every one of them must be installed.
+for part in "$root"/include/shm_ring/detail/*.hpp; do
+  [ -f "$work/prefix/include/shm_ring/detail/$(basename "$part")" ] ||
+    fail "shm_ring/detail/$(basename "$part") was not installed"
+done
 for header in shm_channel byte_ring_buffer shared_memory; do
   [ -f "$work/prefix/include/shm/$header.hpp" ] || fail "shm/$header.hpp was not installed"
 done

@@ -64,16 +64,19 @@ struct Conventions {
     return true;
   }
 
-  // Read's answer for the result `r` of reading into a buffer: the length copied, or 0. A
-  // message longer than the buffer is consumed without being copied, and counted.
-  uint32_t read(shm_ring::consumer& c, const shm_ring::result<std::size_t>& r) noexcept {
-    last = r.ok() ? shm_ring::status() : r.error();
-    if (r.ok()) return static_cast<uint32_t>(r.value());
-    if (r.code() == shm_ring::errc::buffer_too_small) {
-      const shm_ring::status dropped =
-          c.try_read_in_place([](shm_ring::byte_view, shm_ring::byte_view) {});
-      if (dropped.ok()) ++skipped_messages;
+  // Read's answer for the result `r` of reading the next message, copied into out[0..max_len):
+  // the length copied, or 0. A message longer than the buffer is consumed without being
+  // copied, and counted.
+  uint32_t read(shm_ring::result<shm_ring::read_grant>&& r, void* out, uint32_t max_len) noexcept {
+    if (!r) {
+      last = r.error();
+      return 0;
     }
+    const shm_ring::result<std::size_t> n = r->into_buffer(out, max_len);
+    last = n.ok() ? shm_ring::status() : n.error();
+    if (n.ok()) return static_cast<uint32_t>(n.value());
+    r->commit();
+    ++skipped_messages;
     return 0;
   }
 };
@@ -140,7 +143,7 @@ class ByteRingBuffer {
   uint32_t Read(void* out, uint32_t max_len) {
     shm_ring::consumer* c = consumer_half();
     if (c == nullptr) return 0;
-    return conventions_.read(*c, c->try_read(out, max_len));
+    return conventions_.read(c->try_read(), out, max_len);
   }
 
   /// head - tail: bytes written and not yet read, length prefixes included.

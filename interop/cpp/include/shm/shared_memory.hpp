@@ -74,8 +74,6 @@ class SharedMemory {
         return;
       }
     }
-    // A created object was allocated above and is mapped in now; an opened one is as large as
-    // another process made it, so its pages are left to be faulted in on first touch.
     shm_ring::result<shm_ring::detail::mapping> m =
         shm_ring::detail::map_shared(fd.get(), size, create);
     if (!m) {

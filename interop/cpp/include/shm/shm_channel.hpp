@@ -59,7 +59,8 @@ class ShmProducer {
       conventions_.last = shm_ring::status(shm_ring::errc::invalid_name);
       return;
     }
-    shm_ring::result<shm_ring::producer> p = shm_ring::producer::create(name, capacity);
+    shm_ring::result<shm_ring::producer> p =
+        shm_ring::detail::producer_access::create_rounding_down(name, capacity);
     if (p) {
       ring_ = std::move(p.value());
     } else {
@@ -109,7 +110,7 @@ class ShmProducer {
   /// Whether the consumer lives: alive, gone (it died or closed the ring), or unknown (none of
   /// shm_ring's consumers has attached: for example the original library's).
   shm_ring::peer_state PeerState() const {
-    return ring_.valid() ? ring_.is_peer_alive() : shm_ring::peer_state::unknown;
+    return ring_.valid() ? ring_.peer_state() : shm_ring::peer_state::unknown;
   }
   /// Zero-byte Writes that returned true and wrote nothing.
   uint64_t DroppedEmptyWrites() const { return conventions_.dropped_empty_writes; }
@@ -173,7 +174,7 @@ class ShmConsumer {
   /// (consumed, counted in SkippedMessages()) and 0 is returned.
   uint32_t Read(void* out, uint32_t max_len) {
     if (!ring_.valid()) return 0;
-    return conventions_.read(ring_, ring_.try_read(out, max_len));
+    return conventions_.read(ring_.try_read(), out, max_len);
   }
 
   /// Whether at least 4 bytes are readable.
@@ -192,12 +193,12 @@ class ShmConsumer {
   /// and everything it wrote has been read (LastStatus() errc::peer_gone), or as Read.
   uint32_t Read(void* out, uint32_t max_len, std::chrono::nanoseconds timeout) {
     if (!ring_.valid()) return 0;
-    return conventions_.read(ring_, ring_.read(out, max_len, timeout));
+    return conventions_.read(ring_.read(timeout), out, max_len);
   }
   /// Whether the producer lives: alive, gone (it died or closed the ring), or unknown (it does
   /// not take shm_ring's liveness lock: for example the original library's).
   shm_ring::peer_state PeerState() const {
-    return ring_.valid() ? ring_.is_peer_alive() : shm_ring::peer_state::unknown;
+    return ring_.valid() ? ring_.peer_state() : shm_ring::peer_state::unknown;
   }
   /// Messages Read skipped because they were longer than its buffer.
   uint64_t SkippedMessages() const { return conventions_.skipped_messages; }

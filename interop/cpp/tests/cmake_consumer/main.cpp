@@ -29,7 +29,9 @@ int main() {
   const char text[] = "hello through shm_ring";
   const shm_ring::status w = p->write(text, sizeof text, std::chrono::seconds(5));
   std::vector<std::uint8_t> got;
-  const shm_ring::status r = c->read(got, std::chrono::seconds(5));
+  shm_ring::result<shm_ring::read_grant> g = c->read(std::chrono::seconds(5));
+  if (g) g->into_vector(got);
+  const shm_ring::status r = g ? shm_ring::status() : g.error();
   if (!w || !r || got.size() != sizeof text || std::memcmp(got.data(), text, sizeof text) != 0) {
     std::fprintf(stderr, "round trip failed: write: %s; read: %s\n", w.message().c_str(),
                  r.message().c_str());

@@ -45,6 +45,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Reads one message into a vector through the read grant: the status of getting the grant.
+shm_ring::status into(shm_ring::result<shm_ring::read_grant>&& g, std::vector<std::uint8_t>& out) {
+  if (!g) return g.error();
+  g->into_vector(out);
+  return shm_ring::status();
+}
+
+
 constexpr std::uint32_t capacity = 4096;
 constexpr std::size_t small = 100;   // a message that leaves plenty of room
 constexpr std::size_t half = 2044;   // two of these (2048-byte records) fill the ring
@@ -268,7 +276,7 @@ void rust_producer_cpp_consumer(rust_end& rust, const std::string& name, unsigne
     shm_ring::status s;
     std::thread reader([&] {
       tid = ::syscall(SYS_gettid);
-      s = c.read(out, 30s);
+      s = into(c.read(30s), out);
     });
     const bool slept = cpp_asleep(tid, w, consumer_flags);
     const std::string reply = rust.ask("try_write " + std::to_string(small) + " " +
@@ -298,7 +306,7 @@ void rust_producer_cpp_consumer(rust_end& rust, const std::string& name, unsigne
     }
     rust.send("write " + len + std::to_string(seed + 2));
     const bool slept = rust_asleep(rust, w, producer_flags);
-    const shm_ring::status r = c.try_read(out);
+    const shm_ring::status r = into(c.try_read(), out);
     const std::string reply = rust.reply();
     unsigned long sleeps = 0, full = 0;
     if (!slept) fail(at + "the Rust producer never slept");
@@ -312,7 +320,7 @@ void rust_producer_cpp_consumer(rust_end& rust, const std::string& name, unsigne
       }
     }
     for (std::size_t i = 1; i < 3; ++i) {
-      if (!c.read(out, 30s) || out != message(seed + i, half)) {
+      if (!into(c.read(30s), out) || out != message(seed + i, half)) {
         fail(at + "a later message is wrong");
       }
     }
