@@ -24,7 +24,7 @@ fn count_for(size: usize) -> u64 {
 fn capacity_for(size: usize) -> Result<usize, Failure> {
     let one = shm_ring::capacity_for_message(size)
         .ok_or_else(|| Failure(format!("bench: no ring carries {size}-byte messages")))?;
-    Ok((one * 4).max(1 << 20).min(1 << 31))
+    Ok(one.saturating_mul(4).clamp(1 << 20, 1 << 31))
 }
 
 fn segment_name(tag: &str) -> String {
