@@ -344,7 +344,8 @@ fn hostile_segments_give_a_verdict_line_never_a_panic() {
         raw
     };
     // Made one at a time: each replaces the previous segment of the name.
-    let cases: Vec<(Box<dyn Fn() -> Raw + '_>, &str)> = vec![
+    type Make<'a> = Box<dyn Fn() -> Raw + 'a>;
+    let cases: Vec<(Make, &str)> = vec![
         (Box::new(|| Raw::create(name, 0)), "not ready"),
         (
             Box::new(|| Raw::create(name, 7)),
