@@ -51,6 +51,8 @@
 //! - Sizing: [`capacity_for_message`] gives the capacity that carries messages of up to `n`
 //!   bytes. Capacities round up to a power of two.
 //! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it.
+//! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
+//!   and waiting messages without taking part in it; [`list`] does so for every segment.
 //!
 //! # Trust model
 //! Everything in the segment comes from another process, and what this crate promises depends
@@ -126,6 +128,11 @@ pub use layout::{capacity_for_message, NameError};
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
+#[cfg(not(loom))]
+pub use segment::inspect::{
+    inspect, list, ExtensionFlags, Header, ListedSegment, SegmentInfo, SegmentKind, Verdict,
+    WaitingMessages, LISTED_SIZES,
+};
 #[cfg(not(loom))]
 pub use wait::WaitStats;
 #[cfg(not(loom))]

@@ -89,6 +89,46 @@ fn check_flag(data_end: usize, len: usize, offset: usize) {
     );
 }
 
+/// A read-only shared mapping of a segment, for looking at one without taking part in it.
+///
+/// It wraps a [`Region`] mapped without write permission and lends out only what reads: the
+/// header words (for atomic loads), the flag bytes past the data area and copies of the data
+/// area. Nothing can store through it, so the missing write permission can never fault.
+#[cfg(all(unix, not(loom)))]
+pub(crate) struct ReadOnlyRegion(Region);
+
+#[cfg(all(unix, not(loom)))]
+impl ReadOnlyRegion {
+    /// Maps the first `len` bytes of `fd` (at least the header) read-only.
+    pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Self> {
+        Region::map_read_only(fd, len).map(ReadOnlyRegion)
+    }
+
+    /// Ends the data area at `end`; see [`Region::limit_data`].
+    pub(crate) fn limit_data(&mut self, end: usize) {
+        self.0.limit_data(end);
+    }
+
+    /// The header word at byte `offset`, to load (a store would fault: do not add one).
+    pub(crate) fn load_word(&self, offset: usize) -> u32 {
+        self.0
+            .word(offset)
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The byte at `offset`, past the data area, loaded atomically.
+    pub(crate) fn load_flag(&self, offset: usize) -> u8 {
+        self.0
+            .flag(offset)
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Copies bytes of the data area from byte `offset` into `dst`; see [`Region::read`].
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
+        self.0.read(offset, dst);
+    }
+}
+
 #[cfg(not(loom))]
 mod native {
     use std::ptr::{self, NonNull};
@@ -140,6 +180,28 @@ mod native {
         #[cfg(unix)]
         pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Region> {
             use rustix::mm::ProtFlags;
+            Region::map_with(fd, len, ProtFlags::READ | ProtFlags::WRITE, map_flags())
+        }
+
+        /// Maps `len` bytes of `fd` shared and read-only, without populating the pages. Only
+        /// [`ReadOnlyRegion`](super::ReadOnlyRegion) holds such a region: it offers no way to
+        /// write, so no store can fault on it.
+        #[cfg(unix)]
+        pub(super) fn map_read_only(
+            fd: rustix::fd::BorrowedFd<'_>,
+            len: usize,
+        ) -> std::io::Result<Region> {
+            use rustix::mm::{MapFlags, ProtFlags};
+            Region::map_with(fd, len, ProtFlags::READ, MapFlags::SHARED)
+        }
+
+        #[cfg(unix)]
+        fn map_with(
+            fd: rustix::fd::BorrowedFd<'_>,
+            len: usize,
+            protection: rustix::mm::ProtFlags,
+            flags: rustix::mm::MapFlags,
+        ) -> std::io::Result<Region> {
             if len < HEADER_LEN {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
@@ -149,16 +211,7 @@ mod native {
             // SAFETY: with a null hint and no MAP_FIXED the kernel picks an unused address range,
             // so the new mapping cannot overlap any memory Rust already knows about. On success
             // the range is valid for `len` bytes until `munmap` in `Drop`.
-            let ptr = unsafe {
-                rustix::mm::mmap(
-                    ptr::null_mut(),
-                    len,
-                    ProtFlags::READ | ProtFlags::WRITE,
-                    map_flags(),
-                    fd,
-                    0,
-                )
-            }?;
+            let ptr = unsafe { rustix::mm::mmap(ptr::null_mut(), len, protection, flags, fd, 0) }?;
             let base = NonNull::new(ptr.cast::<u8>())
                 .ok_or_else(|| std::io::Error::other("mmap returned a null address"))?;
             // Mappings are page-aligned, so every header word is aligned for `AtomicU32`.

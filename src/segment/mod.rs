@@ -16,6 +16,8 @@ use crate::region::Region;
 use crate::wait;
 
 #[cfg(unix)]
+pub(crate) mod inspect;
+#[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 use self::unix as os;

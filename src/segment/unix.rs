@@ -51,6 +51,25 @@ impl Object {
         Ok(Object { fd })
     }
 
+    /// Opens an existing object for reading only: enough to look at it, and possible where
+    /// its mode forbids this user to write.
+    pub(crate) fn open_read_only(os_name: &str) -> OsResult<Object> {
+        let fd =
+            shm::open(os_name, shm::OFlags::RDONLY, Mode::empty()).map_err(failed("shm_open"))?;
+        Ok(Object { fd })
+    }
+
+    /// The object's permission bits (`0o7777` of `st_mode`) and its owner's user id.
+    pub(crate) fn mode_and_owner(&self) -> OsResult<(u32, u32)> {
+        let stat = rustix::fs::fstat(&self.fd).map_err(failed("fstat"))?;
+        Ok((stat.st_mode as u32 & 0o7777, stat.st_uid))
+    }
+
+    /// Maps the first `len` bytes of the object, shared and read-only.
+    pub(crate) fn map_read_only(&self, len: usize) -> OsResult<crate::region::ReadOnlyRegion> {
+        crate::region::ReadOnlyRegion::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
+    }
+
     /// Sets the object's size to `len` and, where the OS can, backs its first `used` bytes
     /// with memory now.
     ///

@@ -1,0 +1,638 @@
+//! Looking at a segment from outside: its header, its verdict, who is alive at either end and
+//! the messages waiting, without attaching to it, taking a lock or moving an index.
+//!
+//! The object is opened read-only and mapped read-only, so nothing here can change it. Sizes
+//! are validated before anything beyond the header is mapped, exactly as [`super::open`] does,
+//! and every record is checked before it is believed.
+
+use std::fmt;
+use std::io;
+
+use super::{names, os, os_error};
+use crate::end::PeerState;
+use crate::error::{Corruption, OpenError};
+use crate::layout::{
+    self, CAPACITY, CONSUMER_FLAGS, CONSUMER_LOCK_BYTE, EXTENSION_LEN, EXTENSION_MARKER,
+    FLAG_BARRIER, FLAG_LOCKED, FLAG_SLEEPING, HEAD, HEADER_LEN, PREFIX_LEN, PRODUCER_FLAGS,
+    PRODUCER_LOCK_BYTE, RESERVED, TAIL,
+};
+use crate::region::ReadOnlyRegion;
+
+/// How many message sizes [`WaitingMessages::sizes`] keeps; the count and the byte total
+/// cover every message whatever their number.
+pub const LISTED_SIZES: usize = 4096;
+
+/// How many times a walk is repeated when the consumer moved `tail` while it ran.
+const WALK_ATTEMPTS: usize = 8;
+
+/// What a shared-memory object holds, as far as its header tells.
+///
+/// ```
+/// use shm_ring::{SegmentKind, ShmProducer};
+/// # let name = &format!("doc-kind-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// assert_eq!(shm_ring::inspect(name)?.kind, SegmentKind::ExtendedRing);
+/// # producer.unlink()?;
+/// # Ok::<(), shm_ring::OpenError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SegmentKind {
+    /// A ring of the original layout: a valid header whose `reserved` word is 0, and no
+    /// extension block (what the original library's producers make).
+    OriginalRing,
+    /// A ring with this project's extension block: `reserved` holds the `"SRX1"` marker and
+    /// the block (flag bytes for sleeping, waking and liveness) fits in the object.
+    ExtendedRing,
+    /// Anything else: an object that is not ready, too small, or whose header is not one of a
+    /// ring ([`SegmentInfo::verdict`] says why).
+    Other,
+}
+
+impl fmt::Display for SegmentKind {
+    /// `original ring`, `extended ring` or `other`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SegmentKind::OriginalRing => "original ring",
+            SegmentKind::ExtendedRing => "extended ring",
+            SegmentKind::Other => "other",
+        })
+    }
+}
+
+/// The four header words as read, each a little-endian `u32` at offsets 0, 4, 8 and 12.
+///
+/// ```
+/// use shm_ring::ShmProducer;
+/// # let name = &format!("doc-header-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 4096)?;
+/// producer.try_write(b"hello")?;
+/// let header = shm_ring::inspect(name)?.header.expect("16 bytes or more");
+/// assert_eq!((header.head, header.tail, header.capacity), (9, 0, 4096));
+/// assert_eq!(header.reserved.to_le_bytes(), *b"SRX1");
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// Stream index of the next byte the producer writes.
+    pub head: u32,
+    /// Stream index of the next byte the consumer reads.
+    pub tail: u32,
+    /// Size of the data area in bytes (0 while the producer initialises the segment).
+    pub capacity: u32,
+    /// 0 in the original layout; `"SRX1"` (little-endian) when the extension block follows.
+    pub reserved: u32,
+}
+
+/// The two flag bytes of the extension block, as read.
+///
+/// ```
+/// use shm_ring::{ShmConsumer, ShmProducer};
+/// # let name = &format!("doc-flags-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// let consumer = ShmConsumer::open(name)?;
+/// let flags = shm_ring::inspect(name)?.extension.expect("our producer writes the block");
+/// assert!(flags.producer_locked() && flags.consumer_locked());
+/// assert!(!flags.producer_sleeping());
+/// # drop(consumer);
+/// # producer.unlink()?;
+/// # Ok::<(), shm_ring::OpenError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExtensionFlags {
+    /// The producer's flag byte (offset 0 of the block).
+    pub producer: u8,
+    /// The consumer's flag byte (offset 1 of the block).
+    pub consumer: u8,
+}
+
+impl ExtensionFlags {
+    /// Whether the producer says it holds its liveness lock.
+    ///
+    /// ```
+    /// let flags = shm_ring::ExtensionFlags { producer: 0x02, consumer: 0 };
+    /// assert!(flags.producer_locked() && !flags.consumer_locked());
+    /// ```
+    pub fn producer_locked(&self) -> bool {
+        self.producer & FLAG_LOCKED != 0
+    }
+
+    /// Whether the consumer says it holds its liveness lock.
+    ///
+    /// ```
+    /// let flags = shm_ring::ExtensionFlags { producer: 0, consumer: 0x02 };
+    /// assert!(flags.consumer_locked());
+    /// ```
+    pub fn consumer_locked(&self) -> bool {
+        self.consumer & FLAG_LOCKED != 0
+    }
+
+    /// Whether the producer is asleep (or about to be) waiting for free space.
+    ///
+    /// ```
+    /// let flags = shm_ring::ExtensionFlags { producer: 0x01, consumer: 0 };
+    /// assert!(flags.producer_sleeping());
+    /// ```
+    pub fn producer_sleeping(&self) -> bool {
+        self.producer & FLAG_SLEEPING != 0
+    }
+
+    /// Whether the consumer is asleep (or about to be) waiting for a message.
+    ///
+    /// ```
+    /// let flags = shm_ring::ExtensionFlags { producer: 0, consumer: 0x01 };
+    /// assert!(flags.consumer_sleeping());
+    /// ```
+    pub fn consumer_sleeping(&self) -> bool {
+        self.consumer & FLAG_SLEEPING != 0
+    }
+
+    /// Whether the producer's process can be fenced with one `membarrier` call.
+    ///
+    /// ```
+    /// let flags = shm_ring::ExtensionFlags { producer: 0x04, consumer: 0 };
+    /// assert!(flags.producer_barrier() && !flags.consumer_barrier());
+    /// ```
+    pub fn producer_barrier(&self) -> bool {
+        self.producer & FLAG_BARRIER != 0
+    }
+
+    /// Whether the consumer's process can be fenced with one `membarrier` call.
+    ///
+    /// ```
+    /// let flags = shm_ring::ExtensionFlags { producer: 0, consumer: 0x04 };
+    /// assert!(flags.consumer_barrier());
+    /// ```
+    pub fn consumer_barrier(&self) -> bool {
+        self.consumer & FLAG_BARRIER != 0
+    }
+}
+
+/// The verdict on a segment: [`Valid`](Verdict::Valid), or the first thing found wrong.
+///
+/// Its `Display` is one line naming the values that were wrong.
+///
+/// ```
+/// use shm_ring::{ShmProducer, Verdict};
+/// # let name = &format!("doc-verdict-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// let info = shm_ring::inspect(name)?;
+/// assert_eq!(info.verdict, Verdict::Valid);
+/// assert_eq!(info.verdict.to_string(), "valid");
+/// # producer.unlink()?;
+/// # Ok::<(), shm_ring::OpenError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The header is one of a ring, the indices are consistent and every waiting record is
+    /// well formed.
+    Valid,
+    /// The object has size 0 or capacity word 0: its producer has not finished creating it.
+    NotReady,
+    /// The object is smaller than the 16-byte header.
+    TooSmall {
+        /// The object's size in bytes.
+        size: u64,
+    },
+    /// The capacity word is not a power of two from 8 to 2^31.
+    InvalidCapacity {
+        /// The capacity word as read.
+        capacity: u32,
+    },
+    /// The capacity word claims a data area larger than the object.
+    CapacityExceedsSize {
+        /// The capacity word as read.
+        capacity: u32,
+        /// The object's size in bytes.
+        size: u64,
+    },
+    /// `reserved` is neither 0 nor the extension marker.
+    UnknownReserved {
+        /// The `reserved` word as read.
+        reserved: u32,
+    },
+    /// `reserved` announces the extension block, but the object ends before the block does.
+    ExtensionOutsideObject {
+        /// The object's size in bytes.
+        size: u64,
+        /// The size the block needs the object to have.
+        needed: u64,
+    },
+    /// `head` is more than `capacity` bytes ahead of `tail`.
+    IndicesApart {
+        /// The `head` word as read.
+        head: u32,
+        /// The `tail` word as read.
+        tail: u32,
+        /// The capacity word.
+        capacity: u32,
+    },
+    /// A waiting record is malformed; the corruption names its stream index.
+    Corrupted(Corruption),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Verdict::Valid => f.write_str("valid"),
+            Verdict::NotReady => f.write_str("not ready: size or capacity word is still 0"),
+            Verdict::TooSmall { size } => {
+                write!(f, "{size} bytes, smaller than the {HEADER_LEN}-byte header")
+            }
+            Verdict::InvalidCapacity { capacity } => write!(
+                f,
+                "capacity {capacity} is not a power of two from 8 to 2^31"
+            ),
+            Verdict::CapacityExceedsSize { capacity, size } => write!(
+                f,
+                "capacity {capacity} needs {} bytes, but the object has {size}",
+                HEADER_LEN as u64 + u64::from(capacity)
+            ),
+            Verdict::UnknownReserved { reserved } => write!(
+                f,
+                "reserved word {reserved:#010x} is neither 0 nor the extension marker"
+            ),
+            Verdict::ExtensionOutsideObject { size, needed } => write!(
+                f,
+                "the extension block needs {needed} bytes, but the object has {size}"
+            ),
+            Verdict::IndicesApart {
+                head,
+                tail,
+                capacity,
+            } => write!(
+                f,
+                "head {head} is {} bytes ahead of tail {tail}, more than capacity {capacity}",
+                head.wrapping_sub(tail)
+            ),
+            Verdict::Corrupted(corruption) => write!(f, "corrupted: {corruption}"),
+        }
+    }
+}
+
+/// The messages waiting between `tail` and `head`, walked from tail to head.
+///
+/// ```
+/// use shm_ring::ShmProducer;
+/// # let name = &format!("doc-waiting-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 4096)?;
+/// producer.try_write_batch(&[&b"one"[..], b"three"])?;
+/// let waiting = shm_ring::inspect(name)?.messages.expect("a valid ring");
+/// assert_eq!((waiting.count, waiting.payload_bytes), (2, 8));
+/// assert_eq!(waiting.sizes, [3, 5]);
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WaitingMessages {
+    /// Well-formed messages found before `head` (or before a corrupt record).
+    pub count: u64,
+    /// Their payload bytes, length prefixes not included.
+    pub payload_bytes: u64,
+    /// The payload sizes in bytes of the first [`LISTED_SIZES`] of them, oldest first.
+    pub sizes: Vec<u32>,
+}
+
+/// What [`inspect`] found in a segment.
+///
+/// A snapshot: a live producer or consumer may change it right after.
+///
+/// ```
+/// use shm_ring::{PeerState, SegmentKind, ShmProducer, Verdict};
+/// # let name = &format!("doc-info-{}", std::process::id());
+/// let mut producer = shm_ring::ProducerOptions::new().mode(0o640).create(name, 4096)?;
+/// producer.try_write(b"waiting")?;
+/// let info = shm_ring::inspect(name)?;
+/// assert_eq!((info.kind, info.verdict), (SegmentKind::ExtendedRing, Verdict::Valid));
+/// assert_eq!((info.producer, info.consumer), (PeerState::Alive, PeerState::Unknown));
+/// assert_eq!((info.mode, info.readable_bytes), (0o640, Some(11)));
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentInfo {
+    /// The segment name, without a leading `/`.
+    pub name: String,
+    /// The object's size in bytes.
+    pub size: u64,
+    /// The object's permission bits (`0o7777` of its mode).
+    pub mode: u32,
+    /// The user id of the object's owner.
+    pub uid: u32,
+    /// What the object holds.
+    pub kind: SegmentKind,
+    /// The header words; `None` for an object smaller than the header.
+    pub header: Option<Header>,
+    /// The extension block's flag bytes, for an [`ExtendedRing`](SegmentKind::ExtendedRing).
+    pub extension: Option<ExtensionFlags>,
+    /// Whether the producer's process is alive: its liveness lock held means
+    /// [`Alive`](PeerState::Alive); a producer that said it held the lock and no longer does
+    /// is [`Gone`](PeerState::Gone); otherwise [`Unknown`](PeerState::Unknown). Probed with
+    /// `F_OFD_GETLK`, which takes nothing.
+    pub producer: PeerState,
+    /// Whether the consumer's process is alive, judged as for [`producer`](Self::producer).
+    pub consumer: PeerState,
+    /// The verdict on the header and the waiting records.
+    pub verdict: Verdict,
+    /// Bytes between `tail` and `head` (length prefixes included), for a ring whose header is
+    /// valid and whose indices are at most `capacity` apart.
+    pub readable_bytes: Option<u32>,
+    /// The waiting messages, for a ring whose indices are consistent; up to a corrupt record
+    /// if there is one.
+    pub messages: Option<WaitingMessages>,
+}
+
+/// Looks at the segment `name` (with or without a leading `/`) without taking part in it.
+///
+/// Opens and maps the object read-only, reads its header, probes both liveness locks with
+/// `F_OFD_GETLK` (which takes nothing, so no producer or consumer is disturbed) and walks the
+/// waiting records from `tail` to `head` without moving either. Only the header is mapped
+/// until the capacity word is validated against the object's size, so a hostile or damaged
+/// object costs nothing to inspect: whatever it holds comes back as a [`Verdict`].
+///
+/// Fails only when the object cannot be looked at: [`OpenError::InvalidName`],
+/// [`OpenError::NotFound`], [`OpenError::PermissionDenied`] (no read permission), or
+/// [`OpenError::Io`] for another failed OS call.
+///
+/// ```
+/// use shm_ring::{OpenError, ShmProducer};
+/// # let name = &format!("doc-inspect-{}", std::process::id());
+/// let mut producer = ShmProducer::create(name, 4096)?;
+/// producer.try_write_batch(&[&b"a"[..], b"bb", b"ccc"])?;
+/// let info = shm_ring::inspect(name)?;
+/// assert_eq!(info.messages.unwrap().sizes, [1, 2, 3]);
+/// assert_eq!(producer.readable_bytes(), 18); // nothing was consumed
+/// producer.unlink()?;
+/// assert!(matches!(shm_ring::inspect(name), Err(OpenError::NotFound { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
+    let (bare, os_name) = names(name)?;
+    let object = os::Object::open_read_only(&os_name).map_err(|e| os_error(&bare, e))?;
+    let (size, _) = object.stat().map_err(|e| os_error(&bare, e))?;
+    let (mode, uid) = object.mode_and_owner().map_err(|e| os_error(&bare, e))?;
+    let mut info = SegmentInfo {
+        name: bare.clone(),
+        size,
+        mode,
+        uid,
+        kind: SegmentKind::Other,
+        header: None,
+        extension: None,
+        producer: PeerState::Unknown,
+        consumer: PeerState::Unknown,
+        verdict: Verdict::NotReady,
+        readable_bytes: None,
+        messages: None,
+    };
+    // Our producers lock their byte before the object is even sized: probe in any case.
+    info.producer = side_state(&object, PRODUCER_LOCK_BYTE, false);
+    info.consumer = side_state(&object, CONSUMER_LOCK_BYTE, false);
+    if size == 0 {
+        return Ok(info);
+    }
+    if size < HEADER_LEN as u64 {
+        info.verdict = Verdict::TooSmall { size };
+        return Ok(info);
+    }
+    let header = {
+        let mapped = object
+            .map_read_only(HEADER_LEN)
+            .map_err(|e| os_error(&bare, e))?;
+        Header {
+            head: mapped.load_word(HEAD),
+            tail: mapped.load_word(TAIL),
+            capacity: mapped.load_word(CAPACITY),
+            reserved: mapped.load_word(RESERVED),
+        }
+    };
+    info.header = Some(header);
+    let capacity = header.capacity;
+    if capacity == 0 {
+        return Ok(info);
+    }
+    if !layout::is_valid_capacity(capacity) {
+        info.verdict = Verdict::InvalidCapacity { capacity };
+        return Ok(info);
+    }
+    let data_end = HEADER_LEN as u64 + u64::from(capacity);
+    if data_end > size {
+        info.verdict = Verdict::CapacityExceedsSize { capacity, size };
+        return Ok(info);
+    }
+    let extension_end = (layout::extension_offset(capacity) + EXTENSION_LEN) as u64;
+    let mapped_len = match header.reserved {
+        0 => data_end,
+        EXTENSION_MARKER if extension_end <= size => extension_end,
+        EXTENSION_MARKER => {
+            info.verdict = Verdict::ExtensionOutsideObject {
+                size,
+                needed: extension_end,
+            };
+            return Ok(info);
+        }
+        reserved => {
+            info.verdict = Verdict::UnknownReserved { reserved };
+            return Ok(info);
+        }
+    };
+    // At most 16 + 2^31 + 128 bytes, checked against the object's size above.
+    let len = usize::try_from(mapped_len).map_err(|_| OpenError::Io {
+        name: bare.clone(),
+        operation: "mmap",
+        source: io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("a {mapped_len}-byte ring does not fit the address space"),
+        ),
+    })?;
+    let mut region = object.map_read_only(len).map_err(|e| os_error(&bare, e))?;
+    region.limit_data(data_end as usize);
+    if header.reserved == EXTENSION_MARKER {
+        let block = layout::extension_offset(capacity);
+        let flags = ExtensionFlags {
+            producer: region.load_flag(block + PRODUCER_FLAGS),
+            consumer: region.load_flag(block + CONSUMER_FLAGS),
+        };
+        info.kind = SegmentKind::ExtendedRing;
+        info.extension = Some(flags);
+        info.producer = side_state(&object, PRODUCER_LOCK_BYTE, flags.producer_locked());
+        info.consumer = side_state(&object, CONSUMER_LOCK_BYTE, flags.consumer_locked());
+    } else {
+        info.kind = SegmentKind::OriginalRing;
+    }
+    let walked = walk(&region, capacity);
+    info.header = Some(Header {
+        head: walked.head,
+        tail: walked.tail,
+        ..header
+    });
+    info.verdict = walked.verdict;
+    info.readable_bytes = walked.readable;
+    info.messages = walked.messages;
+    Ok(info)
+}
+
+/// The state of the side whose liveness lock covers `byte`, which says (`announced`) in its
+/// flag byte whether it holds one.
+fn side_state(object: &os::Object, byte: u64, announced: bool) -> PeerState {
+    match object.is_locked(byte) {
+        Ok(Some(true)) => PeerState::Alive,
+        Ok(Some(false)) if announced => PeerState::Gone,
+        // No lock to tell by, or an error asking the kernel: nothing is known.
+        _ => PeerState::Unknown,
+    }
+}
+
+/// What one walk from tail to head found.
+struct Walk {
+    head: u32,
+    tail: u32,
+    verdict: Verdict,
+    readable: Option<u32>,
+    messages: Option<WaitingMessages>,
+}
+
+/// Walks the records from `tail` to `head`, again if the consumer moved `tail` meanwhile (it
+/// may then have freed records the producer overwrote while they were read).
+fn walk(region: &ReadOnlyRegion, capacity: u32) -> Walk {
+    let mut attempt = 0;
+    loop {
+        let tail = region.load_word(TAIL);
+        let head = region.load_word(HEAD);
+        let walked = walk_once(region, capacity, head, tail);
+        attempt += 1;
+        if region.load_word(TAIL) == tail || attempt == WALK_ATTEMPTS {
+            return walked;
+        }
+    }
+}
+
+fn walk_once(region: &ReadOnlyRegion, capacity: u32, head: u32, tail: u32) -> Walk {
+    let readable = head.wrapping_sub(tail);
+    if readable > capacity {
+        return Walk {
+            head,
+            tail,
+            verdict: Verdict::IndicesApart {
+                head,
+                tail,
+                capacity,
+            },
+            readable: None,
+            messages: None,
+        };
+    }
+    let prefix_len = PREFIX_LEN as u32;
+    let max = layout::max_payload(capacity);
+    let mut messages = WaitingMessages::default();
+    let mut cursor = tail;
+    let mut verdict = Verdict::Valid;
+    // Each record advances the cursor by at least the prefix, and the cursor never passes
+    // head (checked), so this ends after at most capacity / 4 records.
+    while cursor != head {
+        let left = head.wrapping_sub(cursor);
+        if left < prefix_len {
+            verdict = Verdict::Corrupted(Corruption::TruncatedPrefix {
+                tail: cursor,
+                readable: left,
+            });
+            break;
+        }
+        let mut prefix = [0u8; PREFIX_LEN];
+        read_wrapped(region, capacity, cursor, &mut prefix);
+        let length = u32::from_le_bytes(prefix);
+        if length > max {
+            verdict = Verdict::Corrupted(Corruption::LengthTooLarge {
+                tail: cursor,
+                length,
+                max,
+            });
+            break;
+        }
+        if prefix_len + length > left {
+            verdict = Verdict::Corrupted(Corruption::LengthExceedsPublished {
+                tail: cursor,
+                length,
+                readable: left,
+            });
+            break;
+        }
+        messages.count += 1;
+        messages.payload_bytes += u64::from(length);
+        if messages.sizes.len() < LISTED_SIZES {
+            messages.sizes.push(length);
+        }
+        cursor = cursor.wrapping_add(prefix_len + length);
+    }
+    Walk {
+        head,
+        tail,
+        verdict,
+        readable: Some(readable),
+        messages: Some(messages),
+    }
+}
+
+/// Copies bytes from stream index `index` into `out` (at most `capacity` bytes), wrapping at
+/// the end of the data area.
+fn read_wrapped(region: &ReadOnlyRegion, capacity: u32, index: u32, out: &mut [u8]) {
+    let start = (index & (capacity - 1)) as usize;
+    let first = out.len().min(capacity as usize - start);
+    let (a, b) = out.split_at_mut(first);
+    region.read(HEADER_LEN + start, a);
+    region.read(HEADER_LEN, b);
+}
+
+/// A segment found by [`list`]: its name, and what [`inspect`] made of it.
+pub type ListedSegment = (String, Result<SegmentInfo, OpenError>);
+
+/// Every shared-memory object on the machine whose name is a valid segment name, each with
+/// what [`inspect`] found (or why it could not look), sorted by name.
+///
+/// Reads the directory where Linux keeps POSIX shared memory, `/dev/shm`; objects there that
+/// are not regular files, or whose names no segment can have, are left out. Objects of other
+/// programs are included: their [`SegmentInfo::kind`] is [`SegmentKind::Other`]. Fails with
+/// the directory's I/O error if it cannot be read, and with [`io::ErrorKind::Unsupported`]
+/// where the OS lists shared memory nowhere (macOS).
+///
+/// ```
+/// use shm_ring::ShmProducer;
+/// # let name = &format!("doc-list-{}", std::process::id());
+/// let producer = ShmProducer::create(name, 4096)?;
+/// let all = shm_ring::list()?;
+/// let (_, found) = all.iter().find(|(listed, _)| listed == name).expect("listed");
+/// assert_eq!(found.as_ref().unwrap().size, 4224);
+/// # producer.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn list() -> io::Result<Vec<ListedSegment>> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/dev/shm")? {
+            let entry = entry?;
+            // A file type that cannot be read is left out, as a directory would be.
+            if !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                continue;
+            }
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if layout::bare_name(&name).is_err() {
+                continue;
+            }
+            let info = inspect(&name);
+            found.push((name, info));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this OS keeps POSIX shared memory in no directory that can be listed",
+    ))
+}
