@@ -220,6 +220,44 @@ impl ShmProducer {
         ProducerOptions::new().create(name, capacity)
     }
 
+    /// Takes over the producer role of the existing ring `name`, whose producer is gone,
+    /// writing on after what is already in it: messages published before and not yet read
+    /// stay, and the consumer (attached or to come) reads them first.
+    ///
+    /// This is how a producer process that restarts continues its stream, and how a ring of the
+    /// original library's layout, made by another program that has ended, is written to. The
+    /// segment is left as it is: its size, mode and capacity, and its name when dropped.
+    ///
+    /// # Errors
+    /// [`OpenError::InUse`] while a live producer holds the ring, and the errors of
+    /// [`ShmConsumer::open`](crate::ShmConsumer::open) for a segment that is missing, not yet
+    /// initialised or not a valid ring.
+    ///
+    /// ```
+    /// use shm_ring::{OpenError, ShmConsumer, ShmProducer};
+    /// # let name = &format!("doc-producer-open-{}", std::process::id());
+    /// let mut first = ShmProducer::create(name, 4096)?;
+    /// first.try_write(b"one")?;
+    /// assert!(matches!(ShmProducer::open(name), Err(OpenError::InUse { .. })));
+    /// drop(first); // its process would have ended
+    ///
+    /// let mut second = ShmProducer::open(name)?;
+    /// second.try_write(b"two")?;
+    /// let mut consumer = ShmConsumer::open(name)?;
+    /// assert_eq!(consumer.try_read()?.into_vec(), b"one");
+    /// assert_eq!(consumer.try_read()?.into_vec(), b"two");
+    /// # second.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(name: &str) -> Result<ShmProducer, OpenError> {
+        let mapped = segment::open_producer(name)?;
+        let ring = RingProducer::resume(mapped.region, mapped.capacity, mapped.flags);
+        Ok(ShmProducer {
+            end: End::new(ring, mapped.segment),
+            unlink_on_drop: false,
+        })
+    }
+
     /// The segment's name, without a leading `/`.
     ///
     /// ```

@@ -134,8 +134,10 @@ pub struct RingProducer {
     /// This side's flag byte, without [`FLAG_SLEEPING`].
     #[cfg_attr(loom, allow(dead_code))]
     flags: u8,
-    /// Where the extension block starts.
-    extension: usize,
+    /// Where the extension block starts; `None` only for a ring taken over from a producer
+    /// that made none (the original library's layout), which then has no flags to read or
+    /// write.
+    extension: Option<usize>,
 }
 
 impl RingProducer {
@@ -173,6 +175,52 @@ impl RingProducer {
             cursor: start,
             cached_tail: Cell::new(start),
             seen_tail: Cell::new(start),
+            flags,
+            extension: Some(extension),
+        }
+    }
+
+    /// The producer's side of an initialised ring of `capacity` bytes whose producer is gone,
+    /// writing on after the shared head: what was published stays, unread or not. If the ring
+    /// carries the extension block and the block fits, writes `flags` into the producer's flag
+    /// byte.
+    ///
+    /// A shared tail that cannot be right (more than `capacity` bytes behind the head) counts
+    /// as a full ring until the consumer stores a plausible one.
+    ///
+    /// # Panics
+    /// If `capacity` is not a valid capacity or the region is too small for it; callers
+    /// validate both first.
+    #[cfg(not(loom))]
+    pub(crate) fn resume(mut region: Region, capacity: u32, flags: u8) -> RingProducer {
+        assert!(
+            crate::layout::is_valid_capacity(capacity)
+                && HEADER_LEN + capacity as usize <= region.len(),
+            "capacity {capacity} does not fit a {}-byte region",
+            region.len()
+        );
+        region.limit_data(HEADER_LEN + capacity as usize);
+        let start = extension_offset(capacity);
+        let extension = (region.word(RESERVED).load(Acquire) == EXTENSION_MARKER
+            && start + EXTENSION_LEN <= region.len())
+        .then_some(start);
+        if let Some(extension) = extension {
+            region.flag(extension + PRODUCER_FLAGS).store(flags, SeqCst);
+        }
+        let head = region.word(HEAD).load(Acquire);
+        let tail = region.word(TAIL).load(Acquire);
+        let tail = if head.wrapping_sub(tail) <= capacity {
+            tail
+        } else {
+            head.wrapping_sub(capacity)
+        };
+        RingProducer {
+            region,
+            capacity,
+            head,
+            cursor: head,
+            cached_tail: Cell::new(tail),
+            seen_tail: Cell::new(tail),
             flags,
             extension,
         }
@@ -282,13 +330,12 @@ impl RingProducer {
         compiler_fence(SeqCst);
         // (`--cfg shm_ring_no_wake` builds the ring without this check, only so that the bench
         // example can measure what it costs; such a build never wakes a sleeper.)
-        !cfg!(shm_ring_no_wake)
-            && self
-                .region
-                .flag(self.extension + CONSUMER_FLAGS)
-                .load(Relaxed)
-                & FLAG_SLEEPING
-                != 0
+        match self.extension {
+            Some(extension) if !cfg!(shm_ring_no_wake) => {
+                self.region.flag(extension + CONSUMER_FLAGS).load(Relaxed) & FLAG_SLEEPING != 0
+            }
+            _ => false,
+        }
     }
 
     /// Writes and publishes one record (the caller does not wake anyone).
@@ -350,22 +397,24 @@ impl RingProducer {
     /// Sets or clears [`FLAG_SLEEPING`] in the producer's flag byte.
     #[cfg(not(loom))]
     pub(crate) fn set_sleeping(&self, sleeping: bool) {
-        let flags = if sleeping {
-            self.flags | FLAG_SLEEPING
-        } else {
-            self.flags
-        };
-        self.region
-            .flag(self.extension + PRODUCER_FLAGS)
-            .store(flags, SeqCst);
+        if let Some(extension) = self.extension {
+            let flags = if sleeping {
+                self.flags | FLAG_SLEEPING
+            } else {
+                self.flags
+            };
+            self.region
+                .flag(extension + PRODUCER_FLAGS)
+                .store(flags, SeqCst);
+        }
     }
 
-    /// The consumer's flag byte.
+    /// The consumer's flag byte, or 0 (nothing announced) without an extension block.
     #[cfg(not(loom))]
     pub(crate) fn peer_flags(&self) -> u8 {
-        self.region
-            .flag(self.extension + CONSUMER_FLAGS)
-            .load(Acquire)
+        self.extension.map_or(0, |extension| {
+            self.region.flag(extension + CONSUMER_FLAGS).load(Acquire)
+        })
     }
 
     /// Bytes published and not yet released by the consumer.

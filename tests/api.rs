@@ -654,6 +654,39 @@ fn a_producer_of_the_original_library_is_of_unknown_liveness() {
 }
 
 #[test]
+fn a_ring_of_the_original_layout_is_written_on_by_a_producer_of_ours() {
+    // Made by another program, without the extension block, holding one unread message.
+    let name = unique_name("takeorig");
+    let raw = Raw::create_ring(&name, 64, 1000);
+    let head = raw.push_record(64, 1000, b"left");
+    let mut producer = ShmProducer::open(&name).unwrap();
+    assert_eq!(producer.capacity(), 64);
+    assert_eq!(producer.readable_bytes(), 8);
+    assert_eq!(producer.peer_state(), PeerState::Unknown);
+    producer.try_write(b"ours").unwrap();
+    assert_eq!(
+        raw.word(0),
+        head.wrapping_add(8),
+        "the head moves on from where it was"
+    );
+    assert_eq!(
+        raw.word(12),
+        0,
+        "the header is left as the original library wrote it"
+    );
+    let mut consumer = ShmConsumer::open(&name).unwrap();
+    assert_eq!(consumer.try_read().unwrap().into_vec(), b"left");
+    assert_eq!(consumer.try_read().unwrap().into_vec(), b"ours");
+    // A tail that cannot be right reads as a full ring, never as room to overwrite.
+    raw.set_word(4, head.wrapping_add(8).wrapping_sub(65));
+    let mut producer = {
+        drop(producer);
+        ShmProducer::open(&name).unwrap()
+    };
+    assert_eq!(producer.try_write(b"x"), Err(TryWriteError::Full));
+}
+
+#[test]
 fn the_name_stays_unless_removal_is_asked_for() {
     let kept = unique_name("kept");
     drop(ShmProducer::create(&kept, 4096).unwrap());

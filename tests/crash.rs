@@ -208,6 +208,42 @@ fn a_killed_producer_leaves_only_whole_messages() {
     assert_eq!(consumer.peer_state(), PeerState::Gone);
 }
 
+/// The producer dies halfway through a message; a new producer takes the ring over and writes
+/// on after the last published message: the consumer, which stays attached, reads every
+/// message once and in order, and never the partial one.
+fn a_killed_producer_is_taken_over_without_loss() {
+    let name = unique_name("takeover");
+    let _cleanup = Removes(name.clone());
+    let producer = spawn_child("producer-mid-commit", &name);
+    let mut consumer = ShmConsumer::open(&name).unwrap();
+    assert_eq!(consumer.read(HANG_GUARD).unwrap().into_vec(), message(0));
+    assert!(
+        matches!(
+            ShmProducer::open(&name),
+            Err(OpenError::InUse {
+                by: Role::Producer,
+                ..
+            })
+        ),
+        "a live producer keeps its role"
+    );
+    kill(producer);
+    let mut successor = ShmProducer::open(&name).expect("take over a dead producer's ring");
+    assert_eq!(consumer.peer_state(), PeerState::Alive);
+    assert_eq!(successor.peer_state(), PeerState::Alive);
+    for i in 10..20 {
+        successor.write(&message(i), HANG_GUARD).unwrap();
+    }
+    for i in (1..10).chain(10..20) {
+        assert_eq!(
+            consumer.read(HANG_GUARD).unwrap().into_vec(),
+            message(i),
+            "message {i}"
+        );
+    }
+    assert_eq!(try_take(&mut consumer), None);
+}
+
 /// The consumer dies while the producer sleeps on a full ring: the producer gets `PeerGone`,
 /// and a new consumer continues exactly where the dead one stopped.
 fn a_killed_consumer_is_replaced_without_loss() {
@@ -388,10 +424,14 @@ fn main() {
             &std::env::var(CHILD_NAME).expect("segment name for the child"),
         );
     }
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 7] = [
         (
             "a_killed_producer_leaves_only_whole_messages",
             a_killed_producer_leaves_only_whole_messages,
+        ),
+        (
+            "a_killed_producer_is_taken_over_without_loss",
+            a_killed_producer_is_taken_over_without_loss,
         ),
         (
             "a_killed_consumer_is_replaced_without_loss",

@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Value};
 use shm_ring::{
     PeerState, ProducerOptions, ReadTimeoutError, SegmentInfo, SegmentKind, ShmConsumer,
-    WriteTimeoutError,
+    ShmProducer, WriteTimeoutError,
 };
 
 use crate::table::Table;
@@ -62,8 +62,9 @@ enum Command {
         /// Send the contents of this file as one message; repeat for more, in order.
         #[arg(long, value_name = "F")]
         file: Vec<std::path::PathBuf>,
-        /// Create the ring (replacing a segment of that name whose producer is gone). Needed:
-        /// a ring is written by the producer that created it.
+        /// Create the ring (replacing a segment of that name whose producer is gone). Without
+        /// it, the existing ring is written to, after what it holds, once its producer is gone
+        /// (a live producer's ring is refused).
         #[arg(long, requires = "capacity")]
         create: bool,
         /// Capacity in bytes of the ring to create (rounded up to a power of two).
@@ -512,12 +513,6 @@ fn send(
     unlink: bool,
     timeout: Option<Duration>,
 ) -> Outcome {
-    if !create {
-        return Err(Failure(format!(
-            "send {name}: a ring is written by the producer that created it; add --create \
-             --capacity N to create it (replacing a segment of that name whose producer is gone)"
-        )));
-    }
     let messages = messages(lines, files)?;
     if let Some(empty) = messages.iter().position(Vec::is_empty) {
         return Err(Failure(format!(
@@ -525,11 +520,15 @@ fn send(
             empty + 1
         )));
     }
-    let capacity = capacity.expect("clap requires --capacity with --create");
-    let mut producer = ProducerOptions::new()
-        .unlink_on_drop(unlink)
-        .create(name, capacity)
-        .map_err(|e| format!("send {name}: {e}"))?;
+    let producer = if create {
+        let capacity = capacity.expect("clap requires --capacity with --create");
+        ProducerOptions::new()
+            .unlink_on_drop(unlink)
+            .create(name, capacity)
+    } else {
+        ShmProducer::open(name)
+    };
+    let mut producer = producer.map_err(|e| format!("send {name}: {e}"))?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let left = |deadline: Option<Instant>| -> Option<Duration> {
         match deadline {

@@ -207,6 +207,27 @@ fn send_and_recv_round_trip_lines() {
 }
 
 #[test]
+fn send_without_create_writes_on_after_what_the_ring_holds() {
+    let name = unique_name("cli-sendon");
+    let _removes = Removes(name.clone());
+    ok(run_with_stdin(
+        &["send", &name, "--create", "--capacity", "4096", "--lines"],
+        b"one\ntwo\n",
+    ));
+    // The creating `send` has ended: its ring is written on, and nothing waiting is lost.
+    ok(run_with_stdin(&["send", &name, "--lines"], b"three\n"));
+    let received = ok(run(&["recv", &name, "--lines"]));
+    assert_eq!(received.stdout, b"one\ntwo\nthree\n");
+    // A live producer's ring is refused, naming the segment.
+    let producer = ShmProducer::create(&name, 4096).unwrap();
+    let refused = run_with_stdin(&["send", &name], b"four");
+    assert_eq!(refused.status.code(), Some(1), "{}", output_text(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains(&name) && said.contains("in use"), "{said}");
+    drop(producer);
+}
+
+#[test]
 fn a_hand_made_ring_of_the_original_layout_is_listed_inspected_and_read() {
     let name = unique_name("cli-orig");
     let raw = Raw::create_ring(&name, 256, 1000);

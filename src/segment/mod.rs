@@ -84,6 +84,14 @@ fn os_error(name: &str, (operation, source): (&'static str, io::Error)) -> OpenE
     }
 }
 
+/// The byte whose lock says that an end of `role` is alive.
+fn lock_byte(role: Role) -> u64 {
+    match role {
+        Role::Producer => PRODUCER_LOCK_BYTE,
+        Role::Consumer => CONSUMER_LOCK_BYTE,
+    }
+}
+
 /// How many times `create` looks again after another creator changed the name under it
 /// before it gives up with [`OpenError::InUse`]. Each round ends because some other process
 /// created or replaced the object in between, so this bounds a storm of creators, never a
@@ -269,6 +277,17 @@ fn size_and_map(
 /// extension block if the header announces one and it fits), whatever size the object claims.
 /// An object made huge by another process costs nothing to open.
 pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
+    open_as(name, Role::Consumer)
+}
+
+/// Opens and maps an existing segment to take over its producer role, as [`open`] does for the
+/// consumer role: a live producer holding its lock is [`OpenError::InUse`].
+pub(crate) fn open_producer(name: &str) -> Result<Mapped, OpenError> {
+    open_as(name, Role::Producer)
+}
+
+/// [`open`] for either role: takes `role`'s liveness lock after mapping the validated ring.
+fn open_as(name: &str, role: Role) -> Result<Mapped, OpenError> {
     let (bare, os_name) = names(name)?;
     let object = os::Object::open(&os_name).map_err(|e| os_error(&bare, e))?;
     let (size, identity) = object.stat().map_err(|e| os_error(&bare, e))?;
@@ -319,14 +338,14 @@ pub(crate) fn open(name: &str) -> Result<Mapped, OpenError> {
         ),
     })?;
     let region = object.map(len).map_err(|e| os_error(&bare, e))?;
-    // One consumer at a time: a live consumer holds this lock.
+    // One end of each role at a time: a live one holds its role's lock.
     let locked = object
-        .try_lock(CONSUMER_LOCK_BYTE)
+        .try_lock(lock_byte(role))
         .map_err(|e| os_error(&bare, e))?;
     if locked == Some(false) {
         return Err(OpenError::InUse {
             name: bare,
-            by: Role::Consumer,
+            by: role,
         });
     }
     Ok(Mapped {
@@ -355,10 +374,7 @@ impl Segment {
         if peer_flags & FLAG_LOCKED == 0 {
             return None;
         }
-        let byte = match peer {
-            Role::Producer => PRODUCER_LOCK_BYTE,
-            Role::Consumer => CONSUMER_LOCK_BYTE,
-        };
+        let byte = lock_byte(peer);
         // An error asking the kernel tells nothing about the peer.
         self.object.is_locked(byte).ok().flatten()
     }
