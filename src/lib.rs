@@ -101,6 +101,10 @@ mod ring;
 pub mod ring;
 
 #[cfg(not(loom))]
+mod buffer;
+#[cfg(not(loom))]
+mod buffer_region;
+#[cfg(not(loom))]
 mod consumer;
 #[cfg(not(loom))]
 mod end;
@@ -115,6 +119,12 @@ mod wait;
 #[cfg(not(loom))]
 mod write_grant;
 
+#[cfg(not(loom))]
+pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
+#[cfg(not(loom))]
+pub use buffer::layout::MAX_BUFFER_CAPACITY;
+#[cfg(not(loom))]
+pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
 #[cfg(not(loom))]

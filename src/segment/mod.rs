@@ -16,6 +16,8 @@ use crate::region::Region;
 use crate::wait;
 
 #[cfg(unix)]
+pub(crate) mod buffer;
+#[cfg(unix)]
 pub(crate) mod inspect;
 #[cfg(unix)]
 mod unix;
@@ -122,48 +124,63 @@ pub(crate) fn create(
     mode: u32,
     exclusive: bool,
 ) -> Result<Mapped, OpenError> {
-    let (bare, os_name) = names(name)?;
+    let (bare, _) = names(name)?;
     let capacity =
         layout::round_capacity(requested).ok_or(OpenError::CapacityOutOfRange { requested })?;
+    let (segment, locked) = create_object(&bare, mode, exclusive)?;
+    size_and_map(segment, capacity, locked)
+}
+
+/// Creates a new, empty object named `bare` (already validated) with `mode`, and takes its
+/// owner's liveness lock (the producer lock byte) following the rule in [`create`]. Returns
+/// the segment and whether the lock was taken (`None`: the OS has no such locks). Sizing,
+/// mapping and the header are the caller's job; on failure it must call
+/// [`Segment::unlink`], which is safe because it holds the lock.
+pub(crate) fn create_object(
+    bare: &str,
+    mode: u32,
+    exclusive: bool,
+) -> Result<(Segment, Option<bool>), OpenError> {
+    let os_name = format!("/{bare}");
     let in_use = || OpenError::InUse {
-        name: bare.clone(),
+        name: bare.to_owned(),
         by: Role::Producer,
     };
     for _ in 0..CREATE_ROUNDS {
         let object = match os::Object::create(&os_name, mode) {
             Ok(object) => object,
             Err((_, e)) if e.kind() == io::ErrorKind::AlreadyExists && !exclusive => {
-                match remove_unowned(&os_name).map_err(|e| os_error(&bare, e))? {
+                match remove_unowned(&os_name).map_err(|e| os_error(bare, e))? {
                     Removal::Removed | Removal::Changed => continue,
                     Removal::Live => return Err(in_use()),
                 }
             }
-            Err(e) => return Err(os_error(&bare, e)),
+            Err(e) => return Err(os_error(bare, e)),
         };
         let locked = object
             .try_lock(PRODUCER_LOCK_BYTE)
-            .map_err(|e| os_error(&bare, e))?;
+            .map_err(|e| os_error(bare, e))?;
         if locked == Some(false) {
             // Another creator took the lock of this fresh object to replace it: it owns the
             // name from now on, and the object is not ours to remove.
             return Err(in_use());
         }
-        let (_, identity) = object.stat().map_err(|e| os_error(&bare, e))?;
+        let (_, identity) = object.stat().map_err(|e| os_error(bare, e))?;
         // Another creator may have locked this object, removed its name and let go of it in
         // the instant before we locked it. Once the name is seen to refer to our object while
         // we hold its lock, nobody else can change that.
         if locked == Some(true)
-            && !names_object(&os_name, identity).map_err(|e| os_error(&bare, e))?
+            && !names_object(&os_name, identity).map_err(|e| os_error(bare, e))?
         {
             continue;
         }
         let segment = Segment {
-            name: bare,
+            name: bare.to_owned(),
             object,
             identity,
             pid: std::process::id(),
         };
-        return size_and_map(segment, capacity, locked);
+        return Ok((segment, locked));
     }
     Err(in_use())
 }

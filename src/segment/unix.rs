@@ -111,6 +111,11 @@ impl Object {
         Region::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
     }
 
+    /// Maps the first `len` bytes of the object, shared and read-write, as a shared buffer.
+    pub(crate) fn map_buffer(&self, len: usize) -> OsResult<crate::buffer_region::BufferRegion> {
+        crate::buffer_region::BufferRegion::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
+    }
+
     /// Takes the liveness lock on `byte` for as long as this object stays open. `Ok(None)`
     /// where the OS has no open-file-description locks; `Ok(Some(false))` if another open
     /// file description holds it.
