@@ -54,6 +54,7 @@ from ._errors import (
 )
 from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for
 from ._ring import ReadView, Reservation, ShmConsumer, ShmProducer
+from ._buffer import BufferView, SharedBuffer  # noqa: E402  (shared buffers: see _buffer)
 
 __version__ = "0.1.0"
 
