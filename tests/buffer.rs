@@ -176,7 +176,6 @@ fn rust_reads_what_python_wrote() {
         let view = reader.read_in_place().unwrap();
         assert_eq!(&*view, &pattern(len)[..]);
         view.verify().unwrap();
-        drop(view);
         writer.finish();
     }
 }
