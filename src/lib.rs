@@ -51,6 +51,9 @@
 //! - Sizing: [`capacity_for_message`] gives the capacity that carries messages of up to `n`
 //!   bytes. Capacities round up to a power of two.
 //! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it.
+//! - Large payloads: a [`SharedBuffer`] holds one payload of up to `capacity` bytes that a
+//!   writer replaces and readers in other processes read whole ([`SharedBuffer::read`]) or
+//!   borrow in place ([`SharedBuffer::read_in_place`]).
 //! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
 //!   and waiting messages without taking part in it; [`list`] does so for every segment.
 //!
@@ -82,6 +85,14 @@
 //!   lives: a protocol-following peer keeps that promise, a hostile one can break it. Use the
 //!   copying reads when the other process is not trusted, and keep segments at mode `0600`
 //!   so that other users' processes cannot write them.
+//!
+//! - **Shared buffers** ([`SharedBuffer`]) have a writer that does not wait for readers: a
+//!   sequence word (a seqlock) tells a reader whether a write overlapped its read.
+//!   [`SharedBuffer::read`] discards and retries such a copy, so it returns only whole
+//!   payloads. [`SharedBuffer::read_in_place`] lends the bytes in place as a [`BufferView`];
+//!   here a protocol-following writer *can* change lent bytes, and the view can only report
+//!   it afterwards ([`BufferView::verify`]): use the bytes, verify, and keep what was derived
+//!   only on `Ok`. Code that cannot tolerate bytes changing under a `&[u8]` should copy.
 //!
 //! `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository have the details.
 //!
