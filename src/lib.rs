@@ -90,9 +90,10 @@
 //!   sequence word (a seqlock) tells a reader whether a write overlapped its read.
 //!   [`SharedBuffer::read`] discards and retries such a copy, so it returns only whole
 //!   payloads. [`SharedBuffer::read_in_place`] lends the bytes in place as a [`BufferView`];
-//!   here a protocol-following writer *can* change lent bytes, and the view can only report
-//!   it afterwards ([`BufferView::verify`]): use the bytes, verify, and keep what was derived
-//!   only on `Ok`. Code that cannot tolerate bytes changing under a `&[u8]` should copy.
+//!   since a protocol-following writer does not wait for readers and *can* change lent
+//!   bytes, that borrow is an `unsafe fn` whose caller promises that nobody writes the buffer
+//!   while the view lives (the writer waits for the reader's word); [`BufferView::verify`]
+//!   detects a broken promise after the fact. Without such an arrangement, copy.
 //!
 //! `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository have the details.
 //!

@@ -173,7 +173,8 @@ fn rust_reads_what_python_wrote() {
         assert_eq!(reader.capacity(), CAPACITY);
         assert_eq!(reader.data_len().unwrap(), len as u64);
         assert_eq!(reader.read().unwrap(), pattern(len), "{len} bytes");
-        let view = reader.read_in_place().unwrap();
+        // SAFETY: nothing writes the buffer until this loop's next round.
+        let view = unsafe { reader.read_in_place() }.unwrap();
         assert_eq!(&*view, &pattern(len)[..]);
         view.verify().unwrap();
         writer.finish();
@@ -347,7 +348,10 @@ fn a_rust_reader_never_sees_a_torn_payload_from_a_python_writer() {
     while !seen.done(WANTED_PYTHON) {
         seen.count(reader.read());
         // The borrowing read: a verified view is whole, or the overlap is reported.
-        if let Ok(view) = reader.read_in_place() {
+        // SAFETY: the writer runs on, so this breaks `read_in_place`'s contract on
+        // purpose, to show that `verify` reports every overlap; the bytes read are only
+        // copied and compared, and nothing derived from an unverified copy is kept.
+        if let Ok(view) = unsafe { reader.read_in_place() } {
             let copy = view.to_vec();
             match view.verify() {
                 Ok(()) => {
@@ -441,7 +445,8 @@ fn a_length_word_past_the_capacity_is_a_typed_error() {
     let reader = SharedBuffer::open(&n).unwrap();
     for result in [
         reader.read().map(drop),
-        reader.read_in_place().map(drop),
+        // SAFETY: no byte is read through a view.
+        unsafe { reader.read_in_place() }.map(drop),
         reader.data_len().map(drop),
     ] {
         match result {
@@ -474,13 +479,15 @@ fn an_odd_sequence_without_a_writer_is_writer_gone_until_the_next_write() {
         Err(BufferReadError::WriterGone { sequence: 7, .. })
     ));
     assert!(matches!(
-        buffer.read_in_place(),
+        // SAFETY: no view is made (the read fails).
+        unsafe { buffer.read_in_place() },
         Err(BufferReadError::WriterGone { sequence: 7, .. })
     ));
     // The next writer finishes the dead one's write.
     buffer.write(b"whole").unwrap();
     assert_eq!(buffer.read().unwrap(), b"whole");
-    assert_eq!(buffer.read_in_place().unwrap().sequence(), 8);
+    // SAFETY: no byte is read through the view.
+    assert_eq!(unsafe { buffer.read_in_place() }.unwrap().sequence(), 8);
 }
 
 #[test]
@@ -540,7 +547,8 @@ proptest! {
             if let Ok(len) = len {
                 prop_assert!(len <= buffer.capacity());
             }
-            let _ = buffer.read_in_place().map(|view| view.len());
+            // SAFETY: no byte is read through the view, and nothing writes meanwhile.
+            let _ = unsafe { buffer.read_in_place() }.map(|view| view.len());
         }
     }
 }

@@ -174,7 +174,8 @@ pub enum BufferWriteError {
 /// use shm_ring::{BufferReadError, SharedBuffer};
 /// let mut buffer = SharedBuffer::create_unique(16)?;
 /// buffer.write(b"first")?;
-/// let view = buffer.read_in_place()?;
+/// // SAFETY: `buffer`, the only writer, is not written while the view's bytes are read.
+/// let view = unsafe { buffer.read_in_place() }?;
 /// let seen = view.to_vec();
 /// view.verify()?; // no write overlapped: `seen` is one whole payload
 /// assert_eq!(seen, b"first");

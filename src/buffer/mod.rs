@@ -317,22 +317,38 @@ impl SharedBuffer {
     /// Lends the payload in place, with no copy, as a [`BufferView`] that derefs to `&[u8]`.
     ///
     /// The borrow begins at a moment no write is under way (waiting as [`read`](Self::read)
-    /// does, with the same errors). A write may still begin while the view lives, and then
-    /// the bytes seen through it may be a mix of two payloads: call [`BufferView::verify`]
-    /// after using them, and discard whatever was derived from them if it reports
-    /// [`BufferReadError::Overwritten`]. See the crate's trust model.
+    /// does, with the same errors). [`BufferView::verify`] then says whether a write began
+    /// since.
+    ///
+    /// # Safety
+    /// A writer does not wait for readers, so a write may begin while the view lives and change
+    /// the bytes it lends; a `&[u8]` promises they do not change, and Rust's memory model calls
+    /// such a write, concurrent with a read of those bytes, a data race: undefined behaviour
+    /// however the bytes are used. The caller must ensure that no process writes this buffer
+    /// while the caller reads bytes through the view: for example, the writer writes again
+    /// only after the reader has said it is done (over a ring, a socket, or any other channel). [`BufferView::verify`] detects a write that broke that
+    /// rule, after the fact; it does not make the borrow sound. Without such an arrangement,
+    /// use [`read`](Self::read) or [`read_into`](Self::read_into), which copy, discard a copy
+    /// that a write overlapped, and never lend shared bytes. See the crate's trust model.
     ///
     /// ```
     /// let mut buffer = shm_ring::SharedBuffer::create_unique(64)?;
     /// buffer.write(b"in place")?;
     /// let reader = shm_ring::SharedBuffer::open(buffer.name())?;
-    /// let view = reader.read_in_place()?;
+    /// // SAFETY: `buffer`, the only writer, is not written while the view's bytes are read.
+    /// let view = unsafe { reader.read_in_place() }?;
     /// let checksum: u32 = view.iter().map(|&b| u32::from(b)).sum();
     /// view.verify()?; // nothing overlapped: `checksum` is of one whole payload
     /// assert_eq!(checksum, b"in place".iter().map(|&b| u32::from(b)).sum());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn read_in_place(&self) -> Result<BufferView<'_>, BufferReadError> {
+    pub unsafe fn read_in_place(&self) -> Result<BufferView<'_>, BufferReadError> {
+        self.lend()
+    }
+
+    /// [`read_in_place`](Self::read_in_place) without its contract, for this crate's own uses
+    /// that touch no lent byte.
+    fn lend(&self) -> Result<BufferView<'_>, BufferReadError> {
         let mut attempt = 0;
         loop {
             let start = self.sequence().load(Acquire);
@@ -364,7 +380,7 @@ impl SharedBuffer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn data_len(&self) -> Result<u64, BufferReadError> {
-        self.read_in_place().map(|view| view.len() as u64)
+        self.lend().map(|view| view.len() as u64)
     }
 
     /// The payload length a length word names, if the mapping holds it.

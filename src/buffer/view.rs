@@ -20,7 +20,9 @@ use crate::{BufferReadError, SharedBuffer};
 /// let mut buffer = SharedBuffer::create_unique(64)?;
 /// buffer.write(b"v1")?;
 /// let reader = SharedBuffer::open(buffer.name())?;
-/// let view = reader.read_in_place()?;
+/// // SAFETY: the view's bytes are read (by the assert) before the write below begins, and
+/// // not after it.
+/// let view = unsafe { reader.read_in_place() }?;
 /// assert_eq!(&*view, b"v1");
 /// buffer.write(b"v2")?; // a write while the view lives (normally in another process)
 /// assert!(matches!(view.verify(), Err(BufferReadError::Overwritten { borrowed: 2, now: 4, .. })));
@@ -50,7 +52,8 @@ impl<'a> BufferView<'a> {
     /// let mut buffer = shm_ring::SharedBuffer::create_unique(64)?;
     /// buffer.write(b"stable")?;
     /// let reader = shm_ring::SharedBuffer::open(buffer.name())?;
-    /// let view = reader.read_in_place()?;
+    /// // SAFETY: `buffer`, the only writer, is not written while the view's bytes are read.
+    /// let view = unsafe { reader.read_in_place() }?;
     /// let copy = view.to_vec();
     /// view.verify()?;
     /// assert_eq!(copy, b"stable");
@@ -74,7 +77,8 @@ impl<'a> BufferView<'a> {
     /// ```
     /// let mut buffer = shm_ring::SharedBuffer::create_unique(8)?;
     /// buffer.write(b"a")?;
-    /// assert_eq!(buffer.read_in_place()?.sequence(), 2);
+    /// // SAFETY: no byte is read through the view.
+    /// assert_eq!(unsafe { buffer.read_in_place() }?.sequence(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sequence(&self) -> u64 {
