@@ -42,7 +42,7 @@ class ShmProducer:
     """
 
     def __init__(self, name, capacity):
-        self._ring = _Producer(name, capacity)
+        self._ring = _Producer._with_original_sizing(name, capacity)
         self._empty_writes_dropped = 0
 
     def write(self, data, *, timeout=0):

@@ -52,7 +52,7 @@ from ._errors import (
     ShmRingError,
     ShmTimeoutError,
 )
-from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for
+from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for_message
 from ._ring import ReadView, Reservation, ShmConsumer, ShmProducer
 
 __version__ = "0.1.0"
@@ -62,7 +62,7 @@ __all__ = [
     "ShmConsumer",
     "Reservation",
     "ReadView",
-    "capacity_for",
+    "capacity_for_message",
     "HEADER_LEN",
     "PREFIX_LEN",
     "MIN_CAPACITY",

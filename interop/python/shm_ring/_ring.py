@@ -56,7 +56,16 @@ from ._errors import (
     NotReadyError,
     ShmRingError,
 )
-from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
+from ._layout import (
+    HEADER_LEN,
+    INDEX_MASK,
+    MAX_REQUEST,
+    bare_name,
+    original_capacity,
+    original_segment_len,
+    round_capacity,
+    segment_len,
+)
 from ._segment import (
     PrivateMapping,
     attach,
@@ -147,10 +156,11 @@ class ShmProducer:
     unlink_on_close=False)``
 
     * ``name``: 1 to 30 characters of ``[A-Za-z0-9._-]``, optionally after one ``/``.
-    * ``capacity``: requested data-area size, 8 to 2**32 - 1 bytes. The ring uses the largest
-      power of two not above it. The segment is ``16 + capacity`` bytes, as the original
-      library makes it, or a little more when the extension block (64 bytes at the first
-      64-byte boundary past the data area) would not fit in that.
+    * ``capacity``: requested data-area size in bytes, 1 to 2**31. The ring uses the smallest
+      power of two at least that large (and at least 8): 100 makes 128. It carries messages
+      of up to ``capacity - 4`` bytes; ``capacity_for_message(n)`` gives the capacity to
+      request for messages of up to ``n`` bytes. The object is exactly the 16-byte header,
+      the data area and the 64-byte extension block at the first 64-byte boundary past it.
     * ``mode``: permission bits of the new object, applied exactly (the umask does not apply).
     * ``exclusive``: fail with AlreadyExistsError if the name exists. Otherwise an existing
       object of that name is replaced (unlinked first, as the original library's producer
@@ -167,8 +177,33 @@ class ShmProducer:
     def __init__(
         self, name, capacity, *, mode=0o600, exclusive=False, start_index=0, unlink_on_close=False
     ):
+        ring_capacity = round_capacity(capacity)
+        self._create(
+            name,
+            ring_capacity,
+            segment_len(ring_capacity),
+            mode,
+            exclusive,
+            start_index,
+            unlink_on_close,
+        )
+
+    @classmethod
+    def _with_original_sizing(cls, name, requested):
+        """A producer that sizes its ring as the original library does (for the drop-in
+        module): the largest power of two not above ``requested`` (8 ..= 2**32 - 1), in an
+        object of ``16 + requested`` bytes, or more when the extension block needs it."""
+        self = cls.__new__(cls)
+        self._closed = True
+        self._released = True
+        self._pending = None
+        self._create(
+            name, original_capacity(requested), original_segment_len(requested), 0o600, False, 0, False
+        )
+        return self
+
+    def _create(self, name, ring_capacity, size, mode, exclusive, start_index, unlink_on_close):
         bare = bare_name(name)
-        ring_capacity = capacity_for(capacity)
         if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
             raise ValueError("mode must be an int from 0 to 0o7777, got {!r}".format(mode))
         if (
@@ -186,7 +221,7 @@ class ShmProducer:
         fence = _order.fence_for_new_ring()
         segment = create_segment(
             bare,
-            capacity,
+            size,
             ring_capacity,
             mode,
             bool(exclusive),

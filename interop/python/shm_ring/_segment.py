@@ -39,7 +39,6 @@ from ._layout import (
     extension_offset,
     has_extension,
     is_valid_capacity,
-    segment_len,
 )
 
 try:
@@ -475,11 +474,11 @@ def _create_fd(bare, mode, exclusive):
     )
 
 
-def create_segment(bare, requested, capacity, mode, exclusive, start_index, fence, barrier):
+def create_segment(bare, size, capacity, mode, exclusive, start_index, fence, barrier):
     """Create and initialise segment ``bare`` (see the producer's documentation).
 
-    The object is ``segment_len(requested)`` bytes, so that the extension block fits past
-    the data area. The producer's liveness lock is taken right after the exclusive create,
+    The object is ``size`` bytes, at least ``segment_len(capacity)``, so that the extension
+    block fits past the data area. The producer's liveness lock is taken right after the exclusive create,
     before anything else (see ``_create_fd``). The header, the marker in ``reserved``, the
     zeroed extension block and the producer's flag byte in it (LOCKED if the lock was taken,
     BARRIER if ``barrier``) are all written before the capacity word publishes the segment.
@@ -489,7 +488,6 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
     fd, locked = _create_fd(bare, mode, exclusive)
     segment = None
     try:
-        size = segment_len(requested)
         operation = "fchmod"
         try:
             os.fchmod(fd, mode)

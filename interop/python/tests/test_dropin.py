@@ -10,7 +10,7 @@ import shm_ring
 from byte_ring_buffer import ByteRingBuffer
 from shm_channel import SegmentNotReadyError, ShmConsumer, ShmProducer
 
-from .support import HANG_GUARD, RawSegment, exists, peer_env, unique_name, unlink_quietly
+from .support import HANG_GUARD, RawSegment, exists, fstat, peer_env, unique_name, unlink_quietly
 
 
 def message(i, length):
@@ -178,6 +178,8 @@ class ChannelTest(unittest.TestCase):
             self.assertEqual(consumer.read(), b"hello")
             self.assertIsNone(consumer.read())
             self.assertTrue(exists(name))
+            # The original library's object size, 16 + 100, grown to fit the extension block.
+            self.assertEqual(fstat(name).st_size, 192)
         self.assertFalse(exists(name))  # the producer's exit destroys
         self.assertFalse(producer.is_valid)
         self.assertFalse(consumer.is_valid)

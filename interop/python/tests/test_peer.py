@@ -273,7 +273,7 @@ class ProducerChecksTest(PeerCase):
                 self.assert_failure(
                     result,
                     "producer: message 1: a 62-byte message can never fit: the largest this "
-                    "ring carries is 60 bytes",
+                    "ring carries is 60 bytes; create the ring with capacity 128 to carry it",
                 )
                 self.assertFalse(exists(self.name))
 
@@ -281,7 +281,8 @@ class ProducerChecksTest(PeerCase):
         result = self.produce("--count", 1, "--size", 61, "--capacity", 64)
         self.assert_failure(
             result,
-            "producer: message 0: a 61-byte message can never fit: the largest this ring carries is 60 bytes",
+            "producer: message 0: a 61-byte message can never fit: the largest this ring carries "
+            "is 60 bytes; create the ring with capacity 128 to carry it",
         )
 
     def test_times_out_waiting_for_space(self):
@@ -297,8 +298,8 @@ class ProducerChecksTest(PeerCase):
         )
 
     def test_bad_capacity(self):
-        result = self.produce("--count", 1, "--size", 1, "--capacity", 7)
-        self.assert_failure(result, "producer: requested capacity 7 is outside 8..=4294967295 bytes")
+        result = self.produce("--count", 1, "--size", 1, "--capacity", 0)
+        self.assert_failure(result, "producer: requested capacity 0 is outside 1..=2147483648 bytes")
 
 
 #: A child producer of the conformance stream: ``name count`` writes messages 0..count of 10
