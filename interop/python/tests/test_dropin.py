@@ -7,6 +7,7 @@ import threading
 import unittest
 
 import shm_ring
+from shm_ring import PeerState
 from byte_ring_buffer import ByteRingBuffer
 from shm_channel import SegmentNotReadyError, ShmConsumer, ShmProducer
 
@@ -294,10 +295,10 @@ class ChannelTest(unittest.TestCase):
             self.assertIsNone(consumer.read(timeout=0.001))
             self.assertIs(producer.write(message(0, 12), timeout=0.001), True)
             self.assertIs(producer.write(b"z", timeout=0.001), False)
-            self.assertIs(producer.is_peer_alive(), True)
-            self.assertIs(consumer.is_peer_alive(), True)
+            self.assertIs(producer.peer_state(), PeerState.ALIVE)
+            self.assertIs(consumer.peer_state(), PeerState.ALIVE)
             producer.destroy()
-            self.assertIs(consumer.is_peer_alive(), False)
+            self.assertIs(consumer.peer_state(), PeerState.GONE)
             self.assertEqual(consumer.read(timeout=60), message(0, 12))
             with self.assertRaises(shm_ring.PeerGoneError):
                 consumer.read(timeout=60)
@@ -325,7 +326,7 @@ class ChannelTest(unittest.TestCase):
             self.assertIsInstance(producer.ring, shm_ring.ShmProducer)
             for i in range(300):
                 self.assertTrue(producer.write(message(i, 1 + i % 500)))
-                self.assertEqual(consumer.try_read(), message(i, 1 + i % 500))
+                self.assertEqual(consumer.try_read().into_bytes(), message(i, 1 + i % 500))
 
     def test_full_api_producer_feeds_a_drop_in_consumer(self):
         name = self.name("f2d")

@@ -80,7 +80,7 @@ class NameTest(unittest.TestCase):
             self.assertEqual(producer.name, name)
             with ShmConsumer(name) as consumer:
                 producer.write(b"same")
-                self.assertEqual(consumer.read(timeout=5), b"same")
+                self.assertEqual(consumer.read(timeout=5).into_bytes(), b"same")
 
 
 class CapacityTest(unittest.TestCase):
