@@ -115,7 +115,7 @@ def round_capacity(requested):
     return max(MIN_CAPACITY, 1 << (requested - 1).bit_length())
 
 
-def capacity_for_message(max_message_len):
+def capacity_for_message(max_message_len: int) -> int:
     """The capacity to request so that a ring carries messages of up to ``max_message_len``
     bytes: the smallest power of two that holds such a message and its 4-byte length prefix.
 

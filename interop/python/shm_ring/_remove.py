@@ -4,7 +4,7 @@ from ._layout import bare_name
 from ._segment import remove_segment
 
 
-def remove(name):
+def remove(name: str) -> None:
     """Remove the segment ``name`` (with or without a leading '/'), unless a live producer
     holds it.
 
@@ -26,7 +26,7 @@ def remove(name):
     remove_segment(bare_name(name), False)
 
 
-def remove_forced(name):
+def remove_forced(name: str) -> None:
     """Remove the segment ``name`` whatever holds it, as ``rm /dev/shm/NAME`` does.
 
     A live producer keeps writing into its segment and its attached consumer keeps reading,

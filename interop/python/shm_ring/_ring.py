@@ -41,9 +41,12 @@ inconsistent, and never loses a message that was consumed:
   it has closed) raises the kept exception before it does anything else.
 """
 
+from __future__ import annotations
+
 import enum
 import os
 import struct
+from typing import Iterable, List, Optional, Tuple, Union
 
 from . import _kernel, _order
 from ._errors import (
@@ -77,6 +80,10 @@ from ._segment import (
     unlink_if_same,
 )
 from ._wait import Waiter, check_timeout, wait_for
+
+#: Any object supporting the buffer protocol: bytes, bytearray, memoryview, array.array, NumPy
+#: arrays... (typing has no name for it before Python 3.12's collections.abc.Buffer).
+Buffer = Union[bytes, bytearray, memoryview]
 
 _PREFIX = struct.Struct("<I")
 _pack_prefix = _PREFIX.pack_into
@@ -205,40 +212,40 @@ class _RingEnd:
     # -- queries ---------------------------------------------------------------------------
 
     @property
-    def name(self):
+    def name(self) -> str:
         """The segment name, without a leading '/' (``""`` for a ring in caller memory)."""
         return self._name
 
     @property
-    def capacity(self):
+    def capacity(self) -> int:
         """Size of the data area in bytes (a power of two), fixed when the ring was made."""
         return self._cap
 
     @property
-    def max_message_len(self):
+    def max_message_len(self) -> int:
         """The largest payload this ring carries, in bytes: ``capacity - 4``."""
         return self._max
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether ``close()`` has been called."""
         return self._closed
 
-    def readable_bytes(self):
+    def readable_bytes(self) -> int:
         """Bytes published and not yet consumed, length prefixes included (a message of n
         bytes takes ``n + 4``). Raises ClosedError once closed."""
         return self._used()
 
-    def writable_bytes(self):
+    def writable_bytes(self) -> int:
         """Free bytes in the ring, ``capacity - readable_bytes()``: a message of n bytes
         needs ``n + 4``. Raises ClosedError once closed."""
         return self._cap - self._used()
 
-    def is_empty(self):
+    def is_empty(self) -> bool:
         """Whether every message published so far has been consumed."""
         return self._used() == 0
 
-    def peer_state(self):
+    def peer_state(self) -> PeerState:
         """What is known of the other end: ``PeerState.ALIVE``, ``PeerState.GONE`` (it
         attached and is gone: its process ended or it closed the ring) or
         ``PeerState.UNKNOWN`` (it announces nothing: not attached yet, the original library's,
@@ -273,7 +280,7 @@ class _RingEnd:
 
     # -- lifetime --------------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         if not self._released:
             self._closed = True
             creator = os.getpid() == self._pid
@@ -357,8 +364,15 @@ class ShmProducer(_RingEnd):
     _role = "producer"
 
     def __init__(
-        self, name, capacity, *, mode=0o600, exclusive=False, start_index=0, unlink_on_close=False
-    ):
+        self,
+        name: str,
+        capacity: int,
+        *,
+        mode: int = 0o600,
+        exclusive: bool = False,
+        start_index: int = 0,
+        unlink_on_close: bool = False,
+    ) -> None:
         ring_capacity = round_capacity(capacity)
         self._create(
             name,
@@ -524,7 +538,7 @@ class ShmProducer(_RingEnd):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def try_write(self, data):
+    def try_write(self, data: Buffer) -> bool:
         """Write one message if it fits now. Returns True if written, False if the ring is full.
 
         ``data``: any bytes-like object (bytes, bytearray, memoryview, array.array, numpy
@@ -564,7 +578,7 @@ class ShmProducer(_RingEnd):
             self._pending = error
         return True
 
-    def write(self, data, timeout=None):
+    def write(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Write one message, waiting while the ring is full.
 
         ``timeout``: seconds, or None to wait forever. Raises ShmTimeoutError when it runs out.
@@ -636,7 +650,7 @@ class ShmProducer(_RingEnd):
             raise error
         return count
 
-    def try_write_batch(self, messages):
+    def try_write_batch(self, messages: Iterable[Buffer]) -> int:
         """Write messages from the iterable, in order, as long as they fit; publish once.
 
         Returns how many were written (0 if the first does not fit). Stops at the first message
@@ -657,7 +671,7 @@ class ShmProducer(_RingEnd):
             raise
         return self._put_batch(first, items)
 
-    def write_batch(self, messages, timeout=None):
+    def write_batch(self, messages: Iterable[Buffer], timeout: Optional[float] = None) -> int:
         """Like try_write_batch, but first waits (up to ``timeout`` seconds, None = forever) for
         room for the first message. Returns how many were written (at least 1 unless
         ``messages`` is empty)."""
@@ -703,7 +717,7 @@ class ShmProducer(_RingEnd):
         if length > self._max:
             raise MessageTooLargeError(length, self._max)
 
-    def try_reserve(self, length):
+    def try_reserve(self, length: int) -> Optional[WriteGrant]:
         """Reserve room for a ``length``-byte message to be filled in place.
 
         Returns a WriteGrant, or None if the ring is full (never a timeout). Fill it with
@@ -718,7 +732,7 @@ class ShmProducer(_RingEnd):
         self._check_length(length)
         return self._reserve_now(length)
 
-    def reserve(self, length, timeout=None):
+    def reserve(self, length: int, timeout: Optional[float] = None) -> WriteGrant:
         """Like try_reserve, but waits up to ``timeout`` seconds (None = forever) for room.
 
         Never returns None: raises ShmTimeoutError when the time runs out and PeerGoneError once
@@ -738,7 +752,7 @@ class ShmProducer(_RingEnd):
 
     # -- draining and lifetime -------------------------------------------------------------
 
-    def wait_until_empty(self, timeout=None):
+    def wait_until_empty(self, timeout: Optional[float] = None) -> None:
         """Wait until the consumer has read everything written (shared tail == head)."""
         self._check_open()
         timeout = check_timeout(timeout)
@@ -754,7 +768,7 @@ class ShmProducer(_RingEnd):
 
         self._waiter.wait(drained, timeout, "the consumer to read everything")
 
-    def unlink(self):
+    def unlink(self) -> bool:
         """Remove the segment's name if it still refers to this producer's object.
 
         Returns True if it was removed, False if the name is gone or was re-created by someone
@@ -762,7 +776,7 @@ class ShmProducer(_RingEnd):
         """
         return unlink_if_same(self._name, self._segment.dev, self._segment.ino)
 
-    def close(self):
+    def close(self) -> None:
         """Unmap the segment (an open write grant is released, publishing nothing). Unlinks
         the name only if ``unlink_on_close`` was given and this is the process that created
         the producer. Idempotent.
@@ -827,7 +841,7 @@ class ShmConsumer(_RingEnd):
 
     _role = "consumer"
 
-    def __init__(self, name, *, timeout=0):
+    def __init__(self, name: str, *, timeout: Optional[float] = 0) -> None:
         bare = bare_name(name)
         timeout = check_timeout(timeout)
         self._closed = True
@@ -1039,7 +1053,7 @@ class ShmConsumer(_RingEnd):
         self._grant = grant
         return grant
 
-    def try_read(self):
+    def try_read(self) -> Optional[ReadGrant]:
         """The next message, lent in place, or None if there is none yet.
 
         Returns a ReadGrant: copy the message out and consume it with ``into_bytes()`` or
@@ -1056,7 +1070,7 @@ class ShmConsumer(_RingEnd):
         self._check_usable()
         return self._grant_now()
 
-    def read(self, timeout=None):
+    def read(self, timeout: Optional[float] = None) -> ReadGrant:
         """Like try_read, but waits up to ``timeout`` seconds (None = forever) for a message.
 
         Never returns None: raises ShmTimeoutError when the time runs out, PeerGoneError once
@@ -1142,7 +1156,7 @@ class ShmConsumer(_RingEnd):
             raise error
         return out
 
-    def try_read_batch(self, max_messages):
+    def try_read_batch(self, max_messages: int) -> List[bytes]:
         """Read up to ``max_messages`` messages that are already there; publish tail once.
 
         Returns a list of bytes (empty if there is nothing). If corruption is found after some
@@ -1151,7 +1165,7 @@ class ShmConsumer(_RingEnd):
         self._check_usable()
         return self._read_batch(_check_count(max_messages, "max_messages"))
 
-    def read_batch(self, max_messages, timeout=None):
+    def read_batch(self, max_messages: int, timeout: Optional[float] = None) -> List[bytes]:
         """Like try_read_batch, but waits up to ``timeout`` seconds (None = forever) for at
         least one message (unless ``max_messages`` is 0)."""
         self._check_usable()
@@ -1166,7 +1180,7 @@ class ShmConsumer(_RingEnd):
 
     # -- lifetime --------------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Unmap the segment; never unlinks it. An open read grant is released, leaving its
         message in the ring. Idempotent. In a child made by ``fork()`` it only lets go of the
         descriptor and the mapping (see ShmProducer.close)."""
@@ -1201,7 +1215,7 @@ class _Grant:
 
     _what = "grant"
 
-    def __len__(self):
+    def __len__(self) -> int:
         """The message's length in bytes."""
         return self._length
 
@@ -1215,7 +1229,7 @@ class _Grant:
             return parts
         return parts[0], empty
 
-    def release(self):
+    def release(self) -> None:
         """Close the grant without committing: a write grant publishes nothing, a read grant
         leaves its message in the ring. Idempotent. Raises BusyError (and stays open) while
         anything made from ``as_slices()`` is alive."""
@@ -1274,7 +1288,7 @@ class WriteGrant(_Grant):
         self._length = length
         self._open = True
 
-    def as_slices(self):
+    def as_slices(self) -> Tuple[memoryview, memoryview]:
         """The reserved bytes in place: two writable memoryviews, the message being the first
         followed by the second (empty unless the message wraps around the end of the ring).
         Their previous contents are whatever was there, not zeros.
@@ -1287,7 +1301,7 @@ class WriteGrant(_Grant):
         self._check()
         return self._slices(_EMPTY_WRITABLE)
 
-    def copy_from(self, data, offset=0):
+    def copy_from(self, data: Buffer, offset: int = 0) -> None:
         """Copy bytes-like ``data`` into the message at byte ``offset``, across the wrap if
         there is one. Raises ValueError if it does not fit in ``len(grant)`` bytes."""
         self._check()
@@ -1311,7 +1325,7 @@ class WriteGrant(_Grant):
         parts[0][offset:] = view[:split]
         parts[1][: n - split] = view[split:]
 
-    def commit(self, length=None):
+    def commit(self, length: Optional[int] = None) -> None:
         """Publish the message. ``length`` (default: all of it) may shrink it to
         ``1 ..= len(grant)`` bytes. Raises BusyError (publishing nothing, the grant staying
         open) while anything made from ``as_slices()`` is alive, ClosedError once committed or
@@ -1370,7 +1384,7 @@ class ReadGrant(_Grant):
         self._memory = None
         self._open = True
 
-    def as_slices(self):
+    def as_slices(self) -> Tuple[memoryview, memoryview]:
         """The message in place: two read-only memoryviews, the message being the first
         followed by the second (empty unless the message wraps around the end of the ring).
         Nothing is consumed.
@@ -1396,7 +1410,7 @@ class ReadGrant(_Grant):
         if memory is not None:
             _release_memory(memory, self._what)
 
-    def into_bytes(self):
+    def into_bytes(self) -> bytes:
         """Copy the message into a new bytes object and consume it. Raises BusyError (the
         message staying) while anything made from ``as_slices()`` is alive."""
         self._check()
@@ -1406,7 +1420,7 @@ class ReadGrant(_Grant):
         consumer._advance(self._length + 4, self)  # closes the grant as it consumes it
         return data
 
-    def into_buffer(self, buffer):
+    def into_buffer(self, buffer: Buffer) -> int:
         """Copy the message into the writable bytes-like ``buffer`` and consume it; returns
         its length in bytes. If the buffer is too small, raises BufferTooSmallError
         (``needed``: the message's length, ``available``: the buffer's) and leaves the message
@@ -1435,7 +1449,7 @@ class ReadGrant(_Grant):
         consumer._advance(n + 4, self)
         return n
 
-    def commit(self):
+    def commit(self) -> None:
         """Consume the message: it leaves the ring and its space goes back to the producer.
         Raises BusyError (consuming nothing, the grant staying open) while anything made from
         ``as_slices()`` is alive, ClosedError once the grant is closed."""
