@@ -140,6 +140,9 @@ class ShmConsumer:
             self._ring = _Consumer(name)
         except NotReadyError as error:
             raise SegmentNotReadyError(str(error)) from error
+        # The polling loop's two calls go straight to the ring: one Python call each.
+        self._take = self._ring._take
+        self.has_data = self._ring._has_message
 
     def read(self, *, timeout=0):
         """The next message as bytes, or None when there is no complete message.
@@ -150,15 +153,16 @@ class ShmConsumer:
         read. An empty record (written by the original library's producer) is returned as b"".
         """
         if timeout == 0:
-            return self._ring._take()
+            return self._take()
         try:
             return self._ring.read(timeout).into_bytes()
         except ShmTimeoutError:
             return None
 
     def has_data(self):
-        """Whether at least 4 bytes are readable."""
-        return self._ring.readable_bytes() >= 4
+        """Whether at least 4 bytes are readable. (Each object binds this name to the ring's
+        own test, so that a polling loop pays one call for it.)"""
+        return self._ring._has_message()
 
     def readable_bytes(self):
         """Bytes published and not yet read, length prefixes included."""

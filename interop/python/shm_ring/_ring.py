@@ -1029,6 +1029,17 @@ class ShmConsumer(_RingEnd):
         self._advance(n + 4)
         return data
 
+    def _has_message(self):
+        """Whether at least a length prefix is published (the drop-in module's
+        ``has_data()``): the cached head first, the shared one only when that says no."""
+        if self._closed or self._pending is not None:
+            self._check_open()
+        tail = self._tail
+        if (self._head_cache - tail) & _M32 >= 4:
+            return True
+        used = (self._words[0] - tail) & _M32
+        return 4 <= used <= self._cap
+
     def _copy_out(self, p, n):
         """The ``n`` payload bytes at data-area offset ``p``, as bytes."""
         mm = self._mm
