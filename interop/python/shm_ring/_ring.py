@@ -13,8 +13,8 @@ extension block (the original library's) has no flag byte to look at and never w
 Blocking calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead
 peer.
 
-Store, then flag load. Every publication (try_write, _publish for batches and commits,
-try_read, _advance for read_into, views and the rest, _read_batch) stores its own index and
+Store, then flag load. Every publication (try_write, _publish for batches and commits, _take,
+_advance for the read grants, _read_batch) stores its own index and
 then loads the other side's flag byte; a sleeper that has set SLEEPING and issued membarrier
 relies on that order. Nothing can swap the two in the compiled code: the store and the load
 are each made by a separate C function of memoryview (its item-assignment and subscript slots),
@@ -32,7 +32,7 @@ call made here. The rule is that it may abort a call but never leaves the ring o
 inconsistent, and never loses a message that was consumed:
 
 * every update of shared and local state that goes with one publication (the index store, the
-  local copy of the index, the open reservation or read view) is made by plain assignments,
+  local copy of the index, the open grant) is made by plain assignments,
   with no call in between, so no signal can land among them; everything that can be
   interrupted before them (copying, checking, barriers) can simply be done again;
 * the wake-up after a publication runs inside ``try``: an exception raised there (the only
@@ -130,7 +130,7 @@ def _check_count(value, what):
 
 
 def _release_memory(memory, what):
-    """Release a reservation's or read view's private mapping (see PrivateMapping), or raise
+    """Release a grant's private mapping (see PrivateMapping), or raise
     BusyError while something still holds its memory."""
     try:
         memory.release()
