@@ -6,7 +6,8 @@
 //!
 //! Prints one markdown report: throughput per message size and API (single-thread,
 //! cross-thread, cross-process) against `memcpy` bandwidth and against rtrb carrying the same
-//! framed bytes; the Rust, C++ and Python peer programs against each other; one-way latency
+//! framed bytes; the Rust, C++ and Python peer programs against each other; the drop-in Python
+//! consumer against a stand-in of the original library's Python read path; one-way latency
 //! against a raw `AtomicU32` ping-pong; and the cost of waiting (wake-up latency, idle CPU,
 //! the write path with and without wake-up support). Every figure is the median of `--runs`
 //! runs (default 5) with the minimum and maximum. `--json` writes the same figures as JSON,
@@ -296,6 +297,57 @@ fn peer_run(
         .unwrap_or_else(|| {
             panic!(
                 "the consumer peer printed no msgs_per_sec: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+}
+
+/// Runs one of the Python read-path programs in `bench/python` (`script`) against the Rust
+/// producer peer and returns the messages per CPU-second it reports.
+///
+/// The producer publishes all `count` messages at once (the ring holds them all), then gives
+/// up waiting for them to be read and removes the name; the reader starts its clock only
+/// then, so that it measures its own read path, with no producer to wake or to wait for. The
+/// reader's clock is its own CPU time, which a loaded machine does not stretch.
+fn python_read_path_run(rust: Command, script: &str, size: usize, count: u64) -> f64 {
+    let name = support::segment_name("pyread");
+    let capacity = ((size + 4) * count as usize).next_power_of_two();
+    let mut reader = Command::new("python3");
+    reader
+        .arg(root().join("bench/python").join(script))
+        .args([name.as_str(), &count.to_string(), &size.to_string()])
+        .env("PYTHONPATH", root().join("interop/python"))
+        .stdout(Stdio::piped());
+    let reader = {
+        let _pinned = support::pin(0);
+        reader.spawn().expect("start the Python reader")
+    };
+    let mut producer = rust;
+    producer
+        .arg("producer")
+        .args(["--name", name.as_str(), "--count", &count.to_string()])
+        .args([
+            "--size",
+            &size.to_string(),
+            "--capacity",
+            &capacity.to_string(),
+        ])
+        .args(["--batch", "--no-verify", "--timeout-ms", "2000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    {
+        let _pinned = support::pin(1);
+        // Fails by design: nobody reads while it waits for the ring to drain.
+        let _ = producer.status().expect("run the producer peer");
+    }
+    let out = reader.wait_with_output().expect("Python reader");
+    assert!(out.status.success(), "the Python reader {script} failed");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|report| report["msgs_per_sec"].as_f64())
+        .unwrap_or_else(|| {
+            panic!(
+                "{script} printed no msgs_per_sec: {}",
                 String::from_utf8_lossy(&out.stdout)
             )
         })
@@ -622,6 +674,69 @@ fn main() {
             .unwrap();
             figures.push(figure);
         }
+    }
+    writeln!(report).unwrap();
+
+    // The drop-in Python consumer against a stand-in of the original's read path.
+    eprintln!("python read paths...");
+    writeln!(
+        report,
+        "Python polling loop (`if c.has_data(): c.read()`): the drop-in `shm_channel` consumer \
+         against a stand-in of the original library's read path (`bench/python`), both reading \
+         what the Rust producer published, in messages per CPU-second of the reader:\n"
+    )
+    .unwrap();
+    writeln!(report, "| size | drop-in | original's read path | ratio |").unwrap();
+    writeln!(report, "|---|---|---|---|").unwrap();
+    for size in [64, 4096] {
+        if peer_command(&peers, "Rust").is_none() || !peers.python {
+            writeln!(report, "| {} | not available | | |", human_size(size)).unwrap();
+            continue;
+        }
+        let count = if size == 64 { 200_000 } else { 20_000 };
+        let mut dropin = Vec::new();
+        let mut original = Vec::new();
+        for _ in 0..runs {
+            // Interleaved, so that both see the same drift of the machine.
+            let rust = || peer_command(&peers, "Rust").unwrap();
+            dropin.push(python_read_path_run(
+                rust(),
+                "dropin_read_path.py",
+                size,
+                count,
+            ));
+            original.push(python_read_path_run(
+                rust(),
+                "original_read_path.py",
+                size,
+                count,
+            ));
+        }
+        let dropin = Figure {
+            section: "python_dropin",
+            name: "drop-in shm_channel consumer".to_owned(),
+            size,
+            unit: "msgs/s",
+            runs: dropin,
+        };
+        let original = Figure {
+            section: "python_dropin",
+            name: "original's Python read path (stand-in)".to_owned(),
+            size,
+            unit: "msgs/s",
+            runs: original,
+        };
+        writeln!(
+            report,
+            "| {} | {} | {} | {:.2}× |",
+            human_size(size),
+            dropin.rates(),
+            original.rates(),
+            dropin.median() / original.median()
+        )
+        .unwrap();
+        figures.push(dropin);
+        figures.push(original);
     }
     writeln!(report).unwrap();
 

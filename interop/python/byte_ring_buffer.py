@@ -96,7 +96,7 @@ class ByteRingBuffer:
         consumer = self._consumer_half()
         if consumer is None:
             return None
-        return consumer.try_read()
+        return consumer._take()
 
     def readable_bytes(self):
         """head - tail: bytes written and not yet read, length prefixes included."""

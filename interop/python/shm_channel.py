@@ -35,14 +35,15 @@ class ShmProducer:
 
     ``ShmProducer(name, capacity)``: ``name`` is 1 to 30 characters of ``[A-Za-z0-9._-]``
     (a leading ``/`` is optional); ``capacity`` the requested data-area size, 8 to 2**32 - 1
-    bytes, rounded down to a power of two. The object is ``capacity + 16`` bytes (or a little
+    bytes, rounded down to a power of two as the original library does (shm_ring's own
+    ShmProducer rounds up). The object is ``capacity + 16`` bytes (or a little
     more when shm_ring's 64-byte extension block would not fit). An existing object of that
     name is removed first, unless a live producer owns it: then shm_ring's InUseError, and
     nothing is touched.
     """
 
     def __init__(self, name, capacity):
-        self._ring = _Producer(name, capacity)
+        self._ring = _Producer._with_original_sizing(name, capacity)
         self._empty_writes_dropped = 0
 
     def write(self, data, *, timeout=0):
@@ -104,10 +105,11 @@ class ShmProducer:
 
     # -- beyond the original API -----------------------------------------------------------
 
-    def is_peer_alive(self):
-        """Whether the consumer lives: True, False (it died or closed the ring), or None
-        (unknown: no consumer of shm_ring has attached, for example the original's)."""
-        return self._ring.is_peer_alive()
+    def peer_state(self):
+        """What is known of the consumer: shm_ring's ``PeerState.ALIVE``, ``GONE`` (it died or
+        closed the ring) or ``UNKNOWN`` (no consumer of shm_ring has attached, for example the
+        original's)."""
+        return self._ring.peer_state()
 
     @property
     def empty_writes_dropped(self):
@@ -138,6 +140,9 @@ class ShmConsumer:
             self._ring = _Consumer(name)
         except NotReadyError as error:
             raise SegmentNotReadyError(str(error)) from error
+        # The polling loop's two calls go straight to the ring: one Python call each.
+        self._take = self._ring._take
+        self.has_data = self._ring._has_message
 
     def read(self, *, timeout=0):
         """The next message as bytes, or None when there is no complete message.
@@ -148,15 +153,16 @@ class ShmConsumer:
         read. An empty record (written by the original library's producer) is returned as b"".
         """
         if timeout == 0:
-            return self._ring.try_read()
+            return self._take()
         try:
-            return self._ring.read(timeout)
+            return self._ring.read(timeout).into_bytes()
         except ShmTimeoutError:
             return None
 
     def has_data(self):
-        """Whether at least 4 bytes are readable."""
-        return self._ring.readable_bytes() >= 4
+        """Whether at least 4 bytes are readable. (Each object binds this name to the ring's
+        own test, so that a polling loop pays one call for it.)"""
+        return self._ring._has_message()
 
     def readable_bytes(self):
         """Bytes published and not yet read, length prefixes included."""
@@ -184,10 +190,11 @@ class ShmConsumer:
 
     # -- beyond the original API -----------------------------------------------------------
 
-    def is_peer_alive(self):
-        """Whether the producer lives: True, False (it died or closed the ring), or None
-        (unknown: it takes no shm_ring liveness lock, for example the original's)."""
-        return self._ring.is_peer_alive()
+    def peer_state(self):
+        """What is known of the producer: shm_ring's ``PeerState.ALIVE``, ``GONE`` (it died or
+        closed the ring) or ``UNKNOWN`` (it takes no shm_ring liveness lock, for example the
+        original's)."""
+        return self._ring.peer_state()
 
     @property
     def ring(self):

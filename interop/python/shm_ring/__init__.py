@@ -8,7 +8,14 @@ C++ header and with the cpp_py_shmbuf v2 layout.
     with ShmProducer("frames", 1 << 20) as producer:        # creates /frames
         producer.write(b"hello")
     with ShmConsumer("frames", timeout=5.0) as consumer:      # in another process
-        print(consumer.read(timeout=1.0))
+        print(consumer.read(timeout=1.0).into_bytes())
+    shm_ring.remove("frames")                                 # once its producer is gone
+
+Every call that can wait comes as a pair: ``try_x()`` returns at once and reports "full" or
+"empty" as a value (False or None), never a timeout; ``x(..., timeout)`` waits and raises
+ShmTimeoutError or PeerGoneError, never "full" or "empty". Reads lend the message as a
+ReadGrant (copy it out with ``into_bytes()``, or look at ``as_slices()`` and ``commit()``;
+releasing it without either leaves the message), zero-copy writes as a WriteGrant.
 
 The segment is a 16-byte header (head, tail, capacity, reserved: little-endian u32 words) and a
 power-of-two data area holding records ``[u32 LE length][payload]`` that may wrap around its end.
@@ -52,18 +59,35 @@ from ._errors import (
     ShmRingError,
     ShmTimeoutError,
 )
-from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for
-from ._ring import ReadView, Reservation, ShmConsumer, ShmProducer
-from ._buffer import BufferView, SharedBuffer  # noqa: E402  (shared buffers: see _buffer)
+from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for_message
+from ._remove import remove, remove_forced
+from ._ring import PeerState, ReadGrant, ShmConsumer, ShmProducer, WriteGrant
+from ._buffer import (
+    BufferView,
+    SharedBuffer,
+    NotASharedBufferError,
+    UnsupportedVersionError,
+    PayloadTooLargeError,
+    WriterInUseError,
+    ContendedError,
+    OverwrittenError,
+    WriterGoneError,
+    LengthExceedsCapacityError,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ShmProducer",
     "ShmConsumer",
-    "Reservation",
-    "ReadView",
-    "capacity_for",
+    "WriteGrant",
+    "ReadGrant",
+    "PeerState",
+    "capacity_for_message",
+    "remove",
+    "remove_forced",
+    "SharedBuffer",
+    "BufferView",
     "HEADER_LEN",
     "PREFIX_LEN",
     "MIN_CAPACITY",
@@ -86,4 +110,12 @@ __all__ = [
     "ClosedError",
     "InUseError",
     "PeerGoneError",
+    "NotASharedBufferError",
+    "UnsupportedVersionError",
+    "PayloadTooLargeError",
+    "WriterInUseError",
+    "ContendedError",
+    "OverwrittenError",
+    "WriterGoneError",
+    "LengthExceedsCapacityError",
 ]

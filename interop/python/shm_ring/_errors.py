@@ -30,8 +30,9 @@ class InvalidNameError(ShmRingError, ValueError):
 class InvalidCapacityError(ShmRingError, ValueError):
     """A capacity is out of range.
 
-    Raised for a requested capacity outside ``8 ..= 2**32 - 1``, and for a segment whose
-    header holds a capacity that is not a power of two from 8 to ``2**31``.
+    Raised for a requested capacity outside ``1 ..= 2**31`` (the drop-in producer:
+    ``8 ..= 2**32 - 1``), by ``capacity_for_message`` for a length no ring carries, and for a
+    segment whose header holds a capacity that is not a power of two from 8 to ``2**31``.
     Attribute: ``capacity``.
     """
 
@@ -87,17 +88,27 @@ class CorruptedError(ShmRingError):
 class MessageTooLargeError(ShmRingError, ValueError):
     """The message can never fit: its payload is larger than ``capacity - 4`` bytes.
 
-    Attributes: ``length`` and ``max_length``.
+    Attributes: ``length`` (the payload's bytes), ``max_length`` (the largest payload this
+    ring carries) and ``needed_capacity`` (the capacity to create a ring with so that it
+    carries this message, ``capacity_for_message(length)``, or None when no ring can: more
+    than ``2**31 - 4`` bytes). The message names the capacity to request.
     """
 
     def __init__(self, length, max_length):
+        from ._layout import MAX_CAPACITY, PREFIX_LEN, needed_capacity
+
+        needed = needed_capacity(length)
+        if needed is None:
+            advice = "no ring carries more than {} bytes".format(MAX_CAPACITY - PREFIX_LEN)
+        else:
+            advice = "create the ring with capacity {} to carry it".format(needed)
         super().__init__(
-            "a {}-byte message can never fit: the largest this ring carries is {} bytes".format(
-                length, max_length
-            )
+            "a {}-byte message can never fit: the largest this ring carries is {} bytes; "
+            "{}".format(length, max_length, advice)
         )
         self.length = length
         self.max_length = max_length
+        self.needed_capacity = needed
 
 
 class EmptyMessageError(ShmRingError, ValueError):

@@ -13,7 +13,8 @@ may wrap around the end of the data area at any byte.
 
 A shm_ring producer also keeps a 64-byte extension block at ``extension_offset(capacity)``,
 the first 64-byte boundary at or after the end of the data area, and sizes the object to
-``segment_len(requested)`` so that the block fits. Byte 0 of the block holds the producer's
+``segment_len(capacity)``: exactly header, data area and block (the drop-in modules size it
+``original_segment_len(requested)``, the original library's size when the block fits in it). Byte 0 of the block holds the producer's
 flags, byte 1 the consumer's (see ``_kernel``), bytes 2 to 63 are 0. The block sits on a cache
 line of its own: a publisher reads the other side's flag byte after every publish, and that
 read stays cheap only on a line the other side does not keep writing. A ring of the original
@@ -89,20 +90,74 @@ def bare_name(name):
     return name[1:] if name.startswith("/") else name
 
 
-def capacity_for(requested):
-    """The data-area capacity for a requested size: the largest power of two <= requested.
+def _check_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("{} must be an int, not {}".format(what, type(value).__name__))
+
+
+def round_capacity(requested):
+    """The data-area capacity a producer makes for a requested size: the smallest power of two
+    that is at least ``requested``, and at least 8.
+
+    Raises InvalidCapacityError when ``requested`` is outside ``1 ..= 2**31``.
+
+    >>> round_capacity(100), round_capacity(6_220_800), round_capacity(1)
+    (128, 8388608, 8)
+    """
+    from ._errors import InvalidCapacityError
+
+    _check_int(requested, "a capacity")
+    if requested < 1 or requested > MAX_CAPACITY:
+        raise InvalidCapacityError(
+            "requested capacity {} is outside 1..={} bytes".format(requested, MAX_CAPACITY),
+            requested,
+        )
+    return max(MIN_CAPACITY, 1 << (requested - 1).bit_length())
+
+
+def capacity_for_message(max_message_len: int) -> int:
+    """The capacity to request so that a ring carries messages of up to ``max_message_len``
+    bytes: the smallest power of two that holds such a message and its 4-byte length prefix.
+
+    Returns an int (bytes). Raises ValueError (InvalidCapacityError) when no ring carries such
+    a message (more than ``2**31 - 4`` bytes) or the length is negative, TypeError for a
+    non-int. A ring that should hold several such messages at once needs a multiple of it.
+
+    >>> capacity_for_message(1920 * 1080 * 3), capacity_for_message(4092), capacity_for_message(4093)
+    (8388608, 4096, 8192)
+    """
+    from ._errors import InvalidCapacityError
+
+    _check_int(max_message_len, "a message length")
+    if max_message_len < 0 or max_message_len > MAX_CAPACITY - PREFIX_LEN:
+        raise InvalidCapacityError(
+            "no ring carries a {}-byte message: the largest any ring carries is {} bytes".format(
+                max_message_len, MAX_CAPACITY - PREFIX_LEN
+            ),
+            max_message_len,
+        )
+    return round_capacity(max_message_len + PREFIX_LEN)
+
+
+def needed_capacity(length):
+    """``capacity_for_message(length)``, or None when no ring carries ``length`` bytes."""
+    if 0 <= length <= MAX_CAPACITY - PREFIX_LEN:
+        return capacity_for_message(length)
+    return None
+
+
+def original_capacity(requested):
+    """The capacity the original library makes for a requested size: the largest power of two
+    not above ``requested`` (the drop-in modules keep this rounding).
 
     Raises InvalidCapacityError when ``requested`` is outside ``8 ..= 2**32 - 1``.
 
-    >>> capacity_for(100), capacity_for(6_220_800)
+    >>> original_capacity(100), original_capacity(6_220_800)
     (64, 4194304)
     """
     from ._errors import InvalidCapacityError
 
-    if isinstance(requested, bool) or not isinstance(requested, int):
-        raise TypeError(
-            "a capacity must be an int, not {}".format(type(requested).__name__)
-        )
+    _check_int(requested, "a capacity")
     if requested < MIN_CAPACITY or requested > MAX_REQUEST:
         raise InvalidCapacityError(
             "requested capacity {} is outside {}..={} bytes".format(
@@ -124,16 +179,25 @@ def extension_offset(capacity):
     return (end + EXTENSION_LEN - 1) // EXTENSION_LEN * EXTENSION_LEN
 
 
-def segment_len(requested):
-    """The size of the object a producer creates for a (valid) requested capacity:
+def segment_len(capacity):
+    """The size of the object a producer creates for a ring of ``capacity`` bytes (a power of
+    two): the header, the data area and the extension block after it.
+
+    >>> segment_len(8), segment_len(128), segment_len(4096)
+    (128, 256, 4224)
+    """
+    return extension_offset(capacity) + EXTENSION_LEN
+
+
+def original_segment_len(requested):
+    """The size of the object the drop-in producer creates for a (valid) requested capacity:
     ``16 + requested`` as the original library makes it, or more when the extension block
     would not fit in that.
 
-    >>> segment_len(100), segment_len(4096), segment_len(6_220_800)
+    >>> original_segment_len(100), original_segment_len(4096), original_segment_len(6_220_800)
     (192, 4224, 6220816)
     """
-    block_end = extension_offset(capacity_for(requested)) + EXTENSION_LEN
-    return max(HEADER_LEN + requested, block_end)
+    return max(HEADER_LEN + requested, segment_len(original_capacity(requested)))
 
 
 def has_extension(reserved, capacity, size):

@@ -5,8 +5,9 @@
     producer|consumer --name NAME --count N (--size S | --min-size A --max-size B)
         [--capacity BYTES] [--timeout-ms T] [--no-verify] [--start-index I]
         [--zero-copy] [--batch]
+    --help | -h
 
-The producer creates the segment, writes the conformance stream, waits until the consumer has
+``--help`` prints the usage line and exits with status 0. The producer creates the segment, writes the conformance stream, waits until the consumer has
 read everything, unlinks the segment and prints one JSON line. The consumer waits for the
 segment, reads and checks the stream and prints one JSON line. On failure either prints one
 line on stderr and exits with status 1; when the other side is gone that line is
@@ -88,8 +89,15 @@ def _number(flag, text, maximum=None):
     return value
 
 
+class Help(Exception):
+    """``--help`` or ``-h`` was asked for: print the usage and exit 0."""
+
+
 def parse(argv):
-    """Parse the command line (without the program name) into Options; raise Failure."""
+    """Parse the command line (without the program name) into Options; raise Failure, or
+    Help for ``--help`` / ``-h``."""
+    if any(arg in ("--help", "-h") for arg in argv):
+        raise Help()
     if not argv or argv[0] not in ("producer", "consumer"):
         got = repr(argv[0]) if argv else "nothing"
         raise Failure("expected 'producer' or 'consumer' first, got {}; {}".format(got, USAGE))
@@ -166,10 +174,8 @@ def _produce(options, producer, stream):
     count = options.count
     timeout = options.timeout
     limit = producer.max_message_len
-    pattern = memoryview(stream.pattern)
     length = stream.length
-    base = stream.min_size
-    span = stream.span
+    payload = stream.payload
     total = 0
     start = time.perf_counter()
     if options.batch:
@@ -180,11 +186,10 @@ def _produce(options, producer, stream):
         done = 0
         while done < count:
             while len(pending) < BATCH and queued < count:
-                n = base + ((queued * 2654435761) & 0xFFFFFFFF) % span
+                n = length(queued)
                 if n == 0 or n > limit:
                     break
-                off = (queued * 7) % 251
-                pending.append(pattern[off : off + n])
+                pending.append(payload(queued, n))
                 lengths.append(n)
                 queued += 1
             if not pending:
@@ -201,30 +206,24 @@ def _produce(options, producer, stream):
         reserve = producer.reserve
         for i in range(count):
             n = length(i)
-            off = (i * 7) % 251
             try:
-                reservation = reserve(n, timeout)
+                grant = reserve(n, timeout)
             except ShmRingError as error:
                 raise _failure(error, i)
-            parts = reservation.parts
-            first = len(parts[0])
-            parts[0][:] = pattern[off : off + first]
-            if len(parts) == 2:
-                parts[1][:] = pattern[off + first : off + n]
-            reservation.commit()
+            grant.copy_from(payload(i, n))
+            grant.commit()
             total += n
     else:
         try_write = producer.try_write
         write = producer.write
         for i in range(count):
-            n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
+            n = length(i)
             if n == 0 or n > limit:
                 raise Failure(str(_invalid(n, limit)), i)
-            off = (i * 7) % 251
-            payload = pattern[off : off + n]
-            if not try_write(payload):
+            message = payload(i, n)
+            if not try_write(message):
                 try:
-                    write(payload, timeout)
+                    write(message, timeout)
                 except ShmRingError as error:
                     raise _failure(error, i)
             total += n
@@ -241,14 +240,20 @@ def _mismatch(data, i, expected_length):
     return "byte {} is 0x{:02x}, expected 0x{:02x}".format(j, value, expected)
 
 
+def _check(data, i, stream, verify):
+    """Raise Failure unless ``data`` is message ``i`` (its length only, unless ``verify``);
+    return its length."""
+    n = stream.length(i)
+    if len(data) != n or (verify and data != stream.payload(i, n)):
+        raise Failure(_mismatch(bytes(data), i, n), i)
+    return n
+
+
 def _consume(options, consumer, stream):
     """Read and check the stream; return (total payload bytes, seconds)."""
     count = options.count
     timeout = options.timeout
     verify = options.verify
-    pattern = stream.pattern
-    base = stream.min_size
-    span = stream.span
     total = 0
     start = None
     if count == 0:
@@ -266,58 +271,41 @@ def _consume(options, consumer, stream):
             if start is None:
                 start = time.perf_counter()
             for data in batch:
-                n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
-                if len(data) != n:
-                    raise Failure(_mismatch(data, i, n), i)
-                if verify:
-                    off = (i * 7) % 251
-                    if data != pattern[off : off + n]:
-                        raise Failure(_mismatch(data, i, n), i)
-                total += n
+                total += _check(data, i, stream, verify)
                 i += 1
-    elif options.zero_copy:
-        try_read_view = consumer.try_read_view
-        read_view = consumer.read_view
-        startswith = pattern.startswith
-        for i in range(count):
-            try:
-                view = try_read_view() or read_view(timeout)
-            except ShmRingError as error:
-                raise _failure(error, i)
-            if start is None:
-                start = time.perf_counter()
-            n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
-            if len(view) != n:
-                raise Failure("length {}, expected {}".format(len(view), n), i)
-            if verify:
-                off = (i * 7) % 251
-                parts = view.parts
-                ok = startswith(parts[0], off)
-                if ok and len(parts) == 2:
-                    ok = startswith(parts[1], off + len(parts[0]))
-                if not ok:
-                    raise Failure(_mismatch(view.tobytes(), i, n), i)
-            view.release()
-            total += n
     else:
         try_read = consumer.try_read
         read = consumer.read
+        zero_copy = options.zero_copy
+        pattern = stream.pattern
         for i in range(count):
             try:
-                data = try_read()
-                if data is None:
-                    data = read(timeout)
+                grant = try_read()
+                if grant is None:
+                    grant = read(timeout)
             except ShmRingError as error:
                 raise _failure(error, i)
             if start is None:
                 start = time.perf_counter()
-            n = base + ((i * 2654435761) & 0xFFFFFFFF) % span
-            if len(data) != n:
-                raise Failure(_mismatch(data, i, n), i)
-            if verify:
-                off = (i * 7) % 251
-                if data != pattern[off : off + n]:
-                    raise Failure(_mismatch(data, i, n), i)
+            if zero_copy:
+                n = stream.length(i)
+                if len(grant) != n:
+                    raise Failure("length {}, expected {}".format(len(grant), n), i)
+                if verify:
+                    first, second = grant.as_slices()
+                    at = stream.offset(i)
+                    if not (
+                        pattern.startswith(first, at)
+                        and pattern.startswith(second, at + len(first))
+                    ):
+                        data = bytes(first) + bytes(second)
+                        del first, second
+                        grant.release()
+                        raise Failure(_mismatch(data, i, n), i)
+                    del first, second
+                grant.commit()
+            else:
+                n = _check(grant.into_bytes(), i, stream, verify)
             total += n
     return total, time.perf_counter() - start
 
@@ -385,6 +373,10 @@ def main(argv=None):
     role = argv[0] if argv and argv[0] in ("producer", "consumer") else "peer"
     try:
         line = run(parse(argv))
+    except Help:
+        sys.stdout.write(USAGE + "\n")
+        sys.stdout.flush()
+        return 0
     except Failure as failure:
         what = failure.what
         if failure.index is not None:

@@ -13,8 +13,8 @@ extension block (the original library's) has no flag byte to look at and never w
 Blocking calls wait through the ring's Waiter, which sleeps in the kernel and notices a dead
 peer.
 
-Store, then flag load. Every publication (try_write, _publish for batches and commits,
-try_read, _advance for read_into, views and the rest, _read_batch) stores its own index and
+Store, then flag load. Every publication (try_write, _publish for batches and commits, _take,
+_advance for the read grants, _read_batch) stores its own index and
 then loads the other side's flag byte; a sleeper that has set SLEEPING and issued membarrier
 relies on that order. Nothing can swap the two in the compiled code: the store and the load
 are each made by a separate C function of memoryview (its item-assignment and subscript slots),
@@ -32,7 +32,7 @@ call made here. The rule is that it may abort a call but never leaves the ring o
 inconsistent, and never loses a message that was consumed:
 
 * every update of shared and local state that goes with one publication (the index store, the
-  local copy of the index, the open reservation or read view) is made by plain assignments,
+  local copy of the index, the open grant) is made by plain assignments,
   with no call in between, so no signal can land among them; everything that can be
   interrupted before them (copying, checking, barriers) can simply be done again;
 * the wake-up after a publication runs inside ``try``: an exception raised there (the only
@@ -41,8 +41,12 @@ inconsistent, and never loses a message that was consumed:
   it has closed) raises the kept exception before it does anything else.
 """
 
+from __future__ import annotations
+
+import enum
 import os
 import struct
+from typing import Iterable, List, Optional, Tuple, Union
 
 from . import _kernel, _order
 from ._errors import (
@@ -56,7 +60,16 @@ from ._errors import (
     NotReadyError,
     ShmRingError,
 )
-from ._layout import HEADER_LEN, INDEX_MASK, MAX_REQUEST, bare_name, capacity_for
+from ._layout import (
+    HEADER_LEN,
+    INDEX_MASK,
+    MAX_REQUEST,
+    bare_name,
+    original_capacity,
+    original_segment_len,
+    round_capacity,
+    segment_len,
+)
 from ._segment import (
     PrivateMapping,
     attach,
@@ -67,6 +80,10 @@ from ._segment import (
     unlink_if_same,
 )
 from ._wait import Waiter, check_timeout, wait_for
+
+#: Any object supporting the buffer protocol: bytes, bytearray, memoryview, array.array, NumPy
+#: arrays... (typing has no name for it before Python 3.12's collections.abc.Buffer).
+Buffer = Union[bytes, bytearray, memoryview]
 
 _PREFIX = struct.Struct("<I")
 _pack_prefix = _PREFIX.pack_into
@@ -113,7 +130,7 @@ def _check_count(value, what):
 
 
 def _release_memory(memory, what):
-    """Release a reservation's or read view's private mapping (see PrivateMapping), or raise
+    """Release a grant's private mapping (see PrivateMapping), or raise
     BusyError while something still holds its memory."""
     try:
         memory.release()
@@ -123,6 +140,10 @@ def _release_memory(memory, what):
             "a slice, a NumPy array, a ctypes object, an iterator...) is alive; drop it "
             "first".format(what)
         ) from None
+
+
+_EMPTY_READONLY = memoryview(b"")
+_EMPTY_WRITABLE = memoryview(bytearray())
 
 
 class _NoMemory:
@@ -140,17 +161,193 @@ class _NoMemory:
     drop = release
 
 
-class ShmProducer:
+class PeerState(enum.Enum):
+    """What one end of a ring knows of the other end (``peer_state()``).
+
+    The answer is a snapshot: an ALIVE peer may exit right after, and a GONE consumer may be
+    replaced by a new one attaching. Blocking calls keep checking while they wait, and end
+    with PeerGoneError once the peer is gone.
+    """
+
+    #: The peer's process holds its liveness lock on the segment.
+    ALIVE = "alive"
+    #: The peer held its lock and has let go: its process exited or was killed, or it closed
+    #: its end.
+    GONE = "gone"
+    #: The peer announces nothing: it has not attached yet, is a program of the original
+    #: library, or this system has no liveness locks to tell by.
+    UNKNOWN = "unknown"
+
+
+_PEER_STATES = {True: PeerState.ALIVE, False: PeerState.GONE, None: PeerState.UNKNOWN}
+
+
+class _RingEnd:
+    """What the producer and the consumer share: the segment and its mapping, the waiting
+    and waking (through a Waiter), the queries, the one open grant, the exception kept from
+    an interrupted wake-up, and closing."""
+
+    _role = "end"
+
+    def _bind_end(self, segment, capacity, fence):
+        self._segment = segment
+        # Only the process that made this end removes the name or wakes the peer on close (a
+        # forked child's copy never).
+        self._pid = os.getpid()
+        self._waiter = Waiter(self._role, segment, segment.flags, fence)
+        self._wake = self._waiter.wake
+        self._peer_flag = self._waiter.peer_at
+        self._mm = segment.mm
+        self._buf = segment.buf
+        self._rbuf = segment.rbuf
+        self._words = segment.words
+        self._fence = fence
+        self._cap = capacity
+        self._mask = capacity - 1
+        self._max = capacity - 4
+        self._grant = None
+        self._released = False
+        self._closed = False
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The segment name, without a leading '/' (``""`` for a ring in caller memory)."""
+        return self._name
+
+    @property
+    def capacity(self) -> int:
+        """Size of the data area in bytes (a power of two), fixed when the ring was made."""
+        return self._cap
+
+    @property
+    def max_message_len(self) -> int:
+        """The largest payload this ring carries, in bytes: ``capacity - 4``."""
+        return self._max
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called."""
+        return self._closed
+
+    def readable_bytes(self) -> int:
+        """Bytes published and not yet consumed, length prefixes included (a message of n
+        bytes takes ``n + 4``). Raises ClosedError once closed."""
+        return self._used()
+
+    def writable_bytes(self) -> int:
+        """Free bytes in the ring, ``capacity - readable_bytes()``: a message of n bytes
+        needs ``n + 4``. Raises ClosedError once closed."""
+        return self._cap - self._used()
+
+    def is_empty(self) -> bool:
+        """Whether every message published so far has been consumed."""
+        return self._used() == 0
+
+    def peer_state(self) -> PeerState:
+        """What is known of the other end: ``PeerState.ALIVE``, ``PeerState.GONE`` (it
+        attached and is gone: its process ended or it closed the ring) or
+        ``PeerState.UNKNOWN`` (it announces nothing: not attached yet, the original library's,
+        or no liveness locks on this system). Raises ClosedError once closed."""
+        self._check_open()
+        return _PEER_STATES[self._waiter.alive()]
+
+    def __repr__(self):
+        state = "closed" if self._closed else "capacity={}".format(self._cap)
+        return "<{} {!r} {}>".format(type(self).__name__, getattr(self, "_name", None), state)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_open(self):
+        if self._pending is not None:
+            self._raise_pending()
+        if self._closed:
+            raise ClosedError("the {} of {!r} is closed".format(self._role, self._name))
+
+    def _raise_pending(self):
+        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
+        error = self._pending
+        self._pending = None
+        raise error
+
+    def _check_usable(self):
+        self._check_open()
+        if self._grant is not None:
+            raise BusyError(
+                "a {} is open: commit or release it first".format(self._grant._what)
+            )
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._released:
+            self._closed = True
+            creator = os.getpid() == self._pid
+            try:
+                try:
+                    self._before_let_go(creator)
+                except ShmRingError:
+                    raise
+                except BaseException as error:
+                    # An interrupt: every step can be done again, and must be done while the
+                    # descriptor (and so the liveness lock) is held. Raised at the end.
+                    self._pending = error
+                    self._before_let_go(creator)
+            finally:
+                try:
+                    self._let_go(creator)
+                except BaseException as error:  # an interrupt: finish, raise it at the end
+                    self._pending = error
+                    self._let_go(creator)
+        if self._pending is not None:
+            self._raise_pending()
+
+    def _before_let_go(self, creator):
+        """Close the open grant, if any, without committing it."""
+        grant = self._grant
+        if grant is not None:
+            grant._drop()
+
+    def _let_go(self, creator):
+        """Close the descriptor, wake a sleeping peer (only in the process that made this end)
+        and unmap, which releases the liveness lock unless a forked child still holds it. Each
+        step can be done again."""
+        segment = self._segment
+        if segment.fd is not None:
+            segment.close_fd()
+            if creator:
+                self._waiter.closing()
+        segment.close()
+        self._released = True
+        self._mm = self._buf = self._rbuf = self._words = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self._pending = None
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class ShmProducer(_RingEnd):
     """The writing end: creates the segment and writes messages into it.
 
     ``ShmProducer(name, capacity, *, mode=0o600, exclusive=False, start_index=0,
     unlink_on_close=False)``
 
     * ``name``: 1 to 30 characters of ``[A-Za-z0-9._-]``, optionally after one ``/``.
-    * ``capacity``: requested data-area size, 8 to 2**32 - 1 bytes. The ring uses the largest
-      power of two not above it. The segment is ``16 + capacity`` bytes, as the original
-      library makes it, or a little more when the extension block (64 bytes at the first
-      64-byte boundary past the data area) would not fit in that.
+    * ``capacity``: requested data-area size in bytes, 1 to 2**31. The ring uses the smallest
+      power of two at least that large (and at least 8): 100 makes 128. It carries messages
+      of up to ``capacity - 4`` bytes; ``capacity_for_message(n)`` gives the capacity to
+      request for messages of up to ``n`` bytes. The object is exactly the 16-byte header,
+      the data area and the 64-byte extension block at the first 64-byte boundary past it.
     * ``mode``: permission bits of the new object, applied exactly (the umask does not apply).
     * ``exclusive``: fail with AlreadyExistsError if the name exists. Otherwise an existing
       object of that name is replaced (unlinked first, as the original library's producer
@@ -164,11 +361,45 @@ class ShmProducer:
     Not thread-safe: one thread writes at a time.
     """
 
+    _role = "producer"
+
     def __init__(
-        self, name, capacity, *, mode=0o600, exclusive=False, start_index=0, unlink_on_close=False
-    ):
+        self,
+        name: str,
+        capacity: int,
+        *,
+        mode: int = 0o600,
+        exclusive: bool = False,
+        start_index: int = 0,
+        unlink_on_close: bool = False,
+    ) -> None:
+        ring_capacity = round_capacity(capacity)
+        self._create(
+            name,
+            ring_capacity,
+            segment_len(ring_capacity),
+            mode,
+            exclusive,
+            start_index,
+            unlink_on_close,
+        )
+
+    @classmethod
+    def _with_original_sizing(cls, name, requested):
+        """A producer that sizes its ring as the original library does (for the drop-in
+        module): the largest power of two not above ``requested`` (8 ..= 2**32 - 1), in an
+        object of ``16 + requested`` bytes, or more when the extension block needs it."""
+        self = cls.__new__(cls)
+        self._closed = True
+        self._released = True
+        self._pending = None
+        self._create(
+            name, original_capacity(requested), original_segment_len(requested), 0o600, False, 0, False
+        )
+        return self
+
+    def _create(self, name, ring_capacity, size, mode, exclusive, start_index, unlink_on_close):
         bare = bare_name(name)
-        ring_capacity = capacity_for(capacity)
         if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
             raise ValueError("mode must be an int from 0 to 0o7777, got {!r}".format(mode))
         if (
@@ -186,7 +417,7 @@ class ShmProducer:
         fence = _order.fence_for_new_ring()
         segment = create_segment(
             bare,
-            capacity,
+            size,
             ring_capacity,
             mode,
             bool(exclusive),
@@ -199,94 +430,17 @@ class ShmProducer:
     def _bind(self, name, segment, capacity, fence, head, tail):
         """Take ``segment`` (its ring of ``capacity`` bytes) as this producer's, writing on at
         stream index ``head`` with the consumer's tail last seen at ``tail``."""
-        self._segment = segment
-        # Only the creating process removes the name on close (a forked child's copy never).
-        self._pid = os.getpid()
-        self._waiter = Waiter("producer", segment, segment.flags, fence)
-        self._wake = self._waiter.wake
-        # The consumer's flag byte (a named producer always makes the extension block).
-        self._peer_flag = self._waiter.peer_at
         self._name = name
-        self._mm = segment.mm
-        self._buf = segment.buf
-        self._words = segment.words
-        self._fence = fence
-        self._cap = capacity
-        self._mask = capacity - 1
-        self._max = capacity - 4
         self._head = head
         self._tail_cache = tail
-        self._reservation = None
-        self._released = False
-        self._closed = False
-
-    # -- introspection ---------------------------------------------------------------------
-
-    @property
-    def name(self):
-        """The segment name, without a leading '/'."""
-        return self._name
-
-    @property
-    def capacity(self):
-        """Size of the data area in bytes (a power of two)."""
-        return self._cap
-
-    @property
-    def max_message_len(self):
-        """The largest payload this ring carries: ``capacity - 4``."""
-        return self._max
-
-    @property
-    def closed(self):
-        return self._closed
+        # The consumer's flag byte (a named producer always makes the extension block).
+        self._bind_end(segment, capacity, fence)
 
     def _used(self):
+        """Bytes in use as this producer sees them; a torn tail counts as a full ring."""
         self._check_open()
         used = (self._head - self._words[1]) & _M32
         return self._cap if used > self._cap else used
-
-    def readable_bytes(self):
-        """Bytes written and not yet consumed, prefixes included (a torn read counts as full)."""
-        return self._used()
-
-    def writable_bytes(self):
-        """Free bytes in the ring; a message of n bytes needs ``n + 4``."""
-        return self._cap - self._used()
-
-    def is_empty(self):
-        """Whether the consumer has read everything written so far."""
-        return self._used() == 0
-
-    def is_peer_alive(self):
-        """Whether the consumer lives: True, False (it attached and is gone: its process died
-        or it closed the ring), or None (unknown: no consumer of ours has attached, the
-        consumer is not one of ours, or this system has no liveness locks)."""
-        self._check_open()
-        return self._waiter.alive()
-
-    def __repr__(self):
-        state = "closed" if self._closed else "capacity={}".format(self._cap)
-        return "<ShmProducer {!r} {}>".format(getattr(self, "_name", None), state)
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _check_open(self):
-        if self._pending is not None:
-            self._raise_pending()
-        if self._closed:
-            raise ClosedError("the producer of {!r} is closed".format(self._name))
-
-    def _raise_pending(self):
-        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
-        error = self._pending
-        self._pending = None
-        raise error
-
-    def _check_usable(self):
-        self._check_open()
-        if self._reservation is not None:
-            raise BusyError("a reservation is open: commit or cancel it first")
 
     def _checked(self, data):
         view = _byte_view(data)
@@ -350,7 +504,7 @@ class ShmProducer:
         self._words[0] = head
         self._head = head
         if reservation is not None:
-            self._reservation = None
+            self._grant = None
             reservation._open = False
         try:
             if self._buf[self._peer_flag] & 1:  # the consumer's SLEEPING bit
@@ -384,14 +538,14 @@ class ShmProducer:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def try_write(self, data):
+    def try_write(self, data: Buffer) -> bool:
         """Write one message if it fits now. Returns True if written, False if the ring is full.
 
         ``data``: any bytes-like object (bytes, bytearray, memoryview, array.array, numpy
         arrays, ...), copied straight into the ring. Raises EmptyMessageError for an empty one
         and MessageTooLargeError for one above ``max_message_len``.
         """
-        if self._closed or self._reservation is not None or self._pending is not None:
+        if self._closed or self._grant is not None or self._pending is not None:
             self._check_usable()
         view = data if type(data) is bytes else _byte_view(data)
         n = len(view)
@@ -424,7 +578,7 @@ class ShmProducer:
             self._pending = error
         return True
 
-    def write(self, data, timeout=None):
+    def write(self, data: Buffer, timeout: Optional[float] = None) -> None:
         """Write one message, waiting while the ring is full.
 
         ``timeout``: seconds, or None to wait forever. Raises ShmTimeoutError when it runs out.
@@ -496,7 +650,7 @@ class ShmProducer:
             raise error
         return count
 
-    def try_write_batch(self, messages):
+    def try_write_batch(self, messages: Iterable[Buffer]) -> int:
         """Write messages from the iterable, in order, as long as they fit; publish once.
 
         Returns how many were written (0 if the first does not fit). Stops at the first message
@@ -517,7 +671,7 @@ class ShmProducer:
             raise
         return self._put_batch(first, items)
 
-    def write_batch(self, messages, timeout=None):
+    def write_batch(self, messages: Iterable[Buffer], timeout: Optional[float] = None) -> int:
         """Like try_write_batch, but first waits (up to ``timeout`` seconds, None = forever) for
         room for the first message. Returns how many were written (at least 1 unless
         ``messages`` is empty)."""
@@ -549,9 +703,9 @@ class ShmProducer:
             spans = ((_H + p, _H + p + length),)
         else:
             spans = ((_H + p, _H + cap), (_H, _H + p + length - cap))
-        reservation = Reservation(self, pos, PrivateMapping(self._segment, spans, True), length)
-        self._reservation = reservation
-        return reservation
+        grant = WriteGrant(self, pos, PrivateMapping(self._segment, spans, True), length)
+        self._grant = grant
+        return grant
 
     def _check_length(self, length):
         if isinstance(length, bool) or not isinstance(length, int):
@@ -563,20 +717,26 @@ class ShmProducer:
         if length > self._max:
             raise MessageTooLargeError(length, self._max)
 
-    def try_reserve(self, length):
+    def try_reserve(self, length: int) -> Optional[WriteGrant]:
         """Reserve room for a ``length``-byte message to be filled in place.
 
-        Returns a Reservation, or None if the ring is full. Fill ``reservation.parts`` (one or
-        two writable memoryviews, two when the payload wraps around the end of the ring), then
-        ``commit()``. Nothing is published until then; ``cancel()`` (or leaving a ``with`` block
-        without committing) drops it. No other write is allowed while it is open.
+        Returns a WriteGrant, or None if the ring is full (never a timeout). Fill it with
+        ``grant.copy_from(data, offset=0)`` or through ``grant.as_slices()`` (two writable
+        memoryviews, the second empty unless the payload wraps around the end of the ring),
+        then ``commit()``. Nothing is published until then; ``release()`` (or leaving a
+        ``with`` block without committing) publishes nothing. No other write is allowed while
+        it is open (BusyError). Raises EmptyMessageError for 0, MessageTooLargeError above
+        ``max_message_len``.
         """
         self._check_usable()
         self._check_length(length)
         return self._reserve_now(length)
 
-    def reserve(self, length, timeout=None):
-        """Like try_reserve, but waits up to ``timeout`` seconds (None = forever) for room."""
+    def reserve(self, length: int, timeout: Optional[float] = None) -> WriteGrant:
+        """Like try_reserve, but waits up to ``timeout`` seconds (None = forever) for room.
+
+        Never returns None: raises ShmTimeoutError when the time runs out and PeerGoneError once
+        the consumer is gone."""
         self._check_usable()
         self._check_length(length)
         reservation = self._reserve_now(length)
@@ -592,7 +752,7 @@ class ShmProducer:
 
     # -- draining and lifetime -------------------------------------------------------------
 
-    def wait_until_empty(self, timeout=None):
+    def wait_until_empty(self, timeout: Optional[float] = None) -> None:
         """Wait until the consumer has read everything written (shared tail == head)."""
         self._check_open()
         timeout = check_timeout(timeout)
@@ -608,7 +768,7 @@ class ShmProducer:
 
         self._waiter.wait(drained, timeout, "the consumer to read everything")
 
-    def unlink(self):
+    def unlink(self) -> bool:
         """Remove the segment's name if it still refers to this producer's object.
 
         Returns True if it was removed, False if the name is gone or was re-created by someone
@@ -616,72 +776,22 @@ class ShmProducer:
         """
         return unlink_if_same(self._name, self._segment.dev, self._segment.ino)
 
-    def close(self):
-        """Unmap the segment (an open reservation is cancelled). Unlinks the name only if
-        ``unlink_on_close`` was given and this is the process that created the producer.
-        Idempotent.
+    def close(self) -> None:
+        """Unmap the segment (an open write grant is released, publishing nothing). Unlinks
+        the name only if ``unlink_on_close`` was given and this is the process that created
+        the producer. Idempotent.
 
         In a child made by ``fork()`` the producer's copy only lets go of its descriptor and
         mapping: it neither unlinks the name nor wakes the consumer, and writes nothing to the
         segment. The liveness lock stays held until the parent closes too (it belongs to the
         open file description the two processes share).
         """
-        if not self._released:
-            self._closed = True
-            creator = os.getpid() == self._pid
-            segment = self._segment
-            try:
-                try:
-                    self._drop_and_unlink(creator)
-                except ShmRingError:
-                    raise
-                except BaseException as error:
-                    # An interrupt: both steps can be done again, and must be done while the
-                    # descriptor (and so the producer lock) is held. Raised at the end.
-                    self._pending = error
-                    self._drop_and_unlink(creator)
-            finally:
-                try:
-                    self._let_go(creator)
-                except BaseException as error:  # an interrupt: finish, raise it at the end
-                    self._pending = error
-                    self._let_go(creator)
-        if self._pending is not None:
-            self._raise_pending()
+        _RingEnd.close(self)
 
-    def _let_go(self, creator):
-        """Close the descriptor, wake a sleeping consumer (only in the creating process) and
-        unmap, which releases the liveness lock unless a forked child still holds it. Each
-        step can be done again."""
-        segment = self._segment
-        if segment.fd is not None:
-            segment.close_fd()
-            if creator:
-                self._waiter.closing()
-        segment.close()
-        self._released = True
-        self._mm = self._buf = self._words = None
-
-    def _drop_and_unlink(self, creator):
-        reservation = self._reservation
-        if reservation is not None:
-            reservation._drop()
+    def _before_let_go(self, creator):
+        _RingEnd._before_let_go(self, creator)
         if self._unlink_on_close and creator and self._segment.fd is not None:
             self.unlink()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self._pending = None
-        try:
-            self.close()
-        except Exception:
-            pass
-
 
     # -- rings in caller-provided memory ---------------------------------------------------
 
@@ -717,115 +827,7 @@ class ShmProducer:
         return self
 
 
-class Reservation:
-    """Room reserved in the ring for one message, filled in place (see
-    ShmProducer.try_reserve). Use as a context manager: leaving the block without ``commit()``
-    cancels it."""
-
-    __slots__ = ("_producer", "_pos", "_memory", "_length", "_open")
-
-    def __init__(self, producer, pos, memory, length):
-        self._producer = producer
-        self._pos = pos
-        self._memory = memory
-        self._length = length
-        self._open = True
-
-    @property
-    def parts(self):
-        """One or two writable memoryviews covering the payload, in order.
-
-        They map the reservation's bytes for this reservation alone: ``commit()`` and
-        ``cancel()`` raise BusyError while anything made from them (a memoryview or slice of
-        them, a NumPy array, a ctypes object, an iterator...) is alive.
-        """
-        if not self._open:
-            raise ClosedError("the reservation has been committed or cancelled")
-        return self._memory.parts()
-
-    def __len__(self):
-        return self._length
-
-    def write(self, data, offset=0):
-        """Copy bytes-like ``data`` into the payload at ``offset``, across the wrap if needed."""
-        parts = self.parts
-        view = _byte_view(data)
-        n = len(view)
-        if offset < 0 or offset + n > self._length:
-            raise ValueError(
-                "{} bytes at offset {} do not fit a {}-byte reservation".format(
-                    n, offset, self._length
-                )
-            )
-        first = len(parts[0])
-        if offset + n <= first:
-            parts[0][offset : offset + n] = view
-            return
-        if type(view) is bytes:
-            view = memoryview(view)
-        if offset >= first:
-            parts[1][offset - first : offset - first + n] = view
-            return
-        split = first - offset
-        parts[0][offset:] = view[:split]
-        parts[1][: n - split] = view[split:]
-
-    def commit(self, length=None):
-        """Publish the message. ``length`` (default: all of it) may shrink it to 1 ..= len."""
-        if not self._open:
-            raise ClosedError("the reservation has been committed or cancelled")
-        if length is None:
-            length = self._length
-        elif isinstance(length, bool) or not isinstance(length, int):
-            raise TypeError("length must be an int, not {}".format(type(length).__name__))
-        elif not 1 <= length <= self._length:
-            raise ValueError(
-                "a commit length must be from 1 to {}, got {}".format(self._length, length)
-            )
-        producer = self._producer
-        try:
-            _release_memory(self._memory, "reservation")
-            producer._commit(self, length)  # closes the reservation as it publishes it
-        except BusyError:
-            raise
-        except BaseException as error:
-            # An interrupt before the message was published: finish the commit (each step can
-            # be done again) and raise the interrupt from the next call, as after a publication.
-            producer._pending = error
-            if self._open:
-                _release_memory(self._memory, "reservation")
-                producer._commit(self, length)
-
-    def cancel(self):
-        """Drop the reservation; nothing is published. Raises BusyError (and stays open) while
-        a buffer export of a part is alive."""
-        if not self._open:
-            return
-        try:
-            _release_memory(self._memory, "reservation")
-        except BusyError:
-            raise
-        except BaseException as error:  # an interrupt: finish, and raise it from the next call
-            self._producer._pending = error
-            _release_memory(self._memory, "reservation")
-        self._drop()
-
-    def _drop(self):
-        self._memory.drop()
-        # Both in one step: a reservation closed here is never left open in the producer.
-        self._open = False
-        if self._producer._reservation is self:
-            self._producer._reservation = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self._open:
-            self.cancel()
-
-
-class ShmConsumer:
+class ShmConsumer(_RingEnd):
     """The reading end: attaches to a producer's segment and reads messages from it.
 
     ``ShmConsumer(name, *, timeout=0)``: ``timeout`` is how long to wait for the segment to
@@ -837,7 +839,9 @@ class ShmConsumer:
     and never unlinks the segment. Not thread-safe: one thread reads at a time.
     """
 
-    def __init__(self, name, *, timeout=0):
+    _role = "consumer"
+
+    def __init__(self, name: str, *, timeout: Optional[float] = 0) -> None:
         bare = bare_name(name)
         timeout = check_timeout(timeout)
         self._closed = True
@@ -871,95 +875,17 @@ class ShmConsumer:
     def _bind(self, segment, capacity, fence):
         """Take ``segment`` (its ring of ``capacity`` bytes) as this consumer's, resuming at
         its shared tail."""
-        self._segment = segment
-        self._pid = os.getpid()
-        self._waiter = Waiter("consumer", segment, segment.flags, fence)
-        self._wake = self._waiter.wake
-        # The producer's flag byte, or None when the ring has no extension block.
-        self._peer_flag = self._waiter.peer_at
-        self._mm = segment.mm
-        self._buf = segment.buf
-        self._rbuf = segment.rbuf
-        self._words = segment.words
-        self._fence = fence
-        self._cap = capacity
-        self._mask = capacity - 1
-        self._max = capacity - 4
         tail = segment.words[1]
         self._tail = tail
         self._head_cache = tail
-        self._view = None
-        self._released = False
-        self._closed = False
-
-    # -- introspection ---------------------------------------------------------------------
-
-    @property
-    def name(self):
-        """The segment name, without a leading '/'."""
-        return self._name
-
-    @property
-    def capacity(self):
-        """Size of the data area in bytes (a power of two), read once at open."""
-        return self._cap
-
-    @property
-    def max_message_len(self):
-        """The largest payload this ring carries: ``capacity - 4``."""
-        return self._max
-
-    @property
-    def closed(self):
-        return self._closed
+        # The producer's flag byte is None when the ring has no extension block.
+        self._bind_end(segment, capacity, fence)
 
     def _used(self):
+        """Bytes in use as this consumer sees them; a torn head counts as an empty ring."""
         self._check_open()
         used = (self._words[0] - self._tail) & _M32
         return 0 if used > self._cap else used
-
-    def readable_bytes(self):
-        """Bytes published and not yet consumed, prefixes included (a torn read counts as
-        empty)."""
-        return self._used()
-
-    def writable_bytes(self):
-        """Free bytes in the ring as seen from here."""
-        return self._cap - self._used()
-
-    def is_empty(self):
-        """Whether there is nothing to read right now."""
-        return self._used() == 0
-
-    def is_peer_alive(self):
-        """Whether the producer lives: True, False (gone: its process died or it closed the
-        ring), or None (unknown: the producer is not one of ours, or this system has no
-        liveness locks)."""
-        self._check_open()
-        return self._waiter.alive()
-
-    def __repr__(self):
-        state = "closed" if self._closed else "capacity={}".format(self._cap)
-        return "<ShmConsumer {!r} {}>".format(getattr(self, "_name", None), state)
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _check_open(self):
-        if self._pending is not None:
-            self._raise_pending()
-        if self._closed:
-            raise ClosedError("the consumer of {!r} is closed".format(self._name))
-
-    def _raise_pending(self):
-        """Raise the exception kept from an interrupted wake-up (see the module docstring)."""
-        error = self._pending
-        self._pending = None
-        raise error
-
-    def _check_usable(self):
-        self._check_open()
-        if self._view is not None:
-            raise BusyError("a read view is open: release it first")
 
     def _refresh(self, tail):
         """Re-read the shared head. Returns the published byte count from ``tail``, or None for
@@ -1047,7 +973,7 @@ class ShmConsumer:
         self._words[1] = tail
         self._tail = tail
         if view is not None:
-            self._view = None
+            self._grant = None
             view._open = False
         peer_flag = self._peer_flag
         try:
@@ -1058,13 +984,11 @@ class ShmConsumer:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def try_read(self):
-        """Read one message as bytes, or return None if there is none yet.
-
-        A zero-length record (which our producers never write) is returned as b"". Raises
-        CorruptedError if the producer's side breaks the protocol.
-        """
-        if self._closed or self._view is not None or self._pending is not None:
+    def _take(self):
+        """The next message as bytes, consumed, or None if there is none yet: the copying
+        read without a grant (the drop-in module's ``read()`` and nothing else). Raises
+        CorruptedError if the producer's side breaks the protocol."""
+        if self._closed or self._grant is not None or self._pending is not None:
             self._check_usable()
         # Fast path: a whole record is known to be published (the cached head is never more
         # than the capacity ahead) and its prefix does not wrap.
@@ -1101,101 +1025,72 @@ class ShmConsumer:
         if found is None:
             return None
         p, n = found
+        data = self._copy_out(p, n)
+        self._advance(n + 4)
+        return data
+
+    def _has_message(self):
+        """Whether at least a length prefix is published (the drop-in module's
+        ``has_data()``): the cached head first, the shared one only when that says no."""
+        if self._closed or self._pending is not None:
+            self._check_open()
+        tail = self._tail
+        if (self._head_cache - tail) & _M32 >= 4:
+            return True
+        used = (self._words[0] - tail) & _M32
+        return 4 <= used <= self._cap
+
+    def _copy_out(self, p, n):
+        """The ``n`` payload bytes at data-area offset ``p``, as bytes."""
         mm = self._mm
         end = _H + p + n
         limit = _H + self._cap
         if end <= limit:
-            data = mm[_H + p : end]
-        else:
-            data = mm[_H + p : limit] + mm[_H : end - self._cap]
-        self._advance(n + 4)
-        return data
+            return mm[_H + p : end]
+        return mm[_H + p : limit] + mm[_H : end - self._cap]
 
-    def read(self, timeout=None):
-        """Read one message, waiting up to ``timeout`` seconds (None = forever) for it."""
-        data = self.try_read()
-        if data is None:
-            data = self._waiter.wait(self.try_read, check_timeout(timeout), "a message")
-        return data
+    def _private_mapping(self, p, n):
+        """The ``n`` payload bytes at data-area offset ``p``, mapped read-only for one grant."""
+        cap = self._cap
+        if p + n <= cap:
+            return PrivateMapping(self._segment, ((_H + p, _H + p + n),), False)
+        return PrivateMapping(self._segment, ((_H + p, _H + cap), (_H, _H + p + n - cap)), False)
 
-    def try_read_into(self, buffer):
-        """Copy the next message into the writable bytes-like ``buffer``.
-
-        Returns its length, or None if there is none yet. If the buffer is too small, raises
-        BufferTooSmallError (``needed`` is the message's length) and leaves the message in the
-        ring.
-        """
-        if self._closed or self._view is not None or self._pending is not None:
-            self._check_usable()
-        out = memoryview(buffer)
-        if out.readonly:
-            raise TypeError("the buffer must be writable")
-        if out.format != "B" or out.ndim != 1:
-            out = out.cast("B")
+    def _grant_now(self):
         found = self._next()
         if found is None:
             return None
-        p, n = found
-        if n > len(out):
-            raise BufferTooSmallError(n, len(out))
-        buf = self._rbuf
-        end = p + n
-        cap = self._cap
-        if end <= cap:
-            out[:n] = buf[_H + p : _H + end]
-        else:
-            first = cap - p
-            out[:first] = buf[_H + p : _H + cap]
-            out[first:n] = buf[_H : _H + n - first]
-        self._advance(n + 4)
-        return n
+        grant = ReadGrant(self, found[0], found[1])
+        self._grant = grant
+        return grant
 
-    def read_into(self, buffer, timeout=None):
-        """Like try_read_into, but waits up to ``timeout`` seconds (None = forever)."""
-        n = self.try_read_into(buffer)
-        if n is None:
-            n = self._waiter.wait(
-                lambda: self.try_read_into(buffer), check_timeout(timeout), "a message"
-            )
-        return n
+    def try_read(self) -> Optional[ReadGrant]:
+        """The next message, lent in place, or None if there is none yet.
 
-    def _view_now(self):
-        found = self._next()
-        if found is None:
-            return None
-        p, n = found
-        cap = self._cap
-        if n == 0:
-            memory = _NoMemory()
-        elif p + n <= cap:
-            memory = PrivateMapping(self._segment, ((_H + p, _H + p + n),), False)
-        else:
-            memory = PrivateMapping(
-                self._segment, ((_H + p, _H + cap), (_H, _H + p + n - cap)), False
-            )
-        view = ReadView(self, memory, n)
-        self._view = view
-        return view
+        Returns a ReadGrant: copy the message out and consume it with ``into_bytes()`` or
+        ``into_buffer(buffer)``, or look at it in place with ``as_slices()`` and consume it with
+        ``commit()``. Releasing the grant without either (``release()``, or leaving a ``with``
+        block) leaves the message in the ring: a peek. No other read is allowed while the grant
+        is open (BusyError). Never waits and never raises a timeout; raises CorruptedError if
+        the producer's side breaks the protocol. A zero-length record (which our producers
+        never write) is lent as a grant of length 0.
 
-    def try_read_view(self):
-        """Look at the next message in place, without copying it.
-
-        Returns a ReadView (or None if there is no message yet): ``view.parts`` is one or two
-        read-only memoryviews into the ring (two when the payload wraps). The message stays in
-        the ring, unchanged, until the view is released (``release()`` or the end of a ``with``
-        block); then it is consumed. No other read is allowed meanwhile.
+        >>> with consumer.try_read() as grant:       # doctest: +SKIP
+        ...     data = grant.into_bytes()
         """
         self._check_usable()
-        return self._view_now()
+        return self._grant_now()
 
-    def read_view(self, timeout=None):
-        """Like try_read_view, but waits up to ``timeout`` seconds (None = forever)."""
+    def read(self, timeout: Optional[float] = None) -> ReadGrant:
+        """Like try_read, but waits up to ``timeout`` seconds (None = forever) for a message.
+
+        Never returns None: raises ShmTimeoutError when the time runs out, PeerGoneError once
+        the producer is gone and everything it published has been read, CorruptedError."""
         self._check_usable()
-        view = self._view_now()
-        if view is None:
-            view = self._waiter.wait(self._view_now, check_timeout(timeout), "a message")
-        return view
-
+        grant = self._grant_now()
+        if grant is None:
+            grant = self._waiter.wait(self._grant_now, check_timeout(timeout), "a message")
+        return grant
 
     def _read_batch(self, max_messages):
         # Hot loop: everything is a local, positions are offsets into the mapping (header
@@ -1272,7 +1167,7 @@ class ShmConsumer:
             raise error
         return out
 
-    def try_read_batch(self, max_messages):
+    def try_read_batch(self, max_messages: int) -> List[bytes]:
         """Read up to ``max_messages`` messages that are already there; publish tail once.
 
         Returns a list of bytes (empty if there is nothing). If corruption is found after some
@@ -1281,7 +1176,7 @@ class ShmConsumer:
         self._check_usable()
         return self._read_batch(_check_count(max_messages, "max_messages"))
 
-    def read_batch(self, max_messages, timeout=None):
+    def read_batch(self, max_messages: int, timeout: Optional[float] = None) -> List[bytes]:
         """Like try_read_batch, but waits up to ``timeout`` seconds (None = forever) for at
         least one message (unless ``max_messages`` is 0)."""
         self._check_usable()
@@ -1296,54 +1191,11 @@ class ShmConsumer:
 
     # -- lifetime --------------------------------------------------------------------------
 
-    def close(self):
-        """Unmap the segment; never unlinks it. An open read view is dropped without consuming
-        its message. Idempotent. In a child made by ``fork()`` it only lets go of the
+    def close(self) -> None:
+        """Unmap the segment; never unlinks it. An open read grant is released, leaving its
+        message in the ring. Idempotent. In a child made by ``fork()`` it only lets go of the
         descriptor and the mapping (see ShmProducer.close)."""
-        if not self._released:
-            self._closed = True
-            try:
-                view = self._view
-                if view is not None:
-                    try:
-                        view._drop()
-                    except BaseException as error:  # an interrupt: drop it, raise it at the end
-                        self._pending = error
-                        view._drop()
-            finally:
-                try:
-                    self._let_go()
-                except BaseException as error:  # an interrupt: finish, raise it at the end
-                    self._pending = error
-                    self._let_go()
-        if self._pending is not None:
-            self._raise_pending()
-
-    def _let_go(self):
-        """As ShmProducer._let_go (in the process that opened the consumer)."""
-        segment = self._segment
-        opener = os.getpid() == self._pid
-        if segment.fd is not None:
-            segment.close_fd()
-            if opener:
-                self._waiter.closing()
-        segment.close()
-        self._released = True
-        self._mm = self._buf = self._rbuf = self._words = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self._pending = None
-        try:
-            self.close()
-        except Exception:
-            pass
-
+        _RingEnd.close(self)
 
     # -- rings in caller-provided memory ---------------------------------------------------
 
@@ -1364,70 +1216,265 @@ class ShmConsumer:
         return self
 
 
-class ReadView:
-    """A message looked at in place (see ShmConsumer.try_read_view). Use as a context manager:
-    leaving the block releases it and consumes the message."""
+class _Grant:
+    """What the two grants share: a message's length, its bytes lent in place as one or two
+    memoryviews of a private mapping (see PrivateMapping), and the rule that leaving a
+    ``with`` block without ``commit()`` releases the grant, which then does nothing to the
+    ring."""
 
-    __slots__ = ("_consumer", "_memory", "_length", "_open")
+    __slots__ = ("_end", "_memory", "_length", "_open")
 
-    def __init__(self, consumer, memory, length):
-        self._consumer = consumer
-        self._memory = memory
-        self._length = length
-        self._open = True
+    _what = "grant"
 
-    @property
-    def parts(self):
-        """One or two read-only memoryviews of the payload, in order.
-
-        They map the message's bytes (read-only) for this view alone: ``release()`` raises
-        BusyError, and consumes nothing, while anything made from them (a memoryview or slice
-        of them, a NumPy array, an iterator...) is alive.
-        """
-        if not self._open:
-            raise ClosedError("the read view has been released")
-        return self._memory.parts()
-
-    def __len__(self):
+    def __len__(self) -> int:
+        """The message's length in bytes."""
         return self._length
 
-    def tobytes(self):
-        """A copy of the payload."""
-        parts = self.parts
-        if len(parts) == 1:
-            return parts[0].tobytes()
-        return parts[0].tobytes() + parts[1].tobytes()
+    def _check(self):
+        if not self._open:
+            raise ClosedError("the {} has been committed or released".format(self._what))
 
-    def __bytes__(self):
-        return self.tobytes()
+    def _slices(self, empty):
+        parts = self._memory.parts()
+        if len(parts) == 2:
+            return parts
+        return parts[0], empty
 
-    def release(self):
-        """Release the memoryviews and consume the message. Idempotent."""
+    def release(self) -> None:
+        """Close the grant without committing: a write grant publishes nothing, a read grant
+        leaves its message in the ring. Idempotent. Raises BusyError (and stays open) while
+        anything made from ``as_slices()`` is alive."""
         if not self._open:
             return
-        consumer = self._consumer
-        try:
-            _release_memory(self._memory, "read view")
-            consumer._advance(self._length + 4, self)  # closes the view as it consumes it
-        except BusyError:
-            raise
-        except BaseException as error:
-            # An interrupt before the message was consumed: finish the release (each step can
-            # be done again) and raise the interrupt from the next call, as after a wake-up.
-            consumer._pending = error
-            if self._open:
-                _release_memory(self._memory, "read view")
-                consumer._advance(self._length + 4, self)
+        memory = self._memory
+        if memory is not None:
+            try:
+                _release_memory(memory, self._what)
+            except BusyError:
+                raise
+            except BaseException as error:  # an interrupt: finish, raise it from the next call
+                self._end._pending = error
+                _release_memory(memory, self._what)
+        self._drop()
 
     def _drop(self):
-        self._memory.drop()
-        # Both in one step: a view closed here is never left open in the consumer.
+        memory = self._memory
+        if memory is not None:
+            memory.drop()
+        # Both in one step: a grant closed here is never left open in its end.
         self._open = False
-        if self._consumer._view is self:
-            self._consumer._view = None
+        if self._end._grant is self:
+            self._end._grant = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.release()
+        if self._open:
+            self.release()
+
+
+class WriteGrant(_Grant):
+    """Room reserved in the ring for one message of ``len(grant)`` bytes, filled in place
+    (made by ShmProducer.try_reserve and ShmProducer.reserve).
+
+    Fill it with ``copy_from(data, offset=0)``, or through the writable memoryviews of
+    ``as_slices()``; then ``commit()``. Nothing is visible to the consumer before that;
+    ``release()``, or leaving a ``with`` block without committing, publishes nothing.
+
+    >>> with producer.reserve(11, timeout=1.0) as grant:      # doctest: +SKIP
+    ...     grant.copy_from(b"header:")
+    ...     grant.copy_from(b"body", offset=7)
+    ...     grant.commit()
+    """
+
+    __slots__ = ("_pos",)
+
+    _what = "write grant"
+
+    def __init__(self, producer, pos, memory, length):
+        self._end = producer
+        self._pos = pos
+        self._memory = memory
+        self._length = length
+        self._open = True
+
+    def as_slices(self) -> Tuple[memoryview, memoryview]:
+        """The reserved bytes in place: two writable memoryviews, the message being the first
+        followed by the second (empty unless the message wraps around the end of the ring).
+        Their previous contents are whatever was there, not zeros.
+
+        They map the grant's bytes for this grant alone: ``commit()`` and ``release()`` raise
+        BusyError while anything made from them (a memoryview or slice of them, a NumPy array,
+        a ctypes object, an iterator...) is alive. Raises ClosedError once the grant is
+        committed or released.
+        """
+        self._check()
+        return self._slices(_EMPTY_WRITABLE)
+
+    def copy_from(self, data: Buffer, offset: int = 0) -> None:
+        """Copy bytes-like ``data`` into the message at byte ``offset``, across the wrap if
+        there is one. Raises ValueError if it does not fit in ``len(grant)`` bytes."""
+        self._check()
+        parts = self._memory.parts()
+        view = _byte_view(data)
+        n = len(view)
+        if offset < 0 or offset + n > self._length:
+            raise ValueError(
+                "{} bytes at offset {} do not fit a {}-byte grant".format(n, offset, self._length)
+            )
+        first = len(parts[0])
+        if offset + n <= first:
+            parts[0][offset : offset + n] = view
+            return
+        if type(view) is bytes:
+            view = memoryview(view)
+        if offset >= first:
+            parts[1][offset - first : offset - first + n] = view
+            return
+        split = first - offset
+        parts[0][offset:] = view[:split]
+        parts[1][: n - split] = view[split:]
+
+    def commit(self, length: Optional[int] = None) -> None:
+        """Publish the message. ``length`` (default: all of it) may shrink it to
+        ``1 ..= len(grant)`` bytes. Raises BusyError (publishing nothing, the grant staying
+        open) while anything made from ``as_slices()`` is alive, ClosedError once committed or
+        released."""
+        self._check()
+        if length is None:
+            length = self._length
+        elif isinstance(length, bool) or not isinstance(length, int):
+            raise TypeError("length must be an int, not {}".format(type(length).__name__))
+        elif not 1 <= length <= self._length:
+            raise ValueError(
+                "a commit length must be from 1 to {}, got {}".format(self._length, length)
+            )
+        producer = self._end
+        try:
+            _release_memory(self._memory, self._what)
+            producer._commit(self, length)  # closes the grant as it publishes it
+        except BusyError:
+            raise
+        except BaseException as error:
+            # An interrupt before the message was published: finish the commit (each step can
+            # be done again) and raise the interrupt from the next call, as after a publication.
+            producer._pending = error
+            if self._open:
+                _release_memory(self._memory, self._what)
+                producer._commit(self, length)
+
+
+class ReadGrant(_Grant):
+    """The next message, lent in place (made by ShmConsumer.try_read and ShmConsumer.read).
+
+    The message leaves the ring only when the grant says so:
+
+    * ``into_bytes()`` and ``into_buffer(buffer)`` copy it out and consume it (one that
+      refuses, such as a buffer too small, leaves it);
+    * ``as_slices()`` shows it in place, without copying, and ``commit()`` consumes it;
+    * ``release()``, or leaving a ``with`` block without consuming it, leaves it in the ring
+      for the next read: a peek.
+
+    No other read is allowed while the grant is open. ``len(grant)`` is the message's length.
+
+    >>> with consumer.read(timeout=1.0) as grant:          # doctest: +SKIP
+    ...     first, second = grant.as_slices()
+    ...     if bytes(first[:7]) == b"header:":
+    ...         grant.commit()                              # consumed; else left in the ring
+    """
+
+    __slots__ = ("_pos",)
+
+    _what = "read grant"
+
+    def __init__(self, consumer, pos, length):
+        self._end = consumer
+        self._pos = pos
+        self._length = length
+        self._memory = None
+        self._open = True
+
+    def as_slices(self) -> Tuple[memoryview, memoryview]:
+        """The message in place: two read-only memoryviews, the message being the first
+        followed by the second (empty unless the message wraps around the end of the ring).
+        Nothing is consumed.
+
+        They map the message's bytes (read-only) for this grant alone, on the first call (an
+        ``mmap`` and, at release, a ``munmap``: worth it for messages of tens of kilobytes and
+        more). ``commit()``, ``into_bytes()``, ``into_buffer()`` and ``release()`` raise
+        BusyError, and do nothing, while anything made from them (a memoryview or slice of
+        them, a NumPy array, an iterator...) is alive. Raises ClosedError once the grant is
+        closed.
+        """
+        self._check()
+        if self._memory is None:
+            n = self._length
+            if n == 0:
+                self._memory = _NoMemory()
+            else:
+                self._memory = self._end._private_mapping(self._pos, n)
+        return self._slices(_EMPTY_READONLY)
+
+    def _let_memory_go(self):
+        memory = self._memory
+        if memory is not None:
+            _release_memory(memory, self._what)
+
+    def into_bytes(self) -> bytes:
+        """Copy the message into a new bytes object and consume it. Raises BusyError (the
+        message staying) while anything made from ``as_slices()`` is alive."""
+        self._check()
+        self._let_memory_go()
+        consumer = self._end
+        data = consumer._copy_out(self._pos, self._length)
+        consumer._advance(self._length + 4, self)  # closes the grant as it consumes it
+        return data
+
+    def into_buffer(self, buffer: Buffer) -> int:
+        """Copy the message into the writable bytes-like ``buffer`` and consume it; returns
+        its length in bytes. If the buffer is too small, raises BufferTooSmallError
+        (``needed``: the message's length, ``available``: the buffer's) and leaves the message
+        and the grant as they were."""
+        self._check()
+        out = memoryview(buffer)
+        if out.readonly:
+            raise TypeError("the buffer must be writable")
+        if out.format != "B" or out.ndim != 1:
+            out = out.cast("B")
+        n = self._length
+        if n > len(out):
+            raise BufferTooSmallError(n, len(out))
+        self._let_memory_go()
+        consumer = self._end
+        buf = consumer._rbuf
+        p = self._pos
+        end = p + n
+        cap = consumer._cap
+        if end <= cap:
+            out[:n] = buf[_H + p : _H + end]
+        else:
+            first = cap - p
+            out[:first] = buf[_H + p : _H + cap]
+            out[first:n] = buf[_H : _H + n - first]
+        consumer._advance(n + 4, self)
+        return n
+
+    def commit(self) -> None:
+        """Consume the message: it leaves the ring and its space goes back to the producer.
+        Raises BusyError (consuming nothing, the grant staying open) while anything made from
+        ``as_slices()`` is alive, ClosedError once the grant is closed."""
+        self._check()
+        consumer = self._end
+        try:
+            self._let_memory_go()
+            consumer._advance(self._length + 4, self)  # closes the grant as it consumes it
+        except BusyError:
+            raise
+        except BaseException as error:
+            # An interrupt before the message was consumed: finish (each step can be done
+            # again) and raise the interrupt from the next call, as after a wake-up.
+            consumer._pending = error
+            if self._open:
+                self._let_memory_go()
+                consumer._advance(self._length + 4, self)

@@ -39,7 +39,6 @@ from ._layout import (
     extension_offset,
     has_extension,
     is_valid_capacity,
-    segment_len,
 )
 
 try:
@@ -404,13 +403,14 @@ def _retire(bare):
 
     Only a process holding the producer lock of the object a name refers to unlinks that
     name, so no creator can remove an object another creator has just made and locked, and
-    two creators cannot both replace the same stale object. Returns normally when the caller
-    should try the exclusive create again; raises InUseError if a live producer holds it.
+    two creators cannot both replace the same stale object. Returns True if this call removed
+    the name, False if the name was gone or came to refer to another object meanwhile (the
+    caller looks again); raises InUseError if a live producer holds it.
     """
     try:
         fd = _shm_open(bare, os.O_RDWR, 0)
     except FileNotFoundError:
-        return  # gone meanwhile: try to create it
+        return False  # gone meanwhile
     except OSError as error:
         raise os_error(error, bare, "shm_open") from error
     try:
@@ -424,11 +424,41 @@ def _retire(bare):
             try:
                 _shm_unlink(bare)
             except FileNotFoundError:
-                pass
+                return False
             except OSError as error:
                 raise os_error(error, bare, "shm_unlink") from error
+            return True
+        return False
     finally:
         os.close(fd)  # releases the lock on the retired object
+
+
+def remove_segment(bare, forced):
+    """Remove the name ``bare`` (see ``shm_ring.remove``): unless ``forced``, only while no
+    live producer holds its object, and under that object's producer lock (``_retire``).
+
+    Raises NotFoundError for a missing name, InUseError for a live producer's segment
+    (unless ``forced``), PermissionDeniedError or ShmRingError for other OS refusals.
+    """
+    if forced:
+        try:
+            _shm_unlink(bare)
+        except OSError as error:
+            raise os_error(error, bare, "shm_unlink") from error
+        return
+    # Each further round means another process replaced the name meanwhile; this bounds a
+    # storm of creators, never a single one.
+    for _ in range(_CREATE_ATTEMPTS):
+        if _retire(bare):
+            return
+        if not segment_exists(bare):
+            raise os_error(FileNotFoundError(errno.ENOENT, "No such file"), bare, "shm_open")
+    raise InUseError(
+        "shared-memory segment {!r} is in use: it was re-created {} times while it was being "
+        "removed".format(bare, _CREATE_ATTEMPTS),
+        bare,
+        "producer",
+    )
 
 
 def _create_fd(bare, mode, exclusive):
@@ -475,11 +505,11 @@ def _create_fd(bare, mode, exclusive):
     )
 
 
-def create_segment(bare, requested, capacity, mode, exclusive, start_index, fence, barrier):
+def create_segment(bare, size, capacity, mode, exclusive, start_index, fence, barrier):
     """Create and initialise segment ``bare`` (see the producer's documentation).
 
-    The object is ``segment_len(requested)`` bytes, so that the extension block fits past
-    the data area. The producer's liveness lock is taken right after the exclusive create,
+    The object is ``size`` bytes, at least ``segment_len(capacity)``, so that the extension
+    block fits past the data area. The producer's liveness lock is taken right after the exclusive create,
     before anything else (see ``_create_fd``). The header, the marker in ``reserved``, the
     zeroed extension block and the producer's flag byte in it (LOCKED if the lock was taken,
     BARRIER if ``barrier``) are all written before the capacity word publishes the segment.
@@ -489,7 +519,6 @@ def create_segment(bare, requested, capacity, mode, exclusive, start_index, fenc
     fd, locked = _create_fd(bare, mode, exclusive)
     segment = None
     try:
-        size = segment_len(requested)
         operation = "fchmod"
         try:
             os.fchmod(fd, mode)

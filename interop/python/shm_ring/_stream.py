@@ -30,9 +30,7 @@ class Stream:
 
     def lengths(self, start, stop):
         """``[L(i) for i in range(start, stop)]``."""
-        base = self.min_size
-        span = self.span
-        return [base + ((i * 2654435761) & 0xFFFFFFFF) % span for i in range(start, stop)]
+        return [self.length(i) for i in range(start, stop)]
 
     @staticmethod
     def offset(i):
@@ -43,7 +41,7 @@ class Stream:
         """Payload ``i`` as bytes (``length`` defaults to ``L(i)``)."""
         if length is None:
             length = self.length(i)
-        off = (i * 7) % 251
+        off = self.offset(i)
         return self.pattern[off : off + length]
 
     def fits(self, length):
@@ -53,7 +51,7 @@ class Stream:
 
 def first_mismatch(data, i):
     """Index and value of the first byte of ``data`` that differs from payload ``i``, or None."""
-    base = i * 7
+    base = Stream.offset(i)
     for j, value in enumerate(data):
         expected = (base + j) % 251
         if value != expected:

@@ -7,10 +7,11 @@ import threading
 import unittest
 
 import shm_ring
+from shm_ring import PeerState
 from byte_ring_buffer import ByteRingBuffer
 from shm_channel import SegmentNotReadyError, ShmConsumer, ShmProducer
 
-from .support import HANG_GUARD, RawSegment, exists, peer_env, unique_name, unlink_quietly
+from .support import HANG_GUARD, RawSegment, exists, fstat, peer_env, unique_name, unlink_quietly
 
 
 def message(i, length):
@@ -178,6 +179,8 @@ class ChannelTest(unittest.TestCase):
             self.assertEqual(consumer.read(), b"hello")
             self.assertIsNone(consumer.read())
             self.assertTrue(exists(name))
+            # The original library's object size, 16 + 100, grown to fit the extension block.
+            self.assertEqual(fstat(name).st_size, 192)
         self.assertFalse(exists(name))  # the producer's exit destroys
         self.assertFalse(producer.is_valid)
         self.assertFalse(consumer.is_valid)
@@ -292,10 +295,10 @@ class ChannelTest(unittest.TestCase):
             self.assertIsNone(consumer.read(timeout=0.001))
             self.assertIs(producer.write(message(0, 12), timeout=0.001), True)
             self.assertIs(producer.write(b"z", timeout=0.001), False)
-            self.assertIs(producer.is_peer_alive(), True)
-            self.assertIs(consumer.is_peer_alive(), True)
+            self.assertIs(producer.peer_state(), PeerState.ALIVE)
+            self.assertIs(consumer.peer_state(), PeerState.ALIVE)
             producer.destroy()
-            self.assertIs(consumer.is_peer_alive(), False)
+            self.assertIs(consumer.peer_state(), PeerState.GONE)
             self.assertEqual(consumer.read(timeout=60), message(0, 12))
             with self.assertRaises(shm_ring.PeerGoneError):
                 consumer.read(timeout=60)
@@ -323,7 +326,7 @@ class ChannelTest(unittest.TestCase):
             self.assertIsInstance(producer.ring, shm_ring.ShmProducer)
             for i in range(300):
                 self.assertTrue(producer.write(message(i, 1 + i % 500)))
-                self.assertEqual(consumer.try_read(), message(i, 1 + i % 500))
+                self.assertEqual(consumer.try_read().into_bytes(), message(i, 1 + i % 500))
 
     def test_full_api_producer_feeds_a_drop_in_consumer(self):
         name = self.name("f2d")

@@ -18,7 +18,7 @@ import sys
 import unittest
 
 import shm_ring
-from shm_ring import BusyError, ShmConsumer, ShmProducer
+from shm_ring import BusyError, PeerState, ShmConsumer, ShmProducer
 from shm_ring._layout import CONSUMER_FLAGS, PRODUCER_FLAGS
 
 from .support import HANG_GUARD, exists, peer_env, stream_payload, unique_name, unlink_quietly
@@ -103,7 +103,7 @@ def write_with_reserve(producer, message, state):
     if reservation is None:
         reservation = producer.reserve(len(message), timeout=HANG_GUARD)
         state["reservation"] = reservation
-    reservation.write(message)
+    reservation.copy_from(message)
     reservation.commit()
     state["reservation"] = None
 
@@ -113,7 +113,7 @@ def write_with_reserve_and_cancel(producer, message, state):
     if reservation is None:
         reservation = producer.reserve(len(message), timeout=HANG_GUARD)
         state["reservation"] = reservation
-    reservation.cancel()
+    reservation.release()
     state["reservation"] = None
     producer.write(message, timeout=HANG_GUARD)
 
@@ -129,41 +129,61 @@ PRODUCER_OPERATIONS = [
 
 
 def read_with_try_read(consumer, state):
-    while True:
-        data = consumer.try_read()
-        if data is not None:
-            return data
+    grant = state.get("grant")
+    while grant is None:
+        grant = consumer.try_read()
+    state["grant"] = grant
+    data = grant.into_bytes()
+    state["grant"] = None
+    return data
 
 
 def read_with_read(consumer, state):
-    return consumer.read(timeout=HANG_GUARD)
+    grant = state.get("grant")
+    if grant is None:
+        grant = consumer.read(timeout=HANG_GUARD)
+        state["grant"] = grant
+    data = grant.into_bytes()
+    state["grant"] = None
+    return data
 
 
 # No call (where a signal handler could run) between a call that consumed a message and the
 # return of what it returned: slicing is not a call, ``bytes(...)`` would be.
 
 
-def read_with_try_read_into(consumer, state):
+def read_with_try_read_into_buffer(consumer, state):
     buffer = bytearray(consumer.max_message_len)
-    while True:
-        n = consumer.try_read_into(buffer)
-        if n is not None:
-            return buffer[:n]
+    grant = state.get("grant")
+    while grant is None:
+        grant = consumer.try_read()
+    state["grant"] = grant
+    n = grant.into_buffer(buffer)
+    state["grant"] = None
+    return buffer[:n]
 
 
-def read_with_read_into(consumer, state):
+def read_with_read_into_buffer(consumer, state):
     buffer = bytearray(consumer.max_message_len)
-    return buffer[: consumer.read_into(buffer, timeout=HANG_GUARD)]
+    grant = state.get("grant")
+    if grant is None:
+        grant = consumer.read(timeout=HANG_GUARD)
+        state["grant"] = grant
+    n = grant.into_buffer(buffer)
+    state["grant"] = None
+    return buffer[:n]
 
 
-def read_with_view(consumer, state):
-    view = state.get("view")
-    if view is None:
-        view = consumer.read_view(timeout=HANG_GUARD)
-        state["view"] = view
-    data = view.tobytes()
-    view.release()
-    state["view"] = None
+def read_with_slices(consumer, state):
+    grant = state.get("grant")
+    if grant is None:
+        grant = consumer.read(timeout=HANG_GUARD)
+        state["grant"] = grant
+    first, second = grant.as_slices()
+    data = first.tobytes() + second.tobytes()
+    del first, second
+    grant.commit()
+    state["grant"] = None
     return data
 
 
@@ -182,9 +202,9 @@ def read_with_read_batch(consumer, state):
 CONSUMER_OPERATIONS = [
     read_with_try_read,
     read_with_read,
-    read_with_try_read_into,
-    read_with_read_into,
-    read_with_view,
+    read_with_try_read_into_buffer,
+    read_with_read_into_buffer,
+    read_with_slices,
     read_with_try_read_batch,
     read_with_read_batch,
 ]
@@ -209,7 +229,7 @@ class WakeHookTest(RingFixture):
                 with self.assertRaises(Interrupt, msg="the next call raises the interrupt"):
                     self.producer.readable_bytes()
                 self.assertEqual(self.producer.readable_bytes(), len(payload(i)) + 4)
-                self.assertEqual(self.consumer.try_read(), payload(i))
+                self.assertEqual(self.consumer.try_read().into_bytes(), payload(i))
                 self.assertIsNone(self.consumer.try_read())
 
     def test_a_consumer_interrupted_while_waking_returns_the_message_it_consumed(self):
@@ -240,7 +260,7 @@ class WakeHookTest(RingFixture):
             self.producer.close()
         self.assertTrue(self.producer.closed)
         self.producer.close()
-        self.assertEqual(self.consumer.read(timeout=HANG_GUARD), b"last")
+        self.assertEqual(self.consumer.read(timeout=HANG_GUARD).into_bytes(), b"last")
 
 
 #: More points than any call here has: a call still interrupted there is looping.
@@ -303,10 +323,12 @@ class EveryPointTest(RingFixture):
                 fired, _ = interrupted_at(n, lambda: operation(self.producer, payload(i), state))
                 # A kept interrupt comes out of the next call; then all is as it should be.
                 retrying(self.producer.readable_bytes)
-                self.assertEqual(retrying(self.consumer.try_read), payload(i), where)
+                self.assertEqual(
+                    retrying(lambda: self.consumer.try_read().into_bytes()), payload(i), where
+                )
                 self.assertIsNone(retrying(self.consumer.try_read), where + ": written twice")
                 self.assertTrue(self.producer.try_write(b"after"), where + ": no room after")
-                self.assertEqual(self.consumer.try_read(), b"after", where)
+                self.assertEqual(self.consumer.try_read().into_bytes(), b"after", where)
                 if not fired:
                     break
             self.assertGreater(n, 2, operation.__name__)
@@ -324,7 +346,7 @@ class EveryPointTest(RingFixture):
                 fired, data = interrupted_at(n, lambda: operation(self.consumer, state))
                 self.assertEqual(data, payload(i), where + ": the message is returned")
                 retrying(self.consumer.readable_bytes)
-                self.assertEqual(self.consumer.try_read(), b"next", where + ": read once")
+                self.assertEqual(self.consumer.try_read().into_bytes(), b"next", where + ": read once")
                 self.assertTrue(self.consumer.is_empty(), where)
                 if not fired:
                     break
@@ -344,8 +366,8 @@ class EveryPointTest(RingFixture):
             retrying(producer.close)
             self.assertTrue(producer.closed, where)
             self.assertFalse(exists(name), where + ": not unlinked")
-            self.assertIs(consumer.is_peer_alive(), False, where + ": the lock is still held")
-            self.assertEqual(consumer.try_read(), b"before close", where)
+            self.assertIs(consumer.peer_state(), PeerState.GONE, where + ": the lock is still held")
+            self.assertEqual(consumer.try_read().into_bytes(), b"before close", where)
             consumer.close()
             if not fired:
                 break
@@ -488,7 +510,7 @@ class SigintStormTest(unittest.TestCase):
         with ShmConsumer(self.name) as consumer:
             for i in range(self.COUNT):
                 try:
-                    data = consumer.read(timeout=HANG_GUARD)
+                    data = consumer.read(timeout=HANG_GUARD).into_bytes()
                 except shm_ring.PeerGoneError:
                     child.wait(HANG_GUARD)
                     self.fail("the producer ended at message {}: {}".format(i, child.stderr.read()))

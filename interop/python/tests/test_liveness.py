@@ -7,7 +7,7 @@ import subprocess
 import sys
 import unittest
 
-from shm_ring import InUseError, PeerGoneError, ShmConsumer, ShmProducer, _kernel, _segment, _wait
+from shm_ring import InUseError, PeerGoneError, PeerState, ShmConsumer, ShmProducer, _kernel, _segment, _wait
 from shm_ring._layout import CONSUMER_FLAGS, PRODUCER_FLAGS, extension_offset
 
 from .support import (
@@ -84,16 +84,16 @@ class LivenessTest(unittest.TestCase):
             mm = consumer._mm
             self.assertEqual(mm[self.producer_at] & LOCKED, LOCKED)
             self.assertEqual(mm[self.consumer_at] & LOCKED, LOCKED)
-            self.assertIs(consumer.is_peer_alive(), True)
-            self.assertEqual(consumer.read(timeout=0), b"m0")
+            self.assertIs(consumer.peer_state(), PeerState.ALIVE)
+            self.assertEqual(consumer.read(timeout=0).into_bytes(), b"m0")
             child.kill()
-            self.assertIs(consumer.is_peer_alive(), False)
+            self.assertIs(consumer.peer_state(), PeerState.GONE)
             # What was published before the end is still delivered, then the end is reported.
-            self.assertEqual(consumer.read(timeout=BLOCKED_TIMEOUT), b"m1")
+            self.assertEqual(consumer.read(timeout=BLOCKED_TIMEOUT).into_bytes(), b"m1")
             self.assertEqual(consumer.read_batch(4, timeout=BLOCKED_TIMEOUT), [b"m2"])
             since = self.sleeps.sleeps()
             with self.assertRaises(PeerGoneError) as caught:
-                consumer.read(timeout=BLOCKED_TIMEOUT)
+                consumer.read(timeout=BLOCKED_TIMEOUT).into_bytes()
             self.assertEqual(caught.exception.peer, "producer")
             self.assertEqual(self.sleeps.sleeps(), since, "the producer was known gone")
             # Non-blocking calls are unchanged.
@@ -103,7 +103,7 @@ class LivenessTest(unittest.TestCase):
         child = self.child(PRODUCER_CHILD, self.CAPACITY, 0)
         with ShmConsumer(self.name, timeout=BLOCKED_TIMEOUT) as consumer:
             call = self.blocked(
-                lambda: consumer.read(timeout=BLOCKED_TIMEOUT), consumer._mm, self.consumer_at
+                lambda: consumer.read(timeout=BLOCKED_TIMEOUT).into_bytes(), consumer._mm, self.consumer_at
             )
             child.kill()  # returns once the child is reaped: its lock is gone
             since = self.sleeps.sleeps()
@@ -111,9 +111,9 @@ class LivenessTest(unittest.TestCase):
 
     def test_a_blocked_write_notices_the_consumer_die(self):
         with ShmProducer(self.name, self.CAPACITY) as producer:
-            self.assertIsNone(producer.is_peer_alive())  # no consumer has attached yet
+            self.assertIs(producer.peer_state(), PeerState.UNKNOWN)  # no consumer has attached yet
             child = self.child(CONSUMER_CHILD)
-            self.assertIs(producer.is_peer_alive(), True)
+            self.assertIs(producer.peer_state(), PeerState.ALIVE)
             while producer.try_write(b"x" * 26):
                 pass
             call = self.blocked(
@@ -124,7 +124,7 @@ class LivenessTest(unittest.TestCase):
             child.kill()  # returns once the child is reaped: its lock is gone
             since = self.sleeps.sleeps()
             self.expect_gone(call, since, "consumer")
-            self.assertIs(producer.is_peer_alive(), False)
+            self.assertIs(producer.peer_state(), PeerState.GONE)
             # The consumer's LOCKED bit stays: "gone", not "never attached".
             self.assertEqual(producer._mm[self.consumer_at] & LOCKED, LOCKED)
 
@@ -183,10 +183,10 @@ class LivenessTest(unittest.TestCase):
                 (caught.exception.name, caught.exception.holder), (self.name, "consumer")
             )
             child.kill()
-            self.assertIs(producer.is_peer_alive(), False)
+            self.assertIs(producer.peer_state(), PeerState.GONE)
             with ShmConsumer(self.name) as consumer:
-                self.assertIs(producer.is_peer_alive(), True)
-                self.assertIs(consumer.is_peer_alive(), True)
+                self.assertIs(producer.peer_state(), PeerState.ALIVE)
+                self.assertIs(consumer.peer_state(), PeerState.ALIVE)
 
     def test_a_live_producer_is_not_replaced_and_a_dead_one_is(self):
         child = self.child(PRODUCER_CHILD, self.CAPACITY, 1)
@@ -305,10 +305,10 @@ class CreateRaceTest(unittest.TestCase):
             )
             winner = winners[0]
             with ShmConsumer(self.name, timeout=HANG_GUARD) as consumer:
-                self.assertIs(consumer.is_peer_alive(), True)
+                self.assertIs(consumer.peer_state(), PeerState.ALIVE)
                 for i in range(self.COUNT):
                     self.assertEqual(
-                        consumer.read(timeout=HANG_GUARD),
+                        consumer.read(timeout=HANG_GUARD).into_bytes(),
                         b"%d:%d" % (winner, i),
                         "round {}, message {}".format(round_, i),
                     )

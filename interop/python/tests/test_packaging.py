@@ -70,6 +70,8 @@ class PackagingTest(unittest.TestCase):
             location = os.path.realpath(where.stdout.strip())
             self.assertTrue(location.startswith(os.path.realpath(venv)), location)
             self.assertFalse(location.startswith(os.path.realpath(PACKAGE_DIR)), location)
+            # The PEP 561 marker: type checkers read the package's annotations.
+            self.assertTrue(os.path.isfile(os.path.join(os.path.dirname(location), "py.typed")))
 
             # The original library's module names are installed beside the package.
             for module in ("shm_channel", "byte_ring_buffer"):

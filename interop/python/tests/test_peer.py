@@ -4,16 +4,20 @@ import json
 import mmap
 import os
 import re
+import subprocess
+import sys
 import unittest
 
 from shm_ring import ShmProducer, _kernel, _segment
 
 from .support import (
     CONSUMER_CHILD,
+    HANG_GUARD,
     Child,
     RawSegment,
     exists,
     finish,
+    peer_env,
     start_peer,
     stream_length,
     stream_payload,
@@ -273,7 +277,7 @@ class ProducerChecksTest(PeerCase):
                 self.assert_failure(
                     result,
                     "producer: message 1: a 62-byte message can never fit: the largest this "
-                    "ring carries is 60 bytes",
+                    "ring carries is 60 bytes; create the ring with capacity 128 to carry it",
                 )
                 self.assertFalse(exists(self.name))
 
@@ -281,7 +285,8 @@ class ProducerChecksTest(PeerCase):
         result = self.produce("--count", 1, "--size", 61, "--capacity", 64)
         self.assert_failure(
             result,
-            "producer: message 0: a 61-byte message can never fit: the largest this ring carries is 60 bytes",
+            "producer: message 0: a 61-byte message can never fit: the largest this ring carries "
+            "is 60 bytes; create the ring with capacity 128 to carry it",
         )
 
     def test_times_out_waiting_for_space(self):
@@ -297,8 +302,8 @@ class ProducerChecksTest(PeerCase):
         )
 
     def test_bad_capacity(self):
-        result = self.produce("--count", 1, "--size", 1, "--capacity", 7)
-        self.assert_failure(result, "producer: requested capacity 7 is outside 8..=4294967295 bytes")
+        result = self.produce("--count", 1, "--size", 1, "--capacity", 0)
+        self.assert_failure(result, "producer: requested capacity 0 is outside 1..=2147483648 bytes")
 
 
 #: A child producer of the conformance stream: ``name count`` writes messages 0..count of 10
@@ -384,6 +389,23 @@ class ArgumentsTest(PeerCase):
         self.assert_failure(result, re.compile(r"consumer: invalid segment name 'bad name': character ' ' at position 3"))
         result = finish(start_peer("watcher", self.name, "--count", 1, "--size", 1))
         self.assert_failure(result, re.compile(r"peer: expected 'producer' or 'consumer' first, got 'watcher'"))
+
+    def test_help_prints_the_usage_and_succeeds(self):
+        for args in (["--help"], ["-h"], ["producer", "--help"], ["consumer", "--count", "1", "-h"]):
+            with self.subTest(args=args):
+                result = subprocess.run(
+                    [sys.executable, "-m", "shm_ring", *args],
+                    capture_output=True,
+                    env=peer_env(),
+                    timeout=HANG_GUARD,
+                )
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stderr, b"")
+                self.assertTrue(
+                    result.stdout.startswith(b"usage: python -m shm_ring producer|consumer --name"),
+                    result.stdout,
+                )
+                self.assertEqual(result.stdout.count(b"\n"), 1)
 
     def test_equals_form_and_defaults(self):
         producer = start_peer("producer", self.name, "--count=200", "--size=100")

@@ -66,7 +66,7 @@ class HeaderTest(RingCase):
         self.assertEqual(self.mm[128:192], block)
         self.producer.write(b"abc")
         self.assertEqual(self.mm[0:4], (123456 + 7).to_bytes(4, "little"))
-        self.assertEqual(self.consumer.read(timeout=5), b"abc")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"abc")
         self.assertEqual(self.mm[4:8], (123456 + 7).to_bytes(4, "little"))
 
     def test_record_layout_on_the_wire(self):
@@ -76,18 +76,18 @@ class HeaderTest(RingCase):
     def test_consumer_resumes_at_the_shared_tail(self):
         for payload in (b"one", b"two", b"three"):
             self.producer.write(payload)
-        self.assertEqual(self.consumer.read(timeout=5), b"one")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"one")
         self.consumer.close()
         with ShmConsumer(self.name) as again:
-            self.assertEqual(again.read(timeout=5), b"two")
-            self.assertEqual(again.read(timeout=5), b"three")
+            self.assertEqual(again.read(timeout=5).into_bytes(), b"two")
+            self.assertEqual(again.read(timeout=5).into_bytes(), b"three")
 
     def test_capacity_is_read_once(self):
         self.set_word(2, 1 << 20)
         self.assertEqual(self.consumer.capacity, 64)
         self.producer.write(b"x" * 50)
         self.assertFalse(self.producer.try_write(b"y" * 20))
-        self.assertEqual(self.consumer.read(timeout=5), b"x" * 50)
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"x" * 50)
         self.set_word(2, 64)
 
 
@@ -108,7 +108,7 @@ class WriteReadTest(RingCase):
         self.assertIn("61", str(caught.exception))
         self.assertIn("60", str(caught.exception))
         self.assertTrue(self.producer.try_write(b"x" * 60))
-        self.assertEqual(self.consumer.try_read(), b"x" * 60)
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"x" * 60)
 
     def test_full_ring_refuses_and_writes_nothing(self):
         self.assertTrue(self.producer.try_write(b"a" * 40))
@@ -119,10 +119,10 @@ class WriteReadTest(RingCase):
         self.assertEqual(self.producer.writable_bytes(), 0)
         self.assertFalse(self.producer.try_write(b"c"))
         self.assertEqual(self.consumer.readable_bytes(), 64)
-        self.assertEqual(self.consumer.try_read(), b"a" * 40)
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"a" * 40)
         self.assertTrue(self.producer.try_write(b"c"))
-        self.assertEqual(self.consumer.try_read(), b"b" * 16)
-        self.assertEqual(self.consumer.try_read(), b"c")
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"b" * 16)
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"c")
         self.assertIsNone(self.consumer.try_read())
         self.assertTrue(self.consumer.is_empty())
 
@@ -159,7 +159,7 @@ class WriteReadTest(RingCase):
         ]
         for data, want in zip(inputs, expected):
             self.producer.write(data, timeout=5)
-            self.assertEqual(self.consumer.read(timeout=5), want)
+            self.assertEqual(self.consumer.read(timeout=5).into_bytes(), want)
 
     def test_non_bytes_like_is_a_type_error(self):
         for data in ("text", 5, None, [1, 2]):
@@ -171,11 +171,11 @@ class WriteReadTest(RingCase):
             for n in range(1, 61):
                 payload = bytes((n * 3 + k + round_) % 256 for k in range(n))
                 self.assertTrue(self.producer.try_write(payload))
-                self.assertEqual(self.consumer.try_read(), payload)
+                self.assertEqual(self.consumer.try_read().into_bytes(), payload)
 
     def test_timeouts(self):
         with self.assertRaises(ShmTimeoutError) as caught:
-            self.consumer.read(timeout=0)
+            self.consumer.read(timeout=0).into_bytes()
         self.assertIsInstance(caught.exception, TimeoutError)
         self.assertIn("timed out after 0 ms waiting for a message", str(caught.exception))
         self.producer.write(b"z" * 60)
@@ -189,14 +189,12 @@ class WriteReadTest(RingCase):
             self.producer.write_batch([b"more"], timeout=0.01)
         with self.assertRaises(ShmTimeoutError):
             self.producer.reserve(4, timeout=0.01)
-        self.assertEqual(self.consumer.read(timeout=0), b"z" * 60)
+        self.assertEqual(self.consumer.read(timeout=0).into_bytes(), b"z" * 60)
         for call in (self.consumer.read_batch, ):
             with self.assertRaises(ShmTimeoutError):
                 call(4, timeout=0.01)
         with self.assertRaises(ShmTimeoutError):
-            self.consumer.read_into(bytearray(8), timeout=0.01)
-        with self.assertRaises(ShmTimeoutError):
-            self.consumer.read_view(timeout=0.01)
+            self.consumer.read(timeout=0.01)
         self.producer.wait_until_empty(timeout=0)
 
     def test_bad_timeouts(self):
@@ -211,7 +209,7 @@ class WriteReadTest(RingCase):
 
         def consume():
             for _ in range(count):
-                received.append(self.consumer.read(timeout=120))
+                received.append(self.consumer.read(timeout=120).into_bytes())
 
         thread = threading.Thread(target=consume)
         thread.start()
@@ -265,18 +263,21 @@ class WrapTest(unittest.TestCase):
             tail_part = 64 - (start % 64)
             self.assertEqual(area[start % 64 :], record[:tail_part])
             self.assertEqual(area[: 14 - tail_part], record[tail_part:])
-            self.assertEqual(consumer.try_read(), payload)
+            self.assertEqual(consumer.try_read().into_bytes(), payload)
             # And again through every read path.
             for reader in ("into", "view", "batch"):
                 producer, consumer = self.ring(start)
                 producer.write(payload)
                 if reader == "into":
                     out = bytearray(16)
-                    self.assertEqual(consumer.try_read_into(out), 10)
+                    self.assertEqual(consumer.try_read().into_buffer(out), 10)
                     self.assertEqual(bytes(out[:10]), payload)
                 elif reader == "view":
-                    with consumer.try_read_view() as view:
-                        self.assertEqual(view.tobytes(), payload)
+                    with consumer.try_read() as grant:
+                        first, second = grant.as_slices()
+                        self.assertEqual(bytes(first) + bytes(second), payload)
+                        del first, second
+                        grant.commit()
                 else:
                     self.assertEqual(consumer.try_read_batch(5), [payload])
                 self.assertTrue(consumer.is_empty())
@@ -287,7 +288,7 @@ class WrapTest(unittest.TestCase):
             payload = bytes(range(1, 25))
             producer.write(payload)
             self.assertEqual(self.raw(producer, start, 28), (24).to_bytes(4, "little") + payload)
-            self.assertEqual(consumer.read(timeout=5), payload)
+            self.assertEqual(consumer.read(timeout=5).into_bytes(), payload)
 
     def test_index_wrap_at_2_32(self):
         for start in (M32 - 100, M32 - 3, M32 - 2, M32 - 1, M32):
@@ -298,7 +299,7 @@ class WrapTest(unittest.TestCase):
                 producer.write(payload, timeout=5)
                 head = (head + 4 + len(payload)) & M32
                 self.assertEqual(int.from_bytes(producer._mm[0:4], "little"), head)
-                self.assertEqual(consumer.read(timeout=5), payload)
+                self.assertEqual(consumer.read(timeout=5).into_bytes(), payload)
                 self.assertEqual(int.from_bytes(producer._mm[4:8], "little"), head)
             self.assertLess(head, start, "the index must have crossed 2**32")
 
@@ -312,11 +313,14 @@ class WrapTest(unittest.TestCase):
             self.assertEqual(producer.try_write_batch(batch), 3)
             received.extend(consumer.try_read_batch(10))
             with producer.try_reserve(5) as reservation:
-                reservation.write(bytes([i]) * 5)
+                reservation.copy_from(bytes([i]) * 5)
                 reservation.commit()
             sent.append(bytes([i]) * 5)
-            with consumer.try_read_view() as view:
-                received.append(view.tobytes())
+            with consumer.try_read() as grant:
+                first, second = grant.as_slices()
+                received.append(bytes(first) + bytes(second))
+                del first, second
+                grant.commit()
         self.assertEqual(received, sent)
         self.assertLess(producer._head, M32 - 50)
 
@@ -329,14 +333,13 @@ class TornIndexTest(RingCase):
             self.set_word(0, torn)
             self.assertIsNone(self.consumer.try_read())
             self.assertEqual(self.consumer.try_read_batch(4), [])
-            self.assertIsNone(self.consumer.try_read_view())
             self.assertTrue(self.consumer.is_empty())
         self.set_word(0, head)
-        self.assertEqual(self.consumer.try_read(), b"real")
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"real")
 
     def test_producer_treats_an_impossible_tail_as_full(self):
         self.assertTrue(self.producer.try_write(b"a" * 40))
-        self.assertEqual(self.consumer.try_read(), b"a" * 40)
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"a" * 40)
         good_tail = self.word(1)
         for torn in (good_tail + 100, good_tail - 65, 0x80000000):
             self.set_word(1, torn)
@@ -346,7 +349,7 @@ class TornIndexTest(RingCase):
             self.assertEqual(self.producer.writable_bytes(), 0)
         self.set_word(1, good_tail)
         self.assertTrue(self.producer.try_write(b"b" * 30))
-        self.assertEqual(self.consumer.try_read(), b"b" * 30)
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"b" * 30)
 
 
 class HandPlacedRecordTest(unittest.TestCase):
@@ -367,8 +370,8 @@ class HandPlacedRecordTest(unittest.TestCase):
             index = raw.put_record(start, b"")
             index = raw.put_record(index, b"after")
             raw.set_words(head=index)
-            self.assertEqual(consumer.try_read(), b"")
-            self.assertEqual(consumer.try_read(), b"after")
+            self.assertEqual(consumer.try_read().into_bytes(), b"")
+            self.assertEqual(consumer.try_read().into_bytes(), b"after")
             self.assertEqual(raw.word(1), index)
         raw, consumer = self.segment()
         index = raw.put_record(0, b"")
@@ -378,18 +381,19 @@ class HandPlacedRecordTest(unittest.TestCase):
         self.assertEqual(consumer.try_read_batch(10), [b"", b"", b"x"])
         raw, consumer = self.segment()
         raw.set_words(head=raw.put_record(0, b""))
-        with consumer.try_read_view() as view:
-            self.assertEqual(len(view), 0)
-            self.assertEqual(view.tobytes(), b"")
+        with consumer.try_read() as grant:
+            self.assertEqual(len(grant), 0)
+            self.assertEqual([bytes(part) for part in grant.as_slices()], [b"", b""])
+            grant.commit()
         raw.set_words(head=raw.put_record(4, b""))
-        self.assertEqual(consumer.try_read_into(bytearray(0)), 0)
+        self.assertEqual(consumer.try_read().into_buffer(bytearray(0)), 0)
 
     def test_length_above_capacity_is_corrupted(self):
         raw, consumer = self.segment(start=10)
         raw.put_record(10, b"x" * 8, length=61)
         raw.set_words(head=10 + 12)
         for read in (consumer.try_read, lambda: consumer.try_read_batch(3),
-                     lambda: consumer.try_read_into(bytearray(100)), consumer.try_read_view):
+                     lambda: consumer.read(timeout=0)):
             with self.assertRaises(CorruptedError) as caught:
                 read()
             error = caught.exception
@@ -408,7 +412,7 @@ class HandPlacedRecordTest(unittest.TestCase):
         # Once the producer publishes the rest, the record is fine.
         raw.put(7, b"d" * 17)
         raw.set_words(head=24)
-        self.assertEqual(consumer.try_read(), b"abc" + b"d" * 17)
+        self.assertEqual(consumer.try_read().into_bytes(), b"abc" + b"d" * 17)
 
     def test_partial_prefix_is_corrupted(self):
         raw, consumer = self.segment()
@@ -443,30 +447,38 @@ class ReadIntoTest(RingCase):
     def test_buffer_too_small_leaves_the_message(self):
         self.producer.write(b"0123456789")
         small = bytearray(4)
+        grant = self.consumer.try_read()
         with self.assertRaises(BufferTooSmallError) as caught:
-            self.consumer.try_read_into(small)
+            grant.into_buffer(small)
         self.assertEqual((caught.exception.needed, caught.exception.available), (10, 4))
         self.assertIn("10", str(caught.exception))
         self.assertEqual(small, bytearray(4))
         self.assertEqual(self.consumer.readable_bytes(), 14)
         exact = bytearray(10)
-        self.assertEqual(self.consumer.try_read_into(exact), 10)
+        self.assertEqual(grant.into_buffer(exact), 10)
         self.assertEqual(exact, b"0123456789")
-        self.assertIsNone(self.consumer.try_read_into(exact))
+        self.assertIsNone(self.consumer.try_read())
+        # Leaving a with block after the refusal leaves the message too.
+        self.producer.write(b"0123456789")
+        with self.assertRaises(BufferTooSmallError):
+            with self.consumer.try_read() as grant:
+                grant.into_buffer(small)
+        self.assertEqual(self.consumer.try_read().into_bytes(), b"0123456789")
 
     def test_into_various_buffers(self):
         self.producer.write(b"\x01\x00\x02\x00")
         target = array.array("H", [0, 0, 0])
-        self.assertEqual(self.consumer.try_read_into(target), 4)
+        self.assertEqual(self.consumer.try_read().into_buffer(target), 4)
         self.assertEqual(list(target), [1, 2, 0])
         self.producer.write(b"mv")
         backing = bytearray(b"......")
-        self.assertEqual(self.consumer.read_into(memoryview(backing)[2:], timeout=5), 2)
+        self.assertEqual(self.consumer.read(timeout=5).into_buffer(memoryview(backing)[2:]), 2)
         self.assertEqual(backing, b"..mv..")
         self.producer.write(b"ro")
+        grant = self.consumer.try_read()
         with self.assertRaises(TypeError):
-            self.consumer.try_read_into(b"readonly")
-        self.assertEqual(self.consumer.try_read(), b"ro")
+            grant.into_buffer(b"readonly")
+        self.assertEqual(grant.into_bytes(), b"ro")
 
 
 class BatchTest(RingCase):
@@ -547,7 +559,7 @@ class BatchTest(RingCase):
         )
         thread.start()
         try:
-            self.assertEqual(self.consumer.read(timeout=120), b"f" * 250)
+            self.assertEqual(self.consumer.read(timeout=120).into_bytes(), b"f" * 250)
         finally:
             thread.join(120)
         self.assertEqual(results, [2])
@@ -568,64 +580,69 @@ class ZeroCopyTest(RingCase):
     def test_reserve_fill_commit(self):
         reservation = self.producer.try_reserve(12)
         self.assertEqual(len(reservation), 12)
-        self.assertEqual(len(reservation.parts), 1)
-        reservation.parts[0][:] = b"in the ring!"
+        first, second = reservation.as_slices()
+        self.assertEqual((len(first), len(second)), (12, 0))
+        first[:] = b"in the ring!"
+        del first, second
         self.assertTrue(self.consumer.is_empty(), "nothing is published before commit")
         reservation.commit()
-        self.assertEqual(self.consumer.read(timeout=5), b"in the ring!")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"in the ring!")
 
     def test_uncommitted_reservation_publishes_nothing(self):
         with self.producer.try_reserve(8) as reservation:
-            reservation.write(b"abandon!")
+            reservation.copy_from(b"abandon!")
         self.assertTrue(self.consumer.is_empty())
         self.assertEqual(self.word(0), 0)
         try:
             with self.producer.try_reserve(8) as reservation:
-                reservation.write(b"abandon!")
+                reservation.copy_from(b"abandon!")
                 raise KeyError("boom")
         except KeyError:
             pass
         self.assertTrue(self.consumer.is_empty())
         self.producer.write(b"next")
-        self.assertEqual(self.consumer.read(timeout=5), b"next")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"next")
 
     def test_commit_shorter(self):
         with self.producer.reserve(20, timeout=5) as reservation:
-            reservation.write(b"short")
+            reservation.copy_from(b"short")
             reservation.commit(5)
-        self.assertEqual(self.consumer.read(timeout=5), b"short")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"short")
         self.assertEqual(self.word(0), 9)
         reservation = self.producer.try_reserve(4)
         with self.assertRaises(ValueError):
             reservation.commit(5)
         with self.assertRaises(ValueError):
             reservation.commit(0)
-        reservation.cancel()
+        reservation.release()
         with self.assertRaises(ClosedError):
-            reservation.parts
+            reservation.as_slices()
 
     def test_wrapped_reservation_has_two_parts(self):
         self.producer.write(b"x" * 50)
-        self.assertEqual(self.consumer.read(timeout=5), b"x" * 50)
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"x" * 50)
         # head = 54: prefix at 54..57, payload from 58, wraps after 6 bytes.
         reservation = self.producer.try_reserve(20)
-        self.assertEqual([len(part) for part in reservation.parts], [6, 14])
-        reservation.write(b"ABCDEFGHIJKLMNOPQRST")
+        self.assertEqual([len(part) for part in reservation.as_slices()], [6, 14])
+        reservation.copy_from(b"ABCDEFGHIJKLMNOPQRST")
         reservation.commit()
         self.assertEqual(self.data_bytes(54, 24), (20).to_bytes(4, "little") + b"ABCDEFGHIJKLMNOPQRST")
-        with self.consumer.try_read_view() as view:
-            self.assertEqual([bytes(part) for part in view.parts], [b"ABCDEF", b"GHIJKLMNOPQRST"])
-            self.assertTrue(all(part.readonly for part in view.parts))
+        with self.consumer.try_read() as grant:
+            self.assertEqual(
+                [bytes(part) for part in grant.as_slices()], [b"ABCDEF", b"GHIJKLMNOPQRST"]
+            )
+            self.assertTrue(all(part.readonly for part in grant.as_slices()))
+            grant.commit()
         self.assertTrue(self.consumer.is_empty())
 
     def test_reservation_write_offsets(self):
         reservation = self.producer.try_reserve(10)
-        reservation.write(b"56789", offset=5)
-        reservation.write(b"01234")
+        reservation.copy_from(b"56789", offset=5)
+        reservation.copy_from(b"01234")
         with self.assertRaises(ValueError):
-            reservation.write(b"toolong", offset=5)
+            reservation.copy_from(b"toolong", offset=5)
         reservation.commit()
-        self.assertEqual(self.consumer.read(timeout=5), b"0123456789")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"0123456789")
 
     def test_reserve_validates_length(self):
         with self.assertRaises(EmptyMessageError):
@@ -646,50 +663,70 @@ class ZeroCopyTest(RingCase):
         reservation.commit()
         self.assertTrue(self.producer.try_write(b"x"))
 
-    def test_view_stays_until_released(self):
+    def test_grant_stays_until_committed(self):
         self.producer.write(b"look")
-        view = self.consumer.try_read_view()
-        self.assertEqual(bytes(view.parts[0]), b"look")
-        self.assertEqual(self.consumer.readable_bytes(), 8, "not consumed while the view is open")
+        grant = self.consumer.try_read()
+        self.assertEqual(bytes(grant.as_slices()[0]), b"look")
+        self.assertEqual(self.consumer.readable_bytes(), 8, "not consumed while the grant is open")
         with self.assertRaises(BusyError):
             self.consumer.try_read()
-        part = view.parts[0]
-        view.release()
+        part = grant.as_slices()[0]
+        grant.commit()
         with self.assertRaises(ValueError):
             bytes(part)
         self.assertTrue(self.consumer.is_empty())
-        view.release()
+        grant.release()
         self.assertTrue(self.consumer.is_empty())
+        with self.assertRaises(ClosedError):
+            grant.commit()
+
+    def test_released_grant_leaves_the_message(self):
+        self.producer.write(b"peek")
+        grant = self.consumer.try_read()
+        part = grant.as_slices()[0]
+        grant.release()
+        with self.assertRaises(ValueError):
+            bytes(part)
+        with self.assertRaises(ClosedError):
+            grant.into_bytes()
+        with self.consumer.read(timeout=5) as grant:
+            self.assertEqual(len(grant), 4)  # looked at, left
+        with self.consumer.try_read() as grant:
+            self.assertEqual(grant.into_bytes(), b"peek")
+        self.assertIsNone(self.consumer.try_read())
 
     def test_view_whose_memory_is_exported_is_not_consumed(self):
         self.producer.write(b"held")
-        view = self.consumer.try_read_view()
-        exporter = struct.iter_unpack("B", view.parts[0])  # holds a buffer export of the part
+        grant = self.consumer.try_read()
+        exporter = struct.iter_unpack("B", grant.as_slices()[0])  # holds a buffer export
+        for consume in (grant.commit, grant.into_bytes, lambda: grant.into_buffer(bytearray(9))):
+            with self.assertRaises(BusyError):
+                consume()
         with self.assertRaises(BusyError):
-            view.release()
+            grant.release()
         self.assertEqual(self.consumer.readable_bytes(), 8)
         self.assertEqual([value for (value,) in exporter], list(b"held"))
         del exporter
-        view.release()
+        grant.commit()
         self.assertTrue(self.consumer.is_empty())
 
     def test_reservation_whose_memory_is_exported_is_not_published(self):
         reservation = self.producer.try_reserve(4)
-        reservation.write(b"wait")
-        exporter = struct.iter_unpack("B", reservation.parts[0])
+        reservation.copy_from(b"wait")
+        exporter = struct.iter_unpack("B", reservation.as_slices()[0])
         with self.assertRaises(BusyError):
             reservation.commit()
         self.assertTrue(self.consumer.is_empty())
         del exporter
         reservation.commit()
-        self.assertEqual(self.consumer.read(timeout=5), b"wait")
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"wait")
 
     def test_closing_consumer_with_open_view_does_not_consume(self):
         self.producer.write(b"stay")
-        self.consumer.try_read_view()
+        self.consumer.try_read()
         self.consumer.close()
         with ShmConsumer(self.name) as again:
-            self.assertEqual(again.try_read(), b"stay")
+            self.assertEqual(again.try_read().into_bytes(), b"stay")
 
     def test_closing_producer_cancels_reservation(self):
         self.producer.try_reserve(10)

@@ -6,11 +6,15 @@ import sys
 import threading
 import unittest
 
+import shm_ring
 from shm_ring import (
     AlreadyExistsError,
+    InUseError,
+    InvalidNameError,
     InvalidCapacityError,
     NotFoundError,
     NotReadyError,
+    PeerState,
     PermissionDeniedError,
     SegmentTooSmallError,
     ShmConsumer,
@@ -117,7 +121,7 @@ class OpenTest(unittest.TestCase):
 
         def open_consumer():
             with ShmConsumer(self.name, timeout=120) as consumer:
-                result.append(consumer.read(timeout=120))
+                result.append(consumer.read(timeout=120).into_bytes())
 
         thread = threading.Thread(target=open_consumer)
         thread.start()
@@ -195,7 +199,7 @@ class CreateTest(unittest.TestCase):
                 ShmProducer(self.name, 64, exclusive=True)
             self.assertIsInstance(caught.exception, FileExistsError)
             with ShmConsumer(self.name) as consumer:
-                self.assertEqual(consumer.read(timeout=5), b"first")
+                self.assertEqual(consumer.read(timeout=5).into_bytes(), b"first")
 
     def test_exclusive_create_on_a_free_name(self):
         with ShmProducer(self.name, 64, exclusive=True) as producer:
@@ -211,7 +215,7 @@ class CreateTest(unittest.TestCase):
         old.close()  # its producer is gone: the object is stale
         new = ShmProducer(self.name, 128)
         self.addCleanup(new.close)
-        self.assertEqual(old_consumer.read(timeout=5), b"to the old object")
+        self.assertEqual(old_consumer.read(timeout=5).into_bytes(), b"to the old object")
         with ShmConsumer(self.name) as new_consumer:
             self.assertEqual(new_consumer.capacity, 128)
             self.assertTrue(new_consumer.is_empty())
@@ -253,7 +257,7 @@ class NeverUnlinkTest(unittest.TestCase):
     def test_consumer_close_keeps_the_segment(self):
         self.producer.write(b"x")
         with ShmConsumer(self.name) as consumer:
-            consumer.read(timeout=5)
+            consumer.read(timeout=5).into_bytes()
         self.assertTrue(exists(self.name))
 
     def test_consumer_in_an_exiting_child_process_keeps_the_segment(self):
@@ -263,7 +267,7 @@ class NeverUnlinkTest(unittest.TestCase):
                 "import os, sys\n"
                 "import shm_ring\n"
                 "consumer = shm_ring.ShmConsumer(sys.argv[1], timeout=60)\n"
-                "data = consumer.read(timeout=60)\n"
+                "data = consumer.read(timeout=60).into_bytes()\n"
                 "assert 'multiprocessing.resource_tracker' not in sys.modules\n"
                 "sys.stdout.write(data.decode()); sys.stdout.flush()\n" + ending + "\n"
             )
@@ -282,7 +286,7 @@ class NeverUnlinkTest(unittest.TestCase):
             self.assertTrue(exists(self.name), "segment gone after a child ending with " + ending)
             self.producer.write(b"still here")
             with ShmConsumer(self.name) as consumer:
-                self.assertEqual(consumer.read(timeout=5), b"still here")
+                self.assertEqual(consumer.read(timeout=5).into_bytes(), b"still here")
 
 
 #: ``NAME ENDING``: creates a producer with unlink_on_close, writes 5 messages, forks. The
@@ -328,6 +332,89 @@ FORKING_PRODUCER = (
 )
 
 
+class RemoveTest(unittest.TestCase):
+    """Removing a segment by name: ``remove`` refuses a live producer's, ``remove_forced``
+    does not."""
+
+    def setUp(self):
+        self.name = unique_name("rm")
+        self.addCleanup(unlink_quietly, self.name)
+
+    def test_a_live_producers_segment_is_refused_and_kept(self):
+        with ShmProducer(self.name, 64) as producer, ShmConsumer(self.name) as consumer:
+            with self.assertRaises(InUseError) as caught:
+                shm_ring.remove("/" + self.name)
+            self.assertEqual((caught.exception.name, caught.exception.holder), (self.name, "producer"))
+            self.assertIn(repr(self.name), str(caught.exception))
+            self.assertTrue(exists(self.name))
+            producer.write(b"still here")
+            self.assertEqual(consumer.try_read().into_bytes(), b"still here")
+        shm_ring.remove(self.name)  # its producer is gone now
+        self.assertFalse(exists(self.name))
+
+    def test_a_live_producer_in_another_process_is_refused(self):
+        child = subprocess.Popen(
+            [sys.executable, "-c", PRODUCER_CHILD, self.name],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            env=peer_env(),
+        )
+        self.addCleanup(child.stdout.close)
+        self.addCleanup(child.stdin.close)
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        self.assertEqual(child.stdout.readline(), b"ready\n")
+        with self.assertRaises(InUseError):
+            shm_ring.remove(self.name)
+        self.assertTrue(exists(self.name))
+        child.kill()
+        child.wait()
+        shm_ring.remove(self.name)
+        self.assertFalse(exists(self.name))
+
+    def test_an_original_library_segment_is_removed(self):
+        raw = RawSegment(self.name, 16 + 64, capacity=64)
+        self.addCleanup(raw.close)
+        shm_ring.remove(self.name)
+        self.assertFalse(exists(self.name))
+
+    def test_attached_consumers_keep_reading(self):
+        producer = ShmProducer(self.name, 64)
+        consumer = ShmConsumer(self.name)
+        self.addCleanup(consumer.close)
+        producer.write(b"in flight")
+        producer.close()
+        shm_ring.remove(self.name)
+        self.assertEqual(consumer.try_read().into_bytes(), b"in flight")
+
+    def test_forced_removal_takes_a_live_producers_segment(self):
+        with ShmProducer(self.name, 64) as producer:
+            shm_ring.remove_forced(self.name)
+            self.assertFalse(exists(self.name))
+            with self.assertRaises(NotFoundError):
+                ShmConsumer(self.name)
+            self.assertFalse(producer.unlink(), "already gone")
+            self.assertTrue(producer.try_write(b"still writable"))
+
+    def test_missing_and_invalid_names(self):
+        for remove in (shm_ring.remove, shm_ring.remove_forced):
+            with self.assertRaises(NotFoundError) as caught:
+                remove(self.name)
+            self.assertIsInstance(caught.exception, FileNotFoundError)
+            self.assertIn(repr(self.name), str(caught.exception))
+            with self.assertRaises(InvalidNameError):
+                remove("a/b")
+
+
+#: A child producer that says "ready" and holds its segment until killed.
+PRODUCER_CHILD = (
+    "import sys, shm_ring\n"
+    "producer = shm_ring.ShmProducer(sys.argv[1], 64)\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
 class ForkTest(unittest.TestCase):
     """What a child made by fork() does to its parent's segment when it ends normally."""
 
@@ -370,9 +457,9 @@ class ForkTest(unittest.TestCase):
                     # The name still refers to the parent's segment: a new consumer reads the
                     # parent's whole stream, from before the fork and after it.
                     with ShmConsumer(self.name, timeout=300) as consumer:
-                        self.assertIs(consumer.is_peer_alive(), True)
+                        self.assertIs(consumer.peer_state(), PeerState.ALIVE)
                         for i in range(10):
-                            self.assertEqual(consumer.read(timeout=300), b"message %d" % i)
+                            self.assertEqual(consumer.read(timeout=300).into_bytes(), b"message %d" % i)
                     out, err = parent.communicate(timeout=300)
                 finally:
                     if parent.poll() is None:
@@ -418,11 +505,11 @@ class ForkTest(unittest.TestCase):
                 consumer = ShmConsumer(self.name)
                 self.addCleanup(consumer.close)
                 producer.close()
-                self.assertIs(consumer.is_peer_alive(), True, "the child still holds the lock")
+                self.assertIs(consumer.peer_state(), PeerState.ALIVE, "the child still holds the lock")
             finally:
                 os.close(write_end)
                 os.waitpid(pid, 0)
-            self.assertIs(consumer.is_peer_alive(), False)
+            self.assertIs(consumer.peer_state(), PeerState.GONE)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Zero-copy parts: whatever Python object keeps hold of a reservation's or read view's memory,
-``commit()``, ``cancel()`` and ``release()`` refuse (BusyError) until it is gone, so that memory
-the ring reuses is never reachable from an object of the caller's."""
+"""Zero-copy slices: whatever Python object keeps hold of a write or read grant's memory,
+``commit()``, ``release()`` and the copying reads refuse (BusyError) until it is gone, so that
+memory the ring reuses is never reachable from an object of the caller's."""
 
 import ctypes
 import os
@@ -77,22 +77,30 @@ class ExportedPartsTest(unittest.TestCase):
         self.consumer = ShmConsumer(self.name)
         self.addCleanup(self.consumer.close)
 
-    def test_a_read_view_is_not_consumed_while_its_memory_is_held(self):
+    def test_a_read_grant_is_not_consumed_while_its_memory_is_held(self):
         for wrapped in (False, True):
             for way, hold in holders(writable=False):
                 with self.subTest(way=way, wrapped=wrapped):
                     self.ring(wrapped)
                     message = bytes(range(65, 85))
                     self.assertTrue(self.producer.try_write(message))
-                    view = self.consumer.try_read_view()
-                    self.assertEqual(len(view.parts), 2 if wrapped else 1)
-                    holder = hold(view.parts[-1])
+                    grant = self.consumer.try_read()
+                    first, second = grant.as_slices()
+                    self.assertEqual(len(second) > 0, wrapped)
+                    holder = hold(second if wrapped else first)
+                    del first, second
                     with self.assertRaises(BusyError):
-                        view.release()
+                        grant.commit()
+                    with self.assertRaises(BusyError):
+                        grant.release()
                     self.assertEqual(self.consumer.readable_bytes(), 24, "nothing consumed")
-                    self.assertEqual(view.tobytes(), message, "the view is still usable")
+                    self.assertEqual(
+                        b"".join(bytes(part) for part in grant.as_slices()),
+                        message,
+                        "the grant is still usable",
+                    )
                     del holder
-                    view.release()
+                    grant.commit()
                     self.assertTrue(self.consumer.is_empty())
                     self.assertTrue(self.producer.is_empty())
 
@@ -103,36 +111,38 @@ class ExportedPartsTest(unittest.TestCase):
                     self.ring(wrapped)
                     message = bytes(range(97, 117))
                     reservation = self.producer.try_reserve(len(message))
-                    self.assertEqual(len(reservation.parts), 2 if wrapped else 1)
-                    reservation.write(message)
-                    holder = hold(reservation.parts[-1])
+                    first, second = reservation.as_slices()
+                    self.assertEqual(len(second) > 0, wrapped)
+                    del first, second
+                    reservation.copy_from(message)
+                    holder = hold(reservation.as_slices()[1 if wrapped else 0])
                     with self.assertRaises(BusyError):
                         reservation.commit()
                     with self.assertRaises(BusyError):
-                        reservation.cancel()
+                        reservation.release()
                     self.assertTrue(self.consumer.is_empty(), "nothing published")
-                    reservation.write(message)  # still usable
+                    reservation.copy_from(message)  # still usable
                     del holder
                     reservation.commit()
-                    self.assertEqual(self.consumer.try_read(), message)
+                    self.assertEqual(self.consumer.try_read().into_bytes(), message)
 
     def test_an_array_kept_from_a_reservation_cannot_overwrite_the_next_message(self):
         self.need_numpy()
         reservation = self.producer.reserve(60, timeout=5)
-        array = numpy.frombuffer(reservation.parts[0], dtype=numpy.uint8)
+        array = numpy.frombuffer(reservation.as_slices()[0], dtype=numpy.uint8)
         array[:] = ord("a")
         with self.assertRaises(BusyError):
             reservation.commit()
         del array
         reservation.commit()
-        self.assertEqual(self.consumer.read(timeout=5), b"a" * 60)
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"a" * 60)
         self.producer.write(b"X" * 60, timeout=5)
-        self.assertEqual(self.consumer.read(timeout=5), b"X" * 60)
+        self.assertEqual(self.consumer.read(timeout=5).into_bytes(), b"X" * 60)
 
-    def test_read_view_parts_are_read_only(self):
+    def test_read_grant_slices_are_read_only(self):
         self.assertTrue(self.producer.try_write(b"read only"))
-        with self.consumer.try_read_view() as view:
-            part = view.parts[0]
+        with self.consumer.try_read() as grant:
+            part = grant.as_slices()[0]
             self.assertTrue(part.readonly)
             with self.assertRaises(TypeError):
                 part[0] = 0
@@ -145,17 +155,19 @@ class ExportedPartsTest(unittest.TestCase):
                     array[0] = 0
                 del array
             copied = (ctypes.c_char * len(part)).from_buffer_copy(part)  # a copy holds nothing
+            del part
+            grant.commit()
         self.assertEqual(copied.raw, b"read only")
         self.assertTrue(self.consumer.is_empty())
 
     def test_closing_with_held_memory_keeps_it_mapped_and_the_message_unconsumed(self):
         self.assertTrue(self.producer.try_write(b"kept"))
-        view = self.consumer.try_read_view()
-        held = memoryview(view.parts[0])
+        grant = self.consumer.try_read()
+        held = memoryview(grant.as_slices()[0])
         self.consumer.close()
         self.assertEqual(held.tobytes(), b"kept", "still mapped")
         with ShmConsumer(self.name) as again:
-            self.assertEqual(again.try_read(), b"kept")
+            self.assertEqual(again.try_read().into_bytes(), b"kept")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ off."""
 
 import unittest
 
-from shm_ring import ShmConsumer, ShmProducer, _kernel, _wait
+from shm_ring import PeerState, ShmConsumer, ShmProducer, _kernel, _wait
 from shm_ring._layout import CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER, PRODUCER_FLAGS
 from shm_ring._layout import extension_offset
 
@@ -160,7 +160,7 @@ class WakeTest(Switches, unittest.TestCase):
 
         def reserve(payload):
             with self.producer.reserve(len(payload), timeout=0) as reservation:
-                reservation.write(payload)
+                reservation.copy_from(payload)
                 reservation.commit()
 
         return {
@@ -175,11 +175,15 @@ class WakeTest(Switches, unittest.TestCase):
         buffer = bytearray(64)
 
         def read_into(timeout):
-            return bytes(buffer[: self.consumer.read_into(buffer, timeout=timeout)])
+            return bytes(buffer[: self.consumer.read(timeout=timeout).into_buffer(buffer)])
 
         def read_view(timeout):
-            with self.consumer.read_view(timeout=timeout) as view:
-                return view.tobytes()
+            with self.consumer.read(timeout=timeout) as grant:
+                first, second = grant.as_slices()
+                data = bytes(first) + bytes(second)
+                del first, second
+                grant.commit()
+                return data
 
         def read_batch(timeout):
             batch = self.consumer.read_batch(1, timeout=timeout)
@@ -187,7 +191,7 @@ class WakeTest(Switches, unittest.TestCase):
             return batch[0]
 
         return {
-            "read": lambda timeout: self.consumer.read(timeout=timeout),
+            "read": lambda timeout: self.consumer.read(timeout=timeout).into_bytes(),
             "read_into": read_into,
             "read_view": read_view,
             "read_batch": read_batch,
@@ -219,7 +223,7 @@ class WakeTest(Switches, unittest.TestCase):
     def test_blocked_writes_return_when_the_consumer_reads(self):
         def reserve():
             with self.producer.reserve(26, timeout=BLOCKED_TIMEOUT) as reservation:
-                reservation.write(b"r" * 26)
+                reservation.copy_from(b"r" * 26)
                 reservation.commit()
             return True
 
@@ -259,7 +263,7 @@ class WakeTest(Switches, unittest.TestCase):
 
         call = self.start(wait)
         self.wait_blocked(self.mm, self.producer_at, TAIL, call)
-        self.assertEqual(self.consumer.read(timeout=0), written[0])
+        self.assertEqual(self.consumer.read(timeout=0).into_bytes(), written[0])
         self.assertEqual(self.consumer.read_batch(8, timeout=0), written[1:])
         self.assertEqual(self.finish_woken(call), 0)
         if self.long_sleeps:
@@ -269,7 +273,7 @@ class WakeTest(Switches, unittest.TestCase):
         count = 3000
 
         def consume():
-            return [self.consumer.read(timeout=BLOCKED_TIMEOUT) for _ in range(count)]
+            return [self.consumer.read(timeout=BLOCKED_TIMEOUT).into_bytes() for _ in range(count)]
 
         call = self.start(consume)
         for i in range(count):
@@ -301,7 +305,7 @@ class WakerTest(Switches, unittest.TestCase):
         consumer_flags = self.buf[self.consumer_at]
         self.producer.write(b"nobody sleeps")
         self.assertEqual(self.wakes["producer"], 0)
-        self.assertEqual(self.consumer.read(timeout=0), b"nobody sleeps")
+        self.assertEqual(self.consumer.read(timeout=0).into_bytes(), b"nobody sleeps")
         self.buf[self.consumer_at] = consumer_flags | SLEEPING
         self.producer.write(b"one")
         self.assertEqual(self.wakes["producer"], 1)
@@ -314,7 +318,7 @@ class WakerTest(Switches, unittest.TestCase):
         self.assertEqual(self.consumer.read_batch(4, timeout=0), [b"one", b"two"])
         # Caught up again: the next publication (here a commit) wakes it.
         with self.producer.reserve(5) as reservation:
-            reservation.write(b"three")
+            reservation.copy_from(b"three")
             reservation.commit()
         self.assertEqual(self.wakes["producer"], 2)
         self.assertEqual(self.buf[self.consumer_at], consumer_flags | SLEEPING)
@@ -325,20 +329,26 @@ class WakerTest(Switches, unittest.TestCase):
         consumer_flags = self.buf[self.consumer_at]
         for payload in (b"a", b"b", b"c", b"d"):
             self.producer.write(payload)
-        self.assertEqual(self.consumer.read(timeout=0), b"a")
+        self.assertEqual(self.consumer.read(timeout=0).into_bytes(), b"a")
         self.assertEqual(self.wakes["consumer"], 0)
         self.buf[self.producer_at] = producer_flags | SLEEPING
         buffer = bytearray(4)
-        self.assertEqual(self.consumer.read_into(buffer, timeout=0), 1)
+        self.assertEqual(self.consumer.read(timeout=0).into_buffer(buffer), 1)
         self.assertEqual(self.wakes["consumer"], 1)
         self.assertEqual(self.consumer.read_batch(1, timeout=0), [b"c"])
         self.assertEqual(self.wakes["consumer"], 2)
-        with self.consumer.read_view(timeout=0) as view:
-            self.assertEqual(view.tobytes(), b"d")
+        with self.consumer.read(timeout=0) as grant:
+            self.assertEqual(bytes(grant.as_slices()[0]), b"d")
+            grant.commit()
         self.assertEqual(self.wakes["consumer"], 3)
         self.producer.write(b"e")
-        self.assertEqual(self.consumer.read(timeout=0), b"e")  # the try_read fast path
+        self.assertEqual(self.consumer.read(timeout=0).into_bytes(), b"e")
         self.assertEqual(self.wakes["consumer"], 4)
+        self.producer.write(b"f")
+        self.producer.write(b"g")
+        self.assertEqual(self.consumer._take(), b"f")  # the copying read without a grant
+        self.assertEqual(self.consumer._take(), b"g")  # its fast path: the head is known
+        self.assertEqual(self.wakes["consumer"], 6)
         self.assertEqual(self.buf[self.producer_at], producer_flags | SLEEPING)
         self.assertEqual(self.buf[self.consumer_at], consumer_flags)
         self.assertEqual(self.wakes["producer"], 0)
@@ -348,7 +358,7 @@ class WakerTest(Switches, unittest.TestCase):
         # the marker, and b"S" (0x53) has the SLEEPING bit set.
         self.assertEqual(self.buf[12] & SLEEPING, SLEEPING)
         self.producer.write(b"x")
-        self.assertEqual(self.consumer.read(timeout=0), b"x")
+        self.assertEqual(self.consumer.read(timeout=0).into_bytes(), b"x")
         self.assertEqual(self.wakes, {"producer": 0, "consumer": 0})
 
 
@@ -367,18 +377,18 @@ class SilentPeerTest(Switches, unittest.TestCase):
         self.addCleanup(raw.close)
         with ShmConsumer(self.name) as consumer:
             self.count_wakes("consumer", consumer)
-            self.assertIsNone(consumer.is_peer_alive())
+            self.assertIs(consumer.peer_state(), PeerState.UNKNOWN)
             head = raw.put_record(40, b"first")
             raw.set_words(head=head)
-            self.assertEqual(consumer.read(timeout=0), b"first")
-            call = self.start(lambda: consumer.read(timeout=BLOCKED_TIMEOUT))
+            self.assertEqual(consumer.read(timeout=0).into_bytes(), b"first")
+            call = self.start(lambda: consumer.read(timeout=BLOCKED_TIMEOUT).into_bytes())
             # No flag byte to announce a sleep with: the consumer polls in short naps.
             self.wait_blocked(raw.mm, None, HEAD, call)
             # This record wraps around the end of the data area.
             raw.set_words(head=raw.put_record(head, b"from the old library"))
             self.assertEqual(self.finish_woken(call), b"from the old library")
             self.assertEqual(consumer.try_read_batch(4), [])
-            self.assertIsNone(consumer.is_peer_alive())
+            self.assertIs(consumer.peer_state(), PeerState.UNKNOWN)
         self.assertEqual(self.wakes["consumer"], 0)
         self.assertEqual(raw.word(1), raw.word(0))  # the consumer published its tail
         self.assertEqual(raw.mm[8:16], (64).to_bytes(4, "little") + bytes(4))
@@ -392,13 +402,13 @@ class SilentPeerTest(Switches, unittest.TestCase):
         raw.mm[80:256] = pattern
         with ShmConsumer(self.name) as consumer:
             self.count_wakes("consumer", consumer)
-            self.assertIsNone(consumer.is_peer_alive())
+            self.assertIs(consumer.peer_state(), PeerState.UNKNOWN)
             index = 0
             for i in range(20):
                 payload = bytes([i]) * (1 + i % 40)
                 raw.set_words(head=raw.put_record(index, payload))
                 index = (index + 4 + len(payload)) & 0xFFFFFFFF
-                self.assertEqual(consumer.read(timeout=0), payload)
+                self.assertEqual(consumer.read(timeout=0).into_bytes(), payload)
             self.assertIsNone(consumer.try_read())
         self.assertEqual(raw.mm[80:256], pattern)
         self.assertEqual(raw.word(3), 0)
@@ -409,9 +419,9 @@ class SilentPeerTest(Switches, unittest.TestCase):
         self.addCleanup(raw.close)
         raw.set_words(reserved=EXTENSION_MARKER)
         with ShmConsumer(self.name) as consumer:
-            self.assertIsNone(consumer.is_peer_alive())
+            self.assertIs(consumer.peer_state(), PeerState.UNKNOWN)
             raw.set_words(head=raw.put_record(0, b"still works"))
-            self.assertEqual(consumer.read(timeout=0), b"still works")
+            self.assertEqual(consumer.read(timeout=0).into_bytes(), b"still works")
         self.assertEqual(raw.word(3), EXTENSION_MARKER)
 
     def test_a_blocked_write_sees_a_tail_advanced_by_hand(self):
@@ -420,7 +430,7 @@ class SilentPeerTest(Switches, unittest.TestCase):
             extension = extension_offset(64)
             self.assertTrue(producer.try_write(b"x" * 26))
             self.assertTrue(producer.try_write(b"y" * 26))
-            self.assertIsNone(producer.is_peer_alive())
+            self.assertIs(producer.peer_state(), PeerState.UNKNOWN)
             call = self.start(lambda: producer.write(b"z" * 26, timeout=BLOCKED_TIMEOUT))
             self.wait_blocked(raw_mm, extension + PRODUCER_FLAGS, TAIL, call)
             raw_mm[4:8] = (30).to_bytes(4, "little")  # a consumer that read one record
