@@ -145,6 +145,13 @@ fn wait_and_retry<S: Blocking, T, E>(
             let stats = side.stats();
             stats.sleeps += 1;
             stats.full_slices += u64::from(full_slice);
+            if !full_slice && woken_by_peer {
+                // The peer is at work: while it keeps publishing, spin and yield before the
+                // next sleep, so that waiting for a condition its publishes approach (room
+                // for a large message, an empty ring) does not trade a wake-up call and a
+                // sleep per publish.
+                backoff.reset();
+            }
         } else {
             backoff.snooze();
         }
