@@ -273,10 +273,22 @@ def _consume(options, consumer, stream):
             for data in batch:
                 total += _check(data, i, stream, verify)
                 i += 1
+    elif not options.zero_copy:
+        try_read_bytes = consumer.try_read_bytes
+        read_bytes = consumer.read_bytes
+        for i in range(count):
+            try:
+                data = try_read_bytes()
+                if data is None:
+                    data = read_bytes(timeout)
+            except ShmRingError as error:
+                raise _failure(error, i)
+            if start is None:
+                start = time.perf_counter()
+            total += _check(data, i, stream, verify)
     else:
         try_read = consumer.try_read
         read = consumer.read
-        zero_copy = options.zero_copy
         pattern = stream.pattern
         for i in range(count):
             try:
@@ -287,25 +299,22 @@ def _consume(options, consumer, stream):
                 raise _failure(error, i)
             if start is None:
                 start = time.perf_counter()
-            if zero_copy:
-                n = stream.length(i)
-                if len(grant) != n:
-                    raise Failure("length {}, expected {}".format(len(grant), n), i)
-                if verify:
-                    first, second = grant.as_slices()
-                    at = stream.offset(i)
-                    if not (
-                        pattern.startswith(first, at)
-                        and pattern.startswith(second, at + len(first))
-                    ):
-                        data = bytes(first) + bytes(second)
-                        del first, second
-                        grant.release()
-                        raise Failure(_mismatch(data, i, n), i)
+            n = stream.length(i)
+            if len(grant) != n:
+                raise Failure("length {}, expected {}".format(len(grant), n), i)
+            if verify:
+                first, second = grant.as_slices()
+                at = stream.offset(i)
+                if not (
+                    pattern.startswith(first, at)
+                    and pattern.startswith(second, at + len(first))
+                ):
+                    data = bytes(first) + bytes(second)
                     del first, second
-                grant.commit()
-            else:
-                n = _check(grant.into_bytes(), i, stream, verify)
+                    grant.release()
+                    raise Failure(_mismatch(data, i, n), i)
+                del first, second
+            grant.commit()
             total += n
     return total, time.perf_counter() - start
 

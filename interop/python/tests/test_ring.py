@@ -110,6 +110,22 @@ class WriteReadTest(RingCase):
         self.assertTrue(self.producer.try_write(b"x" * 60))
         self.assertEqual(self.consumer.try_read().into_bytes(), b"x" * 60)
 
+    def test_the_one_call_copying_read_consumes_in_order(self):
+        self.assertIsNone(self.consumer.try_read_bytes())
+        for message in (b"one", b"two", b"three"):
+            self.assertTrue(self.producer.try_write(message))
+        self.assertEqual(self.consumer.try_read_bytes(), b"one")
+        self.assertEqual(self.consumer.read_bytes(timeout=5), b"two")
+        # It shares the grant's rules: no copying read while a grant is open.
+        grant = self.consumer.try_read()
+        with self.assertRaises(BusyError):
+            self.consumer.try_read_bytes()
+        grant.release()
+        self.assertEqual(self.consumer.read_bytes(timeout=5), b"three")
+        with self.assertRaises(ShmTimeoutError):
+            self.consumer.read_bytes(timeout=0)
+        self.assertTrue(self.consumer.is_empty())
+
     def test_full_ring_refuses_and_writes_nothing(self):
         self.assertTrue(self.producer.try_write(b"a" * 40))
         self.assertEqual(self.producer.writable_bytes(), 20)
