@@ -4,7 +4,7 @@
 use std::io;
 
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::Mode;
+use rustix::fs::{Mode, RawMode};
 use rustix::shm;
 
 use crate::region::Region;
@@ -31,7 +31,8 @@ fn failed(operation: &'static str) -> impl FnOnce(rustix::io::Errno) -> (&'stati
 impl Object {
     /// Creates a new object (failing if the name exists) with exactly `mode` permission bits.
     pub(crate) fn create(os_name: &str, mode: u32) -> OsResult<Object> {
-        let mode = Mode::from_bits_truncate(mode & 0o777);
+        // `mode_t` is `u32` on Linux and `u16` on macOS; the nine permission bits fit either.
+        let mode = Mode::from_bits_truncate((mode & 0o777) as RawMode);
         let fd = shm::open(
             os_name,
             shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
