@@ -1,9 +1,4 @@
-//! Crash tests: a producer or consumer process killed with SIGKILL at a chosen point.
-//!
-//! This file has its own small test runner (`harness = false`) because the processes to kill
-//! are this very executable, started again in a child role (`SHM_RING_CRASH_CHILD`). A child
-//! does its part, prints `ready`, and waits to be killed; the parent synchronises on that line
-//! and on the blocked thread being asleep in the kernel, never on sleeps.
+//! The crash cases and the child roles they start.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -415,75 +410,46 @@ fn a_forked_child_ending_normally_keeps_the_parents_segment() {
     }
 }
 
-// ---------------------------------------------------------------- runner
+// ---------------------------------------------------------------- list
 
-fn main() {
+/// Becomes the child role the environment names, if any: such a process never returns.
+pub(crate) fn run_child_if_asked() {
     if let Ok(role) = std::env::var(CHILD_ROLE) {
         child(
             &role,
             &std::env::var(CHILD_NAME).expect("segment name for the child"),
         );
     }
-    let tests: [(&str, fn()); 7] = [
-        (
-            "a_killed_producer_leaves_only_whole_messages",
-            a_killed_producer_leaves_only_whole_messages,
-        ),
-        (
-            "a_killed_producer_is_taken_over_without_loss",
-            a_killed_producer_is_taken_over_without_loss,
-        ),
-        (
-            "a_killed_consumer_is_replaced_without_loss",
-            a_killed_consumer_is_replaced_without_loss,
-        ),
-        (
-            "a_live_producer_in_another_process_keeps_its_segment",
-            a_live_producer_in_another_process_keeps_its_segment,
-        ),
-        (
-            "a_live_consumer_in_another_process_keeps_its_role",
-            a_live_consumer_in_another_process_keeps_its_role,
-        ),
-        (
-            "producers_racing_for_one_name_leave_exactly_one_live",
-            producers_racing_for_one_name_leave_exactly_one_live,
-        ),
-        (
-            "a_forked_child_ending_normally_keeps_the_parents_segment",
-            a_forked_child_ending_normally_keeps_the_parents_segment,
-        ),
-    ];
-    // Understands what cargo passes: name filters, and --ignored (nothing here is ignored).
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let only_ignored = args.iter().any(|a| a == "--ignored");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let selected: Vec<_> = tests
-        .iter()
-        .filter(|_| !only_ignored)
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests", selected.len());
-    let mut failed = Vec::new();
-    for (name, test) in &selected {
-        let outcome = std::panic::catch_unwind(test);
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        if outcome.is_err() {
-            failed.push(*name);
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out\n",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
-        failed.len(),
-        tests.len() - selected.len()
-    );
-    if !failed.is_empty() {
-        println!("failures:\n    {}", failed.join("\n    "));
-        std::process::exit(101);
-    }
 }
+
+/// Every case, by name.
+pub(crate) const TESTS: [(&str, fn()); 7] = [
+    (
+        "a_killed_producer_leaves_only_whole_messages",
+        a_killed_producer_leaves_only_whole_messages,
+    ),
+    (
+        "a_killed_producer_is_taken_over_without_loss",
+        a_killed_producer_is_taken_over_without_loss,
+    ),
+    (
+        "a_killed_consumer_is_replaced_without_loss",
+        a_killed_consumer_is_replaced_without_loss,
+    ),
+    (
+        "a_live_producer_in_another_process_keeps_its_segment",
+        a_live_producer_in_another_process_keeps_its_segment,
+    ),
+    (
+        "a_live_consumer_in_another_process_keeps_its_role",
+        a_live_consumer_in_another_process_keeps_its_role,
+    ),
+    (
+        "producers_racing_for_one_name_leave_exactly_one_live",
+        producers_racing_for_one_name_leave_exactly_one_live,
+    ),
+    (
+        "a_forked_child_ending_normally_keeps_the_parents_segment",
+        a_forked_child_ending_normally_keeps_the_parents_segment,
+    ),
+];
