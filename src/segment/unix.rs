@@ -40,7 +40,9 @@ impl Object {
         )
         .map_err(failed("shm_open"))?;
         // shm_open's mode is filtered through the umask; set it again so it is exactly what
-        // was asked for.
+        // was asked for. macOS's kernel has no chmod for shared-memory objects (fchmod fails
+        // on them), so there the object keeps shm_open's mode, less the umask.
+        #[cfg(not(target_os = "macos"))]
         rustix::fs::fchmod(&fd, mode).map_err(failed("fchmod"))?;
         Ok(Object { fd })
     }
