@@ -55,8 +55,11 @@ pub(crate) trait Side {
     /// The other side's flag byte (0 when it has none).
     fn peer_flags(&self) -> u8;
     /// The other side's index word, and its value when the last attempt loaded it.
+    // Only Linux sleeps in a futex; elsewhere blocking calls poll without flagging it.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn sleep_target(&self) -> (&AtomicU32, u32);
     /// Sets or clears this side's sleeping flag.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn set_sleeping(&self, sleeping: bool);
 }
 

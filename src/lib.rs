@@ -98,8 +98,9 @@
 //! `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository have the details.
 //!
 //! # Platform
-//! POSIX shared memory: tested on Linux; the same code builds for macOS (not tested here).
-//! Windows is not supported.
+//! POSIX shared memory: tested on Linux. The same code type-checks for macOS (x86_64 and
+//! aarch64) but is not run there; liveness, [`list`] and kernel sleeping are Linux's (see the
+//! README's Limits). Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 mod error;

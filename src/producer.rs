@@ -58,7 +58,9 @@ impl ProducerOptions {
     }
 
     /// Permission bits of the new segment (only `0o777` counts). The default `0o600` lets only
-    /// the owner open it. Applied exactly, whatever the process's umask.
+    /// the owner open it. Applied exactly, whatever the process's umask, except on macOS,
+    /// whose kernel cannot change a shared-memory object's mode after `shm_open`: there the
+    /// umask's bits are cleared from it.
     ///
     /// ```
     /// # let name = &format!("doc-mode-{}", std::process::id());

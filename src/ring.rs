@@ -131,8 +131,9 @@ pub struct RingProducer {
     cached_tail: Cell<u32>,
     /// The raw `tail` the last load saw, plausible or not.
     seen_tail: Cell<u32>,
-    /// This side's flag byte, without [`FLAG_SLEEPING`].
-    #[cfg_attr(loom, allow(dead_code))]
+    /// This side's flag byte, without [`FLAG_SLEEPING`]. Only Linux's futex sleep writes it
+    /// again (with the sleeping bit); elsewhere it is written once, on attaching.
+    #[cfg_attr(any(loom, not(target_os = "linux")), allow(dead_code))]
     flags: u8,
     /// Where the extension block starts; `None` only for a ring taken over from a producer
     /// that made none (the original library's layout), which then has no flags to read or
@@ -390,12 +391,14 @@ impl RingProducer {
 
     /// The word a sleeping producer waits on (`tail`), and its value at the last load.
     #[cfg(not(loom))]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn sleep_target(&self) -> (&IndexWord, u32) {
         (self.region.word(TAIL), self.seen_tail.get())
     }
 
     /// Sets or clears [`FLAG_SLEEPING`] in the producer's flag byte.
     #[cfg(not(loom))]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn set_sleeping(&self, sleeping: bool) {
         if let Some(extension) = self.extension {
             let flags = if sleeping {
@@ -444,8 +447,9 @@ pub struct RingConsumer {
     cached_head: Cell<u32>,
     /// The raw `head` the last load saw, plausible or not.
     seen_head: Cell<u32>,
-    /// This side's flag byte, without [`FLAG_SLEEPING`].
-    #[cfg_attr(loom, allow(dead_code))]
+    /// This side's flag byte, without [`FLAG_SLEEPING`]. Only Linux's futex sleep writes it
+    /// again (with the sleeping bit); elsewhere it is written once, on attaching.
+    #[cfg_attr(any(loom, not(target_os = "linux")), allow(dead_code))]
     flags: u8,
     /// Where the extension block starts, if the producer made one (one of the original
     /// library's does not, and then there are no flags to read or write).
@@ -611,12 +615,14 @@ impl RingConsumer {
 
     /// The word a sleeping consumer waits on (`head`), and its value at the last load.
     #[cfg(not(loom))]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn sleep_target(&self) -> (&IndexWord, u32) {
         (self.region.word(HEAD), self.seen_head.get())
     }
 
     /// Sets or clears [`FLAG_SLEEPING`] in the consumer's flag byte.
     #[cfg(not(loom))]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn set_sleeping(&self, sleeping: bool) {
         if let Some(extension) = self.extension {
             let flags = if sleeping {

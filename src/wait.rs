@@ -76,8 +76,11 @@ pub(crate) trait Blocking {
     /// Whether the other side is alive.
     fn peer_state(&self) -> PeerState;
     /// The other side's index word, and its value when the last attempt loaded it.
+    // Only Linux sleeps in a futex; elsewhere blocking calls poll without flagging it.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn sleep_target(&self) -> (&AtomicU32, u32);
     /// Sets or clears this side's sleeping flag.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn set_sleeping(&self, sleeping: bool);
     /// The end's sleep counters.
     fn stats(&mut self) -> &mut WaitStats;
@@ -183,7 +186,8 @@ fn park<S: Blocking>(side: &S, max: Duration, fence_peer: bool) -> bool {
     slept == Err(rustix::io::Errno::TIMEDOUT)
 }
 
-/// Without futexes: sleep for the slice and look again.
+/// Without futexes: sleep for the slice and look again. Nobody can wake this sleep, so the
+/// sleeping flag stays clear and the publisher never tries.
 #[cfg(not(target_os = "linux"))]
 fn park<S: Blocking>(_side: &S, max: Duration, _fence_peer: bool) -> bool {
     std::thread::sleep(max);
@@ -224,6 +228,7 @@ mod tests {
     struct Idle {
         flags: u8,
         state: PeerState,
+        #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
         word: AtomicU32,
         sleeping: Cell<bool>,
         /// Whether `peer_state` has been asked.

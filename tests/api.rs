@@ -1,6 +1,9 @@
 //! The public API on real shared-memory segments: every read and write form, the options, and
 //! every error a caller can get when creating or opening a segment.
 
+// Some cases need Linux and say so with a cfg; what only they use is unused elsewhere.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
+
 use std::time::Duration;
 
 use shm_ring::{
@@ -440,6 +443,9 @@ fn introspection_reports_sizes_and_names() {
     assert!(p.is_empty() && c.is_empty());
 }
 
+// The flag says the producer holds its liveness lock: an open-file-description lock, which
+// only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn the_header_is_written_as_the_protocol_says() {
     let name = unique_name("header");
@@ -476,6 +482,8 @@ fn the_header_is_written_as_the_protocol_says() {
     assert_eq!(raw.size(), segment_len(4096) as u64);
 }
 
+// Backing with memory at creation is fallocate, which only Linux does.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_new_segment_is_backed_by_memory_from_the_start() {
     // Allocated by `create`, not on first touch: a full /dev/shm is an error from `create`
@@ -505,6 +513,8 @@ fn segments_are_private_to_their_owner_by_default() {
     assert_eq!(Raw::open(&name).mode(), 0o600);
 }
 
+// macOS cannot change a shared-memory object's mode after shm_open.
+#[cfg(not(target_os = "macos"))]
 #[test]
 fn the_requested_mode_is_applied_exactly_whatever_the_umask() {
     let name = unique_name("mode644");
@@ -533,6 +543,8 @@ fn exclusive_create_refuses_an_existing_name() {
     );
 }
 
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_live_producers_segment_is_never_replaced() {
     let name = unique_name("live");
@@ -589,6 +601,8 @@ fn a_producer_leaves_a_name_that_was_given_to_another_segment() {
     assert!(exists(&name));
 }
 
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_ring_has_one_consumer_at_a_time() {
     let (_p, first) = pair("oneconsumer", 4096);
@@ -608,6 +622,8 @@ fn a_ring_has_one_consumer_at_a_time() {
     ShmConsumer::open(&name).expect("the consumer role is free again");
 }
 
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn each_end_knows_whether_the_other_is_alive() {
     let name = unique_name("alive");
@@ -1007,6 +1023,8 @@ fn a_write_grant_refuses_a_payload_of_another_length() {
     p.try_reserve(4).unwrap().copy_from_slice(b"five!");
 }
 
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn wait_until_empty_reports_a_timeout_and_a_gone_consumer() {
     let (mut p, c) = pair("drain", 4096);
@@ -1022,6 +1040,8 @@ fn wait_until_empty_reports_a_timeout_and_a_gone_consumer() {
     );
 }
 
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn remove_refuses_a_live_producers_segment_unless_forced() {
     let name = unique_name("remove");

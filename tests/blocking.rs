@@ -5,6 +5,10 @@
 //! sleeping), then acts, and checks from the end's [`WaitStats`] that the sleep was ended by
 //! a wake-up rather than by running out its slice. The peer-check interval is set far above
 //! any test's length, so a missed wake-up cannot be hidden by a slice ending on its own.
+//!
+//! Linux only: elsewhere blocking calls poll in bounded sleeps (no futex, no `membarrier`), so
+//! there is no wake-up to test, and no `/proc` to watch a thread sleep through.
+#![cfg(target_os = "linux")]
 
 use std::time::Duration;
 

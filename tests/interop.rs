@@ -17,6 +17,9 @@
 //! `python3` and a C++ compiler (`g++` or `$CXX`) are required: without them these tests fail,
 //! saying what to install.
 
+// Some cases need Linux and say so with a cfg; what only they use is unused elsewhere.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
+
 use support::peers::{peer_failure, peer_report, run_pair, Lang, Order, RUN_LIMIT};
 use support::process::{wait_until, Running, HANG_GUARD};
 use support::raw::Raw;
@@ -188,6 +191,7 @@ fn cpp_consumer_delivers_zero_length_records() {
 }
 
 /// Which end of a running pair is killed.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy)]
 enum Victim {
     Producer,
@@ -198,6 +202,8 @@ enum Victim {
 /// messages flow, kills `victim` with SIGKILL and checks that the survivor notices the death
 /// through the liveness locks: it fails with "the producer is gone" / "the consumer is gone"
 /// long before its ten-minute timeout could have run out.
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
     let name = unique_name("gone");
     let _cleanup = Removes(name.clone());
@@ -249,6 +255,8 @@ fn survivor_sees_the_peer_gone(producer: Lang, consumer: Lang, victim: Victim) {
 
 macro_rules! liveness {
     ($($test:ident: $producer:ident -> $consumer:ident;)*) => {$(
+        // Liveness is told by open-file-description locks, which only Linux has.
+        #[cfg(target_os = "linux")]
         #[test]
         fn $test() {
             survivor_sees_the_peer_gone(Lang::$producer, Lang::$consumer, Victim::Producer);
@@ -266,6 +274,8 @@ liveness! {
     cpp_to_python_survive_each_others_death: Cpp -> Python;
 }
 
+// A private mount namespace with a small /dev/shm is Linux's (unshare, tmpfs).
+#[cfg(target_os = "linux")]
 #[test]
 fn a_full_shared_memory_file_system_is_an_error_from_create_in_every_language() {
     // In a private mount namespace (root only, like the permission tests), /dev/shm is a

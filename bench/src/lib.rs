@@ -78,7 +78,11 @@ const BATCH: usize = 256;
 /// The returned guard gives the thread back its previous CPUs when dropped: threads and child
 /// processes started later inherit the CPUs of the thread that starts them, and must not all
 /// inherit one.
+///
+/// Only Linux lets a thread choose its CPUs; elsewhere (macOS has affinity hints only) this
+/// does nothing, and the two sides run wherever the scheduler puts them.
 #[must_use = "the thread is unpinned when the guard is dropped"]
+#[cfg(target_os = "linux")]
 pub fn pin(index: usize) -> Pinned {
     use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
     let Ok(allowed) = sched_getaffinity(None) else {
@@ -98,9 +102,22 @@ pub fn pin(index: usize) -> Pinned {
     }
 }
 
+/// See the Linux [`pin`]: without CPU affinity, the thread stays where it is.
+#[must_use = "the thread is unpinned when the guard is dropped"]
+#[cfg(not(target_os = "linux"))]
+pub fn pin(_index: usize) -> Pinned {
+    Pinned(None)
+}
+
 /// A thread pinned by [`pin`]; dropping it restores the CPUs the thread had before.
+#[cfg(target_os = "linux")]
 pub struct Pinned(Option<rustix::thread::CpuSet>);
 
+/// A thread [`pin`] left where it was: there is nothing to restore.
+#[cfg(not(target_os = "linux"))]
+pub struct Pinned(Option<std::convert::Infallible>);
+
+#[cfg(target_os = "linux")]
 impl Drop for Pinned {
     fn drop(&mut self) {
         if let Some(allowed) = &self.0 {
@@ -531,7 +548,8 @@ pub fn wake_latency(samples: usize, idle: Duration) -> Vec<Duration> {
 /// The reference for [`wake_latency`]: how long a thread asleep in a bare `FUTEX_WAIT` (shared,
 /// like the ring's) takes to run again after another thread, on the other core, changes the
 /// word and calls `FUTEX_WAKE`, after the same idle time. What the kernel and the machine
-/// allow, with no ring around it.
+/// allow, with no ring around it. Linux only: futexes are Linux's.
+#[cfg(target_os = "linux")]
 pub fn raw_futex_wake(samples: usize, idle: Duration) -> Vec<Duration> {
     use rustix::thread::futex;
     let word = Arc::new(CachePadded::new(AtomicU32::new(0)));

@@ -1,6 +1,9 @@
 //! The `shm-ring` binary run as a process, against segments made by the Rust, Python and C++
 //! peers, by hand in the original layout, and by hostile writers.
 
+// Some cases need Linux and say so with a cfg; what only they use is unused elsewhere.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -47,6 +50,8 @@ const SIZE: usize = 100;
 /// A peer producer of `lang` writes 3 messages and waits for them to be read: `inspect`
 /// reports their sizes without taking them, `rm` refuses the live producer's segment, and
 /// `recv` then reads all 3 intact (the peer checks that its consumer read everything).
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 fn peer_producer_is_inspected_refused_and_drained(lang: Lang) {
     let name = unique_name("cli-pp");
     let _removes = Removes(name.clone());
@@ -105,16 +110,22 @@ fn peer_producer_is_inspected_refused_and_drained(lang: Lang) {
     assert!(done.status.success(), "{}", output_text(&done));
 }
 
+// See peer_producer_is_inspected_refused_and_drained.
+#[cfg(target_os = "linux")]
 #[test]
 fn rust_peer_producer() {
     peer_producer_is_inspected_refused_and_drained(Lang::Rust);
 }
 
+// See peer_producer_is_inspected_refused_and_drained.
+#[cfg(target_os = "linux")]
 #[test]
 fn python_peer_producer() {
     peer_producer_is_inspected_refused_and_drained(Lang::Python);
 }
 
+// See peer_producer_is_inspected_refused_and_drained.
+#[cfg(target_os = "linux")]
 #[test]
 fn cpp_peer_producer() {
     peer_producer_is_inspected_refused_and_drained(Lang::Cpp);
@@ -227,6 +238,8 @@ fn send_without_create_writes_on_after_what_the_ring_holds() {
     drop(producer);
 }
 
+// Only Linux lists its shared memory, in /dev/shm.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_hand_made_ring_of_the_original_layout_is_listed_inspected_and_read() {
     let name = unique_name("cli-orig");
@@ -256,6 +269,8 @@ fn a_hand_made_ring_of_the_original_layout_is_listed_inspected_and_read() {
     assert_eq!(raw.word(4), head);
 }
 
+// Only Linux lists its shared memory (in /dev/shm) and has liveness locks.
+#[cfg(target_os = "linux")]
 #[test]
 fn list_json_holds_every_field() {
     let name = unique_name("cli-list");
@@ -308,6 +323,8 @@ fn list_json_holds_every_field() {
     drop(producer);
 }
 
+// Only Linux lists its shared memory (in /dev/shm) and has liveness locks.
+#[cfg(target_os = "linux")]
 #[test]
 fn gc_dry_run_lists_a_dead_owners_segment_and_not_a_live_one() {
     let dead = unique_name("cli-dead");
@@ -332,6 +349,8 @@ fn gc_dry_run_lists_a_dead_owners_segment_and_not_a_live_one() {
     drop(producer);
 }
 
+// Liveness is told by open-file-description locks, which only Linux has.
+#[cfg(target_os = "linux")]
 #[test]
 fn rm_removes_dead_segments_and_force_removes_live_ones() {
     let name = unique_name("cli-rm");
@@ -351,6 +370,8 @@ fn rm_removes_dead_segments_and_force_removes_live_ones() {
 
 /// The hostile headers and records of the library's tests: each gives a verdict line and
 /// exit 0 from `inspect`, and `list` and `recv` do not panic on them.
+// Only Linux lists its shared memory, in /dev/shm.
+#[cfg(target_os = "linux")]
 #[test]
 fn hostile_segments_give_a_verdict_line_never_a_panic() {
     let name = &unique_name("cli-hostile");
@@ -466,6 +487,8 @@ fn usage_errors_exit_2_and_help_and_completions_exit_0() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cli-no-such-segment"));
 }
 
+// Looks for leftovers in /dev/shm, where only Linux keeps shared memory.
+#[cfg(target_os = "linux")]
 #[test]
 fn bench_json_reports_throughput_and_latency_and_leaves_no_segment() {
     let out = ok(run(&[

@@ -4,7 +4,7 @@
 use std::io;
 
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::Mode;
+use rustix::fs::{Mode, RawMode};
 use rustix::shm;
 
 use crate::region::Region;
@@ -31,7 +31,8 @@ fn failed(operation: &'static str) -> impl FnOnce(rustix::io::Errno) -> (&'stati
 impl Object {
     /// Creates a new object (failing if the name exists) with exactly `mode` permission bits.
     pub(crate) fn create(os_name: &str, mode: u32) -> OsResult<Object> {
-        let mode = Mode::from_bits_truncate(mode & 0o777);
+        // `mode_t` is `u32` on Linux and `u16` on macOS; the nine permission bits fit either.
+        let mode = Mode::from_bits_truncate((mode & 0o777) as RawMode);
         let fd = shm::open(
             os_name,
             shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
@@ -39,7 +40,9 @@ impl Object {
         )
         .map_err(failed("shm_open"))?;
         // shm_open's mode is filtered through the umask; set it again so it is exactly what
-        // was asked for.
+        // was asked for. macOS's kernel has no chmod for shared-memory objects (fchmod fails
+        // on them), so there the object keeps shm_open's mode, less the umask.
+        #[cfg(not(target_os = "macos"))]
         rustix::fs::fchmod(&fd, mode).map_err(failed("fchmod"))?;
         Ok(Object { fd })
     }
