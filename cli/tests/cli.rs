@@ -523,3 +523,136 @@ fn recv_waits_with_a_timeout_and_says_so() {
     );
     drop(producer);
 }
+
+/// Sends SIGINT (what Ctrl-C sends) to process `pid`.
+fn interrupt(pid: u32) {
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -INT {pid} failed");
+}
+
+#[test]
+fn ctrl_c_stops_recv_cleanly_and_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    let name = unique_name("cli-intrecv");
+    let _removes = Removes(name.clone());
+    let mut producer = ShmProducer::create(&name, 4096).unwrap();
+    let mut recv = shm_ring()
+        .args(["recv", &name, "--follow", "--lines"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shm-ring recv");
+    producer.try_write(b"one").unwrap();
+    producer.try_write(b"two").unwrap();
+    let mut lines = BufReader::new(recv.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "one");
+    assert_eq!(lines.next().unwrap().unwrap(), "two");
+    interrupt(recv.id());
+    let status = recv.wait().unwrap();
+    assert!(
+        status.success(),
+        "recv --follow ends with 0 on Ctrl-C: {status}"
+    );
+    // The consumer role is free again, nothing it read is delivered twice, and the ring
+    // carries on.
+    producer.try_write(b"three").unwrap();
+    let mut next = shm_ring::ShmConsumer::open(&name).expect("the consumer role is free");
+    assert_eq!(next.try_read().unwrap().into_vec(), b"three");
+    assert!(exists(&name), "recv never removes a segment");
+}
+
+#[test]
+fn ctrl_c_stops_send_and_removes_only_what_it_created() {
+    let name = unique_name("cli-intsend");
+    let _removes = Removes(name.clone());
+    let dir = support::tools::target_tmpdir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("data");
+    std::fs::write(&file, [7u8; 40]).unwrap();
+    let file = file.to_str().unwrap();
+    // Two 40-byte messages cannot both fit a 64-byte ring, and nobody reads: send waits.
+    let send = shm_ring()
+        .args(["send", &name, "--create", "--capacity", "64", "--unlink"])
+        .args(["--file", file, "--file", file])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shm-ring send");
+    wait_until("send to fill the ring", HANG_GUARD, || {
+        shm_ring::inspect(&name)
+            .ok()
+            .and_then(|info| info.messages)
+            .is_some_and(|messages| messages.sizes == [40])
+    });
+    interrupt(send.id());
+    let out = send.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(
+        !exists(&name),
+        "send --create --unlink removes the ring it made"
+    );
+
+    // A ring it did not create stays, with what was written.
+    let _owner = ShmProducer::create(&name, 64).unwrap();
+    drop(_owner);
+    let send = shm_ring()
+        .args(["send", &name, "--file", file, "--file", file])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shm-ring send");
+    wait_until("send to fill the ring", HANG_GUARD, || {
+        shm_ring::inspect(&name)
+            .ok()
+            .and_then(|info| info.messages)
+            .is_some_and(|messages| messages.sizes == [40])
+    });
+    interrupt(send.id());
+    let out = send.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(exists(&name), "a ring send did not create is never removed");
+    let mut consumer = shm_ring::ShmConsumer::open(&name).unwrap();
+    assert_eq!(consumer.try_read().unwrap().into_vec(), [7u8; 40]);
+}
+
+#[test]
+fn ctrl_c_stops_bench_and_leaves_none_of_its_segments() {
+    let bench = shm_ring()
+        .args([
+            "bench",
+            "--sizes",
+            "64",
+            "--count",
+            "1000000000",
+            "--rounds",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shm-ring bench");
+    let prefix = format!("shm-ring-bench-{}-", bench.id());
+    let ours = |prefix: &str| -> Vec<String> {
+        std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with(prefix))
+            .collect()
+    };
+    wait_until("bench to make its ring", HANG_GUARD, || {
+        !ours(&prefix).is_empty()
+    });
+    interrupt(bench.id());
+    let out = bench.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(
+        ours(&prefix),
+        Vec::<String>::new(),
+        "bench removes what it made"
+    );
+}
