@@ -160,8 +160,9 @@ class ClosedError(ShmRingError, ValueError):
 class InUseError(ShmRingError):
     """A live process already holds this end of the segment.
 
-    Raised when a producer is created (not exclusively) on a name whose producer is alive, and
-    when a consumer opens a ring whose consumer is alive. The segment is left untouched.
+    Raised when a producer is created (not exclusively) on a name whose producer is alive or
+    takes over (``ShmProducer.open``) a ring whose producer is alive, and when a consumer opens
+    a ring whose consumer is alive. The segment is left untouched.
     Attributes: ``name`` (the segment) and ``holder`` (``"producer"`` or ``"consumer"``).
 
     It derives from no builtin on purpose: ``FileExistsError`` means "the name is taken", and

@@ -433,7 +433,8 @@ class ShmProducer(_RingEnd):
         self._name = name
         self._head = head
         self._tail_cache = tail
-        # The consumer's flag byte (a named producer always makes the extension block).
+        # The consumer's flag byte, or None for a ring without the extension block (see
+        # ``_resume``).
         self._bind_end(segment, capacity, fence)
 
     def _used(self):
@@ -793,6 +794,32 @@ class ShmProducer(_RingEnd):
         if self._unlink_on_close and creator and self._segment.fd is not None:
             self.unlink()
 
+    # -- taking over a ring --------------------------------------------------------------
+
+    @classmethod
+    def open(cls, name: str) -> "ShmProducer":
+        """Take over the producer role of the existing ring ``name``, whose producer is gone,
+        and write on after what is already in it: messages published and not yet read stay,
+        and the consumer (attached or to come) reads them first.
+
+        This is how a restarted producer process continues its stream, and how a ring of the
+        original library's layout, made by a program that has ended, is written to. Only the
+        layout the header describes is mapped (the header is checked first), the producer's
+        flag byte is written only if the ring has the extension block, and nothing else of the
+        header changes. A tail more than ``capacity`` bytes behind the head reads as a full
+        ring. The segment keeps its size, mode and name: ``close()`` never unlinks it.
+
+        Raises InUseError (``holder == "producer"``) while a live producer holds the ring, and
+        what ``ShmConsumer(name)`` raises for a segment that is missing (NotFoundError), not
+        initialised yet (NotReadyError) or not a valid ring (InvalidCapacityError,
+        SegmentTooSmallError).
+        """
+        bare = bare_name(name)
+        fence = _order.fence_for_new_ring()
+        segment, capacity = open_segment(bare, fence)
+        attach(segment, _barrier_for_new_ring(), "producer")
+        return cls._resume(bare, segment, capacity, fence)
+
     # -- rings in caller-provided memory ---------------------------------------------------
 
     @classmethod
@@ -810,6 +837,13 @@ class ShmProducer(_RingEnd):
             segment, capacity = create_memory_ring(buffer, start_index, fence)
         else:
             segment, capacity = open_memory_ring(buffer, fence)
+        return cls._resume("", segment, capacity, fence)
+
+    @classmethod
+    def _resume(cls, name, segment, capacity, fence):
+        """A producer of the validated ``segment`` (its ring of ``capacity`` bytes; its lock
+        and flag byte, if any, already taken and written), writing on at the shared head: what
+        was published stays, unread or not."""
         self = cls.__new__(cls)
         self._closed = True
         self._released = True
@@ -820,10 +854,11 @@ class ShmProducer(_RingEnd):
         # A torn or stale tail counts as a full ring until the next look.
         if (head - tail) & _M32 > capacity:
             tail = (head - capacity) & _M32
-        self._bind("", segment, capacity, fence, head, tail)
-        # There is no consumer flag byte: the reserved word's first byte, 0 in such a ring,
-        # stands in for it (its SLEEPING bit is never set).
-        self._peer_flag = HEADER_LEN - 4
+        self._bind(name, segment, capacity, fence, head, tail)
+        if segment.extension is None:
+            # There is no consumer flag byte: the reserved word's first byte stands in for it.
+            # Its SLEEPING bit means nothing there, and waking without futex does nothing.
+            self._peer_flag = HEADER_LEN - 4
         return self
 
 
@@ -1216,6 +1251,32 @@ class ShmConsumer(_RingEnd):
         message in the ring. Idempotent. In a child made by ``fork()`` it only lets go of the
         descriptor and the mapping (see ShmProducer.close)."""
         _RingEnd.close(self)
+
+    # -- taking over a ring --------------------------------------------------------------
+
+    @classmethod
+    def open(cls, name: str) -> "ShmProducer":
+        """Take over the producer role of the existing ring ``name``, whose producer is gone,
+        and write on after what is already in it: messages published and not yet read stay,
+        and the consumer (attached or to come) reads them first.
+
+        This is how a restarted producer process continues its stream, and how a ring of the
+        original library's layout, made by a program that has ended, is written to. Only the
+        layout the header describes is mapped (the header is checked first), the producer's
+        flag byte is written only if the ring has the extension block, and nothing else of the
+        header changes. A tail more than ``capacity`` bytes behind the head reads as a full
+        ring. The segment keeps its size, mode and name: ``close()`` never unlinks it.
+
+        Raises InUseError (``holder == "producer"``) while a live producer holds the ring, and
+        what ``ShmConsumer(name)`` raises for a segment that is missing (NotFoundError), not
+        initialised yet (NotReadyError) or not a valid ring (InvalidCapacityError,
+        SegmentTooSmallError).
+        """
+        bare = bare_name(name)
+        fence = _order.fence_for_new_ring()
+        segment, capacity = open_segment(bare, fence)
+        attach(segment, _barrier_for_new_ring(), "producer")
+        return cls._resume(bare, segment, capacity, fence)
 
     # -- rings in caller-provided memory ---------------------------------------------------
 

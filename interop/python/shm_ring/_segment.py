@@ -646,22 +646,25 @@ def open_segment(bare, fence):
     return segment, capacity
 
 
-def attach(segment, barrier):
-    """Make ``segment`` (opened by a consumer) this consumer's: take the consumer lock and,
-    if the segment has an extension block, write the consumer's flag byte there (a ring of the
-    original library gets no byte written outside its data area). Raises InUseError if a live
-    consumer holds the lock."""
-    taken = _kernel.take_lock(segment.fd, _kernel.CONSUMER_LOCK_BYTE)
+def attach(segment, barrier, role="consumer"):
+    """Make ``segment`` (opened by ``open_segment``) this end's: take ``role``'s lock
+    ("consumer" or "producer") and, if the segment has an extension block, write that role's
+    flag byte there (a ring of the original library gets no byte written outside its header and
+    data area). Raises InUseError, after closing the segment, if a live end of that role holds
+    the lock."""
+    producer = role == "producer"
+    lock = _kernel.PRODUCER_LOCK_BYTE if producer else _kernel.CONSUMER_LOCK_BYTE
+    taken = _kernel.take_lock(segment.fd, lock)
     if taken is False:
         segment.close()
-        raise _in_use(segment.name, "consumer")
+        raise _in_use(segment.name, role)
     segment.locked = taken is True
     extension = segment.extension
     if extension is None:
         return
     flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
     segment.flags = flags
-    segment.buf[extension + CONSUMER_FLAGS] = flags
+    segment.buf[extension + (PRODUCER_FLAGS if producer else CONSUMER_FLAGS)] = flags
 
 
 def unlink_if_same(bare, dev, ino):
