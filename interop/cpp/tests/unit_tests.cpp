@@ -2242,6 +2242,113 @@ TEST(create_refuses_the_name_of_a_live_producer) {
   CHECK(stat_segment(name).st.st_ino != ino);
 }
 
+TEST(a_killed_producer_is_taken_over_without_loss) {
+  const std::string name = unique_name("takeover");
+  cleanup guard(name);
+  // Dies mid-stream: ten messages published, the eleventh half-written into a grant.
+  child_process child([&](int from_parent, int to_parent) {
+    shm_ring::result<producer> p = producer::create(name, 4096);
+    if (!p) return 2;
+    for (std::size_t i = 0; i < 10; ++i) {
+      if (!p->try_write(pattern(i, 10 + i).data(), 10 + i)) return 2;
+    }
+    shm_ring::result<shm_ring::write_grant> g = p->try_reserve(20);
+    if (!g) return 2;
+    std::memcpy(g->first().data, pattern(10, 20).data(), 10);
+    tell_parent(to_parent);
+    wait_for_parent(from_parent);
+    return 0;
+  });
+  CHECK(child.ready());
+  consumer c = open_consumer(name);
+  std::vector<std::uint8_t> out;
+  CHECK(into(c.read(30s), out).ok());
+  CHECK(out == pattern(0, 10));
+  const shm_ring::result<producer> refused = producer::open(name);
+  CHECK_EQ(refused.code(), errc::in_use);
+  CHECK(contains(refused.error().message(), "producer is alive"));
+  CHECK(child.kill());
+  CHECK_EQ(c.peer_state(), peer_state::gone);
+  {
+    shm_ring::result<producer> successor = producer::open("/" + name);
+    CHECK(successor.ok());
+    CHECK_EQ(successor->name(), name);
+    CHECK_EQ(successor->capacity(), 4096u);
+    CHECK_EQ(c.peer_state(), peer_state::alive);
+    CHECK_EQ(successor->peer_state(), peer_state::alive);
+    raw_segment raw(name);
+    CHECK_EQ(raw.flags(producer_flags(4096)), own_flags());
+    for (std::size_t i = 10; i < 20; ++i) {
+      CHECK(successor->write(pattern(i, 10 + i).data(), 10 + i, 30s).ok());
+    }
+    for (std::size_t i = 1; i < 20; ++i) {
+      CHECK(into(c.read(30s), out).ok());
+      CHECK(out == pattern(i, 10 + i));
+    }
+    CHECK_EQ(into(c.try_read(), out).code(), errc::empty);
+  }
+  CHECK(exists(name));  // a producer that took over never unlinks on its own
+  CHECK_EQ(c.peer_state(), peer_state::gone);
+}
+
+TEST(a_ring_of_the_original_layout_is_written_on_by_a_producer_of_ours) {
+  // Made by another program, without the extension block, holding one unread message.
+  const std::string name = unique_name("takeorig");
+  cleanup guard(name);
+  CHECK(make_foreign_ring(name, 64));
+  raw_segment raw(name);
+  const std::uint32_t start = 1000;  // data-area offset 40: the record below does not wrap
+  raw.put(16 + start % 64, 4);
+  std::memcpy(raw.data() + start % 64 + 4, "left", 4);
+  raw.put(4, start);
+  raw.publish(0, start + 8);
+  const std::uint32_t head = start + 8;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  {
+    shm_ring::result<producer> p = producer::open(name);
+    CHECK(p.ok());
+    CHECK_EQ(p->capacity(), 64u);
+    CHECK_EQ(p->readable_bytes(), std::size_t{8});
+    CHECK_EQ(p->peer_state(), peer_state::unknown);
+    CHECK(p->try_write("ours", 4).ok());
+    CHECK_EQ(raw.head(), head + 8);  // the head moves on from where it was
+    CHECK_EQ(raw.get(12), 0u);       // the header is left as the original library wrote it
+    CHECK_EQ(raw.capacity(), 64u);
+    consumer c = open_consumer(name);
+    std::vector<std::uint8_t> out;
+    CHECK(into(c.try_read(), out).ok());
+    CHECK(out == std::vector<std::uint8_t>({'l', 'e', 'f', 't'}));
+    CHECK(into(c.try_read(), out).ok());
+    CHECK(out == std::vector<std::uint8_t>({'o', 'u', 'r', 's'}));
+  }
+  CHECK(exists(name));
+  CHECK_EQ(stat_segment(name).st.st_size, off_t{16 + 64});
+  CHECK(untouched(raw.base, 16 + 64, (16 + 64 + page - 1) / page * page, 0));
+  // A tail that cannot be right reads as a full ring, never as room to overwrite.
+  raw.put(4, head + 8 - 65);
+  shm_ring::result<producer> p = producer::open(name);
+  CHECK(p.ok());
+  CHECK_EQ(p->readable_bytes(), std::size_t{64});
+  CHECK_EQ(p->try_write("x", 1).code(), errc::full);
+  CHECK_EQ(raw.head(), head + 8);
+}
+
+TEST(producer_open_refuses_what_is_not_a_ring) {
+  const std::string name = unique_name("takenone");
+  cleanup guard(name);
+  CHECK_EQ(producer::open(name).code(), errc::not_found);
+  CHECK_EQ(producer::open("bad/name").code(), errc::invalid_name);
+  CHECK(make_object(name, 0));
+  CHECK_EQ(producer::open(name).code(), errc::not_ready);
+  remove(name);
+  CHECK(make_foreign_ring(name, 64));
+  {
+    raw_segment raw(name);
+    raw.put(8, 48);
+  }
+  CHECK_EQ(producer::open(name).code(), errc::invalid_capacity);
+}
+
 TEST(a_second_live_consumer_is_refused) {
   const std::string name = unique_name("live_c");
   cleanup guard(name);

@@ -113,44 +113,12 @@ class consumer : private detail::ring_end<detail::side::consumer> {
   /// segment_too_small, invalid_capacity, in_use (another consumer holds the lock),
   /// system_error.
   static result<consumer> open(const std::string& name) {
-    std::string bare;
-    status s = validate_name(name, &bare);
-    if (!s) return s;
-    const std::string os_name = "/" + bare;
-    detail::fd_guard fd(::shm_open(os_name.c_str(), O_RDWR, 0));
-    if (fd.get() < 0) return detail::make::from_errno("shm_open", errno);
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return detail::make::os(errc::system_error, "fstat", errno);
-    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-    if (size == 0) return detail::make::not_ready(0);
-    if (size < header_size) return detail::make::segment_too_small(0, header_size, size);
-    // The header alone first (one page, nothing pre-faulted); then exactly the ring it
-    // describes, once it has been validated against the object's size.
-    std::uint32_t cap = 0;
-    std::uint64_t length = 0;
-    {
-      result<detail::mapping> header = detail::map_shared(fd.get(), header_size, false);
-      if (!header) return header.error();
-      s = detail::check_header(header->base(), size, cap);
-      if (!s) return s;
-      length = detail::ring_length(header->base(), size, cap);
-    }
-    // length <= 2^31 + 128: it fits in size_t.
-    result<detail::mapping> m =
-        detail::map_shared(fd.get(), static_cast<std::size_t>(length), true);
-    if (!m) return m.error();
-    // One consumer at a time. EINVAL: no OFD locks here (nothing to enforce, nothing to tell).
-    const int lock_error = detail::take_lock(fd.get(), detail::side::consumer);
-    if (lock_error == EAGAIN || lock_error == EACCES) return detail::make::in_use(1, bare);
-    if (lock_error != 0 && lock_error != EINVAL) {
-      return detail::make::os(errc::system_error, "fcntl", lock_error);
-    }
-    const unsigned char flags = static_cast<unsigned char>(
-        (lock_error == 0 ? detail::flag_locked : 0) |
-        (detail::barrier_registered() ? detail::flag_barrier : 0));
-    consumer c(std::move(m.value()), length, cap, flags);
-    c.fd_ = std::move(fd);
-    c.name_ = std::move(bare);
+    result<detail::opened_ring> r = detail::open_ring(name, detail::side::consumer);
+    if (!r) return r.error();
+    detail::opened_ring& o = r.value();
+    consumer c(std::move(o.map), o.length, o.capacity, o.flags);
+    c.fd_ = std::move(o.fd);
+    c.name_ = std::move(o.bare);
     return c;
   }
 

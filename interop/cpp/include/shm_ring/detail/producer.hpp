@@ -135,6 +135,37 @@ class producer : private detail::ring_end<detail::side::producer> {
     return create_sized(name, cap, detail::object_size(cap), options);
   }
 
+  /// Takes over the producer role of the existing ring `name`, whose producer is gone, and
+  /// writes on after what is already in it: messages published and not yet read stay, and the
+  /// consumer (attached or to come) reads them first. This is how a restarted producer process
+  /// continues its stream, and how a ring of the original library's layout, made by a program
+  /// that has ended, is written to.
+  ///
+  /// Maps the header alone first, and after validating it only the ring it describes, as
+  /// consumer::open does; takes the producer's liveness lock; writes its flag byte only if the
+  /// ring has the extension block, and changes nothing else of the header. A tail more than
+  /// capacity() bytes behind the head reads as a full ring. The segment keeps its size, mode
+  /// and name: the producer never unlinks it when destroyed (unlink() still does).
+  /// Errors: invalid_name, not_found, not_ready (retryable), permission_denied,
+  /// segment_too_small, invalid_capacity, in_use (a live producer holds the ring),
+  /// system_error.
+  ///
+  ///     shm_ring::result<shm_ring::producer> p = shm_ring::producer::open("frames");
+  ///     if (p.code() == shm_ring::errc::in_use) { /* its producer is still running */ }
+  static result<producer> open(const std::string& name) {
+    result<detail::opened_ring> r = detail::open_ring(name, detail::side::producer);
+    if (!r) return r.error();
+    detail::opened_ring& o = r.value();
+    producer p(std::move(o.map), o.length, o.capacity, o.flags, resume_at_head());
+    p.fd_ = std::move(o.fd);
+    p.name_ = std::move(o.bare);
+    p.dev_ = o.dev;
+    p.ino_ = o.ino;
+    p.linked_ = true;
+    p.creator_pid_ = ::getpid();
+    return p;
+  }
+
   /// Makes a ring in memory the caller provides (4-byte aligned, `size` bytes, shared with
   /// the consumer by any means) and writes its header and extension block. The capacity is the
   /// largest power of two whose data area and extension block fit in `size` bytes (at least
@@ -174,7 +205,8 @@ class producer : private detail::ring_end<detail::side::producer> {
     detail::store_relaxed(base, detail::tail_offset, start_index);
     detail::store_relaxed(base, detail::reserved_offset, 0);
     detail::store_release(base, detail::capacity_offset, cap);
-    return producer(detail::mapping(base, size, false), size, cap);
+    return producer(detail::mapping(base, size, false), size, cap, barrier_flags(),
+                    resume_at_head());
   }
 
   /// Attaches as the producer to a ring whose header is already in caller-provided memory
@@ -187,7 +219,8 @@ class producer : private detail::ring_end<detail::side::producer> {
     std::uint32_t cap = 0;
     const status s = detail::check_header(base, size, cap);
     if (!s) return s;
-    return producer(detail::mapping(base, size, false), size, cap);
+    return producer(detail::mapping(base, size, false), size, cap, barrier_flags(),
+                    resume_at_head());
   }
 
   // --- writing ------------------------------------------------------------------------------
@@ -411,10 +444,20 @@ class producer : private detail::ring_end<detail::side::producer> {
     ext_ = detail::init_header(map_.base(), cap, start, flags);
   }
 
-  // Attaches to the ring whose validated header (capacity `cap`) is in `m` (`size` bytes):
-  // resumes at the shared head, and uses the extension block only if the ring has one.
-  producer(detail::mapping m, std::uint64_t size, std::uint32_t cap) noexcept
-      : end(std::move(m), cap, detail::barrier_registered() ? detail::flag_barrier : 0) {
+  // Picks the constructor that resumes an initialised ring rather than writing a fresh header.
+  struct resume_at_head {};
+
+  // The flag byte of a producer that holds no liveness lock (a ring in caller memory).
+  static unsigned char barrier_flags() noexcept {
+    return detail::barrier_registered() ? detail::flag_barrier : 0;
+  }
+
+  // Attaches to the ring whose validated header (capacity `cap`) is in `m` (`size` bytes) with
+  // our flag byte `flags`: resumes at the shared head, and uses (and writes its flag byte into)
+  // the extension block only if the ring has one.
+  producer(detail::mapping m, std::uint64_t size, std::uint32_t cap, unsigned char flags,
+           resume_at_head) noexcept
+      : end(std::move(m), cap, flags) {
     ext_ = detail::find_extension(map_.base(), size, cap);
     detail::store_flags(ext_, detail::side::producer, flags_);
     head_ = detail::load_acquire(map_.base(), detail::head_offset);

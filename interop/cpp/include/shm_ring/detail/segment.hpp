@@ -168,6 +168,63 @@ inline std::uint64_t ring_length(unsigned char* base, std::uint64_t size,
   return header_size + std::uint64_t{capacity};
 }
 
+// An existing ring opened by one of its ends (see open_ring): the object's descriptor, which
+// holds that end's liveness lock, the mapping of exactly the ring the header describes, and
+// what the end needs to attach to it.
+struct opened_ring {
+  fd_guard fd;
+  mapping map;
+  std::uint64_t length = 0;  // bytes mapped: header, data area, and the block if marked
+  std::uint32_t capacity = 0;
+  std::string bare;          // the name without its '/'
+  dev_t dev = 0;
+  ino_t ino = 0;
+  unsigned char flags = 0;   // the end's flag byte at rest: LOCKED if it got the lock, BARRIER
+};
+
+// Opens the existing segment `name` for the end `role` and takes that role's liveness lock. Maps
+// the header alone first, and after validating it only the ring it describes (16 + capacity
+// bytes, plus the extension block if marked and present), whatever the object's size; nothing
+// is written. Errors: invalid_name, not_found, not_ready, permission_denied, segment_too_small,
+// invalid_capacity, in_use (a live end of that role holds the lock), system_error.
+inline result<opened_ring> open_ring(const std::string& name, side role) {
+  opened_ring o;
+  status s = validate_name(name, &o.bare);
+  if (!s) return s;
+  const std::string os_name = "/" + o.bare;
+  o.fd = fd_guard(::shm_open(os_name.c_str(), O_RDWR, 0));
+  if (o.fd.get() < 0) return make::from_errno("shm_open", errno);
+  struct stat st;
+  if (::fstat(o.fd.get(), &st) != 0) return make::os(errc::system_error, "fstat", errno);
+  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  if (size == 0) return make::not_ready(0);
+  if (size < header_size) return make::segment_too_small(0, header_size, size);
+  // The header alone first (one page, nothing pre-faulted); then exactly the ring it
+  // describes, once it has been validated against the object's size.
+  {
+    result<mapping> header = map_shared(o.fd.get(), header_size, false);
+    if (!header) return header.error();
+    s = check_header(header->base(), size, o.capacity);
+    if (!s) return s;
+    o.length = ring_length(header->base(), size, o.capacity);
+  }
+  // length <= 2^31 + 128: it fits in size_t.
+  result<mapping> m = map_shared(o.fd.get(), static_cast<std::size_t>(o.length), true);
+  if (!m) return m.error();
+  o.map = std::move(m.value());
+  // One end of each role at a time. EINVAL: no OFD locks here (nothing to enforce or tell).
+  const int lock_error = take_lock(o.fd.get(), role);
+  if (lock_error == EAGAIN || lock_error == EACCES) {
+    return make::in_use(role == side::producer ? 0 : 1, o.bare);
+  }
+  if (lock_error != 0 && lock_error != EINVAL) return make::os(errc::system_error, "fcntl", lock_error);
+  o.dev = st.st_dev;
+  o.ino = st.st_ino;
+  o.flags = static_cast<unsigned char>((lock_error == 0 ? flag_locked : 0) |
+                                       (barrier_registered() ? flag_barrier : 0));
+  return o;
+}
+
 }  // namespace detail
 
 /// Removes the segment `name` (with or without a leading '/'), unless a live producer holds

@@ -257,8 +257,8 @@ struct make {
                          unsigned char ch = 0) noexcept {
     return with(errc::invalid_name, static_cast<int>(issue), value, ch);
   }
-  // sub: 0 = a live producer owns it (producer::create), 1 = a live consumer reads it
-  // (consumer::open). `name` is a valid name without its '/'.
+  // sub: 0 = a live producer owns it (producer::create, producer::open), 1 = a live consumer
+  // reads it (consumer::open). `name` is a valid name without its '/'.
   static status in_use(int sub, const std::string& name) noexcept {
     status s = with(errc::in_use, sub);
     const std::size_t n = name.size() < max_name_length ? name.size() : max_name_length;
