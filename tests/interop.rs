@@ -11,7 +11,8 @@
 //!
 //! And each consumer language reads zero-length records placed in a ring by hand, and in every
 //! pair of different languages each end notices, through the liveness locks, that the other
-//! was killed; and a producer of every language refuses a ring the shared-memory file system
+//! was killed; a producer of one language takes over the ring of a killed producer of another
+//! without loss; and a producer of every language refuses a ring the shared-memory file system
 //! cannot back.
 //!
 //! `python3` and a C++ compiler (`g++` or `$CXX`) are required: without them these tests fail,
@@ -25,6 +26,7 @@ use support::process::{wait_until, Running, HANG_GUARD};
 use support::raw::Raw;
 use support::segment::{exists, unique_name, Removes};
 use support::stream::{stream_bytes, stream_len, stream_message};
+use support::tools::python3;
 
 /// One stream of the matrix.
 struct Stream {
@@ -272,6 +274,92 @@ liveness! {
     python_to_cpp_survive_each_others_death: Python -> Cpp;
     cpp_to_rust_survive_each_others_death: Cpp -> Rust;
     cpp_to_python_survive_each_others_death: Cpp -> Python;
+}
+
+/// Takes over the ring named by its first argument (`ShmProducer.open`), prints how many
+/// messages of 64 bytes were in it, writes the conformance stream on from there up to the count
+/// its second argument gives, and waits until the consumer has read everything.
+const PYTHON_SUCCESSOR: &str = "\
+import sys, shm_ring
+producer = shm_ring.ShmProducer.open(sys.argv[1])
+first = producer.readable_bytes() // (4 + 64)
+print(first, flush=True)
+for i in range(first, int(sys.argv[2])):
+    producer.write(bytes((i * 7 + j) % 251 for j in range(64)), timeout=600)
+producer.wait_until_empty(timeout=600)
+";
+
+/// A Rust producer is killed mid-stream, its ring full and nobody reading; a Python producer
+/// takes the ring over and writes the rest of the stream; a C++ consumer, started only then,
+/// reads the whole stream: every message once, in order.
+// Telling a dead producer from a live one takes open-file-description locks, which only Linux
+// has.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_python_producer_takes_over_from_a_killed_rust_one_for_a_cpp_consumer() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let name = unique_name("takeover");
+    let _cleanup = Removes(name.clone());
+    let args = [
+        "--name",
+        name.as_str(),
+        "--count",
+        "1000",
+        "--size",
+        "64",
+        "--capacity",
+        "4096",
+        "--timeout-ms",
+        "600000",
+    ];
+    let mut rust = Lang::Rust.peer();
+    rust.arg("producer").args(args);
+    let mut rust = Running::start("Rust producer", rust);
+    // 60 records of 68 bytes fill 4080 of the 4096 bytes: the 61st waits for room.
+    let full = 60 * (4 + 64);
+    wait_until("the Rust producer to fill its ring", HANG_GUARD, || {
+        exists(&name) && {
+            let raw = Raw::open(&name);
+            raw.size() >= 16 && raw.word(8) != 0 && raw.word(0) == full
+        }
+    });
+    rust.kill();
+
+    let mut python = python3()
+        .args(["-c", PYTHON_SUCCESSOR, &name, "1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the Python producer");
+    let mut first = String::new();
+    std::io::BufReader::new(python.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the Python producer's output");
+    assert_eq!(
+        first, "60\n",
+        "the Python producer found the Rust producer's messages"
+    );
+
+    let mut cpp = Lang::Cpp.peer();
+    cpp.arg("consumer").args(args);
+    let consumer = Running::start("C++ consumer", cpp).finish(HANG_GUARD);
+    let python = python
+        .wait_with_output()
+        .expect("wait for the Python producer");
+    assert!(
+        python.status.success(),
+        "the Python producer failed ({}):\n{}",
+        python.status,
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let consumed = peer_report("C++ consumer", &consumer);
+    assert_eq!(
+        (consumed.role.as_str(), consumed.messages, consumed.bytes),
+        ("consumer", 1000, 64_000)
+    );
+    assert!(exists(&name), "a producer that took over leaves the name");
 }
 
 // A private mount namespace with a small /dev/shm is Linux's (unshare, tmpfs).
