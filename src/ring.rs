@@ -118,6 +118,32 @@ impl Record {
     }
 }
 
+/// Takes `region` as an initialised ring of `capacity` bytes for one side: ends its data area
+/// at the ring's, and, if the producer marked the segment as carrying the extension block and
+/// the block fits, writes `flags` into that side's flag byte (at `own_flags` in the block).
+/// Returns where the block starts, if it is there.
+///
+/// # Panics
+/// If `capacity` is not a valid capacity or the region is too small for it; callers validate
+/// both first.
+fn join_ring(region: &mut Region, capacity: u32, own_flags: usize, flags: u8) -> Option<usize> {
+    assert!(
+        crate::layout::is_valid_capacity(capacity)
+            && HEADER_LEN + capacity as usize <= region.len(),
+        "capacity {capacity} does not fit a {}-byte region",
+        region.len()
+    );
+    region.limit_data(HEADER_LEN + capacity as usize);
+    let start = extension_offset(capacity);
+    let extension = (region.word(RESERVED).load(Acquire) == EXTENSION_MARKER
+        && start + EXTENSION_LEN <= region.len())
+    .then_some(start);
+    if let Some(extension) = extension {
+        region.flag(extension + own_flags).store(flags, SeqCst);
+    }
+    extension
+}
+
 /// The producer's side of a ring: writes records and publishes `head`.
 pub struct RingProducer {
     region: Region,
@@ -194,20 +220,7 @@ impl RingProducer {
     /// validate both first.
     #[cfg(not(loom))]
     pub(crate) fn resume(mut region: Region, capacity: u32, flags: u8) -> RingProducer {
-        assert!(
-            crate::layout::is_valid_capacity(capacity)
-                && HEADER_LEN + capacity as usize <= region.len(),
-            "capacity {capacity} does not fit a {}-byte region",
-            region.len()
-        );
-        region.limit_data(HEADER_LEN + capacity as usize);
-        let start = extension_offset(capacity);
-        let extension = (region.word(RESERVED).load(Acquire) == EXTENSION_MARKER
-            && start + EXTENSION_LEN <= region.len())
-        .then_some(start);
-        if let Some(extension) = extension {
-            region.flag(extension + PRODUCER_FLAGS).store(flags, SeqCst);
-        }
+        let extension = join_ring(&mut region, capacity, PRODUCER_FLAGS, flags);
         let head = region.word(HEAD).load(Acquire);
         let tail = region.word(TAIL).load(Acquire);
         let tail = if head.wrapping_sub(tail) <= capacity {
@@ -465,20 +478,7 @@ impl RingConsumer {
     /// If `capacity` is not a valid capacity or the region is too small for it; callers
     /// validate both first.
     pub(crate) fn attach(mut region: Region, capacity: u32, flags: u8) -> RingConsumer {
-        assert!(
-            crate::layout::is_valid_capacity(capacity)
-                && HEADER_LEN + capacity as usize <= region.len(),
-            "capacity {capacity} does not fit a {}-byte region",
-            region.len()
-        );
-        region.limit_data(HEADER_LEN + capacity as usize);
-        let start = extension_offset(capacity);
-        let extension = (region.word(RESERVED).load(Acquire) == EXTENSION_MARKER
-            && start + EXTENSION_LEN <= region.len())
-        .then_some(start);
-        if let Some(extension) = extension {
-            region.flag(extension + CONSUMER_FLAGS).store(flags, SeqCst);
-        }
+        let extension = join_ring(&mut region, capacity, CONSUMER_FLAGS, flags);
         let tail = region.word(TAIL).load(Acquire);
         RingConsumer {
             region,

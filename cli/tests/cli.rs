@@ -564,6 +564,25 @@ fn ctrl_c_stops_recv_cleanly_and_loses_nothing() {
     assert!(exists(&name), "recv never removes a segment");
 }
 
+/// Starts `shm-ring send NAME ARGS...` and returns once it has written one 40-byte message
+/// into the ring `name` and is waiting for room for the next.
+fn send_until_it_waits(name: &str, args: &[&str]) -> std::process::Child {
+    let send = shm_ring()
+        .args(["send", name])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shm-ring send");
+    wait_until("send to fill the ring", HANG_GUARD, || {
+        shm_ring::inspect(name)
+            .ok()
+            .and_then(|info| info.messages)
+            .is_some_and(|messages| messages.sizes == [40])
+    });
+    send
+}
+
 #[test]
 fn ctrl_c_stops_send_and_removes_only_what_it_created() {
     let name = unique_name("cli-intsend");
@@ -574,19 +593,19 @@ fn ctrl_c_stops_send_and_removes_only_what_it_created() {
     std::fs::write(&file, [7u8; 40]).unwrap();
     let file = file.to_str().unwrap();
     // Two 40-byte messages cannot both fit a 64-byte ring, and nobody reads: send waits.
-    let send = shm_ring()
-        .args(["send", &name, "--create", "--capacity", "64", "--unlink"])
-        .args(["--file", file, "--file", file])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shm-ring send");
-    wait_until("send to fill the ring", HANG_GUARD, || {
-        shm_ring::inspect(&name)
-            .ok()
-            .and_then(|info| info.messages)
-            .is_some_and(|messages| messages.sizes == [40])
-    });
+    let send = send_until_it_waits(
+        &name,
+        &[
+            "--create",
+            "--capacity",
+            "64",
+            "--unlink",
+            "--file",
+            file,
+            "--file",
+            file,
+        ],
+    );
     interrupt(send.id());
     let out = send.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
@@ -599,18 +618,7 @@ fn ctrl_c_stops_send_and_removes_only_what_it_created() {
     // A ring it did not create stays, with what was written.
     let _owner = ShmProducer::create(&name, 64).unwrap();
     drop(_owner);
-    let send = shm_ring()
-        .args(["send", &name, "--file", file, "--file", file])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shm-ring send");
-    wait_until("send to fill the ring", HANG_GUARD, || {
-        shm_ring::inspect(&name)
-            .ok()
-            .and_then(|info| info.messages)
-            .is_some_and(|messages| messages.sizes == [40])
-    });
+    let send = send_until_it_waits(&name, &["--file", file, "--file", file]);
     interrupt(send.id());
     let out = send.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
