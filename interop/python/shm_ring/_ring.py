@@ -1252,32 +1252,6 @@ class ShmConsumer(_RingEnd):
         descriptor and the mapping (see ShmProducer.close)."""
         _RingEnd.close(self)
 
-    # -- taking over a ring --------------------------------------------------------------
-
-    @classmethod
-    def open(cls, name: str) -> "ShmProducer":
-        """Take over the producer role of the existing ring ``name``, whose producer is gone,
-        and write on after what is already in it: messages published and not yet read stay,
-        and the consumer (attached or to come) reads them first.
-
-        This is how a restarted producer process continues its stream, and how a ring of the
-        original library's layout, made by a program that has ended, is written to. Only the
-        layout the header describes is mapped (the header is checked first), the producer's
-        flag byte is written only if the ring has the extension block, and nothing else of the
-        header changes. A tail more than ``capacity`` bytes behind the head reads as a full
-        ring. The segment keeps its size, mode and name: ``close()`` never unlinks it.
-
-        Raises InUseError (``holder == "producer"``) while a live producer holds the ring, and
-        what ``ShmConsumer(name)`` raises for a segment that is missing (NotFoundError), not
-        initialised yet (NotReadyError) or not a valid ring (InvalidCapacityError,
-        SegmentTooSmallError).
-        """
-        bare = bare_name(name)
-        fence = _order.fence_for_new_ring()
-        segment, capacity = open_segment(bare, fence)
-        attach(segment, _barrier_for_new_ring(), "producer")
-        return cls._resume(bare, segment, capacity, fence)
-
     # -- rings in caller-provided memory ---------------------------------------------------
 
     @classmethod
