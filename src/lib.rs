@@ -53,7 +53,10 @@
 //! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it.
 //! - Large payloads: a [`SharedBuffer`] holds one payload of up to `capacity` bytes that a
 //!   writer replaces and readers in other processes read whole ([`SharedBuffer::read`]) or
-//!   borrow in place ([`SharedBuffer::read_in_place`]).
+//!   borrow in place ([`SharedBuffer::read_in_place`]). A [`BufferPool`] holds N fixed-size
+//!   slots: a writer fills one in place ([`BufferPool::try_acquire`]) and publishes it as a
+//!   64-byte [`PoolRef`]; a reader in another process resolves it to the bytes in place
+//!   ([`BufferPool::resolve`]), and its release returns the slot to the pool.
 //! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
 //!   and waiting messages without taking part in it; [`list`] does so for every segment.
 //!
@@ -122,6 +125,10 @@ mod consumer;
 #[cfg(not(loom))]
 mod end;
 #[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
+mod pool_region;
+#[cfg(not(loom))]
 mod producer;
 #[cfg(not(loom))]
 mod read_grant;
@@ -147,6 +154,14 @@ pub use error::{
     TypeMismatch, WaitTimeoutError, WriteTimeoutError,
 };
 pub use layout::{capacity_for_message, NameError};
+#[cfg(not(loom))]
+pub use pool::error::{
+    AcquireTimeoutError, PoolOpenError, PoolRefError, PublishError, ResolveError, TryAcquireError,
+};
+#[cfg(not(loom))]
+pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS};
+#[cfg(not(loom))]
+pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 #[cfg(not(loom))]
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]

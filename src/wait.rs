@@ -205,6 +205,40 @@ pub(crate) fn wake(word: &AtomicU32) {
     let _ = word;
 }
 
+/// Sleeps for at most `max`, or until `word` no longer holds `seen` or someone calls
+/// [`wake_all`] on it. The caller looks again whatever the reason it returns.
+#[cfg(target_os = "linux")]
+pub(crate) fn sleep_on(word: &AtomicU32, seen: u32, max: Duration) {
+    use rustix::thread::futex;
+    let timeout = futex::Timespec {
+        tv_sec: max.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(max.subsec_nanos()),
+    };
+    // Returns on a wake, a change of the word, a signal or the timeout; all mean "look again".
+    let _ = futex::wait(word, futex::Flags::empty(), seen, Some(&timeout));
+}
+
+/// Without futexes nobody can wake a sleeper: sleep a short slice (at most [`LONGEST_POLL`])
+/// and look again.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn sleep_on(_word: &AtomicU32, _seen: u32, max: Duration) {
+    std::thread::sleep(max.min(LONGEST_POLL));
+}
+
+/// Wakes every sleeper waiting on `word` in [`sleep_on`].
+pub(crate) fn wake_all(word: &AtomicU32) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::thread::futex::wake(
+            word,
+            rustix::thread::futex::Flags::empty(),
+            i32::MAX as u32,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = word;
+}
+
 /// Registers this process, once, for `MEMBARRIER_CMD_GLOBAL_EXPEDITED`, so that a peer about
 /// to sleep can fence it. Returns whether that worked (a kernel without `membarrier`, or a
 /// sandbox that forbids it, says no; then peers fall back to short sleep slices).

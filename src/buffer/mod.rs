@@ -100,7 +100,7 @@ impl SharedBuffer {
     pub fn create_unique(capacity: u64) -> Result<SharedBuffer, BufferOpenError> {
         let mut last = None;
         for _ in 0..UNIQUE_NAME_ROUNDS {
-            match Self::create_with(&unique_name(), capacity, true) {
+            match Self::create_with(&unique_name("srb"), capacity, true) {
                 Err(BufferOpenError::AlreadyExists { name }) => {
                     last = Some(BufferOpenError::AlreadyExists { name })
                 }
@@ -454,9 +454,10 @@ fn back_off(attempt: u32) {
     }
 }
 
-/// A new name of 24 characters: `srb-`, this process's id and 12 hexadecimal digits that
-/// differ from call to call and from process to process.
-fn unique_name() -> String {
+/// A new name of 24 characters: `prefix` (three characters, `srb` for shared buffers, `srp`
+/// for pools), `-`, this process's id and 12 hexadecimal digits that differ from call to call
+/// and from process to process.
+pub(crate) fn unique_name(prefix: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::AtomicU32;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -466,7 +467,7 @@ fn unique_name() -> String {
         hasher.write_u128(now.as_nanos());
     }
     format!(
-        "srb-{:08x}{:012x}",
+        "{prefix}-{:08x}{:012x}",
         std::process::id(),
         hasher.finish() & 0xffff_ffff_ffff
     )

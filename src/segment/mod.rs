@@ -20,6 +20,8 @@ pub(crate) mod buffer;
 #[cfg(unix)]
 pub(crate) mod inspect;
 #[cfg(unix)]
+pub(crate) mod pool;
+#[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 use self::unix as os;

@@ -119,6 +119,30 @@ impl Object {
         crate::buffer_region::BufferRegion::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
     }
 
+    /// Maps the first `len` bytes of the object, shared and read-write, as a buffer pool whose
+    /// first `words_end` bytes are words.
+    pub(crate) fn map_pool(
+        &self,
+        len: usize,
+        words_end: usize,
+    ) -> OsResult<crate::pool_region::PoolRegion> {
+        crate::pool_region::PoolRegion::map(self.fd.as_fd(), len, words_end)
+            .map_err(|e| ("mmap", e))
+    }
+
+    /// Releases this object's lock on `byte`, if it holds one; nothing where the OS has no
+    /// open-file-description locks.
+    pub(crate) fn unlock(&self, byte: u64) -> OsResult<()> {
+        #[cfg(target_os = "linux")]
+        return crate::region::locks::unlock(self.fd.as_fd(), byte)
+            .map_err(|e| ("fcntl(F_OFD_SETLK)", e));
+        #[cfg(not(target_os = "linux"))]
+        return {
+            let _ = byte;
+            Ok(())
+        };
+    }
+
     /// Takes the liveness lock on `byte` for as long as this object stays open. `Ok(None)`
     /// where the OS has no open-file-description locks; `Ok(Some(false))` if another open
     /// file description holds it.

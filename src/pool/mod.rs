@@ -1,0 +1,603 @@
+//! [`BufferPool`]: one segment of N fixed-size slots, which a writer in one process fills in
+//! place and hands to a reader in another process as a small [`PoolRef`]; the reader's release
+//! returns the slot to the pool, whichever process it runs in.
+//!
+//! Each slot has a 64-bit word in shared memory that packs its state and its generation. A
+//! slot moves `Free -> Filling -> Published -> Reading -> Free`, every step a compare-exchange
+//! of the whole word, and acquiring it counts the generation up, so a reference names one
+//! filling of one slot: once that slot is released, the reference is [`ResolveError::Stale`].
+//! docs/DESIGN.md explains the choice, docs/PROTOCOL.md the layout.
+
+pub(crate) mod error;
+pub(crate) mod layout;
+mod loan;
+mod reference;
+mod view;
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::time::{Duration, Instant};
+
+use self::layout::{
+    entry_offset, next_generation, slot_lock_byte, slot_word, split_word, state_name, FILLING,
+    FREE, PUBLISHED, READING, RELEASES_OFFSET, WAITERS_OFFSET,
+};
+pub use self::loan::PoolLoan;
+pub use self::reference::PoolRef;
+pub use self::view::PoolView;
+use crate::segment::pool::{self as segment, PoolSegment};
+use crate::{AcquireTimeoutError, PoolOpenError, ResolveError, TryAcquireError};
+
+/// How many generated names [`BufferPool::create_unique`] tries before giving up.
+const UNIQUE_NAME_ROUNDS: u32 = 16;
+
+/// The longest a blocked [`BufferPool::acquire`] sleeps before it looks at the slots again
+/// without being woken: it bounds how late it notices a slot whose holder died (and so was
+/// never released).
+const ACQUIRE_SLICE: Duration = Duration::from_millis(20);
+
+/// A named shared-memory segment of [`capacity`](Self::capacity) slots of
+/// [`slot_size`](Self::slot_size) bytes each, shared by any number of processes.
+///
+/// A writer [acquires](Self::try_acquire) a free slot as a [`PoolLoan`], fills it in place and
+/// [publishes](PoolLoan::publish) it as a [`PoolRef`]: a 64-byte reference
+/// ([`PoolRef::to_bytes`]) to send over any channel. A reader in any process opens the pool by
+/// name, [resolves](Self::resolve) the reference to a [`PoolView`] of the bytes in place, and
+/// dropping the view returns the slot to the pool. A reference is read once; a reference whose
+/// slot has been released since is [`ResolveError::Stale`], never another payload's bytes.
+///
+/// The creating handle is the pool's owner: it creates the segment with mode `0600`, holds
+/// its liveness lock, and removes its name when dropped (in the creating process only).
+/// Every handle, the owner's or an opened one, may acquire, publish, resolve and release.
+///
+/// ```
+/// use shm_ring::{BufferPool, PoolRef};
+/// let name = &format!("doc-pool-{}", std::process::id());
+/// let pool = BufferPool::create(name, 4, 1 << 20)?; // 4 slots of 1 MiB
+///
+/// let mut loan = pool.try_acquire()?;
+/// loan[..11].copy_from_slice(b"mesh vertex");
+/// let wire: [u8; PoolRef::LEN] = loan.publish(11)?.to_bytes(); // send these 64 bytes
+///
+/// let reader = BufferPool::open(name)?; // usually in another process
+/// let view = reader.resolve(&PoolRef::from_bytes(&wire)?)?;
+/// assert_eq!(&*view, b"mesh vertex");
+/// drop(view); // the slot is free again
+/// assert_eq!(pool.available(), 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BufferPool {
+    segment: PoolSegment,
+    /// Whether this handle created the segment (and so removes its name on drop).
+    owner: bool,
+    /// The slots this handle holds (their liveness locks are this handle's); reclaiming
+    /// skips them, since this handle's own locks do not show as taken to itself.
+    held: Box<[AtomicBool]>,
+}
+
+impl BufferPool {
+    /// Creates the buffer pool `name` (1 to 30 characters of `A-Z a-z 0-9 . _ -`, with or
+    /// without a leading `/`) of `slot_count` slots of `slot_size` bytes, all free.
+    ///
+    /// The memory is allocated now (a full `/dev/shm` is an error here, not a crash later).
+    /// A segment of that name whose owner is gone is replaced; one with a live owner is
+    /// [`PoolOpenError::InUse`]. Slot counts outside `1 ..= MAX_POOL_SLOTS`, slot sizes
+    /// outside `1 ..= MAX_POOL_BYTES` or more than `MAX_POOL_BYTES` in all are
+    /// [`PoolOpenError::GeometryOutOfRange`].
+    ///
+    /// ```
+    /// use shm_ring::{BufferPool, PoolOpenError};
+    /// let name = &format!("doc-pool-create-{}", std::process::id());
+    /// let pool = BufferPool::create(name, 2, 4096)?;
+    /// assert!(matches!(BufferPool::create(name, 2, 4096), Err(PoolOpenError::InUse { .. })));
+    /// assert!(matches!(
+    ///     BufferPool::create("other", 0, 4096),
+    ///     Err(PoolOpenError::GeometryOutOfRange { slot_count: 0, .. })
+    /// ));
+    /// # drop(pool);
+    /// # Ok::<(), PoolOpenError>(())
+    /// ```
+    pub fn create(name: &str, slot_count: u32, slot_size: u64) -> Result<Self, PoolOpenError> {
+        Self::create_with(name, slot_count, slot_size, false)
+    }
+
+    /// Creates a buffer pool under a new, generated name of 24 characters (short enough for
+    /// macOS's 31-byte limit), which [`name`](Self::name) returns. Errors as
+    /// [`create`](Self::create).
+    ///
+    /// ```
+    /// let pool = shm_ring::BufferPool::create_unique(2, 64)?;
+    /// assert!(pool.name().starts_with("srp-"));
+    /// assert_eq!(pool.name().len(), 24);
+    /// # Ok::<(), shm_ring::PoolOpenError>(())
+    /// ```
+    pub fn create_unique(slot_count: u32, slot_size: u64) -> Result<Self, PoolOpenError> {
+        let mut last = None;
+        for _ in 0..UNIQUE_NAME_ROUNDS {
+            let name = crate::buffer::unique_name("srp");
+            match Self::create_with(&name, slot_count, slot_size, true) {
+                Err(PoolOpenError::AlreadyExists { name }) => {
+                    last = Some(PoolOpenError::AlreadyExists { name })
+                }
+                other => return other,
+            }
+        }
+        Err(last.expect("at least one round"))
+    }
+
+    fn create_with(
+        name: &str,
+        slot_count: u32,
+        slot_size: u64,
+        exclusive: bool,
+    ) -> Result<Self, PoolOpenError> {
+        let segment = segment::create(name, slot_count, slot_size, 0o600, exclusive)?;
+        Ok(Self::with(segment, true))
+    }
+
+    /// Opens the existing buffer pool `name`.
+    ///
+    /// The header is validated before anything past it is mapped: a segment that is not a
+    /// pool is [`PoolOpenError::WrongMagic`], another layout version is
+    /// [`PoolOpenError::UnsupportedVersion`], a slot count or size outside the limits is
+    /// [`PoolOpenError::InvalidGeometry`], and one that needs more bytes than the segment has
+    /// is [`PoolOpenError::GeometryExceedsSize`]; a missing name is
+    /// [`PoolOpenError::NotFound`].
+    ///
+    /// ```
+    /// use shm_ring::BufferPool;
+    /// let name = &format!("doc-pool-open-{}", std::process::id());
+    /// let _owner = BufferPool::create(name, 3, 4096)?;
+    /// let pool = BufferPool::open(name)?;
+    /// assert_eq!((pool.capacity(), pool.slot_size()), (3, 4096));
+    /// # Ok::<(), shm_ring::PoolOpenError>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Self, PoolOpenError> {
+        Ok(Self::with(segment::open(name)?, false))
+    }
+
+    fn with(segment: PoolSegment, owner: bool) -> Self {
+        let held = (0..segment.slot_count)
+            .map(|_| AtomicBool::new(false))
+            .collect();
+        BufferPool {
+            segment,
+            owner,
+            held,
+        }
+    }
+
+    /// The segment's name, without a leading `/`.
+    ///
+    /// ```
+    /// # let name = &format!("doc-pool-name-{}", std::process::id());
+    /// let pool = shm_ring::BufferPool::create(&format!("/{name}"), 1, 8)?;
+    /// assert_eq!(pool.name(), name);
+    /// # Ok::<(), shm_ring::PoolOpenError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.segment.segment.name()
+    }
+
+    /// The number of slots.
+    ///
+    /// ```
+    /// let pool = shm_ring::BufferPool::create_unique(4, 256)?;
+    /// assert_eq!(pool.capacity(), 4);
+    /// # Ok::<(), shm_ring::PoolOpenError>(())
+    /// ```
+    pub fn capacity(&self) -> u32 {
+        self.segment.slot_count
+    }
+
+    /// The size of each slot in bytes: the largest payload a slot holds.
+    ///
+    /// ```
+    /// let pool = shm_ring::BufferPool::create_unique(4, 1000)?;
+    /// assert_eq!(pool.slot_size(), 1000); // exactly as asked
+    /// # Ok::<(), shm_ring::PoolOpenError>(())
+    /// ```
+    pub fn slot_size(&self) -> u64 {
+        self.segment.slot_size
+    }
+
+    /// How many slots are free right now, in all processes (a snapshot: other processes may
+    /// acquire or release meanwhile). Slots held by a process that died count as taken until
+    /// an acquire reclaims them.
+    ///
+    /// ```
+    /// let pool = shm_ring::BufferPool::create_unique(3, 64)?;
+    /// let loan = pool.try_acquire()?;
+    /// assert_eq!(pool.available(), 2);
+    /// drop(loan); // an unpublished loan goes back to the pool
+    /// assert_eq!(pool.available(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn available(&self) -> u32 {
+        (0..self.capacity())
+            .filter(|&slot| split_word(self.word(slot).load(Relaxed)).0 == FREE)
+            .count() as u32
+    }
+
+    /// Lends a free slot to fill, as a [`PoolLoan`] that derefs to the slot's
+    /// [`slot_size`](Self::slot_size) bytes (holding whatever its last payload left).
+    ///
+    /// With every slot taken, it first reclaims slots whose holder died mid-fill or
+    /// mid-read (their liveness lock is free; Linux only), then, if none,
+    /// [`TryAcquireError::Exhausted`].
+    ///
+    /// ```
+    /// use shm_ring::{BufferPool, TryAcquireError};
+    /// let pool = BufferPool::create_unique(1, 64)?;
+    /// let loan = pool.try_acquire()?;
+    /// assert_eq!(loan.len(), 64);
+    /// assert!(matches!(pool.try_acquire(), Err(TryAcquireError::Exhausted { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<PoolLoan<'_>, TryAcquireError> {
+        if let Some(loan) = self.scan()? {
+            return Ok(loan);
+        }
+        if self.reclaim() > 0 {
+            if let Some(loan) = self.scan()? {
+                return Ok(loan);
+            }
+        }
+        Err(TryAcquireError::Exhausted {
+            name: self.name().to_owned(),
+            slots: self.capacity(),
+        })
+    }
+
+    /// [`try_acquire`](Self::try_acquire), waiting up to `timeout` for a slot to come free.
+    ///
+    /// On Linux the wait sleeps in the kernel (a futex on the header's `releases` word) and a
+    /// release in any process wakes it; it also wakes every 20 ms to reclaim slots whose
+    /// holder died. Elsewhere it polls in sleeps of at most 1 ms. No slot within the timeout is
+    /// [`AcquireTimeoutError::Timeout`]; a timeout too large for a deadline waits forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = shm_ring::BufferPool::create_unique(1, 64)?;
+    /// let first = pool.acquire(Duration::from_secs(1))?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || drop(first)); // usually a reader in another process
+    ///     pool.acquire(Duration::from_secs(60)).map(drop)
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire(&self, timeout: Duration) -> Result<PoolLoan<'_>, AcquireTimeoutError> {
+        let deadline = Instant::now().checked_add(timeout);
+        let releases = self.releases();
+        let waiters = self.segment.region.word32(WAITERS_OFFSET);
+        loop {
+            let seen = releases.load(SeqCst);
+            match self.try_acquire() {
+                Ok(loan) => return Ok(loan),
+                Err(TryAcquireError::Exhausted { .. }) => {}
+                Err(TryAcquireError::Io {
+                    name,
+                    operation,
+                    source,
+                }) => {
+                    return Err(AcquireTimeoutError::Io {
+                        name,
+                        operation,
+                        source,
+                    })
+                }
+            }
+            let left = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => {
+                        return Err(AcquireTimeoutError::Timeout {
+                            name: self.name().to_owned(),
+                            slots: self.capacity(),
+                            waited: timeout,
+                        })
+                    }
+                },
+                None => Duration::MAX,
+            };
+            // Announce the sleep before it: a releaser increments `releases` and then reads
+            // `waiters` (both sequentially consistent), so either it sees this count and
+            // wakes us, or the kernel sees its new `releases` and does not put us to sleep.
+            waiters.fetch_add(1, SeqCst);
+            crate::wait::sleep_on(releases, seen, left.min(ACQUIRE_SLICE));
+            waiters.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Resolves a reference published by a [`PoolLoan`] of this pool (in any process) to its
+    /// bytes in place, as a [`PoolView`]; dropping the view returns the slot to the pool.
+    ///
+    /// The reference is checked against the pool before anything is read: another pool's is
+    /// [`ResolveError::WrongPool`], a slot index past the last slot
+    /// [`ResolveError::SlotOutOfRange`], a length past the slot size
+    /// [`ResolveError::LengthExceedsSlot`]. A slot released since the reference was published
+    /// is [`ResolveError::Stale`]; one still being filled (or whose writer died filling it)
+    /// [`ResolveError::NotPublished`]; one another resolve holds
+    /// [`ResolveError::AlreadyResolved`].
+    ///
+    /// ```
+    /// use shm_ring::{BufferPool, ResolveError};
+    /// let pool = BufferPool::create_unique(2, 64)?;
+    /// let mut loan = pool.try_acquire()?;
+    /// loan[..5].copy_from_slice(b"frame");
+    /// let reference = loan.publish(5)?;
+    /// let view = pool.resolve(&reference)?;
+    /// assert_eq!(&*view, b"frame");
+    /// assert!(matches!(pool.resolve(&reference), Err(ResolveError::AlreadyResolved { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resolve(&self, reference: &PoolRef) -> Result<PoolView<'_>, ResolveError> {
+        let name = || self.name().to_owned();
+        if reference.pool() != self.name() {
+            return Err(ResolveError::WrongPool {
+                reference: reference.pool().to_owned(),
+                pool: name(),
+            });
+        }
+        let slot = reference.slot();
+        if slot >= self.capacity() {
+            return Err(ResolveError::SlotOutOfRange {
+                name: name(),
+                slot,
+                slots: self.capacity(),
+            });
+        }
+        if reference.len() > self.slot_size() {
+            return Err(ResolveError::LengthExceedsSlot {
+                name: name(),
+                len: reference.len(),
+                slot_size: self.slot_size(),
+            });
+        }
+        let generation = reference.generation();
+        let published = slot_word(PUBLISHED, generation);
+        let word = self.word(slot).load(Relaxed);
+        if word != published {
+            return Err(self.unreadable(reference, word));
+        }
+        if !self
+            .hold(slot)
+            .map_err(|(operation, source)| ResolveError::Io {
+                name: name(),
+                operation,
+                source,
+            })?
+        {
+            // Another handle is taking this slot right now.
+            return Err(self.unreadable(reference, slot_word(READING, generation)));
+        }
+        // Acquire: the writer's bytes and length word, published with release, are visible.
+        if let Err(found) = self.word(slot).compare_exchange(
+            published,
+            slot_word(READING, generation),
+            Acquire,
+            Relaxed,
+        ) {
+            self.let_go(slot);
+            return Err(self.unreadable(reference, found));
+        }
+        let stored = self.length(slot).load(Relaxed);
+        if stored != reference.len() {
+            // A forged reference, or a damaged table: leave the slot as it was.
+            let _ = self.word(slot).compare_exchange(
+                slot_word(READING, generation),
+                published,
+                Release,
+                Relaxed,
+            );
+            self.let_go(slot);
+            return Err(ResolveError::LengthMismatch {
+                name: name(),
+                slot,
+                len: reference.len(),
+                stored,
+            });
+        }
+        let len = reference.len() as usize;
+        // SAFETY: this handle moved the slot from `Published` to `Reading` at the reference's
+        // generation; until the view's drop moves it to `Free`, the protocol lets no handle
+        // write its bytes (a writer needs `Free` to acquire it). `len <= slot_size` (checked).
+        let bytes = unsafe { self.segment.region.bytes(self.slot_offset(slot), len) };
+        Ok(PoolView::new(self, slot, generation, bytes))
+    }
+
+    /// The error for a reference whose slot word is `word` rather than `Published` at its
+    /// generation.
+    fn unreadable(&self, reference: &PoolRef, word: u64) -> ResolveError {
+        let (state, current) = split_word(word);
+        let name = self.name().to_owned();
+        let (slot, generation) = (reference.slot(), reference.generation());
+        match state {
+            FILLING if current == generation => ResolveError::NotPublished {
+                name,
+                slot,
+                generation,
+            },
+            READING | PUBLISHED if current == generation => ResolveError::AlreadyResolved {
+                name,
+                slot,
+                generation,
+            },
+            _ => ResolveError::Stale {
+                name,
+                slot,
+                generation,
+                current,
+                state: state_name(state),
+            },
+        }
+    }
+
+    /// Looks once through the slots for a free one and takes it.
+    fn scan(&self) -> Result<Option<PoolLoan<'_>>, TryAcquireError> {
+        for slot in 0..self.capacity() {
+            let word = self.word(slot).load(Relaxed);
+            let (state, generation) = split_word(word);
+            if state != FREE {
+                continue;
+            }
+            // The liveness lock first, the state second: a slot seen `Filling` with its lock
+            // free is then surely one whose holder is gone.
+            let held = self
+                .hold(slot)
+                .map_err(|(operation, source)| TryAcquireError::Io {
+                    name: self.name().to_owned(),
+                    operation,
+                    source,
+                })?;
+            if !held {
+                continue;
+            }
+            let generation = next_generation(generation);
+            // Acquire: the last reader's reads of this slot happen before our writes.
+            match self.word(slot).compare_exchange(
+                word,
+                slot_word(FILLING, generation),
+                Acquire,
+                Relaxed,
+            ) {
+                Ok(_) => {
+                    // SAFETY: this handle moved the slot from `Free` to `Filling`; until it
+                    // publishes or gives it back, the protocol lets no other handle read or
+                    // write the slot's bytes, and the loan is the only slice of them.
+                    let bytes = unsafe {
+                        self.segment
+                            .region
+                            .bytes_mut(self.slot_offset(slot), self.slot_size() as usize)
+                    };
+                    return Ok(Some(PoolLoan::new(self, slot, generation, bytes)));
+                }
+                Err(_) => self.let_go(slot),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Frees the slots whose holder died while filling or reading them: their state says held
+    /// but no process holds their liveness lock. Returns how many it freed. Nothing where the
+    /// OS has no such locks (then nothing is ever reclaimed).
+    fn reclaim(&self) -> u32 {
+        if !self.segment.locked {
+            return 0;
+        }
+        let mut freed = 0;
+        for slot in 0..self.capacity() {
+            if self.held[slot as usize].load(Relaxed) {
+                continue;
+            }
+            let word = self.word(slot).load(Relaxed);
+            let (state, generation) = split_word(word);
+            if state != FILLING && state != READING {
+                continue;
+            }
+            let lock = slot_lock_byte(slot);
+            if self.segment.segment.byte_locked_elsewhere(lock) != Some(false) {
+                continue;
+            }
+            // A holder locks before it changes the word and unlocks after, so a word unchanged
+            // since it was seen with the lock free belongs to a dead holder. Its generation
+            // makes a slot freed and taken again meanwhile fail this exchange.
+            if self
+                .word(slot)
+                .compare_exchange(word, slot_word(FREE, generation), Release, Relaxed)
+                .is_ok()
+            {
+                freed += 1;
+            }
+        }
+        if freed > 0 {
+            self.notify();
+        }
+        freed
+    }
+
+    /// Takes slot `slot`'s liveness lock for this handle: `false` if another handle holds it.
+    fn hold(&self, slot: u32) -> Result<bool, (&'static str, std::io::Error)> {
+        if self.segment.locked
+            && self.segment.segment.lock_byte(slot_lock_byte(slot))? == Some(false)
+        {
+            return Ok(false);
+        }
+        self.held[slot as usize].store(true, Relaxed);
+        Ok(true)
+    }
+
+    /// Lets go of slot `slot`'s liveness lock, after its word no longer says this handle
+    /// holds it.
+    fn let_go(&self, slot: u32) {
+        self.held[slot as usize].store(false, Relaxed);
+        if self.segment.locked {
+            let _ = self.segment.segment.unlock_byte(slot_lock_byte(slot));
+        }
+    }
+
+    /// Moves slot `slot` from `state` at `generation` to `Free` (a loan given back, or a view
+    /// dropped), lets go of its lock and wakes blocked acquirers.
+    fn release(&self, slot: u32, state: u64, generation: u64) {
+        // Release: this handle's reads or writes of the slot happen before the next holder's.
+        // A failure means a process that does not follow the protocol changed the word; the
+        // slot is then left to it.
+        let _ = self.word(slot).compare_exchange(
+            slot_word(state, generation),
+            slot_word(FREE, generation),
+            Release,
+            Relaxed,
+        );
+        self.let_go(slot);
+        self.notify();
+    }
+
+    /// Tells blocked acquirers, in every process, that a slot came free.
+    fn notify(&self) {
+        let releases = self.releases();
+        releases.fetch_add(1, SeqCst);
+        if self.segment.region.word32(WAITERS_OFFSET).load(SeqCst) != 0 {
+            crate::wait::wake_all(releases);
+        }
+    }
+
+    fn releases(&self) -> &AtomicU32 {
+        self.segment.region.word32(RELEASES_OFFSET)
+    }
+
+    fn word(&self, slot: u32) -> &AtomicU64 {
+        self.segment.region.word64(entry_offset(slot))
+    }
+
+    fn length(&self, slot: u32) -> &AtomicU64 {
+        self.segment.region.word64(entry_offset(slot) + 8)
+    }
+
+    /// Byte offset of slot `slot` (below the slot count) in the mapping.
+    fn slot_offset(&self, slot: u32) -> usize {
+        // Fits: the mapping's length, a `usize`, covers every slot.
+        (layout::data_offset(self.capacity())
+            + layout::slot_stride(self.slot_size()) * u64::from(slot)) as usize
+    }
+}
+
+impl Drop for BufferPool {
+    fn drop(&mut self) {
+        // Only the creating process's owner handle removes the name, and only while it still
+        // names this object; its owner lock is still held here.
+        if self.owner && self.segment.segment.is_own_process() {
+            let _ = self.segment.segment.unlink();
+        }
+    }
+}
+
+impl std::fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .field("slot_size", &self.slot_size())
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
