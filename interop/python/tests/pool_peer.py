@@ -6,7 +6,9 @@
                                            print {"len": n, "hex": "..."}, release it
     pool_peer.py hold NAME REF             resolve REF, print "resolved LEN", wait for a line
                                            on stdin, release, print "released"
-    pool_peer.py acquire NAME              acquire a slot, waiting (futex) as long as it takes;
+    pool_peer.py acquire NAME [SLICE]      acquire a slot, waiting (futex) as long as it takes,
+                                           in kernel sleeps of at most SLICE seconds (default
+                                           20 ms; a long one proves a wake-up ended the sleep);
                                            print "acquired SLOT GENERATION", give it back
     pool_peer.py fill-and-die NAME         acquire a slot, fill half of it, print "filling
                                            SLOT GENERATION HALF", wait to be killed
@@ -24,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from shm_ring import BufferPool, PoolRef, PoolRefError  # noqa: E402
+from shm_ring import BufferPool, PoolRef, PoolRefError, _pool  # noqa: E402
 
 
 def payload(seed, length):
@@ -65,6 +67,8 @@ def main(argv):
                 sys.stdin.readline()
             say("released")
     elif command == "acquire":
+        if len(argv) > 2:
+            _pool.ACQUIRE_SLICE = float(argv[2])
         with BufferPool.open(argv[1]) as pool:
             with pool.acquire(None) as loan:
                 say("acquired {} {}".format(loan.slot, loan.generation))

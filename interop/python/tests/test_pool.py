@@ -42,6 +42,7 @@ from shm_ring import _kernel, _pool
 from shm_ring._segment import _shm_open, _shm_unlink
 
 from .support import HANG_GUARD, unique_name, unlink_quietly
+from .test_interrupt import MAX_POINTS, Interrupt, InterruptAt, retrying
 from .test_views import REQUIRE_NUMPY, holders, numpy
 
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pool_peer.py")
@@ -272,6 +273,9 @@ class WaitingTest(PoolCase):
         reference = self.publish(pool, 5, 64)
         peer = self.peer("hold", pool.name, reference.to_json())
         self.assertEqual(self.line(peer), "resolved 64")
+        # Sleeps as long as the hang guard: only the release's wake-up ends this one in time.
+        self.addCleanup(setattr, _pool, "ACQUIRE_SLICE", _pool.ACQUIRE_SLICE)
+        _pool.ACQUIRE_SLICE = HANG_GUARD
         result = {}
         ready = threading.Event()
 
@@ -424,8 +428,8 @@ class LentMemoryTest(PoolCase):
 
 
 class _InterruptAfter:
-    """Wraps a pool's atomics: the ``n``-th compare-exchange is made, then KeyboardInterrupt is
-    raised, as a signal handler would between the call's return and the caller's next step."""
+    """Wraps a pool's atomics: the ``n``-th compare-exchange is made, then Interrupt is raised,
+    as a signal handler would between the call's return and the caller's next step."""
 
     def __init__(self, atomics, n):
         self._atomics = atomics
@@ -435,7 +439,7 @@ class _InterruptAfter:
         result = self._atomics.compare_exchange(address, expected, desired)
         self._left -= 1
         if self._left == 0:
-            raise KeyboardInterrupt
+            raise Interrupt()
         return result
 
     def fetch_add(self, address, value):
@@ -451,7 +455,7 @@ class InterruptTest(PoolCase):
         self.interrupt_next(pool)
         loan = pool.try_acquire()
         self.assertFalse(loan.closed)
-        with self.assertRaises(KeyboardInterrupt):
+        with self.assertRaises(Interrupt):
             pool.available()
         self.assertEqual(pool.available(), 0)
         loan.copy_from(b"abc")
@@ -466,7 +470,7 @@ class InterruptTest(PoolCase):
         self.interrupt_next(pool)
         reference = loan.publish(3)
         self.assertTrue(loan.closed)
-        with self.assertRaises(KeyboardInterrupt):
+        with self.assertRaises(Interrupt):
             pool.resolve(reference)
         with pool.resolve(reference) as view:
             self.assertEqual(view.tobytes(), b"xyz")
@@ -476,7 +480,7 @@ class InterruptTest(PoolCase):
         reference = self.publish(pool, 8, 8)
         self.interrupt_next(pool)
         view = pool.resolve(reference)
-        with self.assertRaises(KeyboardInterrupt):
+        with self.assertRaises(Interrupt):
             pool.available()
         self.assertEqual(view.tobytes(), payload(8, 8))
         view.release()
@@ -486,13 +490,46 @@ class InterruptTest(PoolCase):
         pool = self.pool(1, 64)
         view = pool.resolve(self.publish(pool, 9, 8))
         self.interrupt_next(pool)
-        with self.assertRaises(KeyboardInterrupt):
+        with self.assertRaises(Interrupt):
             view.release()
         self.assertTrue(view.closed)
         self.assertEqual(pool.available(), 1)
         self.assertFalse(pool._held[0])
         with pool.try_acquire() as loan:
             self.assertEqual(loan.generation, 2)
+
+
+class EveryPointTest(PoolCase):
+    """An interrupt at each point where a signal handler can run (entry to a function of the
+    package, return from a C function it calls) of a whole round trip (acquire, fill, publish,
+    resolve, read, release), each call retried while it raises the interrupt: the payload
+    arrives whole, and afterwards the one slot is free, held by nobody."""
+
+    def test_every_point_of_a_round_trip(self):
+        pool = self.pool(1, 64)
+        for n in range(1, MAX_POINTS):
+            with self.subTest(point=n):
+                data = payload(n & 0xFF, 8)
+                hook = InterruptAt(n)
+                sys.setprofile(hook)
+                try:
+                    loan = retrying(pool.try_acquire)
+                    retrying(lambda: loan.copy_from(data))
+                    reference = retrying(lambda: loan.publish(8))
+                    view = retrying(lambda: pool.resolve(reference))
+                    read = retrying(view.tobytes)
+                    retrying(view.release)
+                finally:
+                    sys.setprofile(None)
+                retrying(pool.available)  # a kept interrupt comes out of the next call
+                self.assertEqual(read, data)
+                self.assertEqual(pool.available(), 1)
+                self.assertFalse(any(pool._held))
+                if not hook.fired:
+                    break
+        else:
+            self.fail("a round trip still had points left after {}".format(MAX_POINTS))
+        self.assertGreater(n, 20, "the hook saw the package's code")
 
 
 class HostileHeaderTest(PoolCase):
