@@ -493,6 +493,8 @@ fn rust_and_python_accept_and_refuse_the_same_json() {
         good.replace(r#""slot":1"#, r#""slot":1.0"#),
         good.replace(r#""slot":1"#, r#""slot":1e0"#),
         good.replace(r#""slot":1"#, r#""slot":-1"#),
+        good.replace(r#""slot":1"#, r#""slot":-0"#),
+        good.replace(r#""slot":1"#, r#""slot":01"#),
         good.replace(r#""slot":1"#, r#""slot":"1""#),
         good.replace(r#""slot":1"#, r#""slot":true"#),
         good.replace(r#""slot":1"#, r#""slot":null"#),
