@@ -967,7 +967,12 @@ class BufferPool:
         self._pid = os.getpid()
         self._data = data_offset(slot_count)
         self._stride = _round64(slot_size)
-        self._held = bytearray(slot_count)
+        #: slot -> the token of the take that holds (or is taking) it in this handle. Taking
+        #: a slot claims it here first, in one step (``setdefault``), so two threads of this
+        #: handle never both take it: its OFD lock, which they share, would otherwise be let
+        #: go by the one that lost the slot while the other holds it. Reclaiming skips these
+        #: slots, since this handle's own locks do not show as taken to it.
+        self._holders = {}
         #: The loans and views of this handle (open ones keep close() from unmapping).
         self._lent = weakref.WeakSet()
         self._pending = None
@@ -1209,11 +1214,12 @@ class BufferPool:
         was made. The interrupt is raised by the pool's next call."""
         outcome = {}
         words = self._words64
+        token = object()
 
         def step():
             if "found" in outcome:
                 return
-            if not self._hold(slot):
+            if not self._hold(slot, token):
                 outcome["found"] = None
                 return
             word = words[8 + 2 * slot]
@@ -1249,13 +1255,15 @@ class BufferPool:
         if not self._locked:
             return 0
         freed = 0
-        words, fd, held = self._words64, self._fd, self._held
+        words, fd, holders = self._words64, self._fd, self._holders
         for slot in range(self._slot_count):
-            if held[slot]:
-                continue
+            # The word first, the claim second: a take claims the slot before its exchange,
+            # so a word of this handle's own take is never seen here unclaimed.
             word = words[8 + 2 * slot]
             state = word & 0xFF
             if state != FILLING and state != READING:
+                continue
+            if slot in holders:
                 continue
             if _kernel.lock_held(fd, slot_lock_byte(slot)) is not False:
                 continue
@@ -1344,25 +1352,24 @@ class BufferPool:
     def _slot_offset(self, slot):
         return self._data + self._stride * slot
 
-    def _hold(self, slot):
-        """Take slot ``slot``'s liveness lock for this handle: False if another holds it."""
-        held = self._held
-        held[slot] = 1
-        try:
-            if self._locked and _kernel.take_lock(self._fd, slot_lock_byte(slot)) is False:
-                held[slot] = 0
-                return False
-        except BaseException:
-            _settle(lambda: self._let_go(slot))
-            raise
+    def _hold(self, slot, token):
+        """Claim slot ``slot`` for the take ``token`` in this handle, then take its liveness
+        lock: False if another take of this handle (another thread) or another handle holds
+        it. Can be done again with the same token."""
+        if self._holders.setdefault(slot, token) is not token:
+            return False
+        if self._locked and _kernel.take_lock(self._fd, slot_lock_byte(slot)) is False:
+            self._holders.pop(slot, None)
+            return False
         return True
 
     def _let_go(self, slot):
-        """Let go of slot ``slot``'s liveness lock, once its word no longer says this handle
-        holds it. Can be done again."""
-        self._held[slot] = 0
+        """Let go of slot ``slot``'s liveness lock, then of the claim, once its word no longer
+        says this handle holds it (the lock first: a thread that claims the slot meanwhile
+        must not have its lock dropped). Can be done again."""
         if self._locked and self._fd is not None:
             _kernel.release_lock(self._fd, slot_lock_byte(slot))
+        self._holders.pop(slot, None)
 
     def _release(self, slot, state, generation):
         """Move slot ``slot`` from ``state`` at ``generation`` to Free, let go of its lock and

@@ -360,6 +360,65 @@ class DeadHolderTest(PoolCase):
         pool.try_acquire().release()
 
 
+class _TakeOnFirstLoad:
+    """Stands for a pool's slot-word view: the first load of slot 0's word first runs
+    ``take`` (another thread's acquire, in the same handle), then reads the word."""
+
+    def __init__(self, words, take):
+        self._words = words
+        self._take = take
+
+    def __getitem__(self, index):
+        if index == 8 and self._take is not None:
+            take, self._take = self._take, None
+            take()
+        return self._words[index]
+
+    def __setitem__(self, index, value):
+        self._words[index] = value
+
+
+@unittest.skipUnless(LINUX, "slot locks are Linux's OFD locks")
+class SameHandleThreadsTest(PoolCase):
+    """Threads of one handle share its OFD, and so its slot locks: a thread that loses a slot
+    to another of the same handle must not let go of the winner's lock, and reclaiming must
+    never take a slot another thread of the handle is taking. The interleavings are made
+    deterministic by running the other thread's step at the point where it would race."""
+
+    def lock_seen_from_another_handle(self, pool, slot):
+        with BufferPool.open(pool.name) as other:
+            return _kernel.lock_held(other._fd, _pool.slot_lock_byte(slot))
+
+    def test_a_thread_that_loses_a_slot_keeps_the_winners_lock(self):
+        pool = self.pool(1, 64)
+        winner = pool.try_acquire()
+        # The losing thread read the word while the slot was still free, then tries to take it.
+        free = _pool.slot_word(_pool.FREE, winner.generation - 1)
+        taking = _pool.slot_word(_pool.FILLING, winner.generation)
+        lost, _ = pool._take(0, free, taking, lambda: _pool.PoolLoan(pool, 0, 0, _pool.FILLING))
+        self.assertIsNone(lost, "the slot was lent twice")
+        self.assertIs(self.lock_seen_from_another_handle(pool, 0), True)
+        # So no other process takes the winner's slot for a dead holder's.
+        with BufferPool.open(pool.name) as other:
+            with self.assertRaises(PoolExhaustedError):
+                other.try_acquire()
+        winner.release()
+
+    def test_reclaiming_never_takes_a_slot_another_thread_is_taking(self):
+        pool = self.pool(1, 64)
+        taken = []
+        pool._words64 = _TakeOnFirstLoad(pool._words64, lambda: taken.append(pool.try_acquire()))
+        self.addCleanup(setattr, pool, "_words64", pool._words64._words)
+        self.assertEqual(pool._reclaim(), 0)
+        (loan,) = taken
+        self.assertEqual(
+            pool._words64[8], _pool.slot_word(_pool.FILLING, loan.generation), "the loan was taken"
+        )
+        loan.copy_from(b"mine")
+        with pool.resolve(loan.publish(4)) as view:
+            self.assertEqual(view.tobytes(), b"mine")
+
+
 class LentMemoryTest(PoolCase):
     def test_anything_made_from_a_loan_or_view_blocks_publish_and_release(self):
         pool = self.pool(1, 64)
@@ -494,7 +553,7 @@ class InterruptTest(PoolCase):
             view.release()
         self.assertTrue(view.closed)
         self.assertEqual(pool.available(), 1)
-        self.assertFalse(pool._held[0])
+        self.assertFalse(pool._holders)
         with pool.try_acquire() as loan:
             self.assertEqual(loan.generation, 2)
 
@@ -524,7 +583,7 @@ class EveryPointTest(PoolCase):
                 retrying(pool.available)  # a kept interrupt comes out of the next call
                 self.assertEqual(read, data)
                 self.assertEqual(pool.available(), 1)
-                self.assertFalse(any(pool._held))
+                self.assertFalse(pool._holders)
                 if not hook.fired:
                     break
         else:
