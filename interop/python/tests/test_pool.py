@@ -164,6 +164,28 @@ class PayloadTest(PoolCase):
         with self.assertRaises(NotFoundError):
             BufferPool.open(pool.name)
 
+    def test_without_libatomic_create_and_open_say_what_to_install_and_leave_nothing(self):
+        from shm_ring import AtomicsUnavailableError, _atomic
+
+        existing = self.pool(1, 8)
+
+        def missing(name, *args, **kwargs):
+            raise OSError("{}: cannot open shared object file".format(name))
+
+        saved = _atomic._library, _atomic.ctypes.CDLL
+        self.addCleanup(setattr, _atomic, "_library", saved[0])
+        self.addCleanup(setattr, _atomic.ctypes, "CDLL", saved[1])
+        _atomic._library, _atomic.ctypes.CDLL = None, missing
+        name = unique_name("noatomic")
+        self.addCleanup(unlink_quietly, name)
+        with self.assertRaises(AtomicsUnavailableError) as caught:
+            BufferPool.create(name, 1, 8)
+        self.assertIn("libatomic1", str(caught.exception))
+        with self.assertRaises(FileNotFoundError):
+            _shm_open(name, os.O_RDONLY, 0)
+        with self.assertRaises(AtomicsUnavailableError):
+            BufferPool.open(existing.name)
+
     def test_close_refuses_while_a_loan_or_view_is_open(self):
         pool = self.pool(1, 8)
         loan = pool.try_acquire()
