@@ -647,3 +647,56 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "json")]
+#[test]
+fn hostile_json_references_are_typed_errors_naming_the_member_or_value() {
+    let good = PoolRef::new("frames", 1, 2, 3).unwrap().to_json();
+    let altered = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        PoolRef::from_json(&good.replace(from, to))
+    };
+    let json_reason = |result: Result<PoolRef, PoolRefError>| match result {
+        Err(PoolRefError::Json { reason }) => reason,
+        other => panic!("expected Json, got {other:?}"),
+    };
+    assert!(json_reason(altered(r#","len":3"#, "")).contains("missing field `len`"));
+    assert!(json_reason(altered(r#""len":3"#, r#""len":3,"x":1"#)).contains("unknown field `x`"));
+    assert!(
+        json_reason(altered(r#""len":3"#, r#""len":3,"len":3"#)).contains("duplicate field `len`")
+    );
+    assert!(json_reason(altered(r#""slot":1"#, r#""slot":1.5"#)).contains("1.5"));
+    assert!(json_reason(altered(r#""slot":1"#, r#""slot":-1"#)).contains("-1"));
+    assert!(json_reason(altered(r#""slot":1"#, r#""slot":4294967296"#)).contains("4294967296"));
+    assert!(!json_reason(PoolRef::from_json("{")).is_empty());
+    assert_eq!(
+        altered(r#""format":"shm_ring.pool_ref""#, r#""format":"x""#),
+        Err(PoolRefError::UnsupportedFormat {
+            found: "x".to_owned()
+        })
+    );
+    assert_eq!(
+        altered(r#""version":1"#, r#""version":7"#),
+        Err(PoolRefError::UnsupportedJsonVersion {
+            found: 7,
+            supported: 1
+        })
+    );
+    assert!(matches!(
+        altered(r#""pool":"frames""#, r#""pool":"/frames""#),
+        Err(PoolRefError::Malformed { .. })
+    ));
+    assert!(matches!(
+        altered(r#""pool":"frames""#, r#""pool":"a b""#),
+        Err(PoolRefError::InvalidName { .. })
+    ));
+    assert_eq!(
+        altered(r#""generation":2"#, r#""generation":72057594037927936"#),
+        Err(PoolRefError::GenerationOutOfRange {
+            generation: 1 << 56
+        })
+    );
+    // Every message says what was wrong.
+    let error = altered(r#""version":1"#, r#""version":7"#).unwrap_err();
+    assert!(error.to_string().contains('7'), "{error}");
+}
