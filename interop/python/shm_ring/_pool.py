@@ -43,12 +43,15 @@ finished, and the interrupt is raised: at once when the call has nothing to retu
 otherwise from the pool's next call, after this one returned its loan, view or reference.
 """
 
+from __future__ import annotations
+
 import json
 import mmap
 import os
 import random
 import time
 import weakref
+from typing import Optional, Tuple, Union
 
 from . import _kernel
 from ._atomic import address_of, operations
@@ -73,6 +76,9 @@ from ._segment import (
     os_error,
 )
 from ._wait import check_timeout, pause, timed_out
+
+#: Any object supporting the buffer protocol (bytes, bytearray, memoryview, NumPy arrays...).
+Buffer = Union[bytes, bytearray, memoryview]
 
 HEADER_LEN = 64
 MAGIC = int.from_bytes(b"SRPL", "little")
@@ -402,7 +408,7 @@ class PoolRef:
     #: Length of the binary form in bytes.
     LEN = 64
 
-    def __init__(self, pool, slot, generation, len):  # noqa: A002 - the field's name
+    def __init__(self, pool: str, slot: int, generation: int, len: int) -> None:  # noqa: A002
         if not isinstance(pool, str):
             raise PoolRefError(
                 "a pool reference's pool name must be a str, not {}".format(type(pool).__name__),
@@ -430,12 +436,25 @@ class PoolRef:
         self._generation = generation
         self._len = len
 
-    pool = property(lambda self: self._pool, doc="The pool's name, without a leading '/'.")
-    slot = property(lambda self: self._slot, doc="The slot index.")
-    generation = property(
-        lambda self: self._generation, doc="The slot's generation when it was published."
-    )
-    len = property(lambda self: self._len, doc="The payload's length in bytes.")
+    @property
+    def pool(self) -> str:
+        """The pool's name, without a leading '/'."""
+        return self._pool
+
+    @property
+    def slot(self) -> int:
+        """The slot index."""
+        return self._slot
+
+    @property
+    def generation(self) -> int:
+        """The slot's generation when it was published."""
+        return self._generation
+
+    @property
+    def len(self) -> int:
+        """The payload's length in bytes."""
+        return self._len
 
     def _key(self):
         return (self._pool, self._slot, self._generation, self._len)
@@ -453,7 +472,7 @@ class PoolRef:
 
     # -- binary form -------------------------------------------------------------------------
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """The 64-byte binary form (docs/PROTOCOL.md): b"SRPR", version 1, name length, slot,
         generation, len, name; little-endian, zero padding."""
         name = self._pool.encode("ascii")
@@ -468,7 +487,7 @@ class PoolRef:
         return bytes(out)
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: Buffer) -> PoolRef:
         """Read a reference from its binary form, validating every field (length, magic,
         version, name length and name, zero padding, generation). Raises PoolRefError naming
         the field and the value. Slot and length are checked against the pool on resolve."""
@@ -531,7 +550,7 @@ class PoolRef:
 
     # -- JSON form ---------------------------------------------------------------------------
 
-    def to_json(self):
+    def to_json(self) -> str:
         """The JSON form, one compact line with the members in this order (docs/PROTOCOL.md):
         ``{"format":"shm_ring.pool_ref","version":1,"pool":...,"slot":...,"generation":...,
         "len":...}``; integers as JSON numbers, exact."""
@@ -548,7 +567,7 @@ class PoolRef:
         )
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: Union[str, bytes]) -> PoolRef:
         """Read a reference from its JSON form (str or UTF-8 bytes). Exactly the six members,
         each once; ``format`` "shm_ring.pool_ref", ``version`` 1; integers written as JSON
         integers (no fraction, exponent or sign), within their ranges. Raises PoolRefError
@@ -698,17 +717,17 @@ class _Lent:
         pool._lent.add(self)
 
     @property
-    def slot(self):
+    def slot(self) -> int:
         """The slot's index, ``0 .. capacity()``."""
         return self._slot
 
     @property
-    def generation(self):
+    def generation(self) -> int:
         """The slot's generation for this loan or view (the reference's)."""
         return self._generation
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether the slot has been published or given back."""
         return not self._open
 
@@ -723,7 +742,7 @@ class _Lent:
             self._memory = PrivateMapping(pool, ((start, start + length),), writable)
         return self._memory.parts()[0]
 
-    def release(self):
+    def release(self) -> None:
         """Give the slot back to the pool (a loan: unpublished; a view: read), waking blocked
         acquirers in every process. Idempotent. Raises BusyError, and keeps the slot, while
         anything made from ``data`` is alive."""
@@ -788,19 +807,19 @@ class PoolLoan(_Lent):
 
     _what = "pool loan"
 
-    def __len__(self):
+    def __len__(self) -> int:
         """The slot's size in bytes."""
         return self._pool._slot_size
 
     @property
-    def data(self):
+    def data(self) -> memoryview:
         """The slot's bytes, in place, as a writable memoryview (mapped on first use). Holds
         whatever the slot's last payload left. ``publish()`` and ``release()`` raise
         BusyError while anything made from it is alive. Raises ClosedError after either."""
         self._check()
         return self._mapped(self._pool._slot_size, True)
 
-    def copy_from(self, data, offset=0):
+    def copy_from(self, data: Buffer, offset: int = 0) -> None:
         """Copy bytes-like ``data`` into the slot at byte ``offset``. Raises ValueError if it
         does not fit the slot."""
         self._check()
@@ -816,7 +835,7 @@ class PoolLoan(_Lent):
         if n:
             self._mapped(size, True)[offset : offset + n] = view
 
-    def publish(self, length):
+    def publish(self, length: int) -> PoolRef:
         """Publish the slot's first ``length`` bytes; return the :class:`PoolRef` to send.
         The loan is closed. A length past the slot size raises PublishTooLargeError and gives
         the slot back. Raises BusyError (publishing nothing) while anything made from ``data``
@@ -899,12 +918,12 @@ class PoolView(_Lent):
         _Lent.__init__(self, pool, slot, generation, READING)
         self._length = length
 
-    def __len__(self):
+    def __len__(self) -> int:
         """The payload's length in bytes."""
         return self._length
 
     @property
-    def data(self):
+    def data(self) -> memoryview:
         """The payload in place, as a read-only memoryview. Raises ClosedError once
         released."""
         self._check()
@@ -912,7 +931,7 @@ class PoolView(_Lent):
             return memoryview(b"")
         return self._mapped(self._length, False)
 
-    def tobytes(self):
+    def tobytes(self) -> bytes:
         """A copy of the payload as bytes (the view stays open)."""
         self._check()
         if self._length == 0:
@@ -1001,7 +1020,7 @@ class BufferPool:
     # -- creating and opening ------------------------------------------------------------
 
     @classmethod
-    def create(cls, name, slot_count, slot_size):
+    def create(cls, name: str, slot_count: int, slot_size: int) -> BufferPool:
         """Create the pool ``name`` of ``slot_count`` slots of ``slot_size`` bytes, all free.
         The memory is allocated now. A segment of that name whose owner is gone is replaced;
         one whose owner lives raises InUseError. Raises InvalidGeometryError,
@@ -1009,7 +1028,7 @@ class BufferPool:
         return cls._create(bare_name(name), slot_count, slot_size, exclusive=False)
 
     @classmethod
-    def create_unique(cls, slot_count, slot_size):
+    def create_unique(cls, slot_count: int, slot_size: int) -> BufferPool:
         """Create a pool under a new generated name of 24 characters (``name`` says which).
         Raises as :meth:`create`."""
         for _ in range(16):
@@ -1058,7 +1077,7 @@ class BufferPool:
         return pool
 
     @classmethod
-    def open(cls, name):
+    def open(cls, name: str) -> BufferPool:
         """Open the existing pool ``name``. The header is validated before more than it is
         mapped: NotABufferPoolError (magic), UnsupportedPoolVersionError, InvalidGeometryError,
         GeometryExceedsSizeError; NotFoundError, NotReadyError, SegmentTooSmallError."""
@@ -1110,15 +1129,15 @@ class BufferPool:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def capacity(self):
+    def capacity(self) -> int:
         """The number of slots."""
         return self._slot_count
 
-    def slot_size(self):
+    def slot_size(self) -> int:
         """The size of each slot in bytes: the largest payload a slot holds."""
         return self._slot_size
 
-    def available(self):
+    def available(self) -> int:
         """How many slots are free now, in all processes (a snapshot). Slots held by a dead
         process count as taken until an acquire reclaims them."""
         self._check_open()
@@ -1126,13 +1145,13 @@ class BufferPool:
         return sum(1 for slot in range(self._slot_count) if words[8 + 2 * slot] & 0xFF == FREE)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether ``close()`` has been called."""
         return self._fd is None
 
     # -- acquiring -------------------------------------------------------------------------
 
-    def try_acquire(self):
+    def try_acquire(self) -> PoolLoan:
         """Lend a free slot as a :class:`PoolLoan`. With every slot taken, first reclaim slots
         whose holder died (Linux), then raise PoolExhaustedError."""
         self._check_open()
@@ -1143,7 +1162,7 @@ class BufferPool:
             raise PoolExhaustedError(self.name, self._slot_count)
         return loan
 
-    def acquire(self, timeout):
+    def acquire(self, timeout: Optional[float]) -> PoolLoan:
         """:meth:`try_acquire`, waiting up to ``timeout`` seconds (None: forever) for a slot.
         On Linux it sleeps in the kernel (a futex on the header's ``releases`` word) and a
         release in any process wakes it; it also wakes every 20 ms to reclaim slots of dead
@@ -1203,7 +1222,7 @@ class BufferPool:
                 return loan
         return None
 
-    def _take(self, slot, expected, desired, make):
+    def _take(self, slot, expected, desired, make) -> Tuple[Optional[_Lent], Optional[int]]:
         """Take slot ``slot``'s lock for this handle and exchange its word from ``expected``
         to ``desired``; return ``(make(), desired)``, opened, or ``(None, found)`` with the
         lock let go if the word was not ``expected`` (``found`` None: another handle holds the
@@ -1280,7 +1299,7 @@ class BufferPool:
 
     # -- resolving -------------------------------------------------------------------------
 
-    def resolve(self, reference):
+    def resolve(self, reference: PoolRef) -> PoolView:
         """Resolve a reference published by a loan of this pool (in any process) to its bytes
         in place, as a :class:`PoolView`; its release returns the slot to the pool.
 
@@ -1403,7 +1422,7 @@ class BufferPool:
         if self._fd is None:
             raise ClosedError("buffer pool {!r} is closed".format(self.name))
 
-    def close(self):
+    def close(self) -> None:
         """Remove the name (the owner, in the creating process, while the name still refers
         to this object), release the locks and unmap. Raises BusyError, doing nothing, while a
         loan or view of this handle is open. Idempotent."""
