@@ -668,6 +668,30 @@ class PoolRef:
 # -- loans and views ---------------------------------------------------------------------------
 
 
+class _SlotMapping(PrivateMapping):
+    """A private mapping of some of a slot's bytes. A writer's (``populate``) is faulted in
+    as it is made, in one call, which costs half what faulting page by page during the copy
+    does; a reader's is not, so that viewing a payload costs the same whatever its size."""
+
+    __slots__ = ("_populate",)
+
+    def __init__(self, pool, start, stop, writable, populate):
+        self._populate = populate
+        PrivateMapping.__init__(self, pool, ((start, stop),), writable)
+
+    def _map(self):
+        length = max(stop for _, stop in self._spans)
+        fd = self._segment.view_fd()
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if self._writable else 0)
+        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if self._populate else 0)
+        try:
+            return mmap.mmap(fd, length, flags, prot, offset=self._base)
+        except (OSError, TypeError) as error:  # TypeError: the pool is closed (no descriptor)
+            raise ShmRingError(
+                "mmap failed for buffer pool {!r}: {}".format(self._segment.name, error)
+            ) from error
+
+
 def _release_memory(memory, what):
     """Release a private mapping, or raise BusyError while anything still holds it."""
     try:
@@ -739,7 +763,7 @@ class _Lent:
         if self._memory is None:
             pool = self._pool
             start = pool._slot_offset(self._slot)
-            self._memory = PrivateMapping(pool, ((start, start + length),), writable)
+            self._memory = _SlotMapping(pool, start, start + length, writable, writable)
         return self._memory.parts()[0]
 
     def release(self) -> None:
@@ -815,13 +839,19 @@ class PoolLoan(_Lent):
     def data(self) -> memoryview:
         """The slot's bytes, in place, as a writable memoryview (mapped on first use). Holds
         whatever the slot's last payload left. ``publish()`` and ``release()`` raise
-        BusyError while anything made from it is alive. Raises ClosedError after either."""
+        BusyError while anything made from it is alive. Raises ClosedError after either.
+
+        The first use maps the whole slot and faults all its pages in at once, which costs in
+        proportion to the slot size (about 10 ms for 64 MiB): the fastest way to fill most of
+        a slot. To write a payload much smaller than the slot, ``copy_from`` costs only the
+        payload's pages."""
         self._check()
         return self._mapped(self._pool._slot_size, True)
 
     def copy_from(self, data: Buffer, offset: int = 0) -> None:
-        """Copy bytes-like ``data`` into the slot at byte ``offset``. Raises ValueError if it
-        does not fit the slot."""
+        """Copy bytes-like ``data`` into the slot at byte ``offset``, mapping only the pages
+        it writes (unless ``data`` has been used). Raises ValueError if it does not fit the
+        slot."""
         self._check()
         view = memoryview(data)
         if view.ndim != 1 or view.format != "B":
@@ -832,8 +862,19 @@ class PoolLoan(_Lent):
             raise ValueError(
                 "{} bytes at offset {!r} do not fit a {}-byte slot".format(n, offset, size)
             )
-        if n:
-            self._mapped(size, True)[offset : offset + n] = view
+        if not n:
+            return
+        if self._memory is not None:
+            self._memory.parts()[0][offset : offset + n] = view
+            return
+        # No mapping of the whole slot yet: map just the bytes to write, for this copy alone,
+        # so a small payload in a large slot costs only its own pages.
+        start = self._pool._slot_offset(self._slot) + offset
+        memory = _SlotMapping(self._pool, start, start + n, True, True)
+        try:
+            memory.parts()[0][:] = view
+        finally:
+            memory.drop()
 
     def publish(self, length: int) -> PoolRef:
         """Publish the slot's first ``length`` bytes; return the :class:`PoolRef` to send.
@@ -924,8 +965,9 @@ class PoolView(_Lent):
 
     @property
     def data(self) -> memoryview:
-        """The payload in place, as a read-only memoryview. Raises ClosedError once
-        released."""
+        """The payload in place, as a read-only memoryview, mapped on first use in a time that
+        does not depend on its length (pages are faulted in as they are read). Raises
+        ClosedError once released."""
         self._check()
         if self._length == 0:
             return memoryview(b"")
