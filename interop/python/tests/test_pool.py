@@ -129,6 +129,22 @@ class PayloadTest(PoolCase):
                     self.assertEqual(pool.available(), 1)
                 self.assertEqual(pool.available(), 2)
 
+    def test_copies_at_any_offset_land_in_place_before_and_after_data_is_used(self):
+        size = 3 * mmap.PAGESIZE + 100
+        pool = self.pool(2, size)
+        expected = bytearray(payload(0, size))
+        with pool.try_acquire() as loan:
+            loan.copy_from(expected)
+            for offset, data in ((mmap.PAGESIZE - 6, b"across a page"), (size - 3, b"end")):
+                loan.copy_from(data, offset)
+                expected[offset : offset + len(data)] = data
+            self.assertEqual(bytes(loan.data), bytes(expected))
+            loan.copy_from(b"after", 7)
+            expected[7:12] = b"after"
+            reference = loan.publish(size)
+        with pool.resolve(reference) as view:
+            self.assertEqual(view.tobytes(), bytes(expected))
+
     def test_one_byte_past_the_slot_is_refused_and_the_slot_goes_back(self):
         pool = self.pool(1, 64)
         loan = pool.try_acquire()
