@@ -32,6 +32,11 @@ A producer of shm_ring writes the marker b"SRX1" into ``reserved`` and keeps a 6
 flag bytes (one per side) on the first cache line past the data area; the original library has
 neither, and against it the extras below simply do not apply.
 
+Large payloads: ``BufferPool`` is the Rust crate's cross-process pool of fixed-size slots (the
+same bytes, so Rust and Python processes share one pool): a writer fills a slot in place and
+publishes a small ``PoolRef`` (64 bytes, or JSON); a reader in any process resolves it to a
+read-only view of the bytes in place, and its release returns the slot to the pool.
+
 Waiting: a short spin, then (Linux x86-64 and AArch64) a futex sleep on the other side's index
 word, announced in this side's flag byte so that the other side wakes it after publishing;
 elsewhere, or against the original library, polling with sleeps of at most 1 ms. Every wait
