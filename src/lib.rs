@@ -125,6 +125,8 @@ mod consumer;
 #[cfg(not(loom))]
 mod end;
 #[cfg(not(loom))]
+mod large;
+#[cfg(not(loom))]
 mod pool;
 #[cfg(not(loom))]
 mod pool_region;
@@ -153,6 +155,12 @@ pub use error::{
     BufferTooSmall, Corruption, OpenError, ReadTimeoutError, Role, TryReadError, TryWriteError,
     TypeMismatch, WaitTimeoutError, WriteTimeoutError,
 };
+#[cfg(not(loom))]
+pub use large::error::{
+    EnvelopeError, LargeSetupError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
+};
+#[cfg(not(loom))]
+pub use large::{LargeLoan, LargeMessage, LargeReceiver, LargeSender, DEFAULT_INLINE_THRESHOLD};
 pub use layout::{capacity_for_message, NameError};
 #[cfg(not(loom))]
 pub use pool::error::{
