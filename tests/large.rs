@@ -22,6 +22,7 @@ use shm_ring::{
 use support::raw::Raw;
 use support::segment::{unique_name, Removes};
 use support::stream::{stream_len, stream_message};
+use support::tools::{python3, root};
 
 const CHILD_RING: &str = "SHM_LARGE_CHILD_RING";
 const LONG: Duration = Duration::from_secs(60);
@@ -474,6 +475,79 @@ fn child_attaches_a_receiver_and_waits() {
     }
 }
 
+// --- Rust and Python ---------------------------------------------------------------------------
+
+/// Every size class, as lengths: empty, around the inline threshold, exactly a slot, and a
+/// few between.
+fn size_classes() -> Vec<usize> {
+    vec![
+        0,
+        1,
+        THRESHOLD - 1,
+        THRESHOLD,
+        THRESHOLD + 1,
+        SLOT,
+        SLOT - 1,
+        7,
+        40_000,
+        THRESHOLD + 1,
+    ]
+}
+
+#[test]
+fn rust_sends_python_receives_inline_and_by_reference() {
+    let name = &unique_name("large-rs-py");
+    let _removes = Removes(name.clone());
+    let lengths = size_classes();
+    let mut sender = sender(name, 1 << 16, 3);
+    let mut args = vec!["recv".to_owned(), name.clone(), THRESHOLD.to_string()];
+    args.extend(lengths.iter().map(usize::to_string));
+    let mut python = ChildRole::python(&args);
+    python.line("attached");
+    for (i, &len) in lengths.iter().enumerate() {
+        sender.send(&stream_message(i as u64, len), LONG).unwrap();
+    }
+    let by_reference = lengths.iter().filter(|&&n| n > THRESHOLD).count();
+    assert_eq!(
+        python.line("received"),
+        format!("{} {by_reference}", lengths.len())
+    );
+    python.finish();
+    // Every slot the Python receiver read went back to this process's pool.
+    assert_eq!(sender.pool().available(), 3);
+}
+
+#[test]
+fn python_sends_rust_receives_inline_and_by_reference() {
+    let name = &unique_name("large-py-rs");
+    let _removes = Removes(name.clone());
+    let lengths = size_classes();
+    let mut args = vec![
+        "send".to_owned(),
+        name.clone(),
+        "3".to_owned(),
+        SLOT.to_string(),
+        THRESHOLD.to_string(),
+    ];
+    args.extend(lengths.iter().map(usize::to_string));
+    let mut python = ChildRole::python(&args);
+    python.line("created");
+    let receiver = receiver(name);
+    for (i, &len) in lengths.iter().enumerate() {
+        let message = receiver.recv(LONG).unwrap();
+        assert_eq!(message.len(), len, "message {i}");
+        assert!(
+            *message == *stream_message(i as u64, len),
+            "message {i} arrived changed"
+        );
+        assert_eq!(message.is_by_reference(), len > THRESHOLD, "message {i}");
+    }
+    python.line("sent");
+    assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
+    python.go_on();
+    python.finish();
+}
+
 // --- child processes --------------------------------------------------------------------------
 
 /// A child process of this test binary in one of the roles above, killed if the test ends
@@ -486,7 +560,8 @@ struct ChildRole {
 
 impl ChildRole {
     fn start(role: &str, ring: &str) -> ChildRole {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args([
                 role,
                 "--exact",
@@ -494,7 +569,21 @@ impl ChildRole {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(CHILD_RING, ring)
+            .env(CHILD_RING, ring);
+        ChildRole::spawn(command)
+    }
+
+    /// The Python peer `interop/python/tests/large_peer.py` with `args`.
+    fn python(args: &[String]) -> ChildRole {
+        let mut command = python3();
+        command
+            .arg(root().join("interop/python/tests/large_peer.py"))
+            .args(args);
+        ChildRole::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> ChildRole {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -100,9 +100,26 @@ from ._pool import (
     WrongPoolError,
 )
 
+from ._large import (
+    DEFAULT_INLINE_THRESHOLD,
+    EnvelopeError,
+    LargeMessage,
+    LargeReceiver,
+    LargeSender,
+    LargeSetupError,
+    NoReceiverError,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "LargeSender",
+    "LargeReceiver",
+    "LargeMessage",
+    "DEFAULT_INLINE_THRESHOLD",
+    "EnvelopeError",
+    "LargeSetupError",
+    "NoReceiverError",
     "ShmProducer",
     "ShmConsumer",
     "WriteGrant",
