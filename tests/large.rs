@@ -22,7 +22,7 @@ use shm_ring::{
 use support::raw::Raw;
 use support::segment::{unique_name, Removes};
 use support::stream::{stream_len, stream_message};
-use support::tools::{python3, root};
+use support::tools::{example, python3, root};
 
 const CHILD_RING: &str = "SHM_LARGE_CHILD_RING";
 const LONG: Duration = Duration::from_secs(60);
@@ -546,6 +546,47 @@ fn python_sends_rust_receives_inline_and_by_reference() {
     assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
     python.go_on();
     python.finish();
+}
+
+// --- the 1080p example ------------------------------------------------------------------------
+
+/// `cargo run --example frames`: 1080p RGBA frames from the Rust example to its Python
+/// consumer, which views each as a NumPy array in place and checks every pixel. NumPy is
+/// required where `SHM_RING_REQUIRE_NUMPY=1` (as CI sets it); elsewhere its absence skips this
+/// test, saying so.
+#[test]
+fn the_frames_example_moves_1080p_frames_into_numpy_arrays_in_place() {
+    let numpy = python3()
+        .args(["-c", "import numpy"])
+        .output()
+        .expect("run python3");
+    if !numpy.status.success() {
+        let message = "NumPy is not installed: pip install numpy (.ci/run installs it)";
+        if std::env::var("SHM_RING_REQUIRE_NUMPY").as_deref() == Ok("1") {
+            panic!("{message}");
+        }
+        eprintln!("{message}; the frames example did not run");
+        return;
+    }
+    const FRAMES: usize = 4;
+    let output = Command::new(example("frames"))
+        .arg(FRAMES.to_string())
+        .output()
+        .expect("run the frames example");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the frames example failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for index in 0..FRAMES {
+        let line =
+            format!("frame {index}: 1080x1920x4 uint8 array over the pool slot, in place: ok");
+        assert!(stdout.contains(&line), "no {line:?} in:\n{stdout}");
+    }
+    let summary = format!("consumer: {FRAMES} frames received, {FRAMES} ok, 0 bad");
+    assert!(stdout.contains(&summary), "no {summary:?} in:\n{stdout}");
 }
 
 // --- child processes --------------------------------------------------------------------------
