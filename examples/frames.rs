@@ -75,7 +75,7 @@ fn run(frames: u64) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     println!(
         "producer: sent {frames} frames, {} MiB, each written in place into a pool slot",
-        frames * FRAME_BYTES as u64 >> 20
+        (frames * FRAME_BYTES as u64) >> 20
     );
     let status = consumer.wait()?;
     Ok(if status.success() {
