@@ -103,6 +103,7 @@ from ._pool import (
 from ._large import (
     DEFAULT_INLINE_THRESHOLD,
     EnvelopeError,
+    LargeLoan,
     LargeMessage,
     LargeReceiver,
     LargeSender,
@@ -116,6 +117,7 @@ __all__ = [
     "LargeSender",
     "LargeReceiver",
     "LargeMessage",
+    "LargeLoan",
     "DEFAULT_INLINE_THRESHOLD",
     "EnvelopeError",
     "LargeSetupError",

@@ -275,24 +275,38 @@ class LargeSender:
         grant.commit()
 
     def try_loan(self):
-        """A free slot as a :class:`PoolLoan` to fill in place (``loan.data``), or None if the
-        ring or the pool is full: the zero-copy form. Send it with ``commit_loan(loan,
-        length)``; ``loan.release()`` gives it back unsent. Raises NoReceiverError."""
+        """A free pool slot to fill in place, with room for its reference reserved in the ring,
+        as a :class:`LargeLoan`; None if the ring or the pool is full. The zero-copy form of
+        try_send: fill ``loan.data``, then ``loan.commit(length)``; ``loan.release()`` sends
+        nothing and gives the slot back. While the loan is open the producer takes no other
+        write (BusyError). Raises NoReceiverError."""
         self._require_receiver()
-        if self._producer.writable_bytes() < 4 + REFERENCE_MESSAGE_LEN:
+        grant = self._producer.try_reserve(REFERENCE_MESSAGE_LEN)
+        if grant is None:
             return None
         try:
-            return self._pool.try_acquire()
+            slot = self._pool.try_acquire()
         except PoolExhaustedError:
+            grant.release()
             return None
+        except BaseException:
+            grant.release()
+            raise
+        return LargeLoan(grant, slot)
 
-    def commit_loan(self, loan, length):
-        """Publish the first ``length`` bytes of ``loan`` (from try_loan) and send the
-        reference. Raises PublishTooLargeError (the slot goes back), BusyError while anything
-        made from ``loan.data`` is alive."""
-        reference = loan.publish(length)
-        sent = self._producer.try_write(_REFERENCE_HEADER + reference.to_bytes())
-        assert sent, "the ring's free space shrank under its only producer"
+    def loan(self, timeout=None):
+        """Like try_loan, waiting up to ``timeout`` seconds in all (None: forever), as
+        :meth:`send` does. Raises NoReceiverError, ShmTimeoutError, PeerGoneError."""
+        timeout = check_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._wait_for_receiver(deadline, timeout)
+        grant = self._producer.reserve(REFERENCE_MESSAGE_LEN, timeout=_left(deadline))
+        try:
+            slot = self._pool.acquire(_left(deadline))
+        except BaseException:
+            grant.release()
+            raise
+        return LargeLoan(grant, slot)
 
     def _fill_and_publish(self, loan, view, n):
         try:
@@ -324,6 +338,70 @@ class LargeSender:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class LargeLoan:
+    """A pool slot lent by :meth:`LargeSender.try_loan` or :meth:`LargeSender.loan` to fill in
+    place, with room for its reference reserved in the ring. ``data`` is a writable memoryview
+    of the slot's ``slot_size`` bytes (``numpy.frombuffer(loan.data, dtype)`` wraps it without
+    a copy); ``commit(length)`` sends its first ``length`` bytes; ``release()``, or leaving a
+    ``with`` block uncommitted, sends nothing and gives the slot back."""
+
+    __slots__ = ("_grant", "_slot")
+
+    def __init__(self, grant, slot):
+        self._grant = grant
+        self._slot = slot
+
+    @property
+    def data(self):
+        """The slot's bytes in place, writable. ``commit()`` raises BusyError while anything
+        made from it is alive."""
+        return self._slot.data
+
+    def __len__(self):
+        return len(self._slot)
+
+    def copy_from(self, data, offset=0):
+        """Copy bytes-like ``data`` into the slot at byte ``offset``."""
+        self._slot.copy_from(data, offset)
+
+    @property
+    def closed(self):
+        """Whether the loan has been committed or released."""
+        return self._slot.closed
+
+    def commit(self, length):
+        """Publish the slot's first ``length`` bytes and send the reference. Raises
+        PublishTooLargeError past the slot size (nothing is sent; the slot goes back),
+        BusyError (nothing done) while anything made from ``data`` is alive."""
+        grant = self._grant
+        try:
+            reference = self._slot.publish(length)
+        except BaseException:
+            if self._slot.closed:
+                grant.release()
+            raise
+        grant.copy_from(_REFERENCE_HEADER + reference.to_bytes())
+        grant.commit()
+
+    def release(self):
+        """Send nothing and give the slot back. Idempotent."""
+        if not self._slot.closed:
+            self._slot.release()
+        self._grant.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def __repr__(self):
+        return "<LargeLoan slot={} {}>".format(
+            self._slot.slot, "closed" if self.closed else "open"
+        )
 
 
 class LargeMessage:

@@ -26,7 +26,13 @@ from shm_ring import (
     ShmProducer,
     ShmTimeoutError,
 )
-from shm_ring._pool import PoolRef, StaleError, SlotOutOfRangeError, WrongPoolError
+from shm_ring._pool import (
+    PoolRef,
+    PublishTooLargeError,
+    SlotOutOfRangeError,
+    StaleError,
+    WrongPoolError,
+)
 
 from .support import stream_payload as stream_message, unique_name, unlink_quietly
 
@@ -108,14 +114,23 @@ class LargeMessages(unittest.TestCase):
     def test_the_zero_copy_loan(self):
         _, sender, rx = self.pair(slots=1)
         loan = sender.try_loan()
+        with self.assertRaises(BusyError):  # the ring's room for the reference is reserved
+            sender.try_send(b"meanwhile")
         loan.release()
         self.assertIsNone(rx.try_recv())
-        loan = sender.try_loan()
+        self.assertEqual(sender.pool.available(), 1)
+        loan = sender.loan(5.0)
+        self.assertEqual(len(loan), SLOT)
         loan.data[:5] = b"frame"
-        sender.commit_loan(loan, 5)
+        loan.commit(5)
         with rx.recv(5.0) as got:
             self.assertTrue(got.is_by_reference)
             self.assertEqual(got.tobytes(), b"frame")
+        with sender.try_loan() as loan:
+            with self.assertRaises(PublishTooLargeError):
+                loan.commit(SLOT + 1)
+        self.assertTrue(sender.producer.is_empty())
+        self.assertEqual(sender.pool.available(), 1)
 
     def test_a_plain_consumer_never_gets_an_envelope(self):
         name, sender = self.pair(receiver=False)
