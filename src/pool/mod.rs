@@ -9,12 +9,14 @@
 //! docs/DESIGN.md explains the choice, docs/PROTOCOL.md the layout.
 
 pub(crate) mod error;
+#[cfg(feature = "json")]
+mod json;
 pub(crate) mod layout;
 mod loan;
 mod reference;
 mod view;
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 
@@ -70,8 +72,11 @@ pub struct BufferPool {
     segment: PoolSegment,
     /// Whether this handle created the segment (and so removes its name on drop).
     owner: bool,
-    /// The slots this handle holds (their liveness locks are this handle's); reclaiming
-    /// skips them, since this handle's own locks do not show as taken to itself.
+    /// The slots this handle holds or is taking (their liveness locks are this handle's).
+    /// Taking a slot claims it here first, so two threads of this handle never both take it:
+    /// they share the handle's locks, and the one that lost the slot would otherwise let go
+    /// of the lock the other holds. Reclaiming skips these slots, since this handle's own
+    /// locks do not show as taken to itself.
     held: Box<[AtomicBool]>,
 }
 
@@ -372,10 +377,11 @@ impl BufferPool {
             return Err(self.unreadable(reference, slot_word(READING, generation)));
         }
         // Acquire: the writer's bytes and length word, published with release, are visible.
+        // Release: as in `scan`, for a reclaim in another thread of this handle.
         if let Err(found) = self.word(slot).compare_exchange(
             published,
             slot_word(READING, generation),
-            Acquire,
+            AcqRel,
             Relaxed,
         ) {
             self.let_go(slot);
@@ -454,11 +460,13 @@ impl BufferPool {
                 continue;
             }
             let generation = next_generation(generation);
-            // Acquire: the last reader's reads of this slot happen before our writes.
+            // Acquire: the last reader's reads of this slot happen before our writes. Release:
+            // a reclaim in another thread of this handle that sees the new word also sees the
+            // claim `hold` made (see `reclaim`).
             match self.word(slot).compare_exchange(
                 word,
                 slot_word(FILLING, generation),
-                Acquire,
+                AcqRel,
                 Relaxed,
             ) {
                 Ok(_) => {
@@ -487,12 +495,15 @@ impl BufferPool {
         }
         let mut freed = 0;
         for slot in 0..self.capacity() {
-            if self.held[slot as usize].load(Relaxed) {
-                continue;
-            }
-            let word = self.word(slot).load(Relaxed);
+            // The word first, the claim second: a take in another thread of this handle claims
+            // the slot before its exchange (which releases), so a word it wrote is never seen
+            // here (acquire) without its claim.
+            let word = self.word(slot).load(Acquire);
             let (state, generation) = split_word(word);
             if state != FILLING && state != READING {
+                continue;
+            }
+            if self.held[slot as usize].load(SeqCst) {
                 continue;
             }
             let lock = slot_lock_byte(slot);
@@ -516,24 +527,37 @@ impl BufferPool {
         freed
     }
 
-    /// Takes slot `slot`'s liveness lock for this handle: `false` if another handle holds it.
+    /// Claims slot `slot` for this handle, then takes its liveness lock: `false` if another
+    /// thread of this handle or another handle holds it.
     fn hold(&self, slot: u32) -> Result<bool, (&'static str, std::io::Error)> {
-        if self.segment.locked
-            && self.segment.segment.lock_byte(slot_lock_byte(slot))? == Some(false)
-        {
+        let held = &self.held[slot as usize];
+        if held.swap(true, SeqCst) {
             return Ok(false);
         }
-        self.held[slot as usize].store(true, Relaxed);
+        if self.segment.locked {
+            match self.segment.segment.lock_byte(slot_lock_byte(slot)) {
+                Ok(Some(false)) => {
+                    held.store(false, SeqCst);
+                    return Ok(false);
+                }
+                Err(e) => {
+                    held.store(false, SeqCst);
+                    return Err(e);
+                }
+                Ok(_) => {}
+            }
+        }
         Ok(true)
     }
 
-    /// Lets go of slot `slot`'s liveness lock, after its word no longer says this handle
-    /// holds it.
+    /// Lets go of slot `slot`'s liveness lock, then of the claim, after its word no longer
+    /// says this handle holds it: the lock first, so that a thread of this handle that claims
+    /// the slot meanwhile never has its lock dropped.
     fn let_go(&self, slot: u32) {
-        self.held[slot as usize].store(false, Relaxed);
         if self.segment.locked {
             let _ = self.segment.segment.unlock_byte(slot_lock_byte(slot));
         }
+        self.held[slot as usize].store(false, SeqCst);
     }
 
     /// Moves slot `slot` from `state` at `generation` to `Free` (a loan given back, or a view
@@ -599,5 +623,33 @@ impl std::fmt::Debug for BufferPool {
             .field("slot_size", &self.slot_size())
             .field("owner", &self.owner)
             .finish()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Threads of one handle share its slot locks: a thread that saw a slot free and lost it
+    /// to another thread of the same handle must neither take it nor let go of its lock.
+    #[test]
+    fn a_thread_that_loses_a_slot_keeps_the_winners_lock() {
+        let pool = BufferPool::create_unique(1, 64).unwrap();
+        let winner = pool.try_acquire().unwrap();
+        assert!(!pool.hold(0).unwrap(), "the slot was held twice");
+        let other = BufferPool::open(pool.name()).unwrap();
+        assert_eq!(
+            other
+                .segment
+                .segment
+                .byte_locked_elsewhere(slot_lock_byte(0)),
+            Some(true)
+        );
+        assert!(matches!(
+            other.try_acquire(),
+            Err(TryAcquireError::Exhausted { .. })
+        ));
+        drop(winner);
+        assert!(other.try_acquire().is_ok());
     }
 }

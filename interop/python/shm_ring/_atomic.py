@@ -77,11 +77,14 @@ def operations():
             "{}-byte pointers".format(sys.byteorder, ctypes.sizeof(ctypes.c_void_p))
         )
     if _library is None:
-        path = ctypes.util.find_library("atomic")
-        candidates = [path] if path else []
-        candidates += ["libatomic.so.1", "libatomic.dylib"]
         errors = []
-        for candidate in candidates:
+        # The usual file names first (find_library may run ldconfig or a compiler), then
+        # wherever find_library finds it, then the symbols the process already has.
+        for candidate in ("libatomic.so.1", "libatomic.dylib", "find_library", None):
+            if candidate == "find_library":
+                candidate = ctypes.util.find_library("atomic")
+                if candidate is None:
+                    continue
             try:
                 library = ctypes.CDLL(candidate)
                 library.__atomic_compare_exchange_8

@@ -263,7 +263,8 @@ class Futex:
     def wake_all(self):
         """Wake every sleeper on the wake word (a buffer pool's ``releases``)."""
         nr, address, op = self._wake_args[:3]
-        self._syscall(nr, address, op, self._ctypes.c_long(0x7FFFFFFF), None, None, self._ctypes.c_long(0))
+        everyone = self._ctypes.c_long(0x7FFFFFFF)
+        self._syscall(nr, address, op, everyone, None, None, self._ctypes.c_long(0))
 
 
 def is_benign(code):

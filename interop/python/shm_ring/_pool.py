@@ -580,11 +580,21 @@ class PoolRef:
                 literal,
             )
 
+        def unsigned(literal):
+            if literal.startswith("-"):
+                raise PoolRefError(
+                    "pool reference JSON has the negative number {}".format(literal),
+                    "json",
+                    literal,
+                )
+            return int(literal)
+
         try:
             document = json.loads(
                 text,
                 object_pairs_hook=members,
                 parse_float=no_float,
+                parse_int=unsigned,
                 parse_constant=no_float,
             )
         except ValueError as error:
@@ -628,7 +638,12 @@ class PoolRef:
                 "version",
                 version,
             )
-        return cls(document["pool"], document["slot"], document["generation"], document["len"])
+        pool = document["pool"]
+        if isinstance(pool, str) and pool.startswith("/"):
+            raise PoolRefError(
+                "malformed pool reference: the name {!r} starts with '/'".format(pool), "pool", pool
+            )
+        return cls(pool, document["slot"], document["generation"], document["len"])
 
 
 # -- loans and views ---------------------------------------------------------------------------
@@ -647,7 +662,11 @@ def _release_memory(memory, what):
 
 def _settle(step):
     """Run ``step()`` until it completes; return the first exception that came out of it (an
-    interrupt), or None. Only for steps that can be done again (see the module docstring)."""
+    interrupt), or None. Only for steps that can be done again (see the module docstring).
+
+    Where work has been committed to shared memory and must be finished, the calling method
+    runs the same loop itself instead: a call to this function could be interrupted on its
+    way in, before its ``try``."""
     interrupt = None
     for _ in range(1000):
         try:
@@ -714,7 +733,14 @@ class _Lent:
         if memory is not None:
             _release_memory(memory, self._what)
         self._memory = None
-        interrupt = _settle(self._give_back)
+        interrupt = None
+        while True:
+            try:
+                self._give_back()
+                break
+            except BaseException as error:  # an interrupt: finish, then raise it
+                if interrupt is None:
+                    interrupt = error
         if interrupt is not None:
             raise interrupt
 
@@ -816,30 +842,38 @@ class PoolLoan(_Lent):
                 if started and words[8 + 2 * slot] != filling:
                     # The exchange was made before an interrupt: this handle holds the slot's
                     # lock, so nobody else changed the word from Filling.
-                    outcome.append((True, None))
+                    outcome.append(True)
                 else:
                     started.append(True)
                     words[9 + 2 * slot] = length
-                    outcome.append(
-                        pool._atomics.compare_exchange(
-                            pool._slot_address(slot), filling, slot_word(PUBLISHED, generation)
-                        )
+                    done, found = pool._atomics.compare_exchange(
+                        pool._slot_address(slot), filling, slot_word(PUBLISHED, generation)
                     )
+                    outcome.append(done if done else found)
             if self._open:
                 # A published slot has no holder until a reader resolves it.
                 pool._let_go(slot)
                 self._open = False
+            if outcome[0] is True and len(outcome) == 1:
+                outcome.append(PoolRef(pool.name, slot, generation, length))
 
-        interrupt = _settle(step)
-        published, found = outcome[0]
-        if not published:
+        # From the exchange on, the work is finished whatever interrupts it; the interrupt is
+        # raised by the pool's next call, after this one returned the reference.
+        interrupt = None
+        while True:
+            try:
+                step()
+                break
+            except BaseException as error:
+                if interrupt is None:
+                    interrupt = error
+        if outcome[0] is not True:
             if interrupt is not None:
                 raise interrupt
-            raise SlotLostError(pool.name, slot, filling, found)
-        reference = PoolRef(pool.name, slot, generation, length)
+            raise SlotLostError(pool.name, slot, filling, outcome[0])
         if interrupt is not None:
             pool._pending = interrupt
-        return reference
+        return outcome[1]
 
     def __repr__(self):
         return "<PoolLoan {!r} slot={} generation={}{}>".format(
@@ -933,7 +967,12 @@ class BufferPool:
         self._pid = os.getpid()
         self._data = data_offset(slot_count)
         self._stride = _round64(slot_size)
-        self._held = bytearray(slot_count)
+        #: slot -> the token of the take that holds (or is taking) it in this handle. Taking
+        #: a slot claims it here first, in one step (``setdefault``), so two threads of this
+        #: handle never both take it: its OFD lock, which they share, would otherwise be let
+        #: go by the one that lost the slot while the other holds it. Reclaiming skips these
+        #: slots, since this handle's own locks do not show as taken to it.
+        self._holders = {}
         #: The loans and views of this handle (open ones keep close() from unmapping).
         self._lent = weakref.WeakSet()
         self._pending = None
@@ -1153,10 +1192,8 @@ class BufferPool:
             word = words[8 + 2 * slot]
             if word & 0xFF != FREE:
                 continue
-            # The liveness lock first, the state second: a slot seen Filling with its lock free
-            # is then surely one whose holder is gone.
-            if not self._hold(slot):
-                continue
+            # The liveness lock first (in _take), the state second: a slot seen Filling with its
+            # lock free is then surely one whose holder is gone.
             generation = ((word >> 8) + 1) % GENERATION_LIMIT
             loan, _ = self._take(
                 slot, word, slot_word(FILLING, generation),
@@ -1167,24 +1204,27 @@ class BufferPool:
         return None
 
     def _take(self, slot, expected, desired, make):
-        """With slot ``slot``'s lock taken by this handle: exchange its word from ``expected``
-        to ``desired`` and return ``(make(), desired)``, opened, or ``(None, found)`` with the
-        lock let go if the word was not ``expected``.
+        """Take slot ``slot``'s lock for this handle and exchange its word from ``expected``
+        to ``desired``; return ``(make(), desired)``, opened, or ``(None, found)`` with the
+        lock let go if the word was not ``expected`` (``found`` None: another handle holds the
+        lock).
 
         An interrupt anywhere in here is caught and the work finished: while this handle holds
-        the lock nobody else changes the word, so it alone tells whether the exchange was made.
-        The interrupt is raised by the pool's next call."""
+        the lock nobody else changes the word, so the word alone tells whether the exchange
+        was made. The interrupt is raised by the pool's next call."""
         outcome = {}
         words = self._words64
+        token = object()
 
         def step():
             if "found" in outcome:
                 return
+            if not self._hold(slot, token):
+                outcome["found"] = None
+                return
             word = words[8 + 2 * slot]
             if word == expected:
-                _, word = self._atomics.compare_exchange(
-                    self._slot_address(slot), expected, desired
-                )
+                self._atomics.compare_exchange(self._slot_address(slot), expected, desired)
                 word = words[8 + 2 * slot]
             if word != desired:
                 self._let_go(slot)
@@ -1195,10 +1235,19 @@ class BufferPool:
             outcome["lent"]._open = True
             outcome["found"] = word
 
-        interrupt = _settle(step)
+        interrupt = None
+        while True:
+            try:
+                step()
+                break
+            except BaseException as error:
+                if interrupt is None:
+                    interrupt = error
         if interrupt is not None:
             self._pending = interrupt
-        return outcome.get("lent"), outcome["found"]
+        if "lent" in outcome and outcome["lent"]._open:
+            return outcome["lent"], outcome["found"]
+        return None, outcome["found"]
 
     def _reclaim(self):
         """Free the slots whose holder died while filling or reading them (Filling or Reading,
@@ -1206,13 +1255,15 @@ class BufferPool:
         if not self._locked:
             return 0
         freed = 0
-        words, fd, held = self._words64, self._fd, self._held
+        words, fd, holders = self._words64, self._fd, self._holders
         for slot in range(self._slot_count):
-            if held[slot]:
-                continue
+            # The word first, the claim second: a take claims the slot before its exchange,
+            # so a word of this handle's own take is never seen here unclaimed.
             word = words[8 + 2 * slot]
             state = word & 0xFF
             if state != FILLING and state != READING:
+                continue
+            if slot in holders:
                 continue
             if _kernel.lock_held(fd, slot_lock_byte(slot)) is not False:
                 continue
@@ -1251,14 +1302,14 @@ class BufferPool:
         word = self._words64[8 + 2 * slot]
         if word != published:
             raise self._unreadable(reference, word)
-        if not self._hold(slot):
-            # Another handle is taking this slot right now.
-            raise self._unreadable(reference, slot_word(READING, generation))
         view, found = self._take(
             slot, published, slot_word(READING, generation),
             lambda: PoolView(self, slot, generation, length),
         )
         if view is None:
+            if found is None:
+                # Another handle is taking this slot right now.
+                found = slot_word(READING, generation)
             raise self._unreadable(reference, found)
         stored = self._words64[9 + 2 * slot]
         if stored != length:
@@ -1271,7 +1322,14 @@ class BufferPool:
                     self._let_go(slot)
                     view._open = False
 
-            interrupt = _settle(undo)
+            interrupt = None
+            while True:
+                try:
+                    undo()
+                    break
+                except BaseException as error:
+                    if interrupt is None:
+                        interrupt = error
             if interrupt is not None:
                 raise interrupt
             raise LengthMismatchError(self.name, slot, length, stored)
@@ -1294,25 +1352,24 @@ class BufferPool:
     def _slot_offset(self, slot):
         return self._data + self._stride * slot
 
-    def _hold(self, slot):
-        """Take slot ``slot``'s liveness lock for this handle: False if another holds it."""
-        held = self._held
-        held[slot] = 1
-        try:
-            if self._locked and _kernel.take_lock(self._fd, slot_lock_byte(slot)) is False:
-                held[slot] = 0
-                return False
-        except BaseException:
-            _settle(lambda: self._let_go(slot))
-            raise
+    def _hold(self, slot, token):
+        """Claim slot ``slot`` for the take ``token`` in this handle, then take its liveness
+        lock: False if another take of this handle (another thread) or another handle holds
+        it. Can be done again with the same token."""
+        if self._holders.setdefault(slot, token) is not token:
+            return False
+        if self._locked and _kernel.take_lock(self._fd, slot_lock_byte(slot)) is False:
+            self._holders.pop(slot, None)
+            return False
         return True
 
     def _let_go(self, slot):
-        """Let go of slot ``slot``'s liveness lock, once its word no longer says this handle
-        holds it. Can be done again."""
-        self._held[slot] = 0
+        """Let go of slot ``slot``'s liveness lock, then of the claim, once its word no longer
+        says this handle holds it (the lock first: a thread that claims the slot meanwhile
+        must not have its lock dropped). Can be done again."""
         if self._locked and self._fd is not None:
             _kernel.release_lock(self._fd, slot_lock_byte(slot))
+        self._holders.pop(slot, None)
 
     def _release(self, slot, state, generation):
         """Move slot ``slot`` from ``state`` at ``generation`` to Free, let go of its lock and
