@@ -124,6 +124,11 @@ impl ShmConsumer {
         }
     }
 
+    /// The ring side and segment, for the large-message receiver built on this consumer.
+    pub(crate) fn end(&self) -> &End<RingConsumer> {
+        &self.end
+    }
+
     /// The segment's name, without a leading `/`.
     ///
     /// ```

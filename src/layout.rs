@@ -65,6 +65,11 @@ pub(crate) const PRODUCER_FLAGS: usize = 0;
 /// Offset of the consumer's flag byte within the extension block. Only the consumer writes it.
 pub(crate) const CONSUMER_FLAGS: usize = 1;
 
+/// Offset of the byte within the extension block where a large-message receiver announces
+/// the message-envelope version it reads (`0` or absent: none). Only the consumer writes it,
+/// and only while it holds the lock on [`RECEIVER_LOCK_BYTE`]; see `crate::large`.
+pub(crate) const RECEIVER_ENVELOPE: usize = 2;
+
 /// Flag bit: this side is asleep, or about to be, in `FUTEX_WAIT` on the other side's index
 /// word (the consumer on `head`, the producer on `tail`), and must be woken after a publish.
 pub(crate) const FLAG_SLEEPING: u8 = 0x01;
@@ -83,6 +88,10 @@ pub(crate) const PRODUCER_LOCK_BYTE: u64 = 0;
 
 /// The byte of the object the consumer's liveness lock covers.
 pub(crate) const CONSUMER_LOCK_BYTE: u64 = 1;
+
+/// The byte of the object a large-message receiver locks for as long as it lives, so that a
+/// sender knows the envelope version in [`RECEIVER_ENVELOPE`] belongs to a live receiver.
+pub(crate) const RECEIVER_LOCK_BYTE: u64 = 2;
 
 /// Where the extension block of a ring of `capacity` bytes starts: the first 64-byte
 /// boundary at or after the end of the data area, so that its flag bytes share no cache line

@@ -57,6 +57,11 @@
 //!   slots: a writer fills one in place ([`BufferPool::try_acquire`]) and publishes it as a
 //!   64-byte [`PoolRef`]; a reader in another process resolves it to the bytes in place
 //!   ([`BufferPool::resolve`]), and its release returns the slot to the pool.
+//! - Large messages through a ring: a [`LargeSender`] (a producer and a pool) sends a message
+//!   of any size in one call, small ones inline and large ones through a pool slot; the
+//!   [`LargeReceiver`] hands out each as a [`LargeMessage`] that derefs to its bytes, read in
+//!   place for a large one, whose slot goes back to the pool when the guard drops. Envelopes go
+//!   only to a receiver that announced itself on the ring.
 //! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
 //!   and waiting messages without taking part in it; [`list`] does so for every segment.
 //!
@@ -125,6 +130,8 @@ mod consumer;
 #[cfg(not(loom))]
 mod end;
 #[cfg(not(loom))]
+mod large;
+#[cfg(not(loom))]
 mod pool;
 #[cfg(not(loom))]
 mod pool_region;
@@ -153,6 +160,12 @@ pub use error::{
     BufferTooSmall, Corruption, OpenError, ReadTimeoutError, Role, TryReadError, TryWriteError,
     TypeMismatch, WaitTimeoutError, WriteTimeoutError,
 };
+#[cfg(not(loom))]
+pub use large::error::{
+    EnvelopeError, LargeSetupError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
+};
+#[cfg(not(loom))]
+pub use large::{LargeLoan, LargeMessage, LargeReceiver, LargeSender, DEFAULT_INLINE_THRESHOLD};
 pub use layout::{capacity_for_message, NameError};
 #[cfg(not(loom))]
 pub use pool::error::{

@@ -260,6 +260,11 @@ impl ShmProducer {
         })
     }
 
+    /// The ring side and segment, for the large-message sender built on this producer.
+    pub(crate) fn end(&self) -> &End<RingProducer> {
+        &self.end
+    }
+
     /// The segment's name, without a leading `/`.
     ///
     /// ```

@@ -433,6 +433,15 @@ impl RingProducer {
         })
     }
 
+    /// Byte `offset` of the extension block, or 0 without one.
+    #[cfg(not(loom))]
+    pub(crate) fn extension_byte(&self, offset: usize) -> u8 {
+        debug_assert!(offset < EXTENSION_LEN);
+        self.extension.map_or(0, |extension| {
+            self.region.flag(extension + offset).load(Acquire)
+        })
+    }
+
     /// Bytes published and not yet released by the consumer.
     pub fn readable_bytes(&self) -> u32 {
         self.refresh_tail();
@@ -642,6 +651,20 @@ impl RingConsumer {
         self.extension.map_or(0, |extension| {
             self.region.flag(extension + PRODUCER_FLAGS).load(Acquire)
         })
+    }
+
+    /// Writes byte `offset` of the extension block; returns `false` (writing nothing) without
+    /// one.
+    #[cfg(not(loom))]
+    pub(crate) fn set_extension_byte(&self, offset: usize, value: u8) -> bool {
+        debug_assert!(offset < EXTENSION_LEN);
+        match self.extension {
+            Some(extension) => {
+                self.region.flag(extension + offset).store(value, SeqCst);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Reads and releases one record, copying it into a new vector.

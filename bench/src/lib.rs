@@ -663,3 +663,62 @@ pub fn child_main() {
     }
     std::process::exit(0);
 }
+
+/// Bytes of one 1080p RGBA frame (1920 × 1080 × 4).
+pub const FRAME_RGBA: usize = 1920 * 1080 * 4;
+
+/// `count` 1080p RGBA frames from a producer thread to a consumer thread, each frame copied
+/// into shared memory in place and its first byte read in place on the other side.
+///
+/// With `pooled`, through a [`LargeSender`](shm_ring::LargeSender) and
+/// [`LargeReceiver`](shm_ring::LargeReceiver): a 64 KiB ring carries 72-byte references and
+/// the frames go into a pool of 4 slots (`loan`, fill, `commit`; the guard's drop releases the
+/// slot). Without, the ring alone with its zero-copy calls (`reserve`, fill, `commit`; `read`,
+/// `as_slices`, `commit`) in a 32 MiB ring, which holds the same 4 frames.
+pub fn frames_cross_thread(pooled: bool, count: u64) -> Duration {
+    let payload = vec![0xA5u8; FRAME_RGBA];
+    if !pooled {
+        let mut producer = producer("frames", FRAME_RGBA);
+        let mut consumer = ShmConsumer::open(producer.name()).expect("open");
+        let start = Instant::now();
+        let writer = pinned(0, move || {
+            produce(&mut producer, Api::ZeroCopy, &payload, count);
+            producer
+        });
+        let reader = pinned(1, move || consume(&mut consumer, Api::ZeroCopy, count));
+        reader.join().expect("consumer thread");
+        let elapsed = start.elapsed();
+        drop(writer.join().expect("producer thread"));
+        return elapsed;
+    }
+    let producer = ProducerOptions::new()
+        .unlink_on_drop(true)
+        .create(&segment_name("large"), 64 << 10)
+        .expect("create the bench ring");
+    let name = producer.name().to_owned();
+    let pool = shm_ring::BufferPool::create_unique(4, FRAME_RGBA as u64).expect("create the pool");
+    let mut sender = shm_ring::LargeSender::new(producer, pool).expect("sender");
+    let receiver =
+        shm_ring::LargeReceiver::new(ShmConsumer::open(&name).expect("open")).expect("receiver");
+    let start = Instant::now();
+    let writer = pinned(0, move || {
+        for _ in 0..count {
+            let mut loan = sender.loan(TIMEOUT).expect("loan");
+            loan[..FRAME_RGBA].copy_from_slice(&payload);
+            loan.commit(FRAME_RGBA).expect("commit");
+        }
+        sender
+    });
+    let reader = pinned(1, move || {
+        for _ in 0..count {
+            let frame = receiver.recv(TIMEOUT).expect("recv");
+            black_box(frame.first());
+        }
+        receiver
+    });
+    let receiver = reader.join().expect("consumer thread");
+    let elapsed = start.elapsed();
+    drop(writer.join().expect("producer thread"));
+    drop(receiver);
+    elapsed
+}

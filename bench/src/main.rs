@@ -740,6 +740,65 @@ fn main() {
     }
     writeln!(report).unwrap();
 
+    // 1080p frames through a ring plus a pool, beside the ring's own zero-copy calls.
+    eprintln!("1080p frames through a ring plus a pool...");
+    {
+        let size = support::FRAME_RGBA;
+        let count = support::count_for(size);
+        let mut workloads: Vec<Workload> = vec![
+            (
+                "ring, zero-copy".into(),
+                Box::new(move || rate(count, support::frames_cross_thread(false, count))),
+            ),
+            (
+                "ring plus pool (LargeSender loan)".into(),
+                Box::new(move || rate(count, support::frames_cross_thread(true, count))),
+            ),
+        ];
+        let mut rates = rates_in_turn(runs, &mut workloads);
+        let mut figure = |name: &str| Figure {
+            section: "large_frames",
+            name: name.to_owned(),
+            size,
+            unit: "msgs/s",
+            runs: rates.remove(name).expect("every workload ran"),
+        };
+        let ring = figure("ring, zero-copy");
+        let pooled = figure("ring plus pool (LargeSender loan)");
+        writeln!(
+            report,
+            "## 1080p RGBA frames (8,294,400 B) through a ring plus a pool, cross-thread\n"
+        )
+        .unwrap();
+        writeln!(
+            report,
+            "| what | frames/s | GiB/s | ratio to the ring's zero-copy |"
+        )
+        .unwrap();
+        writeln!(report, "|---|---|---|---|").unwrap();
+        for f in [&ring, &pooled] {
+            writeln!(
+                report,
+                "| {} | {} | {:.2} | {:.2}× |",
+                f.name,
+                f.rates(),
+                gib(f.median(), size),
+                f.median() / ring.median()
+            )
+            .unwrap();
+        }
+        writeln!(report).unwrap();
+        targets.push((
+            "1080p RGBA frames, cross-thread, ring plus pool: ≥ 1.0× the ring's zero-copy"
+                .to_owned(),
+            pooled.median() / ring.median(),
+            1.0,
+            true,
+        ));
+        figures.push(ring);
+        figures.push(pooled);
+    }
+
     // Latency.
     eprintln!("latency...");
     let rounds = 100_000;

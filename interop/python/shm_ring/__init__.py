@@ -105,9 +105,28 @@ from ._pool import (
     WrongPoolError,
 )
 
+from ._large import (
+    DEFAULT_INLINE_THRESHOLD,
+    EnvelopeError,
+    LargeLoan,
+    LargeMessage,
+    LargeReceiver,
+    LargeSender,
+    LargeSetupError,
+    NoReceiverError,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "LargeSender",
+    "LargeReceiver",
+    "LargeMessage",
+    "LargeLoan",
+    "DEFAULT_INLINE_THRESHOLD",
+    "EnvelopeError",
+    "LargeSetupError",
+    "NoReceiverError",
     "ShmProducer",
     "ShmConsumer",
     "WriteGrant",

@@ -15,7 +15,8 @@ A shm_ring producer also keeps a 64-byte extension block at ``extension_offset(c
 the first 64-byte boundary at or after the end of the data area, and sizes the object to
 ``segment_len(capacity)``: exactly header, data area and block (the drop-in modules size it
 ``original_segment_len(requested)``, the original library's size when the block fits in it). Byte 0 of the block holds the producer's
-flags, byte 1 the consumer's (see ``_kernel``), bytes 2 to 63 are 0. The block sits on a cache
+flags, byte 1 the consumer's (see ``_kernel``), byte 2 a large-message receiver's envelope
+version (see ``_large``), bytes 3 to 63 are 0. The block sits on a cache
 line of its own: a publisher reads the other side's flag byte after every publish, and that
 read stays cheap only on a line the other side does not keep writing. A ring of the original
 library has no block (``reserved`` is 0).
