@@ -50,15 +50,17 @@
 //!   `bytemuck` is re-exported as [`shm_ring::bytemuck`](bytemuck).
 //! - Sizing: [`capacity_for_message`] gives the capacity that carries messages of up to `n`
 //!   bytes. Capacities round up to a power of two.
-//! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it.
+//! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it;
+//!   [`cleanup`] removes every segment of this crate whose owner is provably gone.
 //! - Large payloads: a [`SharedBuffer`] holds one payload of up to `capacity` bytes that a
 //!   writer replaces and readers in other processes read whole ([`SharedBuffer::read`]) or
 //!   borrow in place ([`SharedBuffer::read_in_place`]). A [`BufferPool`] holds N fixed-size
 //!   slots: a writer fills one in place ([`BufferPool::try_acquire`]) and publishes it as a
 //!   64-byte [`PoolRef`]; a reader in another process resolves it to the bytes in place
 //!   ([`BufferPool::resolve`]), and its release returns the slot to the pool.
-//! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
-//!   and waiting messages without taking part in it; [`list`] does so for every segment.
+//! - Looking inside: [`inspect`] reports a segment's kind (ring, shared buffer, pool), header,
+//!   verdict, liveness of its owners and waiting messages or slots without taking part in it;
+//!   [`list`] does so for every segment.
 //!
 //! # Trust model
 //! Everything in the segment comes from another process, and what this crate promises depends
@@ -137,6 +139,8 @@ mod segment;
 #[cfg(not(loom))]
 mod wait;
 #[cfg(not(loom))]
+mod words_region;
+#[cfg(not(loom))]
 mod write_grant;
 
 #[cfg(not(loom))]
@@ -167,9 +171,11 @@ pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
 #[cfg(not(loom))]
+pub use segment::cleanup::{cleanup, CleanupOptions, CleanupReport, Orphan, OrphanReason};
+#[cfg(not(loom))]
 pub use segment::inspect::{
-    inspect, list, ExtensionFlags, Header, ListedSegment, SegmentInfo, SegmentKind, Verdict,
-    WaitingMessages, LISTED_SIZES,
+    inspect, list, BufferInfo, ExtensionFlags, Header, ListedSegment, PoolInfo, SegmentInfo,
+    SegmentKind, Verdict, WaitingMessages, LISTED_SIZES,
 };
 #[cfg(not(loom))]
 pub use wait::WaitStats;

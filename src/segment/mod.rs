@@ -18,6 +18,8 @@ use crate::wait;
 #[cfg(unix)]
 pub(crate) mod buffer;
 #[cfg(unix)]
+pub(crate) mod cleanup;
+#[cfg(unix)]
 pub(crate) mod inspect;
 #[cfg(unix)]
 pub(crate) mod pool;
