@@ -392,3 +392,60 @@ fn inspect_reports_damaged_buffer_and_pool_headers() {
     // None of them is ever an orphan.
     assert_eq!(cleanup(&name, true), []);
 }
+
+/// Python's `shm_ring.cleanup` judges this crate's rings, shared buffers and pools as the
+/// crate does: it removes the killed owners' segments and leaves the live ones.
+#[test]
+fn python_cleanup_removes_the_crates_dead_segments_and_leaves_live_ones() {
+    let prefix = unique_name("gcpy");
+    let name = |what: &str| format!("{prefix}-{what}");
+    let all = [
+        "ring-dead",
+        "ring-live",
+        "buf-dead",
+        "buf-live",
+        "pool-dead",
+        "pool-live",
+    ];
+    let _removes: Vec<Removes> = all.iter().map(|what| Removes(name(what))).collect();
+    let dead = [
+        Owner::start("child_ring_producer", &name("ring-dead")),
+        Owner::start("child_buffer_owner", &name("buf-dead")),
+        Owner::start("child_pool_owner", &name("pool-dead")),
+    ];
+    let _live = [
+        Owner::start("child_ring_producer", &name("ring-live")),
+        Owner::start("child_buffer_owner", &name("buf-live")),
+        Owner::start("child_pool_owner", &name("pool-live")),
+    ];
+    for owner in dead {
+        owner.kill();
+    }
+    let output = support::tools::python3()
+        .args([
+            "-c",
+            "import sys, shm_ring\n\
+             report = shm_ring.cleanup(prefix=sys.argv[1])\n\
+             assert not report.failures, report.failures\n\
+             for orphan in report.orphans: print(orphan.name, orphan.kind, sep=',')",
+            &prefix,
+        ])
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let expected = format!(
+        "{},shared buffer\n{},buffer pool\n{},extended ring\n",
+        name("buf-dead"),
+        name("pool-dead"),
+        name("ring-dead")
+    );
+    assert_eq!(printed, expected);
+    for what in all {
+        assert_eq!(exists(&name(what)), what.ends_with("-live"), "{what}");
+    }
+}

@@ -10,6 +10,7 @@ C++ header and with the cpp_py_shmbuf v2 layout.
     with ShmConsumer("frames", timeout=5.0) as consumer:      # in another process
         print(consumer.read(timeout=1.0).into_bytes())
     shm_ring.remove("frames")                                 # once its producer is gone
+    shm_ring.cleanup(dry_run=True)        # segments of ours whose owner is provably gone
 
 Every call that can wait comes as a pair: ``try_x()`` returns at once and reports "full" or
 "empty" as a value (False or None), never a timeout; ``x(..., timeout)`` waits and raises
@@ -61,6 +62,7 @@ from ._errors import (
 )
 from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for_message
 from ._remove import remove, remove_forced
+from ._cleanup import CleanupReport, Orphan, cleanup
 from ._ring import PeerState, ReadGrant, ShmConsumer, ShmProducer, WriteGrant
 from ._buffer import (
     BufferView,
@@ -86,6 +88,9 @@ __all__ = [
     "capacity_for_message",
     "remove",
     "remove_forced",
+    "cleanup",
+    "CleanupReport",
+    "Orphan",
     "SharedBuffer",
     "BufferView",
     "HEADER_LEN",

@@ -288,9 +288,9 @@ def locks_available():
     return _fcntl() is not None
 
 
-def _request(kind, byte):
-    """A struct flock for one byte from the start of the object, l_pid 0 (required)."""
-    return _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0)
+def _request(kind, byte, length=1):
+    """A struct flock for ``length`` bytes from ``byte`` of the object, l_pid 0 (required)."""
+    return _FLOCK.pack(kind, os.SEEK_SET, byte, length, 0)
 
 
 def take_lock(fd, byte):
@@ -312,8 +312,9 @@ def take_lock(fd, byte):
     return True
 
 
-def lock_held(fd, byte):
-    """Whether another open file description holds a lock on ``byte`` of ``fd``.
+def lock_held(fd, byte, length=1):
+    """Whether another open file description holds a lock on ``byte`` of ``fd`` (or on any of
+    the ``length`` bytes from it: one call, whatever ``length``).
 
     F_OFD_GETLK takes nothing. Returns True / False, or None if the question cannot be asked.
     """
@@ -322,7 +323,7 @@ def lock_held(fd, byte):
     fcntl = _fcntl()
     command = getattr(fcntl, "F_OFD_GETLK", 36)
     try:
-        answer = fcntl.fcntl(fd, command, _request(fcntl.F_WRLCK, byte))
+        answer = fcntl.fcntl(fd, command, _request(fcntl.F_WRLCK, byte, length))
     except OSError:
         return None
     try:
