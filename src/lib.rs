@@ -106,6 +106,7 @@
 //! README's Limits). Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+mod descriptor;
 mod error;
 mod layout;
 mod region;
@@ -132,6 +133,8 @@ mod pool_region;
 mod producer;
 #[cfg(not(loom))]
 mod read_grant;
+#[cfg(all(not(loom), feature = "json"))]
+mod scene;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
@@ -139,6 +142,8 @@ mod wait;
 #[cfg(not(loom))]
 mod write_grant;
 
+#[cfg(all(not(loom), feature = "json"))]
+pub use buffer::descriptor::SHARED_BUFFER_SCHEMA;
 #[cfg(not(loom))]
 pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
 #[cfg(not(loom))]
@@ -147,6 +152,7 @@ pub use buffer::layout::MAX_BUFFER_CAPACITY;
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
+pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;
 pub use error::{
@@ -166,6 +172,15 @@ pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::descriptor::{LZ4_MAX_RATIO, MAX_SOURCE_LEN, SCENE_SCHEMA};
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::kind::MAX_KIND_LEN;
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::{
+    Compression, SceneBuffer, SceneDescriptor, SceneKind, SceneOptions, SceneReadError,
+    SceneWriteError, DEFAULT_MAX_SCENE_LEN,
+};
 #[cfg(not(loom))]
 pub use segment::inspect::{
     inspect, list, ExtensionFlags, Header, ListedSegment, SegmentInfo, SegmentKind, Verdict,
