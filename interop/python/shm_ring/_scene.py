@@ -248,6 +248,10 @@ class SceneDescriptor:
     def check(self):
         """The checks of :meth:`from_json` on the fields' values."""
         check_common(dict(self.fields(), schema=SCENE_SCHEMA), SCENE_SCHEMA)
+        if self.compression not in ("none", "lz4"):
+            raise DescriptorError(
+                '{!r} is neither "none" nor "lz4"'.format(self.compression), "compression"
+            )
         check_kind(self.kind)
         check_source(self.source)
         if self.sequence % 2:
@@ -267,7 +271,7 @@ class SceneDescriptor:
                     ),
                     "length",
                 )
-        elif self.compression == "lz4":
+        else:
             if self.stored_length >= self.length:
                 raise DescriptorError(
                     "{} is not smaller than length {}: LZ4 is kept only when smaller".format(
@@ -283,10 +287,6 @@ class SceneDescriptor:
                     ),
                     "length",
                 )
-        else:
-            raise DescriptorError(
-                '{!r} is neither "none" nor "lz4"'.format(self.compression), "compression"
-            )
 
     def fields(self):
         """(field, value) pairs in the documented order, ``schema`` first."""
