@@ -57,6 +57,12 @@
 //!   slots: a writer fills one in place ([`BufferPool::try_acquire`]) and publishes it as a
 //!   64-byte [`PoolRef`]; a reader in another process resolves it to the bytes in place
 //!   ([`BufferPool::resolve`]), and its release returns the slot to the pool.
+//! - Descriptors (feature `json`, on by default): [`SharedBuffer::descriptor`] names a buffer
+//!   in one line of JSON that [`SharedBuffer::open_descriptor`] opens in another process. A
+//!   `SceneBuffer` writes one payload with its kind, source, creation time, time to live,
+//!   CRC-32 and optional LZ4 compression (feature `lz4`), described by a `SceneDescriptor`
+//!   that a reader in another process, Rust or Python, opens and checks
+//!   (`SceneBuffer::open_json`, `SceneBuffer::read`).
 //! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
 //!   and waiting messages without taking part in it; [`list`] does so for every segment.
 //!
