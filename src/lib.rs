@@ -58,6 +58,12 @@
 //!   slots: a writer fills one in place ([`BufferPool::try_acquire`]) and publishes it as a
 //!   64-byte [`PoolRef`]; a reader in another process resolves it to the bytes in place
 //!   ([`BufferPool::resolve`]), and its release returns the slot to the pool.
+//! - Descriptors (feature `json`, on by default): [`SharedBuffer::descriptor`] names a buffer
+//!   in one line of JSON that [`SharedBuffer::open_descriptor`] opens in another process. A
+//!   `SceneBuffer` writes one payload with its kind, source, creation time, time to live,
+//!   CRC-32 and optional LZ4 compression (feature `lz4`), described by a `SceneDescriptor`
+//!   that a reader in another process, Rust or Python, opens and checks
+//!   (`SceneBuffer::open_json`, `SceneBuffer::read`).
 //! - Looking inside: [`inspect`] reports a segment's kind (ring, shared buffer, pool), header,
 //!   verdict, liveness of its owners and waiting messages or slots without taking part in it;
 //!   [`list`] does so for every segment.
@@ -108,6 +114,7 @@
 //! README's Limits). Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+mod descriptor;
 mod error;
 mod layout;
 mod region;
@@ -134,6 +141,8 @@ mod pool_region;
 mod producer;
 #[cfg(not(loom))]
 mod read_grant;
+#[cfg(all(not(loom), feature = "json"))]
+mod scene;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
@@ -143,6 +152,8 @@ mod words_region;
 #[cfg(not(loom))]
 mod write_grant;
 
+#[cfg(all(not(loom), feature = "json"))]
+pub use buffer::descriptor::SHARED_BUFFER_SCHEMA;
 #[cfg(not(loom))]
 pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
 #[cfg(not(loom))]
@@ -151,6 +162,7 @@ pub use buffer::layout::MAX_BUFFER_CAPACITY;
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
+pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;
 pub use error::{
@@ -170,6 +182,15 @@ pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::descriptor::{LZ4_MAX_RATIO, MAX_SOURCE_LEN, SCENE_SCHEMA};
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::kind::MAX_KIND_LEN;
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::{
+    Compression, SceneBuffer, SceneDescriptor, SceneKind, SceneOptions, SceneReadError,
+    SceneWriteError, DEFAULT_MAX_SCENE_LEN,
+};
 #[cfg(not(loom))]
 pub use segment::cleanup::{cleanup, CleanupOptions, CleanupReport, Orphan, OrphanReason};
 #[cfg(not(loom))]

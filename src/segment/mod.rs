@@ -406,6 +406,17 @@ impl Segment {
         self.pid == std::process::id()
     }
 
+    /// Whether the name still refers to this object: `false` once it was removed or replaced,
+    /// and when that cannot be told.
+    pub(crate) fn is_named(&self) -> bool {
+        match os::Object::open(&format!("/{}", self.name)) {
+            Ok(current) => current
+                .stat()
+                .is_ok_and(|(_, identity)| identity == self.identity),
+            Err(_) => false,
+        }
+    }
+
     /// Removes the name if it still refers to this object. Returns whether it did.
     ///
     /// Another producer may have replaced the object under the same name since; its segment

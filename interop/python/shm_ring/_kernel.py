@@ -219,7 +219,7 @@ class Futex:
 
     __slots__ = ("_syscall", "_timespec", "_wait_args", "_wake_args", "_ctypes", "_byref")
 
-    def __init__(self, wait_address, wake_address):
+    def __init__(self, wait_address, wake_address, wake_count=1):
         calls = _load()
         ctypes = calls.ctypes
         self._ctypes = ctypes
@@ -231,7 +231,7 @@ class Futex:
             calls.futex_nr,
             ctypes.c_void_p(wake_address),
             ctypes.c_long(_FUTEX_WAKE),
-            ctypes.c_long(1),
+            ctypes.c_long(wake_count),
             None,
             None,
             ctypes.c_long(0),
@@ -257,7 +257,8 @@ class Futex:
         return ctypes.get_errno() or errno.EINVAL
 
     def wake(self):
-        """Wake one sleeper on the wake word (the word this side publishes)."""
+        """Wake ``wake_count`` sleepers (one by default) on the wake word (the word this side
+        publishes)."""
         self._syscall(*self._wake_args)
 
 
