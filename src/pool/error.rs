@@ -406,4 +406,28 @@ pub enum PoolRefError {
         /// The generation as read.
         generation: u64,
     },
+    /// The JSON form is not a valid document of the schema: malformed JSON, a missing,
+    /// unknown or repeated member, or a member of the wrong type or out of range.
+    #[cfg(feature = "json")]
+    #[error("malformed pool reference JSON: {reason}")]
+    Json {
+        /// What is wrong, naming the member or the value (serde_json's message).
+        reason: String,
+    },
+    /// The JSON form's `format` member is not `"shm_ring.pool_ref"`.
+    #[cfg(feature = "json")]
+    #[error("not a pool reference: JSON format {found:?}, expected \"shm_ring.pool_ref\"")]
+    UnsupportedFormat {
+        /// The `format` member as read.
+        found: String,
+    },
+    /// The JSON form's `version` member is not one this crate reads.
+    #[cfg(feature = "json")]
+    #[error("pool reference JSON version {found}; this crate reads version {supported}")]
+    UnsupportedJsonVersion {
+        /// The `version` member as read.
+        found: u64,
+        /// The version this crate reads.
+        supported: u64,
+    },
 }

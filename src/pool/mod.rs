@@ -9,6 +9,8 @@
 //! docs/DESIGN.md explains the choice, docs/PROTOCOL.md the layout.
 
 pub(crate) mod error;
+#[cfg(feature = "json")]
+mod json;
 pub(crate) mod layout;
 mod loan;
 mod reference;

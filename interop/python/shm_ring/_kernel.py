@@ -261,6 +261,11 @@ class Futex:
         publishes)."""
         self._syscall(*self._wake_args)
 
+    def wake_all(self):
+        """Wake every sleeper on the wake word (a buffer pool's ``releases``)."""
+        nr, address, op = self._wake_args[:3]
+        self._syscall(nr, address, op, self._ctypes.c_long(0x7FFFFFFF), None, None, self._ctypes.c_long(0))
+
 
 def is_benign(code):
     """Whether a futex wait result only means "look again"."""
@@ -309,6 +314,20 @@ def take_lock(fd, byte):
     except OSError as error:
         if error.errno in (errno.EAGAIN, errno.EACCES):
             return False
+        return None
+    return True
+
+
+def release_lock(fd, byte):
+    """Release this open file description's lock on ``byte`` of ``fd`` (F_OFD_SETLK with
+    F_UNLCK). Returns True if done, None if OFD locks do not work here."""
+    if not locks_available():
+        return None
+    fcntl = _fcntl()
+    command = getattr(fcntl, "F_OFD_SETLK", 37)
+    try:
+        fcntl.fcntl(fd, command, _request(fcntl.F_UNLCK, byte))
+    except OSError:
         return None
     return True
 

@@ -27,6 +27,7 @@ from ._buffer import (
     dump_document,
     parse_document,
 )
+from . import _errors
 from ._errors import ShmRingError
 
 try:
@@ -155,7 +156,7 @@ class StaleDescriptorError(SceneReadError):
         self.name, self.descriptor, self.segment = name, descriptor, segment
 
 
-class LengthMismatchError(SceneReadError):
+class LengthMismatchError(SceneReadError, _errors.LengthMismatchError):
     """The buffer holds another length than the descriptor's ``stored_length``. Attributes:
     ``name``, ``descriptor``, ``segment``."""
 
