@@ -1,6 +1,6 @@
 """Large payloads from Python, beside references measured in the same run: shm_ring's pure-Python
-SharedBuffer, libc memcpy (the reference), and the reference library dcc_mcp_core (its
-documented Python API) when it is installed.
+shared buffers, pool and scene buffers against libc memcpy and against the reference library
+dcc_mcp_core (its documented Python API) when it is installed.
 
     PYTHONPATH=interop/python python3 bench/python/large_payloads.py [--runs N]
 
@@ -82,91 +82,130 @@ def main():
         import dcc_mcp_core as dcc
     except ImportError:
         dcc = None
+    try:
+        import lz4.block  # noqa: F401  (shm_ring's scene buffers compress with it)
+
+        have_lz4 = True
+    except ImportError:
+        have_lz4 = False
+
+    from shm_ring import BufferPool, SceneBuffer
 
     figures = {}
 
     def record(name, value):
         figures.setdefault(name, []).append(value)
 
-    # The reference's objects are made once, as ours are (a pooled buffer and a shared buffer
-    # are meant to be written again and again).
+    # Pools and shared buffers are made once on both sides (they are meant to be written again
+    # and again); scene buffers are made per write on both sides, as their APIs do.
+    pool = BufferPool.create_unique(4, PAYLOAD)
     if dcc is not None:
         ref_pool = dcc.PyBufferPool(capacity=4, buffer_size=PAYLOAD)
         ref_buffer = dcc.PySharedBuffer.create(capacity=PAYLOAD)
+
+    def scene_round(compress):
+        """Seconds to write a scene buffer and to read it back from its descriptor."""
+        start = time.perf_counter()
+        scene = SceneBuffer.write(source, kind="Geometry", source="Maya", lz4=compress)
+        wrote = time.perf_counter() - start
+        reader = SceneBuffer.open(scene.descriptor_json())
+        start = time.perf_counter()
+        data = reader.read()
+        read = time.perf_counter() - start
+        assert len(data) == PAYLOAD
+        reader.close()
+        scene.close()
+        return wrote, read
+
+    def ref_scene_round(compress):
+        start = time.perf_counter()
+        scene = dcc.PySharedSceneBuffer.write(
+            data=source_bytes,
+            kind=dcc.PySceneDataKind.Geometry,
+            source_dcc="Maya",
+            use_compression=compress,
+        )
+        wrote = time.perf_counter() - start
+        start = time.perf_counter()
+        data = scene.read()
+        read = time.perf_counter() - start
+        assert len(data) == PAYLOAD
+        return wrote, read
+
+    def pooled_fill():
+        loan = pool.try_acquire()
+        loan.copy_from(source)
+        loan.release()
+
+    def ref_pooled_fill():
+        buffer = ref_pool.acquire()
+        buffer.write(source_bytes)
+        del buffer
+
+    writer.write(source)
     for read in (as_numpy(reader), as_numpy(small_reader)):
         timed(read, 1000)  # warm: the first reads map pages and fill caches
     for _ in range(runs):
         record("memcpy", timed(lambda: copy(target_at, source_at, PAYLOAD)))
-        record("write", timed(lambda: writer.write(source)))
-        record("read", timed(reader.read))
+        record("buffer write", timed(lambda: writer.write(source)))
+        record("buffer read", timed(reader.read))
+        record("pooled fill", timed(pooled_fill))
         record("numpy 64 MiB", timed(as_numpy(reader), 2000))
         record("numpy 64 KiB", timed(as_numpy(small_reader), 2000))
+        for compress in (False, True) if have_lz4 else (False,):
+            wrote, read = scene_round(compress)
+            record("scene write" + " lz4" * compress, wrote)
+            record("scene read" + " lz4" * compress, read)
         if dcc is not None:
-            scene = [None]
-
-            def scene_write(compress):
-                def write():
-                    scene[0] = dcc.PySharedSceneBuffer.write(
-                        data=source_bytes,
-                        kind=dcc.PySceneDataKind.Geometry,
-                        source_dcc="Maya",
-                        use_compression=compress,
-                    )
-
-                return write
-
-            record("ref scene write", timed(scene_write(False)))
-            record("ref scene read", timed(lambda: scene[0].read()))
-            record("ref scene write lz4", timed(scene_write(True)))
-            record("ref scene read lz4", timed(lambda: scene[0].read()))
-            scene[0] = None
             record("ref buffer write", timed(lambda: ref_buffer.write(source_bytes)))
             record("ref buffer read", timed(ref_buffer.read))
-
-            def pooled_fill():
-                buffer = ref_pool.acquire()
-                buffer.write(source_bytes)
-                del buffer
-
-            record("ref pooled fill", timed(pooled_fill))
+            record("ref pooled fill", timed(ref_pooled_fill))
+            for compress in (False, True):
+                wrote, read = ref_scene_round(compress)
+                record("ref scene write" + " lz4" * compress, wrote)
+                record("ref scene read" + " lz4" * compress, read)
 
     memcpy = median(figures["memcpy"])
 
-    def ratio(name):
-        return "{:.2f}×".format(memcpy / median(figures[name]))
+    def cell(name):
+        if name not in figures:
+            return "—", "—"
+        return spread(figures[name], gibs), "{:.2f}×".format(memcpy / median(figures[name]))
 
     print("\n## Large payloads from Python, 64 MiB\n")
-    print("| what | GiB/s | ratio to memcpy |")
-    print("|---|---|---|")
-    print("| memcpy of 64 MiB (libc, through `ctypes.memmove`), the reference | {} | 1.00× |".format(spread(figures["memcpy"], gibs)))
-    rows = [
-        ("shm_ring `SharedBuffer.write(ndarray)`: a Python writer fills shared memory", "write"),
-        ("shm_ring `SharedBuffer.read()`: a copy out, checked whole", "read"),
-    ]
-    if dcc is not None:
-        rows += [
-            ("dcc_mcp_core `PySharedSceneBuffer.write(data=…, use_compression=False)`", "ref scene write"),
-            ("dcc_mcp_core scene buffer `read()`", "ref scene read"),
-            ("dcc_mcp_core `PySharedSceneBuffer.write(…, use_compression=True)` (LZ4)", "ref scene write lz4"),
-            ("dcc_mcp_core LZ4 scene buffer `read()`", "ref scene read lz4"),
-            ("dcc_mcp_core `PySharedBuffer.write(data)`", "ref buffer write"),
-            ("dcc_mcp_core `PySharedBuffer.read()`", "ref buffer read"),
-            ("dcc_mcp_core `PyBufferPool.acquire()` + `write(data)` (pooled fill)", "ref pooled fill"),
-        ]
-    for label, name in rows:
-        print("| {} | {} | {} |".format(label, spread(figures[name], gibs), ratio(name)))
-    if dcc is None:
-        print("\n(dcc_mcp_core is not installed: `pip install dcc-mcp-core` adds its rows.)")
     print(
-        "\nshm_ring rows not measured here: the Python buffer pool and scene buffers with LZ4 "
-        "are not part of this build."
+        "memcpy of 64 MiB (libc, through `ctypes.memmove`), the reference for the ratios: "
+        "{} GiB/s.\n".format(spread(figures["memcpy"], gibs))
     )
-    print("\n| reading as a numpy array without a copy (`read_in_place` → `np.frombuffer` → `verify`) | µs per read |")
+    print("| operation | shm_ring GiB/s | ratio to memcpy | dcc_mcp_core GiB/s | ratio to memcpy | shm_ring ÷ dcc_mcp_core |")
+    print("|---|---|---|---|---|---|")
+    rows = [
+        ("shared buffer: write 64 MiB (ours from a NumPy array)", "buffer write", "ref buffer write"),
+        ("shared buffer: read a copy", "buffer read", "ref buffer read"),
+        ("pooled fill: acquire, write 64 MiB, give back (ours from a NumPy array, in place)", "pooled fill", "ref pooled fill"),
+        ("scene buffer: write, no compression", "scene write", "ref scene write"),
+        ("scene buffer: read (ours: opened from the descriptor, CRC-32 checked)", "scene read", "ref scene read"),
+        ("scene buffer: write with LZ4", "scene write lz4", "ref scene write lz4"),
+        ("scene buffer: read LZ4", "scene read lz4", "ref scene read lz4"),
+    ]
+    for label, ours, theirs in rows:
+        ours_rate, ours_ratio = cell(ours)
+        ref_rate, ref_ratio = cell(theirs)
+        versus = "—"
+        if ours in figures and theirs in figures:
+            versus = "{:.1f}×".format(median(figures[theirs]) / median(figures[ours]))
+        print("| {} | {} | {} | {} | {} | {} |".format(label, ours_rate, ours_ratio, ref_rate, ref_ratio, versus))
+    if dcc is None:
+        print("\n(dcc_mcp_core is not installed: `pip install dcc-mcp-core` adds its columns.)")
+    if not have_lz4:
+        print("\n(the lz4 package is not installed: `pip install lz4` adds shm_ring's LZ4 rows.)")
+    print("\n| reading as a NumPy array without a copy (`read_in_place` → `np.frombuffer` → `verify`) | µs per read |")
     print("|---|---|")
     print("| 64 MiB payload | {} |".format(spread(figures["numpy 64 MiB"], micros)))
     print("| 64 KiB payload | {} |".format(spread(figures["numpy 64 KiB"], micros)))
     for buffer in (reader, small_reader, writer, small_writer):
         buffer.close()
+    pool.close()
 
 
 if __name__ == "__main__":

@@ -136,6 +136,30 @@ fn pool_handover(count: u64) -> f64 {
     elapsed
 }
 
+/// Seconds for one thread to copy `count` 64 MiB payloads into a pool slot in place, and
+/// seconds to read a slot's 64 MiB in place `count` times: the two halves of a hand-over, each
+/// alone on one core.
+fn pool_halves(count: u64) -> (f64, f64) {
+    let pool = BufferPool::create_unique(1, PAYLOAD as u64).expect("create the pool");
+    let source = vec![0x5Au8; PAYLOAD];
+    let _pinned = support::pin(0);
+    let mut loan = pool.try_acquire().expect("a slot");
+    loan.copy_from_slice(&source); // the slot's pages are touched before timing
+    let start = Instant::now();
+    for _ in 0..count {
+        loan.copy_from_slice(&source);
+        black_box(&mut *loan);
+    }
+    let fill = start.elapsed().as_secs_f64();
+    let reference = loan.publish(PAYLOAD as u64).expect("publish");
+    let view = pool.resolve(&reference).expect("resolve");
+    let start = Instant::now();
+    for _ in 0..count {
+        black_box(fold(&view));
+    }
+    (fill, start.elapsed().as_secs_f64())
+}
+
 /// Seconds to hand `count` 64 MiB payloads to a child through a fresh shared buffer each, up
 /// to [`SLOTS`] in flight.
 fn fresh_buffer_handover(count: u64) -> f64 {
@@ -344,11 +368,15 @@ fn main() {
     // The workloads take turns, one run each per round, so that drift on a shared machine
     // touches every figure alike.
     let (mut copy, mut pooled, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fills, mut reads) = (Vec::new(), Vec::new());
     for run in 0..runs {
         eprintln!("throughput, run {} of {runs}...", run + 1);
         copy.push(gib(memcpy(COUNT)));
         pooled.push(gib(pool_handover(COUNT)));
         fresh.push(gib(fresh_buffer_handover(COUNT)));
+        let (fill, read) = pool_halves(COUNT);
+        fills.push(gib(fill));
+        reads.push(gib(read));
     }
     let (mut pool_rt, mut ring_rt, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
@@ -377,6 +405,16 @@ fn main() {
         "| a fresh SharedBuffer per payload: create → write → open → read in place → drop | {} | {:.2}× |",
         spread(&fresh, gibs),
         ratio(&fresh)
+    );
+    println!(
+        "| the writer's half alone: copy 64 MiB into a slot in place, one thread | {} | {:.2}× |",
+        spread(&fills, gibs),
+        ratio(&fills)
+    );
+    println!(
+        "| the reader's half alone: read 64 MiB of a slot in place, one thread | {} | {:.2}× |",
+        spread(&reads, gibs),
+        ratio(&reads)
     );
     println!("\n## Pool round trip between two processes (Rust)\n");
     println!("| what | median µs per round trip |");
