@@ -132,6 +132,23 @@ def main():
         assert len(data) == PAYLOAD
         return wrote, read
 
+    small_pool = BufferPool.create_unique(1, SMALL)
+
+    def pool_as_numpy(pool, length, repeat):
+        """Seconds per read of a published slot as a NumPy array: resolve, wrap, touch,
+        release (the writer's acquire and publish are not timed)."""
+        total = 0.0
+        for _ in range(repeat):
+            reference = pool.try_acquire().publish(length)
+            start = time.perf_counter()
+            view = pool.resolve(reference)
+            array = np.frombuffer(view.data, dtype=np.float32)
+            array[-1]
+            del array
+            view.release()
+            total += time.perf_counter() - start
+        return total / repeat
+
     def pooled_fill():
         loan = pool.try_acquire()
         loan.copy_from(source)
@@ -152,6 +169,8 @@ def main():
         record("pooled fill", timed(pooled_fill))
         record("numpy 64 MiB", timed(as_numpy(reader), 2000))
         record("numpy 64 KiB", timed(as_numpy(small_reader), 2000))
+        record("pool numpy 64 MiB", pool_as_numpy(pool, PAYLOAD, 500))
+        record("pool numpy 64 KiB", pool_as_numpy(small_pool, SMALL, 500))
         for compress in (False, True) if have_lz4 else (False,):
             wrote, read = scene_round(compress)
             record("scene write" + " lz4" * compress, wrote)
@@ -199,13 +218,16 @@ def main():
         print("\n(dcc_mcp_core is not installed: `pip install dcc-mcp-core` adds its columns.)")
     if not have_lz4:
         print("\n(the lz4 package is not installed: `pip install lz4` adds shm_ring's LZ4 rows.)")
-    print("\n| reading as a NumPy array without a copy (`read_in_place` → `np.frombuffer` → `verify`) | µs per read |")
+    print("\n| reading as a NumPy array without a copy (shared buffer: `read_in_place` → `np.frombuffer` → `verify`) | µs per read |")
     print("|---|---|")
-    print("| 64 MiB payload | {} |".format(spread(figures["numpy 64 MiB"], micros)))
-    print("| 64 KiB payload | {} |".format(spread(figures["numpy 64 KiB"], micros)))
+    print("| shared buffer, 64 MiB payload | {} |".format(spread(figures["numpy 64 MiB"], micros)))
+    print("| shared buffer, 64 KiB payload | {} |".format(spread(figures["numpy 64 KiB"], micros)))
+    print("| pool slot (`resolve` → `np.frombuffer(view.data)` → `release`), 64 MiB | {} |".format(spread(figures["pool numpy 64 MiB"], micros)))
+    print("| pool slot, 64 KiB | {} |".format(spread(figures["pool numpy 64 KiB"], micros)))
     for buffer in (reader, small_reader, writer, small_writer):
         buffer.close()
     pool.close()
+    small_pool.close()
 
 
 if __name__ == "__main__":
