@@ -16,6 +16,11 @@ from ._buffer import MAGIC as _BUFFER_MAGIC
 from ._buffer import VERSION as _BUFFER_VERSION
 from ._buffer import WRITER_LOCK_BYTE
 from ._errors import ShmRingError
+from ._pool import FLAG_LOCKED as _POOL_LOCKED
+from ._pool import HEADER_LEN as _POOL_HEADER_LEN
+from ._pool import MAGIC as _POOL_MAGIC
+from ._pool import VERSION as _POOL_VERSION
+from ._pool import is_valid_geometry, segment_len, slot_lock_byte
 from ._layout import (
     CONSUMER_FLAGS,
     EXTENSION_LEN,
@@ -27,19 +32,10 @@ from ._layout import (
 )
 from ._segment import _DEV_SHM, _names_object, _shm_open, _shm_unlink, os_error
 
-# The buffer pool's header (docs/PROTOCOL.md): magic "SRPL", version, slot count, flags,
-# slot size; a 16-byte table entry per slot; slot i's holder locks byte 2**32 + i.
-_POOL_MAGIC = int.from_bytes(b"SRPL", "little")
-_POOL_VERSION = 1
-_POOL_LOCKED = 0x02
+# The buffer pool's header (docs/PROTOCOL.md): magic, version, slot count, flags, slot size.
 _POOL_HEADER = struct.Struct("<IIIIQ")
-_POOL_HEADER_LEN = 64
-_POOL_MAX_SLOTS = 1 << 16
-_POOL_MAX_BYTES = 1 << 46
-_SLOT_LOCK_BASE = 1 << 32
 _BUFFER_HEADER = struct.Struct("<IIQQQI")
 _BUFFER_HEADER_LEN = 64
-_BUFFER_MAX_CAPACITY = 1 << 46
 
 #: What ``cleanup`` removed (or, in a dry run, would remove): the segment name, its kind
 #: ("extended ring", "shared buffer" or "buffer pool") and why it was an orphan.
@@ -52,20 +48,6 @@ CleanupReport = collections.namedtuple("CleanupReport", "orphans failures")
 RING_ENDS_GONE = "its producer and consumer are gone"
 BUFFER_OWNER_GONE = "its owner and writer are gone"
 POOL_OWNER_GONE = "its owner and every slot holder are gone"
-
-
-def _round64(n):
-    return (n + 63) // 64 * 64
-
-
-def _pool_len(slot_count, slot_size):
-    """The bytes a valid pool geometry needs, or None for an invalid one."""
-    if not (1 <= slot_count <= _POOL_MAX_SLOTS and 1 <= slot_size <= _POOL_MAX_BYTES):
-        return None
-    slots = _round64(slot_size) * slot_count
-    if slots > _POOL_MAX_BYTES:
-        return None
-    return _round64(_POOL_HEADER_LEN + 16 * slot_count) + slots
 
 
 def _gone(fd, byte, announced):
@@ -100,13 +82,12 @@ def _judge(fd):
         if size < _POOL_HEADER_LEN or len(header) < _POOL_HEADER_LEN:
             return None
         _, version, slot_count, flags, slot_size = _POOL_HEADER.unpack_from(header)
-        needed = _pool_len(slot_count, slot_size)
         if (
             version == _POOL_VERSION
-            and needed is not None
-            and needed <= size
+            and is_valid_geometry(slot_count, slot_size)
+            and segment_len(slot_count, slot_size) <= size
             and _gone(fd, _kernel.PRODUCER_LOCK_BYTE, bool(flags & _POOL_LOCKED))
-            and _kernel.lock_held(fd, _SLOT_LOCK_BASE, slot_count) is False
+            and _kernel.lock_held(fd, slot_lock_byte(0), slot_count) is False
         ):
             return ("buffer pool", POOL_OWNER_GONE)
         return None

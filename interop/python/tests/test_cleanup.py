@@ -3,8 +3,6 @@ were killed (SIGKILL), only the dead owners' segments are listed and removed; a 
 nothing; a segment with another live user, a ring of the original layout and an object of
 another program are never touched. Every case works under a name prefix of its own."""
 
-import os
-import struct
 import unittest
 
 import shm_ring
@@ -30,26 +28,19 @@ WRITER_CHILD = (
     "sys.stdin.read()\n"
 )
 
-#: A child that makes a buffer pool ``name`` of 2 slots of 64 bytes by hand, in the layout and
-#: with the owner lock the Rust crate's BufferPool uses (docs/PROTOCOL.md).
+#: A child owning a buffer pool ``name`` of 2 slots of 64 bytes.
 POOL_CHILD = (
-    "import os, struct, sys\n"
-    "from shm_ring import _kernel, _segment\n"
-    "fd = _segment._shm_open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)\n"
-    "assert _kernel.take_lock(fd, 0) is True\n"
-    "os.ftruncate(fd, 128 + 2 * 64)\n"
-    "os.pwrite(fd, struct.pack('<IIIIQ', 0, 1, 2, 0x02, 64), 0)\n"
-    "os.pwrite(fd, b'SRPL', 0)\n"
+    "import sys, shm_ring\n"
+    "pool = shm_ring.BufferPool.create(sys.argv[1], 2, 64)\n"
     "print('ready', flush=True)\n"
     "sys.stdin.read()\n"
 )
 
-#: A child that holds slot 1 of the pool ``name``: its liveness lock, as a BufferPool does.
+#: A child that opens the buffer pool ``name`` and holds a slot (its liveness lock).
 HOLDER_CHILD = (
-    "import os, sys\n"
-    "from shm_ring import _kernel, _segment\n"
-    "fd = _segment._shm_open(sys.argv[1], os.O_RDWR, 0)\n"
-    "assert _kernel.take_lock(fd, (1 << 32) + 1) is True\n"
+    "import sys, shm_ring\n"
+    "pool = shm_ring.BufferPool.open(sys.argv[1])\n"
+    "loan = pool.try_acquire()\n"
     "print('ready', flush=True)\n"
     "sys.stdin.read()\n"
 )
