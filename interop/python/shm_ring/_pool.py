@@ -747,7 +747,11 @@ class _Lent:
     def _give_back(self):
         pool = self._pool
         if self._open:
-            pool._release(self._slot, self._state, self._generation)
+            # A pool closed first (the garbage collector finalises a cycle holding both in
+            # any order) has unmapped its words, and closing its descriptor let go of this
+            # slot's liveness lock: the slot is then reclaimed like a dead holder's.
+            if pool._fd is not None:
+                pool._release(self._slot, self._state, self._generation)
             self._open = False
 
     def __enter__(self):
