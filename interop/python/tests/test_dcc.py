@@ -2,6 +2,7 @@
 process and across processes, with the calls, keyword arguments, attributes and return types
 the reference documents, on shm_ring's guarantees."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -107,6 +108,11 @@ with pool.resolve(reference) as view:
 
 
 class DccTest(unittest.TestCase):
+    def tearDown(self):
+        # Buffers and pools kept alive by a caught exception's traceback are collected here,
+        # not during a later test module's run.
+        gc.collect()
+
     def need_lz4(self):
         if _scene._lz4_block is None:
             message = "the Python package lz4 is not installed: pip install lz4"
