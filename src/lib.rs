@@ -114,6 +114,7 @@
 //! README's Limits). Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+#[cfg(not(loom))]
 mod descriptor;
 mod error;
 mod layout;
@@ -162,6 +163,7 @@ pub use buffer::layout::MAX_BUFFER_CAPACITY;
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
+#[cfg(not(loom))]
 pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;
