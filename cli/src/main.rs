@@ -35,6 +35,7 @@ enum Command {
     /// Every segment of a ring, shared-buffer or buffer-pool layout on this machine: kind,
     /// sizes, bytes (or slots) in use, whether each end (or the owner) is alive, mode and
     /// owner. Segments that cannot be read are listed with the reason.
+    #[command(visible_alias = "ls")]
     List {
         /// One JSON array instead of a table.
         #[arg(long)]

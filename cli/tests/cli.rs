@@ -745,7 +745,7 @@ fn gc_removes_dead_owners_rings_buffers_and_pools_under_a_prefix_and_nothing_els
     assert_eq!(listed_pool["pool"]["available"], 3);
     assert_eq!(listed_pool["pool"]["holders"], "alive");
     assert_eq!(entry("pool-dead")["producer"], "gone");
-    let table = String::from_utf8(ok(run(&["list"])).stdout).unwrap();
+    let table = String::from_utf8(ok(run(&["ls"])).stdout).unwrap();
     let row = table
         .lines()
         .find(|l| l.starts_with(&name("pool-live")))
