@@ -273,9 +273,19 @@ mod tests {
     /// The name of an orphan judged dead comes to refer to another segment before the removal:
     /// that segment is left alone, whether it is a ring of the original layout (whose owner no
     /// lock tells about) or a live producer's ring.
+    /// Removes the name when dropped, so a failing test leaves nothing behind.
+    struct Removes<'a>(&'a str);
+
+    impl Drop for Removes<'_> {
+        fn drop(&mut self) {
+            let _ = crate::remove_forced(self.0);
+        }
+    }
+
     #[test]
     fn a_name_replaced_after_the_check_is_left_alone() {
         let name = &format!("cleanup-race-{}", std::process::id());
+        let _removes = Removes(name);
         drop(crate::ShmProducer::create(name, 4096).unwrap());
         let checked = crate::inspect(name).unwrap();
         assert_eq!(orphan_reason(&checked), Some(OrphanReason::RingEndsGone));
@@ -292,6 +302,6 @@ mod tests {
         let live = crate::ShmProducer::create(name, 4096).unwrap();
         assert_eq!(remove_orphan(name).unwrap(), None);
         assert_eq!(crate::inspect(name).unwrap().producer, PeerState::Alive);
-        live.unlink().unwrap();
+        drop(live);
     }
 }
