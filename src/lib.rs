@@ -50,7 +50,8 @@
 //!   `bytemuck` is re-exported as [`shm_ring::bytemuck`](bytemuck).
 //! - Sizing: [`capacity_for_message`] gives the capacity that carries messages of up to `n`
 //!   bytes. Capacities round up to a power of two.
-//! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it.
+//! - Clean-up: [`remove`] deletes a segment by name unless a live producer holds it;
+//!   [`cleanup`] removes every segment of this crate whose owner is provably gone.
 //! - Large payloads: a [`SharedBuffer`] holds one payload of up to `capacity` bytes that a
 //!   writer replaces and readers in other processes read whole ([`SharedBuffer::read`]) or
 //!   borrow in place ([`SharedBuffer::read_in_place`]). A [`BufferPool`] holds N fixed-size
@@ -62,8 +63,15 @@
 //!   [`LargeReceiver`] hands out each as a [`LargeMessage`] that derefs to its bytes, read in
 //!   place for a large one, whose slot goes back to the pool when the guard drops. Envelopes go
 //!   only to a receiver that announced itself on the ring.
-//! - Looking inside: [`inspect`] reports a segment's header, verdict, liveness of both ends
-//!   and waiting messages without taking part in it; [`list`] does so for every segment.
+//! - Descriptors (feature `json`, on by default): [`SharedBuffer::descriptor`] names a buffer
+//!   in one line of JSON that [`SharedBuffer::open_descriptor`] opens in another process. A
+//!   `SceneBuffer` writes one payload with its kind, source, creation time, time to live,
+//!   CRC-32 and optional LZ4 compression (feature `lz4`), described by a `SceneDescriptor`
+//!   that a reader in another process, Rust or Python, opens and checks
+//!   (`SceneBuffer::open_json`, `SceneBuffer::read`).
+//! - Looking inside: [`inspect`] reports a segment's kind (ring, shared buffer, pool), header,
+//!   verdict, liveness of its owners and waiting messages or slots without taking part in it;
+//!   [`list`] does so for every segment.
 //!
 //! # Trust model
 //! Everything in the segment comes from another process, and what this crate promises depends
@@ -111,6 +119,8 @@
 //! README's Limits). Windows is not supported.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+#[cfg(not(loom))]
+mod descriptor;
 mod error;
 mod layout;
 mod region;
@@ -139,13 +149,19 @@ mod pool_region;
 mod producer;
 #[cfg(not(loom))]
 mod read_grant;
+#[cfg(all(not(loom), feature = "json"))]
+mod scene;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
 mod wait;
 #[cfg(not(loom))]
+mod words_region;
+#[cfg(not(loom))]
 mod write_grant;
 
+#[cfg(all(not(loom), feature = "json"))]
+pub use buffer::descriptor::SHARED_BUFFER_SCHEMA;
 #[cfg(not(loom))]
 pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
 #[cfg(not(loom))]
@@ -154,6 +170,8 @@ pub use buffer::layout::MAX_BUFFER_CAPACITY;
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
+#[cfg(not(loom))]
+pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;
 pub use error::{
@@ -179,10 +197,21 @@ pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::descriptor::{LZ4_MAX_RATIO, MAX_SOURCE_LEN, SCENE_SCHEMA};
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::kind::MAX_KIND_LEN;
+#[cfg(all(not(loom), feature = "json"))]
+pub use scene::{
+    Compression, SceneBuffer, SceneDescriptor, SceneKind, SceneOptions, SceneReadError,
+    SceneWriteError, DEFAULT_MAX_SCENE_LEN,
+};
+#[cfg(not(loom))]
+pub use segment::cleanup::{cleanup, CleanupOptions, CleanupReport, Orphan, OrphanReason};
 #[cfg(not(loom))]
 pub use segment::inspect::{
-    inspect, list, ExtensionFlags, Header, ListedSegment, SegmentInfo, SegmentKind, Verdict,
-    WaitingMessages, LISTED_SIZES,
+    inspect, list, BufferInfo, ExtensionFlags, Header, ListedSegment, PoolInfo, SegmentInfo,
+    SegmentKind, Verdict, WaitingMessages, LISTED_SIZES,
 };
 #[cfg(not(loom))]
 pub use wait::WaitStats;

@@ -487,13 +487,18 @@ pub(crate) mod locks {
 
     /// A one-byte lock request of `kind` at `byte`.
     fn request(kind: libc::c_int, byte: u64) -> libc::flock {
+        request_range(kind, byte, 1)
+    }
+
+    /// A lock request of `kind` on the `len` bytes from `start`.
+    fn request_range(kind: libc::c_int, start: u64, len: u64) -> libc::flock {
         // SAFETY: `flock` is a plain C struct of integers, for which all-zero is a valid value
         // (and `l_pid` must be 0 for OFD locks).
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
         lock.l_type = kind as libc::c_short;
         lock.l_whence = libc::SEEK_SET as libc::c_short;
-        lock.l_start = byte as libc::off_t;
-        lock.l_len = 1;
+        lock.l_start = start as libc::off_t;
+        lock.l_len = len as libc::off_t;
         lock
     }
 
@@ -527,7 +532,13 @@ pub(crate) mod locks {
 
     /// Whether another open file description holds a lock on `byte`. Takes nothing.
     pub(crate) fn is_locked(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
-        let mut lock = request(libc::F_WRLCK, byte);
+        is_range_locked(fd, byte, 1)
+    }
+
+    /// Whether another open file description holds a lock on any of the `len` bytes from
+    /// `start` (one call, whatever `len`). Takes nothing.
+    pub(crate) fn is_range_locked(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<bool> {
+        let mut lock = request_range(libc::F_WRLCK, start, len);
         // SAFETY: as in `try_lock`; F_OFD_GETLK writes the answer into `lock`.
         let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
         if done != 0 {

@@ -32,18 +32,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Every segment of a ring layout on this machine: kind, sizes, bytes in use, whether each
-    /// end is alive, mode and owner. Segments that cannot be read are listed with the reason.
+    /// Every segment of a ring, shared-buffer or buffer-pool layout on this machine: kind,
+    /// sizes, bytes (or slots) in use, whether each end (or the owner) is alive, mode and
+    /// owner. Segments that cannot be read are listed with the reason.
+    #[command(visible_alias = "ls")]
     List {
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// Also list shared-memory objects that hold no ring layout.
+        /// Also list shared-memory objects that hold none of these layouts.
         #[arg(long)]
         all: bool,
     },
-    /// The header of one segment, its verdict, the extension flags and the messages waiting,
-    /// read without taking part in the ring (no index moves, no lock is taken).
+    /// The header of one segment, its verdict, and the extension flags and messages waiting
+    /// (a ring), the payload length (a shared buffer) or the slots' states (a buffer pool),
+    /// read without taking part in it (no index moves, no lock is taken).
     Inspect {
         /// The segment name, with or without a leading `/`.
         name: String,
@@ -109,8 +112,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Removes every ring whose producer and consumer are both gone. Never touches a live
-    /// ring, one whose owners cannot be told, or an object it does not recognise.
+    /// Removes every ring whose producer and consumer are both gone, and every shared buffer
+    /// and buffer pool whose owner and users are gone. Never touches a live segment, one
+    /// whose owners cannot be told (such as a ring of the original library), or an object it
+    /// does not recognise.
     Gc {
         /// List what would be removed, remove nothing.
         #[arg(long)]
@@ -118,6 +123,9 @@ enum Command {
         /// One JSON array of the names instead of lines.
         #[arg(long)]
         json: bool,
+        /// Only segments whose name starts with this.
+        #[arg(long, value_name = "P", default_value = "")]
+        prefix: String,
     },
     /// A quick two-process throughput and latency check on this machine: the figures of the
     /// bench program's "shm_ring, cross-process, copy" rows and its one-way latency row.
@@ -208,7 +216,11 @@ fn main() -> ExitCode {
             follow,
         } => recv(&name, count, timeout, lines, hex, follow),
         Command::Rm { names, force } => rm(&names, force),
-        Command::Gc { dry_run, json } => gc(dry_run, json),
+        Command::Gc {
+            dry_run,
+            json,
+            prefix,
+        } => gc(dry_run, json, &prefix),
         Command::Bench {
             sizes,
             count,
@@ -272,11 +284,47 @@ fn owner(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-fn is_ring(info: &SegmentInfo) -> bool {
+/// Whether the segment holds one of this project's layouts (a ring of either layout, a shared
+/// buffer or a buffer pool).
+fn is_known(info: &SegmentInfo) -> bool {
     matches!(
         info.kind,
-        SegmentKind::OriginalRing | SegmentKind::ExtendedRing
+        SegmentKind::OriginalRing
+            | SegmentKind::ExtendedRing
+            | SegmentKind::SharedBuffer
+            | SegmentKind::BufferPool
     )
+}
+
+/// The capacity column: a ring's or buffer's capacity in bytes, a pool's slots and slot size.
+fn capacity_text(info: &SegmentInfo) -> Option<String> {
+    if let Some(b) = info.buffer {
+        return Some(b.capacity.to_string());
+    }
+    if let Some(p) = info.pool {
+        return Some(format!("{}x{}", p.slot_count, p.slot_size));
+    }
+    info.header.map(|h| h.capacity.to_string())
+}
+
+/// The in-use column: a ring's readable bytes, a buffer's payload length, a pool's slots
+/// taken out of all.
+fn in_use_text(info: &SegmentInfo) -> Option<String> {
+    if let Some(b) = info.buffer {
+        return Some(b.data_len.to_string());
+    }
+    if let Some(p) = info.pool {
+        return Some(format!("{}/{} slots", p.slot_count - p.free, p.slot_count));
+    }
+    info.readable_bytes.map(|n| n.to_string())
+}
+
+fn holders(alive: Option<bool>) -> &'static str {
+    match alive {
+        Some(true) => "alive",
+        Some(false) => "none",
+        None => "unknown",
+    }
 }
 
 /// The JSON of one segment as `list` and `inspect` print it.
@@ -286,8 +334,8 @@ fn info_json(info: &SegmentInfo, detailed: bool) -> Value {
         "name": info.name,
         "kind": info.kind.to_string(),
         "size": info.size,
-        "capacity": header.map(|h| h.capacity),
-        "bytes_in_use": info.readable_bytes,
+        "capacity": info.buffer.map(|b| b.capacity).or(header.map(|h| u64::from(h.capacity))),
+        "bytes_in_use": info.buffer.map(|b| b.data_len).or(info.readable_bytes.map(u64::from)),
         "producer": state(info.producer),
         "consumer": state(info.consumer),
         "mode": format!("{:04o}", info.mode),
@@ -297,6 +345,25 @@ fn info_json(info: &SegmentInfo, detailed: bool) -> Value {
         "valid": info.verdict == shm_ring::Verdict::Valid,
         "error": Value::Null,
     });
+    if let Some(b) = info.buffer {
+        value["buffer"] = json!({
+            "capacity": b.capacity,
+            "data_len": b.data_len,
+            "sequence": b.sequence,
+            "writer": state(b.writer),
+        });
+    }
+    if let Some(p) = info.pool {
+        value["pool"] = json!({
+            "slot_count": p.slot_count,
+            "slot_size": p.slot_size,
+            "available": p.free,
+            "filling": p.filling,
+            "published": p.published,
+            "reading": p.reading,
+            "holders": holders(p.holders_alive),
+        });
+    }
     if detailed {
         let extra = json!({
             "header": header.map(|h| json!({
@@ -334,7 +401,7 @@ fn list(json: bool, all: bool) -> Outcome {
     let found =
         shm_ring::list().map_err(|e| format!("list: cannot read the segments in /dev/shm: {e}"))?;
     let shown = found.iter().filter(|(_, info)| match info {
-        Ok(info) => all || is_ring(info),
+        Ok(info) => all || is_known(info),
         Err(_) => true,
     });
     if json {
@@ -357,8 +424,8 @@ fn list(json: bool, all: bool) -> Outcome {
                 name.clone(),
                 info.kind.to_string(),
                 info.size.to_string(),
-                or_dash(info.header.map(|h| h.capacity)),
-                or_dash(info.readable_bytes),
+                or_dash(capacity_text(info)),
+                or_dash(in_use_text(info)),
                 state(info.producer).to_owned(),
                 state(info.consumer).to_owned(),
                 format!("{:04o}", info.mode),
@@ -409,8 +476,30 @@ fn inspect(name: &str, json: bool) -> Outcome {
         };
         field("reserved", format!("{:#010x}{text}", h.reserved));
     }
-    field("producer", state(info.producer).to_owned());
-    field("consumer", state(info.consumer).to_owned());
+    if let Some(b) = info.buffer {
+        field("owner process", state(info.producer).to_owned());
+        field("writer", state(b.writer).to_owned());
+        field("capacity", format!("{} bytes", b.capacity));
+        field("data length", format!("{} bytes", b.data_len));
+        let writing = if b.sequence % 2 == 1 {
+            " (a write is under way)"
+        } else {
+            ""
+        };
+        field("sequence", format!("{}{writing}", b.sequence));
+    } else if let Some(p) = info.pool {
+        field("owner process", state(info.producer).to_owned());
+        field("slots", p.slot_count.to_string());
+        field("slot size", format!("{} bytes", p.slot_size));
+        field("available", p.free.to_string());
+        field("filling", p.filling.to_string());
+        field("published", p.published.to_string());
+        field("reading", p.reading.to_string());
+        field("slot holders", holders(p.holders_alive).to_owned());
+    } else {
+        field("producer", state(info.producer).to_owned());
+        field("consumer", state(info.consumer).to_owned());
+    }
     if let Some(f) = info.extension {
         let describe = |locked: bool, sleeping: bool, barrier: bool| {
             let mut words = Vec::new();
@@ -700,39 +789,16 @@ fn rm(names: &[String], force: bool) -> Outcome {
     }
 }
 
-/// Whether `gc` may remove this segment: a ring whose producer announced its lock and let go
-/// of it, and whose consumer holds none.
-fn is_garbage(info: &SegmentInfo) -> bool {
-    is_ring(info) && info.producer == PeerState::Gone && info.consumer != PeerState::Alive
-}
-
-fn gc(dry_run: bool, json: bool) -> Outcome {
-    let found =
-        shm_ring::list().map_err(|e| format!("gc: cannot read the segments in /dev/shm: {e}"))?;
-    let mut done = Vec::new();
-    let mut failed = 0;
-    for (name, info) in &found {
-        if !info.as_ref().is_ok_and(is_garbage) {
-            continue;
-        }
-        if dry_run {
-            done.push(name.clone());
-            continue;
-        }
-        // Looked at again just before: an end may have attached since the listing. The
-        // removal itself refuses a live producer whatever happens meanwhile.
-        if !shm_ring::inspect(name).is_ok_and(|info| is_garbage(&info)) {
-            continue;
-        }
-        match shm_ring::remove(name) {
-            Ok(()) => done.push(name.clone()),
-            Err(shm_ring::OpenError::NotFound { .. }) => {}
-            Err(e) => {
-                eprintln!("shm-ring: gc {name}: {e}");
-                failed += 1;
-            }
-        }
+fn gc(dry_run: bool, json: bool, prefix: &str) -> Outcome {
+    let options = shm_ring::CleanupOptions::new()
+        .dry_run(dry_run)
+        .prefix(prefix);
+    let report = shm_ring::cleanup(&options)
+        .map_err(|e| format!("gc: cannot read the segments in /dev/shm: {e}"))?;
+    for (name, e) in &report.failures {
+        eprintln!("shm-ring: gc {name}: {e}");
     }
+    let done: Vec<&str> = report.orphans.iter().map(|o| o.name.as_str()).collect();
     if json {
         println!("{}", json!(done));
     } else {
@@ -741,7 +807,7 @@ fn gc(dry_run: bool, json: bool) -> Outcome {
             println!("{verb} {name}");
         }
     }
-    match failed {
+    match report.failures.len() {
         0 => Ok(()),
         n => Err(Failure(format!("gc: {n} segments not removed"))),
     }

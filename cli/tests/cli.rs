@@ -664,3 +664,124 @@ fn ctrl_c_stops_bench_and_leaves_none_of_its_segments() {
         "bench removes what it made"
     );
 }
+
+/// A child role of this test binary: creates the shared buffer `SHM_CLI_CHILD_BUFFER` and the
+/// buffer pool `SHM_CLI_CHILD_POOL` and ends without running a destructor, as a crash would:
+/// both segments stay, their owner gone.
+#[test]
+#[ignore = "a child process of the gc test; run by it"]
+fn child_leaves_a_buffer_and_a_pool() {
+    let buffer = std::env::var("SHM_CLI_CHILD_BUFFER").unwrap();
+    let pool = std::env::var("SHM_CLI_CHILD_POOL").unwrap();
+    let mut buffer = shm_ring::SharedBuffer::create(&buffer, 100).unwrap();
+    buffer.write(b"left behind").unwrap();
+    let pool = shm_ring::BufferPool::create(&pool, 2, 64).unwrap();
+    std::mem::forget((buffer, pool));
+    std::process::exit(0);
+}
+
+// Only Linux lists its shared memory (in /dev/shm) and has liveness locks.
+#[cfg(target_os = "linux")]
+#[test]
+fn gc_removes_dead_owners_rings_buffers_and_pools_under_a_prefix_and_nothing_else() {
+    let prefix = unique_name("cli-gc");
+    let name = |what: &str| format!("{prefix}-{what}");
+    let _removes: Vec<Removes> = ["ring-dead", "ring-live", "buf-dead", "buf-live"]
+        .iter()
+        .chain(&["pool-dead", "pool-live"])
+        .map(|what| Removes(name(what)))
+        .collect();
+    drop(ShmProducer::create(&name("ring-dead"), 4096).unwrap());
+    let ring = ShmProducer::create(&name("ring-live"), 4096).unwrap();
+    let mut buffer = shm_ring::SharedBuffer::create(&name("buf-live"), 1000).unwrap();
+    buffer.write(b"12345").unwrap();
+    let pool = shm_ring::BufferPool::create(&name("pool-live"), 4, 256).unwrap();
+    let loan = pool.try_acquire().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_leaves_a_buffer_and_a_pool",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("SHM_CLI_CHILD_BUFFER", name("buf-dead"))
+        .env("SHM_CLI_CHILD_POOL", name("pool-dead"))
+        .output()
+        .unwrap();
+    assert!(child.status.success(), "{}", output_text(&child));
+    assert!(exists(&name("buf-dead")) && exists(&name("pool-dead")));
+
+    let dead = serde_json::json!([name("buf-dead"), name("pool-dead"), name("ring-dead")]);
+    let listed = json(&ok(run(&[
+        "gc",
+        "--dry-run",
+        "--json",
+        "--prefix",
+        &prefix,
+    ])));
+    assert_eq!(listed, dead);
+    assert!(exists(&name("buf-dead")), "--dry-run removed something");
+
+    // The live ones are listed and inspected with their own figures.
+    let all = json(&ok(run(&["list", "--json"])));
+    let entry = |what: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name(what).as_str())
+            .unwrap_or_else(|| panic!("{what} not listed: {all}"))
+            .clone()
+    };
+    let listed_buffer = entry("buf-live");
+    assert_eq!(listed_buffer["kind"], "shared buffer");
+    assert_eq!(listed_buffer["capacity"], 1000);
+    assert_eq!(listed_buffer["bytes_in_use"], 5);
+    assert_eq!(listed_buffer["producer"], "alive");
+    assert_eq!(listed_buffer["buffer"]["writer"], "alive");
+    let listed_pool = entry("pool-live");
+    assert_eq!(listed_pool["kind"], "buffer pool");
+    assert_eq!(listed_pool["pool"]["slot_count"], 4);
+    assert_eq!(listed_pool["pool"]["slot_size"], 256);
+    assert_eq!(listed_pool["pool"]["available"], 3);
+    assert_eq!(listed_pool["pool"]["holders"], "alive");
+    assert_eq!(entry("pool-dead")["producer"], "gone");
+    let table = String::from_utf8(ok(run(&["ls"])).stdout).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&name("pool-live")))
+        .expect("a row");
+    assert!(
+        row.contains("4x256") && row.contains("1/4 slots"),
+        "{table}"
+    );
+    let inspected = json(&ok(run(&["inspect", &name("buf-dead"), "--json"])));
+    assert_eq!(inspected["kind"], "shared buffer");
+    assert_eq!(inspected["buffer"]["data_len"], 11);
+    assert_eq!(inspected["buffer"]["writer"], "gone");
+    let text = String::from_utf8(ok(run(&["inspect", &name("pool-live")])).stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("available") && l.ends_with(" 3")),
+        "{text}"
+    );
+
+    let removed = String::from_utf8(ok(run(&["gc", "--prefix", &prefix])).stdout).unwrap();
+    let expected: Vec<String> = dead
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| format!("removed {}", n.as_str().unwrap()))
+        .collect();
+    assert_eq!(removed.lines().collect::<Vec<_>>(), expected);
+    for what in ["ring-dead", "buf-dead", "pool-dead"] {
+        assert!(!exists(&name(what)), "{what} was not removed");
+    }
+    for what in ["ring-live", "buf-live", "pool-live"] {
+        assert!(exists(&name(what)), "{what} was removed");
+    }
+    assert_eq!(
+        json(&ok(run(&["gc", "--json", "--prefix", &prefix]))),
+        serde_json::json!([])
+    );
+    drop((loan, ring));
+}

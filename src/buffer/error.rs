@@ -6,6 +6,7 @@ use std::io;
 use thiserror::Error;
 
 use crate::layout::NameError;
+use crate::DescriptorError;
 
 /// Why a shared buffer could not be created or opened.
 ///
@@ -124,6 +125,22 @@ pub enum BufferOpenError {
         operation: &'static str,
         /// The OS error.
         source: io::Error,
+    },
+    /// The descriptor given to open the buffer is not a valid descriptor.
+    #[error(transparent)]
+    Descriptor(#[from] DescriptorError),
+    /// The segment the descriptor names is not the one it describes: a header value differs
+    /// from the descriptor's (a segment smaller than the descriptor says, say).
+    #[error("shared-memory segment {name:?} has {field} {segment}, but its descriptor says {descriptor}")]
+    DescriptorMismatch {
+        /// The segment name, without a leading `/`.
+        name: String,
+        /// The field that differs, as the descriptor spells it (`"capacity"`).
+        field: &'static str,
+        /// The descriptor's value.
+        descriptor: u64,
+        /// The segment's value.
+        segment: u64,
     },
 }
 

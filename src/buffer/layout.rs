@@ -11,7 +11,8 @@
 //! | 16     | 8    | `sequence` | the writer: odd while a write is under way        |
 //! | 24     | 8    | `length`   | the writer, inside a write: the payload's length  |
 //! | 32     | 4    | `flags`    | the creator, once ([`FLAG_LOCKED`])               |
-//! | 36     | 28   | reserved   | zero                                              |
+//! | 36     | 4    | `acks`     | readers: how many acknowledged reading (wrapping) |
+//! | 40     | 24   | reserved   | zero                                              |
 //! | 64     | cap. | payload    | the writer, inside a write                        |
 //!
 //! All integers are little-endian. docs/PROTOCOL.md has the seqlock protocol.
@@ -37,6 +38,11 @@ pub(crate) const SEQUENCE_OFFSET: usize = 16;
 pub(crate) const LENGTH_OFFSET: usize = 24;
 /// Byte offset of the `flags` word (`u32`).
 pub(crate) const FLAGS_OFFSET: usize = 32;
+/// Byte offset of the `acks` word (`u32`): a count, wrapping at 2^32, that a reader adds one
+/// to when it says it has read the payload, and a futex word that a writer waiting for that
+/// sleeps on. It was reserved (zero) before it had a meaning, which is why the layout version
+/// did not change: a program that predates it neither writes nor reads it.
+pub(crate) const ACKS_OFFSET: usize = 36;
 
 /// Flag bit: the creator holds the owner's liveness lock (an OFD write lock on byte 0 of the
 /// object, the byte a ring producer locks, so [`crate::remove`] leaves a live owner's buffer
@@ -73,7 +79,7 @@ mod tests {
             assert_eq!(offset % 8, 0);
             assert!(offset + 8 <= HEADER_LEN);
         }
-        for offset in [MAGIC_OFFSET, VERSION_OFFSET, FLAGS_OFFSET] {
+        for offset in [MAGIC_OFFSET, VERSION_OFFSET, FLAGS_OFFSET, ACKS_OFFSET] {
             assert_eq!(offset % 4, 0);
             assert!(offset + 4 <= HEADER_LEN);
         }

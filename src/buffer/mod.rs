@@ -6,15 +6,18 @@
 //! word, reads, and keeps what it read only if the word is unchanged. docs/DESIGN.md explains
 //! the choice and the memory ordering, docs/PROTOCOL.md the layout.
 
+#[cfg(feature = "json")]
+pub(crate) mod descriptor;
 pub(crate) mod error;
 pub(crate) mod layout;
 mod view;
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{fence, AtomicU64};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64};
+use std::time::{Duration, Instant};
 
 pub use self::view::BufferView;
-use crate::buffer::layout::{LENGTH_OFFSET, SEQUENCE_OFFSET};
+use crate::buffer::layout::{ACKS_OFFSET, LENGTH_OFFSET, SEQUENCE_OFFSET};
 use crate::segment::buffer::{self as segment, BufferSegment};
 use crate::{BufferOpenError, BufferReadError, BufferWriteError};
 
@@ -180,6 +183,10 @@ impl SharedBuffer {
         self.segment.region.word64(LENGTH_OFFSET)
     }
 
+    fn acks(&self) -> &AtomicU32 {
+        self.segment.region.word32(ACKS_OFFSET)
+    }
+
     /// Replaces the payload with `data`, in one step as readers see it. Returns its length.
     ///
     /// A payload longer than the capacity is [`BufferWriteError::TooLarge`]; while another
@@ -290,6 +297,12 @@ impl SharedBuffer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_into(&self, out: &mut Vec<u8>) -> Result<usize, BufferReadError> {
+        self.read_into_at(out).map(|(len, _)| len)
+    }
+
+    /// [`read_into`](Self::read_into), also returning the (even) sequence word of the write
+    /// whose payload it copied.
+    pub(crate) fn read_into_at(&self, out: &mut Vec<u8>) -> Result<(usize, u64), BufferReadError> {
         let mut attempt = 0;
         loop {
             let start = self.sequence().load(Acquire);
@@ -303,7 +316,9 @@ impl SharedBuffer {
                 }
                 fence(Acquire);
                 if self.sequence().load(Relaxed) == start {
-                    return len.ok_or_else(|| self.length_error(length));
+                    return len
+                        .map(|len| (len, start))
+                        .ok_or_else(|| self.length_error(length));
                 }
             }
             attempt += 1;
@@ -383,6 +398,87 @@ impl SharedBuffer {
         self.lend().map(|view| view.len() as u64)
     }
 
+    /// Says that this process has read the payload: adds one to the buffer's acknowledgement
+    /// count (a `u32` in the header that wraps at 2^32) and wakes every process sleeping in
+    /// [`wait_acknowledged`](Self::wait_acknowledged). Any handle may call it; it takes no
+    /// lock and never fails. What the count means is the program's: a writer that hands a
+    /// payload to one reader waits for one acknowledgement before removing the buffer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut writer = shm_ring::SharedBuffer::create_unique(64)?;
+    /// writer.write(b"done?")?;
+    /// let seen = writer.acknowledgements();
+    /// let reader = shm_ring::SharedBuffer::open(writer.name())?; // another process, usually
+    /// assert_eq!(reader.read()?, b"done?");
+    /// reader.acknowledge();
+    /// assert_eq!(writer.wait_acknowledged(seen, Duration::from_secs(5)), Some(seen + 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acknowledge(&self) {
+        self.acks().fetch_add(1, Release);
+        crate::wait::wake_all(self.acks());
+    }
+
+    /// The acknowledgement count now (see [`acknowledge`](Self::acknowledge)).
+    ///
+    /// ```
+    /// let buffer = shm_ring::SharedBuffer::create_unique(8)?;
+    /// assert_eq!(buffer.acknowledgements(), 0);
+    /// buffer.acknowledge();
+    /// assert_eq!(buffer.acknowledgements(), 1);
+    /// # Ok::<(), shm_ring::BufferOpenError>(())
+    /// ```
+    pub fn acknowledgements(&self) -> u32 {
+        self.acks().load(Acquire)
+    }
+
+    /// Sleeps until the acknowledgement count differs from `seen` (a count returned by
+    /// [`acknowledgements`](Self::acknowledgements) earlier), for at most `timeout`. Returns
+    /// the new count, or `None` when the time ran out first.
+    ///
+    /// On Linux the wait sleeps in the kernel (a futex on the count) and
+    /// [`acknowledge`](Self::acknowledge) wakes it at once; elsewhere it looks again every
+    /// few milliseconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let buffer = shm_ring::SharedBuffer::create_unique(8)?;
+    /// assert_eq!(buffer.wait_acknowledged(0, Duration::from_millis(1)), None);
+    /// # Ok::<(), shm_ring::BufferOpenError>(())
+    /// ```
+    pub fn wait_acknowledged(&self, seen: u32, timeout: Duration) -> Option<u32> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let now = self.acknowledgements();
+            if now != seen {
+                return Some(now);
+            }
+            let left = match deadline {
+                Some(deadline) => deadline.checked_duration_since(Instant::now())?,
+                None => timeout,
+            };
+            if left.is_zero() {
+                return None;
+            }
+            crate::wait::sleep_on(self.acks(), seen, left);
+        }
+    }
+
+    /// Whether the buffer's name still refers to this segment: `false` once it was removed
+    /// (by [`crate::remove`], say) or replaced, after which no process can open it by name.
+    ///
+    /// ```
+    /// let buffer = shm_ring::SharedBuffer::create_unique(8)?;
+    /// assert!(buffer.is_named());
+    /// shm_ring::remove_forced(buffer.name())?;
+    /// assert!(!buffer.is_named());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_named(&self) -> bool {
+        self.segment.segment.is_named()
+    }
+
     /// The payload length a length word names, if the mapping holds it.
     fn checked_len(&self, length: u64) -> Option<usize> {
         if length > self.capacity() {
@@ -417,7 +513,7 @@ impl SharedBuffer {
     }
 
     /// The sequence word now, for [`BufferView::verify`].
-    fn sequence_now(&self) -> u64 {
+    pub(crate) fn sequence_now(&self) -> u64 {
         // Every read through the view comes before this fence in program order; a write that
         // any of them saw had made the word odd before (see `write`).
         fence(Acquire);

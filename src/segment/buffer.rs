@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{create_object, names, os, os_error, Segment};
 use crate::buffer::layout::{
-    self, CAPACITY_OFFSET, FLAGS_OFFSET, FLAG_LOCKED, HEADER_LEN, LENGTH_OFFSET, MAGIC,
-    MAGIC_OFFSET, MAX_BUFFER_CAPACITY, SEQUENCE_OFFSET, VERSION, VERSION_OFFSET, WRITER_LOCK_BYTE,
+    self, ACKS_OFFSET, CAPACITY_OFFSET, FLAGS_OFFSET, FLAG_LOCKED, HEADER_LEN, LENGTH_OFFSET,
+    MAGIC, MAGIC_OFFSET, MAX_BUFFER_CAPACITY, SEQUENCE_OFFSET, VERSION, VERSION_OFFSET,
+    WRITER_LOCK_BYTE,
 };
 use crate::buffer_region::BufferRegion;
 use crate::error::OpenError;
@@ -109,6 +110,7 @@ pub(crate) fn create(
     region.word64(LENGTH_OFFSET).store(0, Relaxed);
     let flags = if locked == Some(true) { FLAG_LOCKED } else { 0 };
     region.word32(FLAGS_OFFSET).store(flags, Relaxed);
+    region.word32(ACKS_OFFSET).store(0, Relaxed);
     region.word32(MAGIC_OFFSET).store(MAGIC, Release);
     Ok(BufferSegment {
         segment,

@@ -1,5 +1,6 @@
 //! Looking at a segment from outside: its header, its verdict, who is alive at either end and
-//! the messages waiting, without attaching to it, taking a lock or moving an index.
+//! the messages waiting (a ring), the payload length (a shared buffer) or the slots' states (a
+//! buffer pool), without attaching to it, taking a lock or moving an index.
 //!
 //! The object is opened read-only and mapped read-only, so nothing here can change it. Sizes
 //! are validated before anything beyond the header is mapped, exactly as [`super::open`] does,
@@ -17,6 +18,7 @@ use crate::layout::{
     PRODUCER_LOCK_BYTE, RESERVED, TAIL,
 };
 use crate::region::ReadOnlyRegion;
+use crate::{buffer, pool};
 
 /// How many message sizes [`WaitingMessages::sizes`] keeps; the count and the byte total
 /// cover every message whatever their number.
@@ -44,17 +46,25 @@ pub enum SegmentKind {
     /// A ring with this project's extension block: `reserved` holds the `"SRX1"` marker and
     /// the block (flag bytes for sleeping, waking and liveness) fits in the object.
     ExtendedRing,
+    /// A [`SharedBuffer`](crate::SharedBuffer): the header starts with the magic `"SRBF"`.
+    /// [`SegmentInfo::buffer`] has its capacity and payload length.
+    SharedBuffer,
+    /// A [`BufferPool`](crate::BufferPool): the header starts with the magic `"SRPL"`.
+    /// [`SegmentInfo::pool`] has its slot count, slot size and the slots' states.
+    BufferPool,
     /// Anything else: an object that is not ready, too small, or whose header is not one of a
     /// ring ([`SegmentInfo::verdict`] says why).
     Other,
 }
 
 impl fmt::Display for SegmentKind {
-    /// `original ring`, `extended ring` or `other`.
+    /// `original ring`, `extended ring`, `shared buffer`, `buffer pool` or `other`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SegmentKind::OriginalRing => "original ring",
             SegmentKind::ExtendedRing => "extended ring",
+            SegmentKind::SharedBuffer => "shared buffer",
+            SegmentKind::BufferPool => "buffer pool",
             SegmentKind::Other => "other",
         })
     }
@@ -231,6 +241,42 @@ pub enum Verdict {
     },
     /// A waiting record is malformed; the corruption names its stream index.
     Corrupted(Corruption),
+    /// A shared buffer or buffer pool of a layout version this crate does not read.
+    UnsupportedVersion {
+        /// The `version` word as read.
+        found: u32,
+        /// The version this crate reads.
+        supported: u32,
+    },
+    /// A shared buffer whose capacity word is 0 or above [`MAX_BUFFER_CAPACITY`](crate::MAX_BUFFER_CAPACITY).
+    InvalidBufferCapacity {
+        /// The `capacity` word as read.
+        capacity: u64,
+    },
+    /// A buffer pool whose slot count or slot size is outside the limits
+    /// ([`MAX_POOL_SLOTS`](crate::MAX_POOL_SLOTS), [`MAX_POOL_BYTES`](crate::MAX_POOL_BYTES)).
+    InvalidPoolGeometry {
+        /// The `slot_count` word as read.
+        slot_count: u32,
+        /// The `slot_size` word as read.
+        slot_size: u64,
+    },
+    /// A shared buffer or buffer pool whose header (or the capacity or geometry it gives)
+    /// needs more bytes than the object has.
+    LayoutExceedsSize {
+        /// The bytes the layout needs.
+        needed: u64,
+        /// The object's size in bytes.
+        size: u64,
+    },
+    /// A shared buffer whose `length` word is larger than its capacity (its writer is not
+    /// in the middle of a write).
+    LengthExceedsCapacity {
+        /// The `length` word as read.
+        length: u64,
+        /// The `capacity` word.
+        capacity: u64,
+    },
 }
 
 impl fmt::Display for Verdict {
@@ -268,6 +314,35 @@ impl fmt::Display for Verdict {
                 head.wrapping_sub(tail)
             ),
             Verdict::Corrupted(corruption) => write!(f, "corrupted: {corruption}"),
+            Verdict::UnsupportedVersion { found, supported } => write!(
+                f,
+                "layout version {found} is not the supported version {supported}"
+            ),
+            Verdict::InvalidBufferCapacity { capacity } => write!(
+                f,
+                "capacity {capacity} is not from 1 to {}",
+                buffer::layout::MAX_BUFFER_CAPACITY
+            ),
+            Verdict::InvalidPoolGeometry {
+                slot_count,
+                slot_size,
+            } => write!(
+                f,
+                "{slot_count} slots of {slot_size} bytes is outside the limits (1 to {} slots, \
+                 1 to {} bytes in all)",
+                pool::layout::MAX_POOL_SLOTS,
+                pool::layout::MAX_POOL_BYTES
+            ),
+            Verdict::LayoutExceedsSize { needed, size } => {
+                write!(
+                    f,
+                    "the layout needs {needed} bytes, but the object has {size}"
+                )
+            }
+            Verdict::LengthExceedsCapacity { length, capacity } => write!(
+                f,
+                "payload length {length} is larger than capacity {capacity}"
+            ),
         }
     }
 }
@@ -293,6 +368,68 @@ pub struct WaitingMessages {
     pub payload_bytes: u64,
     /// The payload sizes in bytes of the first [`LISTED_SIZES`] of them, oldest first.
     pub sizes: Vec<u32>,
+}
+
+/// What [`inspect`] found in a shared buffer's header.
+///
+/// ```
+/// use shm_ring::{PeerState, SharedBuffer};
+/// # let name = &format!("doc-buffer-info-{}", std::process::id());
+/// let mut buffer = SharedBuffer::create(name, 1000)?;
+/// buffer.write(b"mesh")?;
+/// let info = shm_ring::inspect(name)?;
+/// let found = info.buffer.expect("a shared buffer");
+/// assert_eq!((found.capacity, found.data_len), (1000, 4));
+/// assert_eq!((info.producer, found.writer), (PeerState::Alive, PeerState::Alive));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BufferInfo {
+    /// The payload capacity in bytes.
+    pub capacity: u64,
+    /// The payload's length in bytes as last written (meaningless while `sequence` is odd).
+    pub data_len: u64,
+    /// The seqlock's sequence word: odd while a write is under way, two more per write.
+    pub sequence: u64,
+    /// Whether the process holding the writer lock is alive (judged as
+    /// [`SegmentInfo::producer`] is).
+    pub writer: PeerState,
+}
+
+/// What [`inspect`] found in a buffer pool's header and slot table: a snapshot of the slots'
+/// states, which other processes change at any time.
+///
+/// ```
+/// # let name = &format!("doc-pool-info-{}", std::process::id());
+/// let pool = shm_ring::BufferPool::create(name, 4, 4096)?;
+/// let loan = pool.try_acquire()?;
+/// let found = shm_ring::inspect(name)?.pool.expect("a buffer pool");
+/// assert_eq!((found.slot_count, found.slot_size), (4, 4096));
+/// assert_eq!((found.free, found.filling), (3, 1));
+/// assert_eq!(found.holders_alive, Some(true)); // this process holds a slot
+/// # drop(loan);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolInfo {
+    /// The number of slots.
+    pub slot_count: u32,
+    /// The size of each slot in bytes.
+    pub slot_size: u64,
+    /// Slots free to acquire (the pool's `available()`).
+    pub free: u32,
+    /// Slots a writer holds and fills (or whose writer died filling them).
+    pub filling: u32,
+    /// Slots published and not yet resolved.
+    pub published: u32,
+    /// Slots a reader holds (or whose reader died holding them).
+    pub reading: u32,
+    /// Whether any process holds a slot's liveness lock now: `Some(false)` means every slot
+    /// seen filling or reading belongs to a dead process; `None` when the OS cannot tell.
+    /// Slots whose word holds no valid state are counted in none of the four counts.
+    pub holders_alive: Option<bool>,
 }
 
 /// What [`inspect`] found in a segment.
@@ -328,12 +465,14 @@ pub struct SegmentInfo {
     pub header: Option<Header>,
     /// The extension block's flag bytes, for an [`ExtendedRing`](SegmentKind::ExtendedRing).
     pub extension: Option<ExtensionFlags>,
-    /// Whether the producer's process is alive: its liveness lock held means
-    /// [`Alive`](PeerState::Alive); a producer that said it held the lock and no longer does
-    /// is [`Gone`](PeerState::Gone); otherwise [`Unknown`](PeerState::Unknown). Probed with
-    /// `F_OFD_GETLK`, which takes nothing.
+    /// Whether the producer's process is alive (for a shared buffer or buffer pool, the
+    /// process of the handle that created it, its owner, whose lock is on the same byte): its
+    /// liveness lock held means [`Alive`](PeerState::Alive); a producer that said it held the
+    /// lock and no longer does is [`Gone`](PeerState::Gone); otherwise
+    /// [`Unknown`](PeerState::Unknown). Probed with `F_OFD_GETLK`, which takes nothing.
     pub producer: PeerState,
-    /// Whether the consumer's process is alive, judged as for [`producer`](Self::producer).
+    /// Whether a ring's consumer's process is alive, judged as for
+    /// [`producer`](Self::producer); [`Unknown`](PeerState::Unknown) for other kinds.
     pub consumer: PeerState,
     /// The verdict on the header and the waiting records.
     pub verdict: Verdict,
@@ -343,6 +482,11 @@ pub struct SegmentInfo {
     /// The waiting messages, for a ring whose indices are consistent; up to a corrupt record
     /// if there is one.
     pub messages: Option<WaitingMessages>,
+    /// For a [`SharedBuffer`](SegmentKind::SharedBuffer) of the supported layout version: its
+    /// capacity, payload length and writer.
+    pub buffer: Option<BufferInfo>,
+    /// For a [`BufferPool`](SegmentKind::BufferPool) of a valid geometry: its slots.
+    pub pool: Option<PoolInfo>,
 }
 
 /// Looks at the segment `name` (with or without a leading `/`) without taking part in it.
@@ -372,6 +516,12 @@ pub struct SegmentInfo {
 pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
     let (bare, os_name) = names(name)?;
     let object = os::Object::open_read_only(&os_name).map_err(|e| os_error(&bare, e))?;
+    inspect_object(bare, &object)
+}
+
+/// [`inspect`] of an object already open (read-only or read-write) under the name `bare`.
+/// Liveness locks held through `object` itself do not count as held.
+pub(crate) fn inspect_object(bare: String, object: &os::Object) -> Result<SegmentInfo, OpenError> {
     let (size, _) = object.stat().map_err(|e| os_error(&bare, e))?;
     let (mode, uid) = object.mode_and_owner().map_err(|e| os_error(&bare, e))?;
     let mut info = SegmentInfo {
@@ -387,10 +537,12 @@ pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
         verdict: Verdict::NotReady,
         readable_bytes: None,
         messages: None,
+        buffer: None,
+        pool: None,
     };
     // Our producers lock their byte before the object is even sized: probe in any case.
-    info.producer = side_state(&object, PRODUCER_LOCK_BYTE, false);
-    info.consumer = side_state(&object, CONSUMER_LOCK_BYTE, false);
+    info.producer = side_state(object, PRODUCER_LOCK_BYTE, false);
+    info.consumer = side_state(object, CONSUMER_LOCK_BYTE, false);
     if size == 0 {
         return Ok(info);
     }
@@ -409,6 +561,14 @@ pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
             reserved: mapped.load_word(RESERVED),
         }
     };
+    // A buffer's or pool's magic where a ring has its head word. (A ring whose head index
+    // happens to equal a magic is then reported as that kind with a failed verdict: inspect
+    // errs towards "not a valid segment", never the reverse.)
+    match header.head {
+        buffer::layout::MAGIC => return inspect_buffer(&bare, object, size, info),
+        pool::layout::MAGIC => return inspect_pool(&bare, object, size, info),
+        _ => {}
+    }
     info.header = Some(header);
     let capacity = header.capacity;
     if capacity == 0 {
@@ -458,8 +618,8 @@ pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
         };
         info.kind = SegmentKind::ExtendedRing;
         info.extension = Some(flags);
-        info.producer = side_state(&object, PRODUCER_LOCK_BYTE, flags.producer_locked());
-        info.consumer = side_state(&object, CONSUMER_LOCK_BYTE, flags.consumer_locked());
+        info.producer = side_state(object, PRODUCER_LOCK_BYTE, flags.producer_locked());
+        info.consumer = side_state(object, CONSUMER_LOCK_BYTE, flags.consumer_locked());
     } else {
         info.kind = SegmentKind::OriginalRing;
     }
@@ -472,6 +632,147 @@ pub fn inspect(name: &str) -> Result<SegmentInfo, OpenError> {
     info.verdict = walked.verdict;
     info.readable_bytes = walked.readable;
     info.messages = walked.messages;
+    Ok(info)
+}
+
+/// The rest of [`inspect_object`] for an object whose first word is a shared buffer's magic.
+fn inspect_buffer(
+    bare: &str,
+    object: &os::Object,
+    size: u64,
+    mut info: SegmentInfo,
+) -> Result<SegmentInfo, OpenError> {
+    use buffer::layout::{
+        is_valid_capacity, segment_len, CAPACITY_OFFSET, FLAGS_OFFSET, FLAG_LOCKED, HEADER_LEN,
+        LENGTH_OFFSET, SEQUENCE_OFFSET, VERSION, VERSION_OFFSET, WRITER_LOCK_BYTE,
+    };
+    info.kind = SegmentKind::SharedBuffer;
+    if size < HEADER_LEN as u64 {
+        info.verdict = Verdict::LayoutExceedsSize {
+            needed: HEADER_LEN as u64,
+            size,
+        };
+        return Ok(info);
+    }
+    let words = object
+        .map_words(HEADER_LEN)
+        .map_err(|e| os_error(bare, e))?;
+    let locked = words.load32(FLAGS_OFFSET) & FLAG_LOCKED != 0;
+    info.producer = side_state(object, PRODUCER_LOCK_BYTE, locked);
+    let version = words.load32(VERSION_OFFSET);
+    if version != VERSION {
+        info.verdict = Verdict::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        };
+        return Ok(info);
+    }
+    let capacity = words.load64(CAPACITY_OFFSET);
+    let sequence = words.load64(SEQUENCE_OFFSET);
+    let data_len = words.load64(LENGTH_OFFSET);
+    info.buffer = Some(BufferInfo {
+        capacity,
+        data_len,
+        sequence,
+        writer: side_state(object, WRITER_LOCK_BYTE, locked),
+    });
+    info.verdict = if !is_valid_capacity(capacity) {
+        Verdict::InvalidBufferCapacity { capacity }
+    } else if segment_len(capacity) > size {
+        Verdict::LayoutExceedsSize {
+            needed: segment_len(capacity),
+            size,
+        }
+    } else if sequence % 2 == 0 && data_len > capacity {
+        Verdict::LengthExceedsCapacity {
+            length: data_len,
+            capacity,
+        }
+    } else {
+        Verdict::Valid
+    };
+    Ok(info)
+}
+
+/// The rest of [`inspect_object`] for an object whose first word is a buffer pool's magic.
+fn inspect_pool(
+    bare: &str,
+    object: &os::Object,
+    size: u64,
+    mut info: SegmentInfo,
+) -> Result<SegmentInfo, OpenError> {
+    use pool::layout::{
+        data_offset, entry_offset, is_valid_geometry, segment_len, slot_lock_byte, split_word,
+        FILLING, FLAGS_OFFSET, FLAG_LOCKED, FREE, HEADER_LEN, PUBLISHED, READING,
+        SLOT_COUNT_OFFSET, SLOT_SIZE_OFFSET, VERSION, VERSION_OFFSET,
+    };
+    info.kind = SegmentKind::BufferPool;
+    if size < HEADER_LEN as u64 {
+        info.verdict = Verdict::LayoutExceedsSize {
+            needed: HEADER_LEN as u64,
+            size,
+        };
+        return Ok(info);
+    }
+    let (locked, version, slot_count, slot_size) = {
+        let words = object
+            .map_words(HEADER_LEN)
+            .map_err(|e| os_error(bare, e))?;
+        (
+            words.load32(FLAGS_OFFSET) & FLAG_LOCKED != 0,
+            words.load32(VERSION_OFFSET),
+            words.load32(SLOT_COUNT_OFFSET),
+            words.load64(SLOT_SIZE_OFFSET),
+        )
+    };
+    info.producer = side_state(object, PRODUCER_LOCK_BYTE, locked);
+    if version != VERSION {
+        info.verdict = Verdict::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        };
+        return Ok(info);
+    }
+    if !is_valid_geometry(slot_count, slot_size) {
+        info.verdict = Verdict::InvalidPoolGeometry {
+            slot_count,
+            slot_size,
+        };
+        return Ok(info);
+    }
+    let needed = segment_len(slot_count, slot_size);
+    if needed > size {
+        info.verdict = Verdict::LayoutExceedsSize { needed, size };
+        return Ok(info);
+    }
+    // The header and the slot table: at most 64 + 16 * 2^16 bytes, inside the object
+    // (checked above).
+    let table = object
+        .map_words(data_offset(slot_count) as usize)
+        .map_err(|e| os_error(bare, e))?;
+    let mut found = PoolInfo {
+        slot_count,
+        slot_size,
+        free: 0,
+        filling: 0,
+        published: 0,
+        reading: 0,
+        holders_alive: object
+            .is_range_locked(slot_lock_byte(0), u64::from(slot_count))
+            .ok()
+            .flatten(),
+    };
+    for slot in 0..slot_count {
+        match split_word(table.load64(entry_offset(slot))).0 {
+            FREE => found.free += 1,
+            FILLING => found.filling += 1,
+            PUBLISHED => found.published += 1,
+            READING => found.reading += 1,
+            _ => {}
+        }
+    }
+    info.pool = Some(found);
+    info.verdict = Verdict::Valid;
     Ok(info)
 }
 

@@ -18,6 +18,8 @@ use crate::wait;
 #[cfg(unix)]
 pub(crate) mod buffer;
 #[cfg(unix)]
+pub(crate) mod cleanup;
+#[cfg(unix)]
 pub(crate) mod inspect;
 #[cfg(unix)]
 pub(crate) mod pool;
@@ -402,6 +404,17 @@ impl Segment {
     /// a child made by `fork()` that inherited the handle.
     pub(crate) fn is_own_process(&self) -> bool {
         self.pid == std::process::id()
+    }
+
+    /// Whether the name still refers to this object: `false` once it was removed or replaced,
+    /// and when that cannot be told.
+    pub(crate) fn is_named(&self) -> bool {
+        match os::Object::open(&format!("/{}", self.name)) {
+            Ok(current) => current
+                .stat()
+                .is_ok_and(|(_, identity)| identity == self.identity),
+            Err(_) => false,
+        }
     }
 
     /// Removes the name if it still refers to this object. Returns whether it did.

@@ -130,6 +130,25 @@ impl Object {
             .map_err(|e| ("mmap", e))
     }
 
+    /// Maps the first `len` bytes of the object, shared and read-only, as words to load.
+    pub(crate) fn map_words(&self, len: usize) -> OsResult<crate::words_region::ReadOnlyWords> {
+        crate::words_region::ReadOnlyWords::map(self.fd.as_fd(), len).map_err(|e| ("mmap", e))
+    }
+
+    /// Whether another open file description holds a lock on any of the `len` bytes from
+    /// `start`; `Ok(None)` where the OS has no open-file-description locks.
+    pub(crate) fn is_range_locked(&self, start: u64, len: u64) -> OsResult<Option<bool>> {
+        #[cfg(target_os = "linux")]
+        return crate::region::locks::is_range_locked(self.fd.as_fd(), start, len)
+            .map(Some)
+            .map_err(|e| ("fcntl(F_OFD_GETLK)", e));
+        #[cfg(not(target_os = "linux"))]
+        return {
+            let _ = (start, len);
+            Ok(None)
+        };
+    }
+
     /// Releases this object's lock on `byte`, if it holds one; nothing where the OS has no
     /// open-file-description locks.
     pub(crate) fn unlock(&self, byte: u64) -> OsResult<()> {

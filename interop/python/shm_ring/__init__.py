@@ -10,6 +10,7 @@ C++ header and with the cpp_py_shmbuf v2 layout.
     with ShmConsumer("frames", timeout=5.0) as consumer:      # in another process
         print(consumer.read(timeout=1.0).into_bytes())
     shm_ring.remove("frames")                                 # once its producer is gone
+    shm_ring.cleanup(dry_run=True)        # segments of ours whose owner is provably gone
 
 Every call that can wait comes as a pair: ``try_x()`` returns at once and reports "full" or
 "empty" as a value (False or None), never a timeout; ``x(..., timeout)`` waits and raises
@@ -66,6 +67,7 @@ from ._errors import (
 )
 from ._layout import HEADER_LEN, MAX_CAPACITY, MAX_NAME_LEN, MIN_CAPACITY, PREFIX_LEN, capacity_for_message
 from ._remove import remove, remove_forced
+from ._cleanup import CleanupReport, Orphan, cleanup
 from ._ring import PeerState, ReadGrant, ShmConsumer, ShmProducer, WriteGrant
 from ._buffer import (
     BufferView,
@@ -78,8 +80,26 @@ from ._buffer import (
     OverwrittenError,
     WriterGoneError,
     LengthExceedsCapacityError,
+    DescriptorError,
+    DescriptorMismatchError,
+    SHARED_BUFFER_SCHEMA,
+)
+from ._scene import (
+    SceneBuffer,
+    SceneDescriptor,
+    SceneKind,
+    SCENE_SCHEMA,
+    DEFAULT_MAX_SCENE_LEN,
+    Lz4UnavailableError,
+    SceneReadError,
+    StaleDescriptorError,
+    ExpiredError,
+    PayloadLimitError,
+    DecompressError,
+    ChecksumMismatchError,
 )
 from ._atomic import AtomicsUnavailableError
+from ._errors import LengthMismatchError
 from ._pool import (
     MAX_POOL_BYTES,
     MAX_POOL_SLOTS,
@@ -88,7 +108,6 @@ from ._pool import (
     GeometryExceedsSizeError,
     InvalidGeometryError,
     LengthExceedsSlotError,
-    LengthMismatchError,
     NotABufferPoolError,
     NotPublishedError,
     PoolExhaustedError,
@@ -135,6 +154,9 @@ __all__ = [
     "capacity_for_message",
     "remove",
     "remove_forced",
+    "cleanup",
+    "CleanupReport",
+    "Orphan",
     "SharedBuffer",
     "BufferView",
     "HEADER_LEN",
@@ -167,6 +189,22 @@ __all__ = [
     "OverwrittenError",
     "WriterGoneError",
     "LengthExceedsCapacityError",
+    "DescriptorError",
+    "DescriptorMismatchError",
+    "SHARED_BUFFER_SCHEMA",
+    "SceneBuffer",
+    "SceneDescriptor",
+    "SceneKind",
+    "SCENE_SCHEMA",
+    "DEFAULT_MAX_SCENE_LEN",
+    "Lz4UnavailableError",
+    "SceneReadError",
+    "StaleDescriptorError",
+    "LengthMismatchError",
+    "ExpiredError",
+    "PayloadLimitError",
+    "DecompressError",
+    "ChecksumMismatchError",
     "BufferPool",
     "PoolLoan",
     "PoolView",
@@ -188,6 +226,5 @@ __all__ = [
     "StaleError",
     "NotPublishedError",
     "AlreadyResolvedError",
-    "LengthMismatchError",
     "PoolRefError",
 ]

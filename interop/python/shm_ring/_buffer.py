@@ -9,7 +9,8 @@ Layout (little-endian; docs/PROTOCOL.md is the reference)::
     16  u64 sequence  seqlock word: odd while a write is under way
     24  u64 length    the payload's length, written inside a write
     32  u32 flags     0x02: the creator holds the owner lock (byte 0) of the object
-    36  reserved      zero up to 64
+    36  u32 acks      how many readers acknowledged reading (wrapping); a futex word
+    40  reserved      zero up to 64
     64  payload       capacity bytes
 
 Seqlock: the writer stores the sequence word odd, writes payload and length, and stores it
@@ -27,9 +28,11 @@ writes holds one on byte 2 (one writer at a time, in any process). A write from 
 handle takes the writer lock first and raises WriterInUseError while another handle holds it.
 """
 
+import json
 import os
 import random
 import sys
+import time
 
 from . import _kernel, _order
 from ._errors import (
@@ -41,6 +44,7 @@ from ._errors import (
     ShmRingError,
 )
 from ._layout import bare_name as _bare
+from ._layout import name_problem as _name_problem
 from ._segment import (
     _allocate,
     _create_fd,
@@ -60,8 +64,17 @@ FLAG_LOCKED = 0x02
 WRITER_LOCK_BYTE = 2
 READ_ATTEMPTS = 1024
 
+#: The ``schema`` field of a shared buffer's descriptor.
+SHARED_BUFFER_SCHEMA = "shm_ring/shared_buffer/1"
+
+ACKS_OFFSET = 36
+
+#: Without futex (not Linux x86-64 / AArch64), a wait for an acknowledgement looks again after
+#: at most this many seconds.
+_ACK_POLL = 0.005
+
 # Offsets of the header words, and their indices in the "I" (4-byte) and "Q" (8-byte) views.
-_MAGIC_I, _VERSION_I, _FLAGS_I = 0, 1, 8
+_MAGIC_I, _VERSION_I, _FLAGS_I, _ACKS_I = 0, 1, 8, 9
 _CAPACITY_Q, _SEQUENCE_Q, _LENGTH_Q = 1, 2, 3
 
 
@@ -171,6 +184,156 @@ class LengthExceedsCapacityError(ShmRingError):
         self.capacity = capacity
 
 
+
+
+class DescriptorError(ShmRingError, ValueError):
+    """A JSON text that is not a valid descriptor: not JSON, not an object of the schema's
+    fields and types (``field`` is None), or a field whose value no valid descriptor has
+    (``field`` names it). Attributes: ``field``, ``reason``."""
+
+    def __init__(self, reason, field=None):
+        if field is None:
+            message = "not a valid descriptor: {}".format(reason)
+        else:
+            message = "descriptor field {!r} is invalid: {}".format(field, reason)
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class DescriptorMismatchError(ShmRingError):
+    """The segment a descriptor names differs from it (a segment smaller than the descriptor
+    says, say). Attributes: ``name``, ``field``, ``descriptor``, ``segment``."""
+
+    def __init__(self, name, field, descriptor, segment):
+        super().__init__(
+            "shared-memory segment {!r} has {} {}, but its descriptor says {}".format(
+                name, field, segment, descriptor
+            )
+        )
+        self.name = name
+        self.field = field
+        self.descriptor = descriptor
+        self.segment = segment
+
+
+_U32 = 0xFFFFFFFF
+_U64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _reject_constant(name):
+    raise DescriptorError("{} is not a JSON number".format(name))
+
+
+def _unique_pairs(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DescriptorError("duplicate field {!r}".format(key))
+        seen[key] = value
+    return seen
+
+
+def parse_document(text, fields):
+    """Parse ``text`` as a JSON object with exactly ``fields`` (name -> (kind, required),
+    kind one of "str", "u32", "u64", "u64?"): the rules serde applies on the Rust side.
+    Returns the dict (an absent optional field as None). Raises DescriptorError."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DescriptorError("not UTF-8: {}".format(error)) from None
+    if not isinstance(text, str):
+        raise TypeError("a descriptor is a str, not {}".format(type(text).__name__))
+    try:
+        document = json.loads(
+            text, object_pairs_hook=_unique_pairs, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, DescriptorError):
+            raise
+        raise DescriptorError(str(error)) from None
+    if not isinstance(document, dict):
+        raise DescriptorError("expected a JSON object, found {}".format(type(document).__name__))
+    for key in document:
+        if key not in fields:
+            raise DescriptorError("unknown field {!r}".format(key))
+    out = {}
+    for key, kind in fields.items():
+        if key not in document:
+            if kind.endswith("?"):
+                out[key] = None
+                continue
+            raise DescriptorError("missing field {!r}".format(key))
+        value = document[key]
+        if kind.endswith("?"):
+            if value is None:
+                out[key] = None
+                continue
+            kind = kind[:-1]
+        if kind == "str":
+            ok = isinstance(value, str)
+            if ok:
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise DescriptorError(
+                        "field {!r}: {!r} holds a lone surrogate, which is not Unicode text".format(
+                            key, value
+                        )
+                    ) from None
+        else:
+            limit = _U32 if kind == "u32" else _U64
+            ok = type(value) is int and 0 <= value <= limit
+        if not ok:
+            raise DescriptorError(
+                "field {!r}: {!r} is not {}".format(
+                    key, value, "a string" if kind == "str" else "an integer in 0..={}".format(
+                        _U32 if kind == "u32" else _U64
+                    )
+                )
+            )
+        out[key] = value
+    return out
+
+
+def check_common(document, expected_schema):
+    """The checks every descriptor's common fields get (schema, segment, layout_version,
+    capacity). Raises DescriptorError."""
+    if document["schema"] != expected_schema:
+        raise DescriptorError(
+            "descriptor schema {!r} is not {!r}".format(document["schema"], expected_schema),
+            "schema",
+        )
+    segment = document["segment"]
+    problem = _name_problem(segment)
+    if problem is not None:
+        raise DescriptorError("{!r}: {}".format(segment, problem), "segment")
+    if segment.startswith("/"):
+        raise DescriptorError(
+            "{!r} starts with '/'; descriptors name segments without it".format(segment),
+            "segment",
+        )
+    if document["layout_version"] != VERSION:
+        raise DescriptorError(
+            "{}; this module reads shared-buffer layout version {}".format(
+                document["layout_version"], VERSION
+            ),
+            "layout_version",
+        )
+    capacity = document["capacity"]
+    if not 1 <= capacity <= MAX_BUFFER_CAPACITY:
+        raise DescriptorError(
+            "{} is outside 1..={}".format(capacity, MAX_BUFFER_CAPACITY), "capacity"
+        )
+
+
+def dump_document(pairs):
+    """One line of JSON, fields in the given order, as serde_json writes it."""
+    return json.dumps(dict(pairs), separators=(",", ":"), ensure_ascii=False)
+
+
+_BUFFER_FIELDS = {"schema": "str", "segment": "str", "layout_version": "u32", "capacity": "u64"}
 
 
 def _unique_name():
@@ -374,6 +537,94 @@ class SharedBuffer:
         """The largest payload the buffer holds, in bytes."""
         return self._capacity
 
+    # -- descriptors -----------------------------------------------------------------------
+
+    def descriptor(self):
+        """The buffer's descriptor: one line of JSON naming the segment, its layout version and
+        capacity, which :meth:`open_descriptor` (or Rust's ``SharedBuffer::open_descriptor``)
+        turns back into a handle in another process."""
+        return dump_document(
+            (
+                ("schema", SHARED_BUFFER_SCHEMA),
+                ("segment", self.name),
+                ("layout_version", VERSION),
+                ("capacity", self._capacity),
+            )
+        )
+
+    @classmethod
+    def open_descriptor(cls, text):
+        """Open the buffer a descriptor (str or bytes of JSON) names, as :meth:`open` does, and
+        check that its capacity is the descriptor's. Raises DescriptorError for a text that is
+        not such a descriptor, DescriptorMismatchError for another capacity, and what
+        :meth:`open` raises (NotFoundError for a missing segment)."""
+        document = parse_document(text, _BUFFER_FIELDS)
+        check_common(document, SHARED_BUFFER_SCHEMA)
+        buffer = cls.open(document["segment"])
+        if buffer.capacity != document["capacity"]:
+            buffer.close()
+            raise DescriptorMismatchError(
+                document["segment"], "capacity", document["capacity"], buffer.capacity
+            )
+        return buffer
+
+    # -- acknowledgements ------------------------------------------------------------------
+
+    def acknowledge(self):
+        """Say that this process has read the payload: add one to the acknowledgement count
+        (a u32 in the header, wrapping) and wake every process waiting in
+        :meth:`wait_acknowledged`. Any handle may call it; it takes no lock.
+
+        Pure Python has no atomic read-modify-write on shared memory, so this is a load and a
+        store: two acknowledgements at the same instant may count once. The count still
+        changes, which is what a waiting writer looks for."""
+        futex = self._ack_futex()
+        if self._fence is not None:
+            self._fence()  # the reads of the payload come before the acknowledgement
+        words32 = self._words32
+        words32[_ACKS_I] = (words32[_ACKS_I] + 1) & _U32
+        if futex is not None:
+            futex.wake()
+
+    def acknowledgements(self):
+        """The acknowledgement count now."""
+        return self._words32[_ACKS_I]
+
+    def wait_acknowledged(self, seen, timeout):
+        """Sleep until the acknowledgement count differs from ``seen`` (a count from
+        :meth:`acknowledgements`), at most ``timeout`` seconds. Returns the new count, or
+        None when the time ran out. Sleeps in a futex on Linux x86-64 and AArch64 (woken at
+        once by :meth:`acknowledge`), elsewhere looks again every few milliseconds."""
+        deadline = time.monotonic() + timeout
+        futex = self._ack_futex()
+        while True:
+            now = self._words32[_ACKS_I]
+            if now != seen:
+                return now
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if futex is not None:
+                code = futex.wait(seen, left)
+                if _kernel.is_benign(code):
+                    continue
+            time.sleep(min(left, _ACK_POLL))
+
+    def _ack_futex(self):
+        futex = getattr(self, "_futex", None)
+        if futex is None and _kernel.futex_available():
+            address = _kernel.word_address(self._mm, ACKS_OFFSET)
+            futex = self._futex = _kernel.Futex(address, address, wake_count=0x7FFFFFFF)
+        return futex
+
+    def is_named(self):
+        """Whether the buffer's name still refers to this segment: False once it was removed
+        (by ``shm_ring.remove``, say) or replaced, after which nobody can open it by name."""
+        try:
+            return _names_object(self.name, self._fd)
+        except (OSError, ShmRingError):
+            return False
+
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, data):
@@ -414,6 +665,10 @@ class SharedBuffer:
     def read(self):
         """The payload as ``bytes``, whole: a copy a write overlapped is made again (up to
         1024 times). Raises ContendedError, WriterGoneError, LengthExceedsCapacityError."""
+        return self._read_at()[0]
+
+    def _read_at(self):
+        """:meth:`read`, also returning the (even) sequence word of the write it copied."""
         words64, fence, rbuf = self._words64, self._fence, self._rbuf
         for attempt in range(READ_ATTEMPTS):
             start = words64[_SEQUENCE_Q]
@@ -429,7 +684,7 @@ class SharedBuffer:
                 if words64[_SEQUENCE_Q] == start:
                     if data is None:
                         raise LengthExceedsCapacityError(self.name, length, self._capacity)
-                    return data
+                    return data, start
             _back_off(attempt)
         raise self._contended()
 

@@ -190,3 +190,10 @@ class PeerGoneError(ShmRingError, ConnectionError):
         super().__init__(message)
         self.peer = peer
         self.waiting_for = waiting_for
+
+
+class LengthMismatchError(ShmRingError):
+    """A length recorded in shared memory disagrees with the one a reference or descriptor
+    gives: a buffer pool's slot (``shm_ring.BufferPool.resolve``) or a scene buffer
+    (``shm_ring.SceneBuffer.read``) raises its own subclass, with that kind's attributes.
+    """

@@ -219,7 +219,7 @@ class Futex:
 
     __slots__ = ("_syscall", "_timespec", "_wait_args", "_wake_args", "_ctypes", "_byref")
 
-    def __init__(self, wait_address, wake_address):
+    def __init__(self, wait_address, wake_address, wake_count=1):
         calls = _load()
         ctypes = calls.ctypes
         self._ctypes = ctypes
@@ -231,7 +231,7 @@ class Futex:
             calls.futex_nr,
             ctypes.c_void_p(wake_address),
             ctypes.c_long(_FUTEX_WAKE),
-            ctypes.c_long(1),
+            ctypes.c_long(wake_count),
             None,
             None,
             ctypes.c_long(0),
@@ -257,7 +257,8 @@ class Futex:
         return ctypes.get_errno() or errno.EINVAL
 
     def wake(self):
-        """Wake one sleeper on the wake word (the word this side publishes)."""
+        """Wake ``wake_count`` sleepers (one by default) on the wake word (the word this side
+        publishes)."""
         self._syscall(*self._wake_args)
 
     def wake_all(self):
@@ -294,9 +295,9 @@ def locks_available():
     return _fcntl() is not None
 
 
-def _request(kind, byte):
-    """A struct flock for one byte from the start of the object, l_pid 0 (required)."""
-    return _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0)
+def _request(kind, byte, length=1):
+    """A struct flock for ``length`` bytes from ``byte`` of the object, l_pid 0 (required)."""
+    return _FLOCK.pack(kind, os.SEEK_SET, byte, length, 0)
 
 
 def take_lock(fd, byte):
@@ -332,8 +333,9 @@ def release_lock(fd, byte):
     return True
 
 
-def lock_held(fd, byte):
-    """Whether another open file description holds a lock on ``byte`` of ``fd``.
+def lock_held(fd, byte, length=1):
+    """Whether another open file description holds a lock on ``byte`` of ``fd`` (or on any of
+    the ``length`` bytes from it: one call, whatever ``length``).
 
     F_OFD_GETLK takes nothing. Returns True / False, or None if the question cannot be asked.
     """
@@ -342,7 +344,7 @@ def lock_held(fd, byte):
     fcntl = _fcntl()
     command = getattr(fcntl, "F_OFD_GETLK", 36)
     try:
-        answer = fcntl.fcntl(fd, command, _request(fcntl.F_WRLCK, byte))
+        answer = fcntl.fcntl(fd, command, _request(fcntl.F_WRLCK, byte, length))
     except OSError:
         return None
     try:

@@ -53,7 +53,7 @@ import time
 import weakref
 from typing import Optional, Tuple, Union
 
-from . import _kernel
+from . import _errors, _kernel
 from ._atomic import address_of, operations
 from ._errors import (
     AlreadyExistsError,
@@ -349,7 +349,7 @@ class AlreadyResolvedError(ResolveError):
         self.generation = generation
 
 
-class LengthMismatchError(ResolveError):
+class LengthMismatchError(ResolveError, _errors.LengthMismatchError):
     """The slot's length word disagrees with the reference (a forged reference or a damaged
     slot table). Attributes: ``name``, ``slot``, ``length``, ``stored``."""
 
@@ -790,7 +790,11 @@ class _Lent:
     def _give_back(self):
         pool = self._pool
         if self._open:
-            pool._release(self._slot, self._state, self._generation)
+            # A pool closed first (the garbage collector finalises a cycle holding both in
+            # any order) has unmapped its words, and closing its descriptor let go of this
+            # slot's liveness lock: the slot is then reclaimed like a dead holder's.
+            if pool._fd is not None:
+                pool._release(self._slot, self._state, self._generation)
             self._open = False
 
     def __enter__(self):

@@ -388,6 +388,23 @@ class DeadHolderTest(PoolCase):
         with self.assertRaises(StaleError):
             pool.resolve(PoolRef(pool.name, slot, generation, half))
 
+    def test_a_cycle_holding_a_handle_and_its_loan_is_collected_safely(self):
+        # The garbage collector finalises a cycle's objects in any order: the handle may be
+        # closed (its words unmapped) before its loan gives the slot back. The slot is then
+        # reclaimed as a dead holder's, by this or another handle.
+        pool = self.pool(1, 64)
+        for order in range(2):
+            other = BufferPool.open(pool.name)
+            loan = other.try_acquire()
+            cycle = [other, loan]
+            cycle.append(cycle)
+            if order:
+                cycle.reverse()
+            del other, loan, cycle
+            gc.collect()
+            with pool.try_acquire() as loan:
+                self.assertEqual(loan.slot, 0)
+
     def test_a_live_holder_in_another_handle_is_never_reclaimed(self):
         pool = self.pool(1, 64)
         with BufferPool.open(pool.name) as other:

@@ -1,0 +1,159 @@
+//! The scene-buffer conformance program: hands a file's bytes to another process (Rust or
+//! Python) as a scene buffer named by a JSON descriptor.
+//!
+//! ```text
+//! cargo run --release --example blob -- write [--kind K] [--source S] [--lz4] [--keep] FILE
+//! cargo run --release --example blob -- read [--sha256] DESCRIPTOR
+//! ```
+//!
+//! `write` puts FILE's bytes in a new scene buffer and prints its descriptor (one line of
+//! JSON) on stdout; then it keeps the segment until a reader acknowledges having read it and
+//! removes it (with `--keep`: leaves it and exits at once). It gives up, removing the
+//! segment, if someone else removes the segment's name meanwhile.
+//!
+//! `read` opens the scene buffer DESCRIPTOR names (the JSON text, or `@FILE` for a file
+//! holding it), reads and checks the payload, acknowledges it and writes it to stdout (with
+//! `--sha256`: its SHA-256 in hexadecimal and a newline).
+//!
+//! Exit status 0 on success; 1 with one line on stderr otherwise. `python3 -m shm_ring.blob`
+//! takes the same commands and flags.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use shm_ring::{SceneBuffer, SceneKind, SceneOptions};
+
+/// How long the writer sleeps on the acknowledgement word before it looks whether its name
+/// still exists (an acknowledgement wakes it at once).
+const NAME_CHECK: Duration = Duration::from_secs(1);
+
+const USAGE: &str = "usage: blob write [--kind K] [--source S] [--lz4] [--keep] FILE | blob read [--sha256] DESCRIPTOR";
+
+enum Command {
+    Write {
+        options: SceneOptions,
+        keep: bool,
+        file: String,
+    },
+    Read {
+        sha256: bool,
+        descriptor: String,
+    },
+}
+
+fn parse() -> Result<Command, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let command = match parser.next().map_err(|e| e.to_string())? {
+        Some(Value(command)) => command.string().map_err(|e| e.to_string())?,
+        Some(Long("help")) | Some(Short('h')) => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        _ => return Err(USAGE.to_owned()),
+    };
+    let mut positional = None;
+    let mut options = SceneOptions::default();
+    let (mut keep, mut sha256) = (false, false);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match (command.as_str(), arg) {
+            ("write", Long("kind")) => {
+                let kind = parser.value().map_err(|e| e.to_string())?;
+                let kind = kind.string().map_err(|e| e.to_string())?;
+                options.kind = SceneKind::custom(&kind).map_err(|e| e.to_string())?;
+            }
+            ("write", Long("source")) => {
+                let source = parser.value().map_err(|e| e.to_string())?;
+                options.source = source.string().map_err(|e| e.to_string())?;
+            }
+            ("write", Long("lz4")) => options.lz4 = true,
+            ("write", Long("keep")) => keep = true,
+            ("read", Long("sha256")) => sha256 = true,
+            (_, Value(value)) if positional.is_none() => {
+                positional = Some(value.string().map_err(|e| e.to_string())?)
+            }
+            (_, arg) => return Err(format!("{}; {USAGE}", arg.unexpected())),
+        }
+    }
+    let missing = || format!("a {command} needs its argument; {USAGE}");
+    match command.as_str() {
+        "write" => Ok(Command::Write {
+            options,
+            keep,
+            file: positional.ok_or_else(missing)?,
+        }),
+        "read" => Ok(Command::Read {
+            sha256,
+            descriptor: positional.ok_or_else(missing)?,
+        }),
+        other => Err(format!("unknown command {other:?}; {USAGE}")),
+    }
+}
+
+fn write(options: &SceneOptions, keep: bool, file: &str) -> Result<(), String> {
+    let data = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let scene = SceneBuffer::write(&data, options).map_err(|e| format!("blob write: {e}"))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", scene.descriptor().to_json())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write the descriptor: {e}"))?;
+    if keep {
+        // The owning handle removes the name when dropped: never drop it, so the segment
+        // outlives this process.
+        std::mem::forget(scene);
+        return Ok(());
+    }
+    while !scene.wait_acknowledged(NAME_CHECK) {
+        if !scene.buffer().is_named() {
+            return Err(format!(
+                "segment {} was removed before any reader acknowledged it",
+                scene.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read(sha256: bool, descriptor: &str) -> Result<(), String> {
+    let text = match descriptor.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+        }
+        None => descriptor.to_owned(),
+    };
+    let scene = SceneBuffer::open_json(&text).map_err(|e| format!("blob read: {e}"))?;
+    let payload = scene.read().map_err(|e| format!("blob read: {e}"))?;
+    scene.acknowledge();
+    let mut stdout = std::io::stdout().lock();
+    let written = if sha256 {
+        let hex: String = hmac_sha256::Hash::hash(&payload)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        writeln!(stdout, "{hex}")
+    } else {
+        stdout.write_all(&payload)
+    };
+    written
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write the payload: {e}"))
+}
+
+fn main() -> ExitCode {
+    let done = parse().and_then(|command| match command {
+        Command::Write {
+            options,
+            keep,
+            file,
+        } => write(&options, keep, &file),
+        Command::Read { sha256, descriptor } => read(sha256, &descriptor),
+    });
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{}", message.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
