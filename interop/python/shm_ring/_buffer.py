@@ -341,6 +341,14 @@ def _unique_name():
     return "srb-{:08x}{:012x}".format(os.getpid() & 0xFFFFFFFF, random.getrandbits(48))
 
 
+def _write_at(fd, view, offset):
+    """Write all of memoryview ``view`` to ``fd`` at byte ``offset`` (pwrite writes at most
+    about 2 GiB per call on Linux)."""
+    done, total = 0, view.nbytes
+    while done < total:
+        done += os.pwrite(fd, view[done:], offset + done)
+
+
 def _back_off(attempt):
     """After the first 16 attempts, yield the CPU so a descheduled writer can finish."""
     if attempt >= 16 and hasattr(os, "sched_yield"):
@@ -399,7 +407,7 @@ class SharedBuffer:
     torn or mixed; ``read_in_place()`` lends it as a :class:`BufferView`.
     """
 
-    def __init__(self, name, fd, capacity, owner, writer, dev, ino):
+    def __init__(self, name, fd, capacity, owner, writer, dev, ino, populate=True):
         self.name = name
         self._fd = fd
         self._capacity = capacity
@@ -410,7 +418,7 @@ class SharedBuffer:
         self._fence = _order.fence_for_new_ring()
         views_fd = _second_description(fd)
         try:
-            self._mm = _map(views_fd, HEADER_LEN + capacity, name)
+            self._mm = _map(views_fd, HEADER_LEN + capacity, name, populate)
         finally:
             if views_fd != fd:
                 os.close(views_fd)
@@ -424,10 +432,16 @@ class SharedBuffer:
     # -- creating and opening ------------------------------------------------------------
 
     @classmethod
-    def create(cls, name, capacity):
+    def create(cls, name, capacity, data=None):
         """Create the buffer ``name`` (None: a generated name) of ``capacity`` bytes (1 to
         2**46). A segment of that name whose owner is gone is replaced; one whose owner lives
-        raises InUseError. Raises InvalidCapacityError, InvalidNameError, ShmRingError."""
+        raises InUseError. Raises InvalidCapacityError, InvalidNameError, ShmRingError.
+
+        ``data`` (any bytes-like object of at most ``capacity`` bytes; PayloadTooLargeError
+        otherwise) becomes the first payload, written before the segment can be opened: an
+        opener finds either no buffer yet (NotReadyError) or this payload whole. It is copied
+        through the file descriptor, which allocates the pages as it copies, in one pass: for
+        a fresh buffer that is more than twice as fast as creating and then writing."""
         if not isinstance(capacity, int) or not 1 <= capacity <= MAX_BUFFER_CAPACITY:
             raise InvalidCapacityError(
                 "requested capacity {!r} is outside 1..={} bytes".format(
@@ -435,28 +449,53 @@ class SharedBuffer:
                 ),
                 capacity,
             )
+        payload = None
+        if data is not None:
+            payload = memoryview(data).cast("B")
+            if payload.nbytes > capacity:
+                raise PayloadTooLargeError(name, payload.nbytes, capacity)
         if name is None:
             for _ in range(16):
                 try:
-                    return cls._create(_unique_name(), capacity, exclusive=True)
+                    return cls._create(_unique_name(), capacity, True, payload)
                 except AlreadyExistsError:
                     continue
             raise AlreadyExistsError("no free generated name after 16 tries")
-        return cls._create(_bare(name), capacity, exclusive=False)
+        return cls._create(_bare(name), capacity, False, payload)
 
     @classmethod
-    def _create(cls, bare, capacity, exclusive):
+    def _create(cls, bare, capacity, exclusive, payload):
         fd, locked = _create_fd(bare, 0o600, exclusive)
         try:
             size = HEADER_LEN + capacity
             try:
                 os.ftruncate(fd, size)
-                _allocate(fd, size)
             except OSError as error:
                 raise os_error(error, bare, "ftruncate") from error
+            if payload is not None:
+                # The kernel allocates each page as it copies into it: one pass over the
+                # payload, where fallocate, faulting the pages into a mapping and copying
+                # through it take three. ENOSPC is an error here, never a SIGBUS later.
+                try:
+                    _write_at(fd, payload, HEADER_LEN)
+                except OSError as error:
+                    raise os_error(error, bare, "pwrite") from error
+            try:
+                if payload is None:
+                    _allocate(fd, size)
+                else:  # the header, and what the payload leaves of the capacity
+                    _allocate(fd, HEADER_LEN)
+                    if HEADER_LEN + payload.nbytes < size:
+                        _allocate(fd, size, HEADER_LEN + payload.nbytes)
+            except OSError as error:
+                raise os_error(error, bare, "fallocate") from error
             _kernel.take_lock(fd, WRITER_LOCK_BYTE)
             stat = os.fstat(fd)
-            buffer = cls(bare, fd, capacity, True, True, stat.st_dev, stat.st_ino)
+            # The writer of a payload written above never reads it through the mapping: its
+            # pages are left to fault in if it ever does, instead of all now.
+            buffer = cls(
+                bare, fd, capacity, True, True, stat.st_dev, stat.st_ino, payload is None
+            )
         except BaseException:
             try:
                 if _names_object(bare, fd):
@@ -468,7 +507,15 @@ class SharedBuffer:
         words32, words64 = buffer._words32, buffer._words64
         words32[_VERSION_I] = VERSION
         words64[_CAPACITY_Q] = capacity
+        if payload is not None:
+            # One finished write (0 -> odd -> 2), as create-then-write leaves it. Nobody can
+            # open the segment before the magic word below, so no reader sees it odd.
+            words64[_LENGTH_Q] = payload.nbytes
+            words64[_SEQUENCE_Q] = 2
         words32[_FLAGS_I] = FLAG_LOCKED if locked else 0
+        # The payload's bytes came before, in the pwrite call: on x86 / x86-64 the kernel's
+        # stores precede this process's later ones in the total store order; elsewhere the
+        # barrier orders them (the kernel returns to user space without one of its own).
         if buffer._fence is not None:
             buffer._fence()
         words32[_MAGIC_I] = MAGIC
@@ -713,6 +760,10 @@ class SharedBuffer:
         """The current payload's length in bytes (read as :meth:`read` reads)."""
         with self.read_in_place() as view:
             return len(view)
+
+    def _sequence_now(self):
+        """The sequence word (for the handle that writes: the word of its last write)."""
+        return self._words64[_SEQUENCE_Q]
 
     def _sequence_after_reads(self):
         if self._fence is not None:

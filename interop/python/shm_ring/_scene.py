@@ -348,10 +348,11 @@ class SceneBuffer:
             compressed = _lz4_block.compress(payload, store_size=False)
             if len(compressed) < payload.nbytes:
                 stored, compression = compressed, "lz4"
-        buffer = SharedBuffer.create(None, max(len(stored), 1))
+        # Written as the segment is made: the fastest way to fill fresh memory (see
+        # SharedBuffer.create), and nobody can open the segment before it holds the payload.
+        buffer = SharedBuffer.create(None, max(len(stored), 1), stored)
         try:
-            buffer.write(stored)
-            sequence = buffer._read_at()[1]
+            sequence = buffer._sequence_now()
             descriptor = SceneDescriptor(
                 segment=buffer.name,
                 layout_version=VERSION,

@@ -322,14 +322,15 @@ class PrivateMapping:
             pass
 
 
-def _allocate(fd, size):
-    """Backs the whole object with memory now, where the file system can.
+def _allocate(fd, size, start=0):
+    """Backs bytes ``start .. size`` of the object (all of it by default) with memory now,
+    where the file system can.
 
     A sparse object gets its pages on first touch, and if /dev/shm is full by then that
     touch kills the process with SIGBUS; allocating here turns it into an error from create.
     """
     try:
-        os.posix_fallocate(fd, 0, size)
+        os.posix_fallocate(fd, start, size - start)
     except OSError as error:
         if error.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
             raise
@@ -339,9 +340,10 @@ def _allocate(fd, size):
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 
 
-def _map(fd, size, bare):
+def _map(fd, size, bare, populate=True):
+    flags = _MAP_FLAGS if populate else mmap.MAP_SHARED
     try:
-        return mmap.mmap(fd, size, _MAP_FLAGS, mmap.PROT_READ | mmap.PROT_WRITE)
+        return mmap.mmap(fd, size, flags, mmap.PROT_READ | mmap.PROT_WRITE)
     except OSError as error:
         raise os_error(error, bare, "mmap") from error
 

@@ -2,7 +2,10 @@
 
 import os
 import stat
+import subprocess
+import sys
 import unittest
+import zlib
 
 from shm_ring import SharedBuffer
 from shm_ring._buffer import (
@@ -15,7 +18,30 @@ from shm_ring._buffer import (
     WriterInUseError,
 )
 from shm_ring._errors import InvalidCapacityError, NotFoundError, SegmentTooSmallError
-from shm_ring._segment import _shm_open, _shm_unlink
+from shm_ring._segment import _shm_open, _shm_unlink, segment_exists
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A reader in another process that opens each of ROUNDS names as early as it can (spinning
+# while the name is missing or not ready) and prints the length and CRC-32 of what it reads.
+_EARLY_READER = """
+import sys, zlib
+from shm_ring import SharedBuffer
+from shm_ring._errors import NotFoundError, NotReadyError
+base, rounds = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)
+for r in range(rounds):
+    misses = 0
+    while True:
+        try:
+            buffer = SharedBuffer.open("{}-{}".format(base, r))
+            break
+        except (NotFoundError, NotReadyError):
+            misses += 1
+    data = buffer.read()
+    buffer.close()
+    print(len(data), zlib.crc32(data), misses, flush=True)
+"""
 
 
 def _name(what):
@@ -68,6 +94,48 @@ class SharedBufferTest(unittest.TestCase):
                 buffer.write(b"123456789")
             self.assertEqual((caught.exception.length, caught.exception.capacity), (9, 8))
             self.assertEqual(buffer.read(), b"kept")
+
+    def test_create_with_data_holds_it_from_the_start(self):
+        for capacity, payload in ((1, b""), (1, b"x"), (64, bytes(range(64))), (4096, b"ab" * 1000)):
+            with SharedBuffer.create(None, capacity, payload) as writer:
+                with SharedBuffer.open(writer.name) as reader:
+                    self.assertEqual(reader.read(), payload)
+                    self.assertEqual(reader.data_len(), len(payload))
+                    with reader.read_in_place() as view:
+                        self.assertEqual(view.sequence % 2, 0)
+                        self.assertEqual(bytes(view.data), payload)
+                writer.write(b"n")  # the creator goes on writing as usual
+                self.assertEqual(writer.read(), b"n")
+
+    def test_create_with_data_past_the_capacity_is_refused_and_makes_nothing(self):
+        name = _name("toolarge")
+        with self.assertRaises(PayloadTooLargeError) as caught:
+            SharedBuffer.create(name, 8, b"123456789")
+        self.assertEqual((caught.exception.length, caught.exception.capacity), (9, 8))
+        self.assertFalse(segment_exists(name))
+
+    def test_a_reader_opening_a_fresh_buffer_early_sees_its_whole_payload(self):
+        # The payload is copied into the segment as it is made; a reader that opens the name
+        # during the copy must find it not ready, never part of the payload or none of it.
+        rounds, payload = 6, bytes(range(256)) * (64 * 1024)  # 16 MiB
+        base = _name("early")
+        env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", _EARLY_READER, base, str(rounds)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self.addCleanup(reader.wait)
+        self.addCleanup(reader.stdout.close)
+        self.addCleanup(reader.kill)  # first: a failed round leaves it waiting for the next
+        self.assertEqual(reader.stdout.readline(), "ready\n")
+        expected = "{} {}".format(len(payload), zlib.crc32(payload))
+        for r in range(rounds):
+            with SharedBuffer.create("{}-{}".format(base, r), len(payload), payload):
+                line = reader.stdout.readline().split()
+                self.assertEqual(" ".join(line[:2]), expected, "round {}".format(r))
+        self.assertEqual(reader.wait(), 0)
 
     def test_generated_names_fit_the_macos_limit_and_the_mode_is_0600(self):
         with SharedBuffer.create(None, 8) as buffer:
