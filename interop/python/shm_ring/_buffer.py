@@ -54,6 +54,7 @@ from ._segment import (
     _shm_open,
     _shm_unlink,
     os_error,
+    write_at,
 )
 
 HEADER_LEN = 64
@@ -341,14 +342,6 @@ def _unique_name():
     return "srb-{:08x}{:012x}".format(os.getpid() & 0xFFFFFFFF, random.getrandbits(48))
 
 
-def _write_at(fd, view, offset):
-    """Write all of memoryview ``view`` to ``fd`` at byte ``offset`` (pwrite writes at most
-    about 2 GiB per call on Linux)."""
-    done, total = 0, view.nbytes
-    while done < total:
-        done += os.pwrite(fd, view[done:], offset + done)
-
-
 def _back_off(attempt):
     """After the first 16 attempts, yield the CPU so a descheduled writer can finish."""
     if attempt >= 16 and hasattr(os, "sched_yield"):
@@ -477,7 +470,7 @@ class SharedBuffer:
                 # payload, where fallocate, faulting the pages into a mapping and copying
                 # through it take three. ENOSPC is an error here, never a SIGBUS later.
                 try:
-                    _write_at(fd, payload, HEADER_LEN)
+                    write_at(fd, payload, HEADER_LEN)
                 except OSError as error:
                     raise os_error(error, bare, "pwrite") from error
             try:

@@ -336,6 +336,15 @@ def _allocate(fd, size, start=0):
             raise
 
 
+def write_at(fd, view, offset):
+    """Write all of memoryview ``view`` (bytes) to ``fd`` at byte ``offset``, in as many
+    ``pwrite`` calls as it takes (Linux writes at most about 2 GiB per call). Raises
+    OSError (ENOSPC when the shared-memory file system is full)."""
+    done, total = 0, view.nbytes
+    while done < total:
+        done += os.pwrite(fd, view[done:], offset + done)
+
+
 #: Map every page in now (Python 3.10+ on Linux), so a large ring takes no page faults later.
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 

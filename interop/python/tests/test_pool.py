@@ -145,6 +145,31 @@ class PayloadTest(PoolCase):
         with pool.resolve(reference) as view:
             self.assertEqual(view.tobytes(), bytes(expected))
 
+    def test_copies_stay_inside_their_slot_at_both_ends(self):
+        size = 2 * mmap.PAGESIZE + 37  # slots are 64-byte aligned: a gap after each
+        pool = self.pool(3, size)
+        loans = [pool.try_acquire() for _ in range(3)]
+        for loan in loans:
+            loan.copy_from(bytes([0xC0 + loan.slot]) * size)
+        middle = loans[1]
+        middle.copy_from(b"\x01" * 5)  # the first bytes
+        middle.copy_from(b"\x02" * 5, size - 5)  # the last bytes, exactly
+        for bad_offset in (size - 4, size, -1, 1.0, None):
+            with self.assertRaises(ValueError):
+                middle.copy_from(b"\x03" * 5, bad_offset)
+        middle.copy_from(b"", size)  # nothing, at the very end: allowed
+        with self.assertRaises(ValueError):
+            middle.copy_from(bytes(size + 1))
+        references = [loan.publish(size) for loan in loans]
+        for reference in references:
+            with pool.resolve(reference) as view:
+                fill = bytes([0xC0 + reference.slot])
+                if reference.slot == middle.slot:
+                    expected = b"\x01" * 5 + fill * (size - 10) + b"\x02" * 5
+                else:
+                    expected = fill * size
+                self.assertEqual(view.tobytes(), expected)
+
     def test_one_byte_past_the_slot_is_refused_and_the_slot_goes_back(self):
         pool = self.pool(1, 64)
         loan = pool.try_acquire()
