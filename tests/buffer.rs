@@ -159,6 +159,58 @@ fn rust_refuses_a_payload_one_byte_past_the_capacity() {
 }
 
 #[test]
+fn python_reads_a_buffer_rust_created_with_its_payload() {
+    for len in [0, 1, CAPACITY as usize] {
+        let name = name(&format!("filled-{len}"));
+        let payload = pattern(len);
+        let mut buffer = SharedBuffer::create_filled(&name, CAPACITY, &payload).unwrap();
+        let out = peer(&["read", &name]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let report = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(json_u64(&report, "len"), len as u64, "{report}");
+        assert_eq!(json_str(&report, "hex"), hex(&payload), "{len} bytes");
+        buffer.write(b"next").unwrap(); // the creator goes on writing as usual
+        assert_eq!(SharedBuffer::open(&name).unwrap().read().unwrap(), b"next");
+    }
+    let over = name("filled-over");
+    match SharedBuffer::create_filled(&over, CAPACITY, &pattern(CAPACITY as usize + 1)) {
+        Err(BufferOpenError::PayloadTooLarge { len, capacity }) => {
+            assert_eq!((len, capacity), (CAPACITY + 1, CAPACITY))
+        }
+        other => panic!("expected PayloadTooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        SharedBuffer::open(&over),
+        Err(BufferOpenError::NotFound { .. })
+    ));
+}
+
+/// A Python reader spins on opening each new buffer's name while Rust creates it with a
+/// 16 MiB payload: it must find it missing or not ready until the payload is whole, never
+/// part of it or none of it.
+#[test]
+fn a_reader_opening_a_fresh_buffer_early_sees_its_whole_payload() {
+    const ROUNDS: usize = 6;
+    const LEN: usize = 16 << 20;
+    let base = name("early");
+    let ramp: Vec<u8> = (0..LEN).map(|i| i as u8).collect();
+    let mut reader = Peer::start(peer(&[
+        "early-read",
+        &base,
+        &ROUNDS.to_string(),
+        &LEN.to_string(),
+    ]));
+    assert_eq!(reader.line(), "ready");
+    for round in 0..ROUNDS {
+        let buffer =
+            SharedBuffer::create_filled(&format!("{base}-{round}"), LEN as u64, &ramp).unwrap();
+        assert_eq!(reader.line(), "whole", "round {round}");
+        drop(buffer);
+    }
+    reader.finish();
+}
+
+#[test]
 fn rust_reads_what_python_wrote() {
     for len in [0, 1, CAPACITY as usize] {
         let name = name(&format!("p2r-{len}"));

@@ -36,6 +36,15 @@ pub enum BufferOpenError {
         /// The largest capacity, [`MAX_BUFFER_CAPACITY`](crate::MAX_BUFFER_CAPACITY).
         max: u64,
     },
+    /// The first payload given to a create is longer than the capacity asked for; nothing
+    /// was created.
+    #[error("a {len}-byte first payload does not fit the requested capacity of {capacity} bytes")]
+    PayloadTooLarge {
+        /// The payload's length in bytes.
+        len: u64,
+        /// The requested capacity in bytes.
+        capacity: u64,
+    },
     /// No segment of that name exists.
     #[error("shared-memory segment {name:?} does not exist")]
     NotFound {

@@ -86,7 +86,38 @@ impl SharedBuffer {
     /// # Ok::<(), BufferOpenError>(())
     /// ```
     pub fn create(name: &str, capacity: u64) -> Result<SharedBuffer, BufferOpenError> {
-        Self::create_with(name, capacity, false)
+        Self::create_with(name, capacity, false, None)
+    }
+
+    /// Creates the shared buffer `name` of `capacity` bytes holding `data` as its first
+    /// payload: the fastest way to fill a fresh buffer, and nobody can open it before the
+    /// payload is whole (an opener gets [`BufferOpenError::NotReady`] or
+    /// [`BufferOpenError::NotFound`] until then).
+    ///
+    /// The payload is copied through the segment's file descriptor (`pwrite`), which
+    /// allocates the memory as it copies: one pass over it, where [`create`](Self::create)
+    /// then [`write`](Self::write) allocate it, fault it into the mapping and copy. Data
+    /// longer than `capacity` is [`BufferOpenError::PayloadTooLarge`]; other errors as
+    /// [`create`](Self::create).
+    ///
+    /// ```
+    /// use shm_ring::{BufferOpenError, SharedBuffer};
+    /// let name = &format!("doc-buffer-filled-{}", std::process::id());
+    /// let buffer = SharedBuffer::create_filled(name, 4096, b"mesh")?;
+    /// assert_eq!(SharedBuffer::open(name)?.read()?, b"mesh");
+    /// assert!(matches!(
+    ///     SharedBuffer::create_filled("other", 2, b"abc"),
+    ///     Err(BufferOpenError::PayloadTooLarge { len: 3, capacity: 2 })
+    /// ));
+    /// # drop(buffer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_filled(
+        name: &str,
+        capacity: u64,
+        data: &[u8],
+    ) -> Result<SharedBuffer, BufferOpenError> {
+        Self::create_with(name, capacity, false, Some(data))
     }
 
     /// Creates a shared buffer of `capacity` bytes under a new, generated name of 24
@@ -101,9 +132,31 @@ impl SharedBuffer {
     /// # Ok::<(), shm_ring::BufferOpenError>(())
     /// ```
     pub fn create_unique(capacity: u64) -> Result<SharedBuffer, BufferOpenError> {
+        Self::create_unique_with(capacity, None)
+    }
+
+    /// [`create_filled`](Self::create_filled) under a new, generated name, as
+    /// [`create_unique`](Self::create_unique) makes.
+    ///
+    /// ```
+    /// let buffer = shm_ring::SharedBuffer::create_unique_filled(64, &[7; 64])?;
+    /// assert_eq!(shm_ring::SharedBuffer::open(buffer.name())?.read()?, [7; 64]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_unique_filled(
+        capacity: u64,
+        data: &[u8],
+    ) -> Result<SharedBuffer, BufferOpenError> {
+        Self::create_unique_with(capacity, Some(data))
+    }
+
+    fn create_unique_with(
+        capacity: u64,
+        data: Option<&[u8]>,
+    ) -> Result<SharedBuffer, BufferOpenError> {
         let mut last = None;
         for _ in 0..UNIQUE_NAME_ROUNDS {
-            match Self::create_with(&unique_name("srb"), capacity, true) {
+            match Self::create_with(&unique_name("srb"), capacity, true, data) {
                 Err(BufferOpenError::AlreadyExists { name }) => {
                     last = Some(BufferOpenError::AlreadyExists { name })
                 }
@@ -117,8 +170,17 @@ impl SharedBuffer {
         name: &str,
         capacity: u64,
         exclusive: bool,
+        data: Option<&[u8]>,
     ) -> Result<SharedBuffer, BufferOpenError> {
-        let segment = segment::create(name, capacity, 0o600, exclusive)?;
+        if let Some(data) = data {
+            if data.len() as u64 > capacity {
+                return Err(BufferOpenError::PayloadTooLarge {
+                    len: data.len() as u64,
+                    capacity,
+                });
+            }
+        }
+        let segment = segment::create(name, capacity, 0o600, exclusive, data)?;
         Ok(SharedBuffer {
             segment,
             owner: true,

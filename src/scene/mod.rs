@@ -86,8 +86,8 @@ impl SceneBuffer {
     /// With `options.lz4`, the payload is compressed as one LZ4 block and stored so only if
     /// that is smaller; the descriptor records which. Errors: an invalid kind or source is
     /// [`SceneWriteError::Options`]; LZ4 asked for in a build without the `lz4` feature,
-    /// [`SceneWriteError::Lz4Unavailable`]; creating or writing the segment,
-    /// [`SceneWriteError::Create`] or [`SceneWriteError::Write`].
+    /// [`SceneWriteError::Lz4Unavailable`]; creating the segment (which is written as it is
+    /// made, with [`SharedBuffer::create_unique_filled`]), [`SceneWriteError::Create`].
     ///
     /// ```
     /// use shm_ring::{Compression, SceneBuffer, SceneOptions};
@@ -107,8 +107,9 @@ impl SceneBuffer {
             Some(stored) => (&stored[..], Compression::Lz4),
             None => (data, Compression::None),
         };
-        let mut buffer = SharedBuffer::create_unique((stored.len() as u64).max(1))?;
-        buffer.write(stored)?;
+        // Written as the segment is made: the fastest way into fresh memory, and nobody can
+        // open the segment before it holds the payload.
+        let buffer = SharedBuffer::create_unique_filled((stored.len() as u64).max(1), stored)?;
         let sequence = buffer.sequence_now();
         let descriptor = SceneDescriptor {
             segment: buffer.name().to_owned(),

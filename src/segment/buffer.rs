@@ -71,11 +71,17 @@ fn map_len(name: &str, size: u64) -> Result<usize, BufferOpenError> {
 /// Creates the object of a shared buffer of exactly `capacity` bytes with permission bits
 /// `mode`, takes the owner's liveness lock and the writer lock, sizes and maps it, and writes
 /// the header (the magic word last, so an opener never sees a half-written header).
+///
+/// With a `payload` (at most `capacity` bytes, checked by the caller), the payload is written
+/// first, through the descriptor, and the header says so (its length, and the sequence word
+/// of one finished write, 2): nobody can open the object before its magic word is stored, so
+/// no reader ever sees the payload incomplete.
 pub(crate) fn create(
     name: &str,
     capacity: u64,
     mode: u32,
     exclusive: bool,
+    payload: Option<&[u8]>,
 ) -> Result<BufferSegment, BufferOpenError> {
     let (bare, _) = names(name).map_err(from_open_error)?;
     if !layout::is_valid_capacity(capacity) {
@@ -87,8 +93,21 @@ pub(crate) fn create(
     let len = map_len(&bare, layout::segment_len(capacity))?;
     let (segment, locked) = create_object(&bare, mode, exclusive).map_err(from_open_error)?;
     let object = &segment.object;
-    let made = object
-        .set_len(len as u64, len as u64)
+    let sized = match payload {
+        None => object.set_len(len as u64, len as u64),
+        Some(data) => {
+            // One pass: the kernel allocates each page as it copies into it, where allocating
+            // first and copying through the mapping would touch every page twice (and fault
+            // each one in). Only the header and what the payload leaves are allocated after.
+            let end = HEADER_LEN as u64 + data.len() as u64;
+            object
+                .set_len(len as u64, 0)
+                .and_then(|()| object.write_at(data, HEADER_LEN as u64))
+                .and_then(|()| object.allocate(0, HEADER_LEN as u64))
+                .and_then(|()| object.allocate(end, len as u64))
+        }
+    };
+    let made = sized
         .and_then(|()| object.map_buffer(len))
         .and_then(|region| {
             // A fresh object: nobody else can hold its writer lock yet.
@@ -104,13 +123,17 @@ pub(crate) fn create(
             return Err(failed(&bare, e));
         }
     };
+    let (length, sequence) = payload.map_or((0, 0), |data| (data.len() as u64, 2));
     region.word32(VERSION_OFFSET).store(VERSION, Relaxed);
     region.word64(CAPACITY_OFFSET).store(capacity, Relaxed);
-    region.word64(SEQUENCE_OFFSET).store(0, Relaxed);
-    region.word64(LENGTH_OFFSET).store(0, Relaxed);
+    region.word64(SEQUENCE_OFFSET).store(sequence, Relaxed);
+    region.word64(LENGTH_OFFSET).store(length, Relaxed);
     let flags = if locked == Some(true) { FLAG_LOCKED } else { 0 };
     region.word32(FLAGS_OFFSET).store(flags, Relaxed);
     region.word32(ACKS_OFFSET).store(0, Relaxed);
+    // Release: every store before it in this thread's program order, the header's and the
+    // kernel's copy of the payload in `pwrite` alike, is visible to an opener that loads the
+    // magic word with acquire.
     region.word32(MAGIC_OFFSET).store(MAGIC, Release);
     Ok(BufferSegment {
         segment,

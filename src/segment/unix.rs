@@ -83,19 +83,44 @@ impl Object {
     /// `used` are never touched, so they are left sparse.
     pub(crate) fn set_len(&self, len: u64, used: u64) -> OsResult<()> {
         rustix::fs::ftruncate(&self.fd, len).map_err(failed("ftruncate"))?;
+        self.allocate(0, used.min(len))
+    }
+
+    /// Writes all of `data` at byte `offset` of the object (`pwrite`, as many calls as it
+    /// takes). On a shared-memory file system the kernel allocates each page as it copies
+    /// into it, so a full file system is an error here (`ENOSPC`), never a SIGBUS later.
+    pub(crate) fn write_at(&self, mut data: &[u8], mut offset: u64) -> OsResult<()> {
+        while !data.is_empty() {
+            match rustix::io::pwrite(&self.fd, data, offset) {
+                Ok(0) => return Err(("pwrite", io::Error::from(io::ErrorKind::WriteZero))),
+                Ok(written) => {
+                    data = &data[written..];
+                    offset += written as u64;
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(errno) => return Err(failed("pwrite")(errno)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Backs bytes `start .. end` of the object with memory now, where the OS can (see
+    /// [`set_len`](Self::set_len)); a file system without `fallocate` keeps them sparse.
+    pub(crate) fn allocate(&self, start: u64, end: u64) -> OsResult<()> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        match rustix::fs::fallocate(
-            &self.fd,
-            rustix::fs::FallocateFlags::empty(),
-            0,
-            used.min(len),
-        ) {
-            // A file system without fallocate keeps the sparse object, as before.
-            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
-            other => other.map_err(failed("fallocate"))?,
+        if start < end {
+            match rustix::fs::fallocate(
+                &self.fd,
+                rustix::fs::FallocateFlags::empty(),
+                start,
+                end - start,
+            ) {
+                Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
+                other => other.map_err(failed("fallocate"))?,
+            }
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = used;
+        let _ = (start, end);
         Ok(())
     }
 

@@ -7,6 +7,10 @@
                                                 B in turn until a line on stdin, print the count
     buffer_peer.py torn-read NAME N             read until N whole copies of each payload were
                                                 seen; print the counts as JSON
+    buffer_peer.py early-read BASE ROUNDS LEN   print "ready"; for each round R, open BASE-R as
+                                                soon as it exists and is ready (spinning), read
+                                                it, and print "whole" if it is the LEN-byte
+                                                ramp (byte i is i mod 256), else "bad LENGTH"
 
 Payload A is LEN_A bytes of 0xA5, payload B is LEN_B bytes of 0x5A. Errors print the
 exception's class name and message on one line and exit 1.
@@ -21,10 +25,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from shm_ring import SharedBuffer  # noqa: E402
 from shm_ring._buffer import ContendedError  # noqa: E402
+from shm_ring._errors import NotFoundError, NotReadyError  # noqa: E402
 
 
 def pattern(length):
     return bytes((i * 7 + 3) & 0xFF for i in range(length))
+
+
+def ramp(length):
+    """``length`` bytes, byte i being i mod 256."""
+    return (bytes(range(256)) * (length // 256 + 1))[:length]
 
 
 def classify(data, len_a, len_b):
@@ -74,6 +84,20 @@ def main(argv):
                 if counts["bad"]:
                     break
         print(json.dumps(counts), flush=True)
+    elif command == "early-read":
+        base, rounds, length = argv[1], int(argv[2]), int(argv[3])
+        expected = ramp(length)
+        print("ready", flush=True)
+        for r in range(rounds):
+            while True:
+                try:
+                    buffer = SharedBuffer.open("{}-{}".format(base, r))
+                    break
+                except (NotFoundError, NotReadyError):
+                    continue
+            with buffer:
+                data = buffer.read()
+            print("whole" if data == expected else "bad {}".format(len(data)), flush=True)
     else:
         raise SystemExit("unknown command {!r}".format(command))
 

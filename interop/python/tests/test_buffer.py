@@ -5,7 +5,6 @@ import stat
 import subprocess
 import sys
 import unittest
-import zlib
 
 from shm_ring import SharedBuffer
 from shm_ring._buffer import (
@@ -20,28 +19,7 @@ from shm_ring._buffer import (
 from shm_ring._errors import InvalidCapacityError, NotFoundError, SegmentTooSmallError
 from shm_ring._segment import _shm_open, _shm_unlink, segment_exists
 
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# A reader in another process that opens each of ROUNDS names as early as it can (spinning
-# while the name is missing or not ready) and prints the length and CRC-32 of what it reads.
-_EARLY_READER = """
-import sys, zlib
-from shm_ring import SharedBuffer
-from shm_ring._errors import NotFoundError, NotReadyError
-base, rounds = sys.argv[1], int(sys.argv[2])
-print("ready", flush=True)
-for r in range(rounds):
-    misses = 0
-    while True:
-        try:
-            buffer = SharedBuffer.open("{}-{}".format(base, r))
-            break
-        except (NotFoundError, NotReadyError):
-            misses += 1
-    data = buffer.read()
-    buffer.close()
-    print(len(data), zlib.crc32(data), misses, flush=True)
-"""
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "buffer_peer.py")
 
 
 def _name(what):
@@ -115,26 +93,24 @@ class SharedBufferTest(unittest.TestCase):
         self.assertFalse(segment_exists(name))
 
     def test_a_reader_opening_a_fresh_buffer_early_sees_its_whole_payload(self):
-        # The payload is copied into the segment as it is made; a reader that opens the name
-        # during the copy must find it not ready, never part of the payload or none of it.
-        rounds, payload = 6, bytes(range(256)) * (64 * 1024)  # 16 MiB
+        # The payload is copied into the segment as it is made; a reader in another process
+        # that opens the name during the copy must find it not ready, never part of the
+        # payload or none of it.
+        rounds, length = 6, 16 << 20
+        payload = (bytes(range(256)) * (length // 256 + 1))[:length]
         base = _name("early")
-        env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
         reader = subprocess.Popen(
-            [sys.executable, "-c", _EARLY_READER, base, str(rounds)],
+            [sys.executable, PEER, "early-read", base, str(rounds), str(length)],
             stdout=subprocess.PIPE,
-            env=env,
             text=True,
         )
         self.addCleanup(reader.wait)
         self.addCleanup(reader.stdout.close)
         self.addCleanup(reader.kill)  # first: a failed round leaves it waiting for the next
         self.assertEqual(reader.stdout.readline(), "ready\n")
-        expected = "{} {}".format(len(payload), zlib.crc32(payload))
         for r in range(rounds):
-            with SharedBuffer.create("{}-{}".format(base, r), len(payload), payload):
-                line = reader.stdout.readline().split()
-                self.assertEqual(" ".join(line[:2]), expected, "round {}".format(r))
+            with SharedBuffer.create("{}-{}".format(base, r), length, payload):
+                self.assertEqual(reader.stdout.readline(), "whole\n", "round {}".format(r))
         self.assertEqual(reader.wait(), 0)
 
     def test_generated_names_fit_the_macos_limit_and_the_mode_is_0600(self):
