@@ -142,7 +142,7 @@ fn python_classify(texts: &[String]) -> Vec<String> {
 /// A valid descriptor's document whose segment need not exist.
 fn valid_document() -> Value {
     json!({
-        "schema": "shm_ring/scene_buffer/1",
+        "schema": "shm_ring/scene_buffer/2",
         "segment": "srb-0000abcd0123456789ab",
         "layout_version": 1,
         "capacity": 64,
@@ -218,14 +218,19 @@ fn lz4_is_kept_only_when_smaller_and_the_choice_is_in_the_descriptor() {
     );
     let empty = SceneBuffer::write(b"", &options(SceneKind::Arbitrary, "", true)).unwrap();
     assert_eq!(empty.descriptor().compression, Compression::None);
-    // The checksum is of the uncompressed payload, as Python's zlib.crc32 computes it.
-    assert_eq!(zeros.descriptor().crc32, crc32_of_zeros(300_000));
+    // The checksum is of the stored bytes (the LZ4 block here), as Python's zlib.crc32
+    // computes it.
+    let block = SharedBuffer::open(zeros.name()).unwrap().read().unwrap();
+    assert_eq!(block.len() as u64, zeros.descriptor().stored_length);
+    assert_eq!(zeros.descriptor().crc32, crc32_bitwise(&block));
+    assert_ne!(zeros.descriptor().crc32, crc32_bitwise(&[0; 300_000]));
 }
 
-/// zlib's CRC-32 of `n` zero bytes, bit by bit (an independent computation).
-fn crc32_of_zeros(n: usize) -> u32 {
+/// zlib's CRC-32 of `bytes`, bit by bit (an independent computation).
+fn crc32_bitwise(bytes: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
-    for _ in 0..n {
+    for &byte in bytes {
+        crc ^= u32::from(byte);
         for _ in 0..8 {
             crc = if crc & 1 == 1 {
                 (crc >> 1) ^ 0xEDB8_8320

@@ -7,7 +7,7 @@ use crate::descriptor::{check_common, json_error};
 use crate::{DescriptorError, SceneKind};
 
 /// The `schema` field of a scene buffer's descriptor.
-pub const SCENE_SCHEMA: &str = "shm_ring/scene_buffer/1";
+pub const SCENE_SCHEMA: &str = "shm_ring/scene_buffer/2";
 
 /// The longest `source` (the application that wrote the payload), in bytes of UTF-8.
 pub const MAX_SOURCE_LEN: usize = 256;
@@ -87,7 +87,8 @@ pub struct SceneDescriptor {
     /// How the payload is stored.
     pub compression: Compression,
     /// CRC-32 (the zlib polynomial: crc32fast in Rust, `zlib.crc32` in Python) of the
-    /// payload's `length` bytes, after decompression.
+    /// `stored_length` bytes in the segment: the payload itself without compression, the LZ4
+    /// block with it (schema version 2; version 1 checksummed the decompressed payload).
     pub crc32: u32,
 }
 
@@ -121,7 +122,7 @@ impl SceneDescriptor {
     /// ```
     /// let scene = shm_ring::SceneBuffer::write(b"abc", &Default::default())?;
     /// let json = scene.descriptor().to_json();
-    /// assert!(json.starts_with(r#"{"schema":"shm_ring/scene_buffer/1","segment":"srb-"#), "{json}");
+    /// assert!(json.starts_with(r#"{"schema":"shm_ring/scene_buffer/2","segment":"srb-"#), "{json}");
     /// assert!(json.ends_with(r#""length":3,"stored_length":3,"compression":"none","crc32":891568578}"#), "{json}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -146,7 +147,7 @@ impl SceneDescriptor {
 
     /// Parses and checks a descriptor. Any text that is not exactly the schema's object (a
     /// field missing, unknown, repeated or of another type) is [`DescriptorError::Json`]; a
-    /// `schema` other than `"shm_ring/scene_buffer/1"` is [`DescriptorError::WrongSchema`];
+    /// `schema` other than `"shm_ring/scene_buffer/2"` is [`DescriptorError::WrongSchema`];
     /// a value no written descriptor has is [`DescriptorError::Invalid`], naming the field:
     /// an odd `sequence`, `stored_length > capacity`, `stored_length != length` without
     /// compression, or with LZ4 `stored_length >= length` or `length > 255 ×
@@ -155,7 +156,7 @@ impl SceneDescriptor {
     ///
     /// ```
     /// use shm_ring::{DescriptorError, SceneDescriptor};
-    /// let lie = r#"{"schema":"shm_ring/scene_buffer/1","segment":"x","layout_version":1,
+    /// let lie = r#"{"schema":"shm_ring/scene_buffer/2","segment":"x","layout_version":1,
     ///     "capacity":16,"sequence":2,"kind":"Geometry","source":"","created_unix_ms":0,
     ///     "ttl_ms":null,"length":1099511627776,"stored_length":16,"compression":"lz4","crc32":0}"#;
     /// assert!(matches!(SceneDescriptor::from_json(lie), Err(DescriptorError::Invalid { field: "length", .. })));

@@ -105,8 +105,9 @@ pub enum SceneReadError {
         /// What the decoder found.
         reason: String,
     },
-    /// The payload's CRC-32 differs from the descriptor's: it is not the payload described.
-    #[error("scene buffer {name:?}: the payload's CRC-32 is {computed:#010x}, but its descriptor says {descriptor:#010x}")]
+    /// The CRC-32 of the stored bytes differs from the descriptor's: they are not the bytes
+    /// described (damaged, or another payload's).
+    #[error("scene buffer {name:?}: the stored bytes' CRC-32 is {computed:#010x}, but its descriptor says {descriptor:#010x}")]
     ChecksumMismatch {
         /// The segment name.
         name: String,

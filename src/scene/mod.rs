@@ -3,11 +3,11 @@
 //! another process by a small JSON descriptor.
 //!
 //! The writer compresses (if asked, and only if that makes the payload smaller), computes the
-//! CRC-32 of the payload, creates a shared buffer just large enough and writes the stored
-//! bytes once. The descriptor ([`SceneDescriptor`]) records everything a reader needs; a
+//! CRC-32 of the stored bytes, creates a shared buffer just large enough with the stored
+//! bytes in it. The descriptor ([`SceneDescriptor`]) records everything a reader needs; a
 //! reader in any process (Rust or Python) checks the descriptor, opens the segment, copies
-//! the stored bytes under the buffer's seqlock, decompresses within a size limit and checks
-//! the CRC-32. docs/DESIGN.md ("Scene buffers") gives the reasons.
+//! the stored bytes under the buffer's seqlock, checks the CRC-32 and decompresses within a
+//! size limit. docs/DESIGN.md ("Scene buffers") gives the reasons.
 
 pub(crate) mod descriptor;
 pub(crate) mod error;
@@ -125,7 +125,7 @@ impl SceneBuffer {
             length: data.len() as u64,
             stored_length: stored.len() as u64,
             compression,
-            crc32: crc32fast::hash(data),
+            crc32: crc32fast::hash(stored),
         };
         Ok(SceneBuffer { buffer, descriptor })
     }
@@ -192,10 +192,10 @@ impl SceneBuffer {
     /// `max_len` is [`SceneReadError::TooLarge`] (nothing allocated); the stored bytes are
     /// copied under the seqlock (never torn; errors as [`SharedBuffer::read`]); a sequence
     /// word other than the descriptor's is [`SceneReadError::Stale`], another length
-    /// [`SceneReadError::LengthMismatch`]; LZ4 without the `lz4` feature is
+    /// [`SceneReadError::LengthMismatch`]; a CRC-32 of the stored bytes other than the
+    /// descriptor's, [`SceneReadError::ChecksumMismatch`]; LZ4 without the `lz4` feature is
     /// [`SceneReadError::Lz4Unavailable`], a block that does not decode to exactly `length`
-    /// bytes [`SceneReadError::Decompress`]; a CRC-32 other than the descriptor's,
-    /// [`SceneReadError::ChecksumMismatch`]. At most `stored_length + length` bytes are
+    /// bytes [`SceneReadError::Decompress`]. At most `stored_length + length` bytes are
     /// allocated.
     ///
     /// ```
@@ -240,11 +240,9 @@ impl SceneBuffer {
                 segment: len as u64,
             });
         }
-        let payload = match d.compression {
-            Compression::None => stored,
-            Compression::Lz4 => decompress(&stored, d.length, self.buffer.name())?,
-        };
-        let computed = crc32fast::hash(&payload);
+        // The stored bytes are what sits in shared memory, where another process could have
+        // damaged them: checked before anything is decoded from them.
+        let computed = crc32fast::hash(&stored);
         if computed != d.crc32 {
             return Err(SceneReadError::ChecksumMismatch {
                 name: name(),
@@ -252,7 +250,10 @@ impl SceneBuffer {
                 computed,
             });
         }
-        Ok(payload)
+        match d.compression {
+            Compression::None => Ok(stored),
+            Compression::Lz4 => decompress(&stored, d.length, self.buffer.name()),
+        }
     }
 
     /// The descriptor: send [`SceneDescriptor::to_json`] to the reading process.

@@ -9,7 +9,10 @@
 //!   the 64-byte reference over a ring; the reader resolves it and reads every byte in place,
 //!   then releases the slot), as GiB/s and as a ratio of single-thread `memcpy` of 64 MiB;
 //! - the same through a fresh [`SharedBuffer`] per payload (create, write, send its name; the
-//!   reader opens it, reads it in place and says so, and the writer drops it);
+//!   reader opens it, reads it in place and says so, and the writer drops it), once with
+//!   `create_unique` then `write`, once with `create_unique_filled`;
+//! - [`SceneBuffer::write`] of 64 MiB (a ramp of `f32`, as the Python rows write), without and
+//!   with LZ4, in one thread;
 //! - the pool's round trip between two processes (acquire, publish, send the reference,
 //!   resolve, release, reply), beside the ring's own round trip and the pool's calls in one
 //!   thread;
@@ -23,7 +26,10 @@ use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shm_ring::{BufferPool, PoolRef, ProducerOptions, SharedBuffer, ShmConsumer, ShmProducer};
+use shm_ring::{
+    BufferPool, PoolRef, ProducerOptions, SceneBuffer, SceneKind, SceneOptions, SharedBuffer,
+    ShmConsumer, ShmProducer,
+};
 use shm_ring_bench as support;
 
 /// The payload size of the throughput rows.
@@ -160,9 +166,34 @@ fn pool_halves(count: u64) -> (f64, f64) {
     (fill, start.elapsed().as_secs_f64())
 }
 
+/// Seconds per [`SceneBuffer::write`] of 64 MiB of `f32` vertex-like data (a ramp modulo 4096,
+/// the payload of the Python rows), median of `count`; the segment's removal is not timed.
+fn scene_write(count: u64, lz4: bool) -> f64 {
+    let source: Vec<u8> = (0..PAYLOAD / 4)
+        .flat_map(|i| ((i % 4096) as f32).to_le_bytes())
+        .collect();
+    let options = SceneOptions {
+        kind: SceneKind::Geometry,
+        source: "Maya".into(),
+        lz4,
+        ttl: None,
+    };
+    let mut seconds: Vec<f64> = (0..count)
+        .map(|_| {
+            let start = Instant::now();
+            let scene = SceneBuffer::write(black_box(&source), &options).expect("write");
+            let elapsed = start.elapsed().as_secs_f64();
+            drop(scene);
+            elapsed
+        })
+        .collect();
+    median(&mut seconds)
+}
+
 /// Seconds to hand `count` 64 MiB payloads to a child through a fresh shared buffer each, up
-/// to [`SLOTS`] in flight.
-fn fresh_buffer_handover(count: u64) -> f64 {
+/// to [`SLOTS`] in flight; `filled`: made with the payload in it (`create_unique_filled`),
+/// otherwise `create_unique` then `write`.
+fn fresh_buffer_handover(count: u64, filled: bool) -> f64 {
     let mut names = ring("buf-names", 1 << 16);
     let acks_name = support::segment_name("buf-acks");
     let mut child = spawn(&format!("buffer {} {acks_name} {count}", names.name()));
@@ -178,8 +209,13 @@ fn fresh_buffer_handover(count: u64) -> f64 {
             spin_read(&mut acks, &mut ack);
             in_flight.pop_front();
         }
-        let mut buffer = SharedBuffer::create_unique(PAYLOAD as u64).expect("create");
-        buffer.write(&source).expect("write");
+        let buffer = if filled {
+            SharedBuffer::create_unique_filled(PAYLOAD as u64, &source).expect("create")
+        } else {
+            let mut buffer = SharedBuffer::create_unique(PAYLOAD as u64).expect("create");
+            buffer.write(&source).expect("write");
+            buffer
+        };
         names
             .write(buffer.name().as_bytes(), TIMEOUT)
             .expect("send");
@@ -368,12 +404,17 @@ fn main() {
     // The workloads take turns, one run each per round, so that drift on a shared machine
     // touches every figure alike.
     let (mut copy, mut pooled, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut filled, mut scene, mut scene_lz4) = (Vec::new(), Vec::new(), Vec::new());
+    let one = |seconds: f64| PAYLOAD as f64 / (1u64 << 30) as f64 / seconds;
     let (mut fills, mut reads) = (Vec::new(), Vec::new());
     for run in 0..runs {
         eprintln!("throughput, run {} of {runs}...", run + 1);
         copy.push(gib(memcpy(COUNT)));
         pooled.push(gib(pool_handover(COUNT)));
-        fresh.push(gib(fresh_buffer_handover(COUNT)));
+        fresh.push(gib(fresh_buffer_handover(COUNT, false)));
+        filled.push(gib(fresh_buffer_handover(COUNT, true)));
+        scene.push(one(scene_write(3, false)));
+        scene_lz4.push(one(scene_write(3, true)));
         let (fill, read) = pool_halves(COUNT);
         fills.push(gib(fill));
         reads.push(gib(read));
@@ -405,6 +446,21 @@ fn main() {
         "| a fresh SharedBuffer per payload: create → write → open → read in place → drop | {} | {:.2}× |",
         spread(&fresh, gibs),
         ratio(&fresh)
+    );
+    println!(
+        "| a fresh SharedBuffer per payload, made with it: create_unique_filled → open → read in place → drop | {} | {:.2}× |",
+        spread(&filled, gibs),
+        ratio(&filled)
+    );
+    println!(
+        "| SceneBuffer::write, 64 MiB, no compression (fresh segment, CRC-32), one thread | {} | {:.2}× |",
+        spread(&scene, gibs),
+        ratio(&scene)
+    );
+    println!(
+        "| SceneBuffer::write, 64 MiB, LZ4, one thread | {} | {:.2}× |",
+        spread(&scene_lz4, gibs),
+        ratio(&scene_lz4)
     );
     println!(
         "| the writer's half alone: copy 64 MiB into a slot in place, one thread | {} | {:.2}× |",

@@ -36,7 +36,7 @@ except ImportError:  # reported when LZ4 is needed (see Lz4UnavailableError)
     _lz4_block = None
 
 #: The ``schema`` field of a scene buffer's descriptor.
-SCENE_SCHEMA = "shm_ring/scene_buffer/1"
+SCENE_SCHEMA = "shm_ring/scene_buffer/2"
 
 #: The limit ``read`` puts on a payload's length (16 GiB) unless given another.
 DEFAULT_MAX_SCENE_LEN = 1 << 34
@@ -208,12 +208,13 @@ class DecompressError(SceneReadError):
 
 
 class ChecksumMismatchError(SceneReadError):
-    """The payload's CRC-32 differs from the descriptor's. Attributes: ``name``,
-    ``descriptor``, ``computed``."""
+    """The CRC-32 of the stored bytes differs from the descriptor's: they are not the bytes
+    described (damaged, or another payload's). Attributes: ``name``, ``descriptor``,
+    ``computed``."""
 
     def __init__(self, name, descriptor, computed):
         super().__init__(
-            "scene buffer {!r}: the payload's CRC-32 is {:#010x}, but its descriptor says "
+            "scene buffer {!r}: the stored bytes' CRC-32 is {:#010x}, but its descriptor says "
             "{:#010x}".format(name, computed, descriptor)
         )
         self.name, self.descriptor, self.computed = name, descriptor, computed
@@ -224,7 +225,8 @@ class SceneDescriptor:
     (as the JSON fields): ``segment``, ``layout_version``, ``capacity``, ``sequence``,
     ``kind``, ``source``, ``created_unix_ms`` (milliseconds since the Unix epoch),
     ``ttl_ms`` (milliseconds, or None), ``length`` (bytes, uncompressed), ``stored_length``,
-    ``compression`` ("none" or "lz4") and ``crc32`` (of the uncompressed payload)."""
+    ``compression`` ("none" or "lz4") and ``crc32`` (of the ``stored_length`` bytes in the
+    segment: the payload, or its LZ4 block)."""
 
     __slots__ = tuple(field for field in _FIELDS if field != "schema")
 
@@ -365,7 +367,7 @@ class SceneBuffer:
                 length=payload.nbytes,
                 stored_length=len(stored),
                 compression=compression,
-                crc32=zlib.crc32(payload),
+                crc32=zlib.crc32(stored),
             )
         except BaseException:
             buffer.close()
@@ -397,9 +399,9 @@ class SceneBuffer:
         In order: ExpiredError past the time to live; PayloadLimitError above ``max_length``
         (nothing allocated); the stored bytes are copied under the seqlock (never torn;
         errors as SharedBuffer.read); StaleDescriptorError if the buffer was written since,
-        LengthMismatchError for another stored length; Lz4UnavailableError without the lz4
-        package, DecompressError for a block that does not decode to exactly ``length``
-        bytes; ChecksumMismatchError for another CRC-32."""
+        LengthMismatchError for another stored length; ChecksumMismatchError for another
+        CRC-32 of the stored bytes; Lz4UnavailableError without the lz4 package,
+        DecompressError for a block that does not decode to exactly ``length`` bytes."""
         d = self.descriptor
         name = self._buffer.name
         expires = d.expires_unix_ms()
@@ -414,6 +416,11 @@ class SceneBuffer:
             raise StaleDescriptorError(name, d.sequence, sequence)
         if len(stored) != d.stored_length:
             raise LengthMismatchError(name, d.stored_length, len(stored))
+        # The stored bytes are what sits in shared memory, where another process could have
+        # damaged them: checked before anything is decoded from them.
+        computed = zlib.crc32(stored)
+        if computed != d.crc32:
+            raise ChecksumMismatchError(name, d.crc32, computed)
         if d.compression == "lz4":
             if _lz4_block is None:
                 raise Lz4UnavailableError(name)
@@ -425,12 +432,8 @@ class SceneBuffer:
                 raise DecompressError(
                     name, d.length, "it decodes to {} bytes".format(len(payload))
                 )
-        else:
-            payload = stored
-        computed = zlib.crc32(payload)
-        if computed != d.crc32:
-            raise ChecksumMismatchError(name, d.crc32, computed)
-        return payload
+            return payload
+        return stored
 
     def descriptor_json(self):
         """The descriptor as one line of JSON."""

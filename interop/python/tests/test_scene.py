@@ -11,6 +11,7 @@ import os
 import threading
 import tracemalloc
 import unittest
+import zlib
 from unittest import mock
 
 from shm_ring import (
@@ -99,6 +100,18 @@ class RoundTripTest(SceneTestCase):
         noise = self.write(os.urandom(4096), lz4=True)
         self.assertEqual(noise.descriptor.compression, "none")
         self.assertEqual(self.write(b"", lz4=True).descriptor.compression, "none")
+
+    def test_the_checksum_covers_the_stored_bytes(self):
+        self.need_lz4()
+        zeros = self.write(bytes(300000), lz4=True)
+        block = SharedBuffer.open(zeros.name).read()
+        self.assertEqual(len(block), zeros.descriptor.stored_length)
+        self.assertEqual(zeros.descriptor.crc32, zlib.crc32(block))
+        self.assertNotEqual(zeros.descriptor.crc32, zlib.crc32(bytes(300000)))
+        # A damaged block is caught by its checksum, before it is decoded.
+        _poke(zeros.name, 64 + len(block) // 2, bytes([block[len(block) // 2] ^ 0x40]))
+        with self.assertRaises(ChecksumMismatchError):
+            self.open(zeros.descriptor_json()).read()
 
     def test_descriptor_text_round_trips_and_keeps_the_field_order(self):
         scene = self.write(b"stage", kind="usd:stage/v2", source='Blender \u00e9 "q"', ttl_ms=5000)
@@ -189,7 +202,7 @@ class HostileTest(SceneTestCase):
                 SceneDescriptor.from_json(text)
             self.assertIsNone(raised.exception.field, text)
         invalid = [
-            ("schema", dict(valid, schema="shm_ring/scene_buffer/2")),
+            ("schema", dict(valid, schema="shm_ring/scene_buffer/1")),
             ("segment", dict(valid, segment="/" + valid["segment"])),
             ("segment", dict(valid, segment="x" * 31)),
             ("layout_version", dict(valid, layout_version=2)),
