@@ -433,8 +433,9 @@ class SharedBuffer:
         ``data`` (any bytes-like object of at most ``capacity`` bytes; PayloadTooLargeError
         otherwise) becomes the first payload, written before the segment can be opened: an
         opener finds either no buffer yet (NotReadyError) or this payload whole. It is copied
-        through the file descriptor, which allocates the pages as it copies, in one pass: for
-        a fresh buffer that is more than twice as fast as creating and then writing."""
+        through the file descriptor, which allocates the pages as it copies: one pass over the
+        memory, where creating and then writing allocate it, fault it into the mapping and
+        copy into it."""
         if not isinstance(capacity, int) or not 1 <= capacity <= MAX_BUFFER_CAPACITY:
             raise InvalidCapacityError(
                 "requested capacity {!r} is outside 1..={} bytes".format(
@@ -446,7 +447,9 @@ class SharedBuffer:
         if data is not None:
             payload = memoryview(data).cast("B")
             if payload.nbytes > capacity:
-                raise PayloadTooLargeError(name, payload.nbytes, capacity)
+                raise PayloadTooLargeError(
+                    "(to be created)" if name is None else name, payload.nbytes, capacity
+                )
         if name is None:
             for _ in range(16):
                 try:
