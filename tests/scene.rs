@@ -522,10 +522,17 @@ fn python_and_rust_accept_and_refuse_the_same_documents() {
     let verdicts: Vec<String> = texts.iter().map(|t| classify(t)).collect();
     let mut counts = std::collections::BTreeMap::new();
     for verdict in &verdicts {
-        let kind = if verdict.starts_with("ok ") { "ok" } else { verdict.as_str() };
+        let kind = if verdict.starts_with("ok ") {
+            "ok"
+        } else {
+            verdict.as_str()
+        };
         *counts.entry(kind).or_insert(0) += 1;
     }
-    println!("{} documents, the same verdict in both languages: {counts:?}", texts.len());
+    println!(
+        "{} documents, the same verdict in both languages: {counts:?}",
+        texts.len()
+    );
     for kind in [
         "ok",
         "json",
