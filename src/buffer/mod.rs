@@ -354,7 +354,7 @@ impl SharedBuffer {
     /// let view = unsafe { reader.read_in_place() }?;
     /// let checksum: u32 = view.iter().map(|&b| u32::from(b)).sum();
     /// view.verify()?; // nothing overlapped: `checksum` is of one whole payload
-    /// assert_eq!(checksum, b"in place".iter().map(|&b| u32::from(b)).sum());
+    /// assert_eq!(checksum, b"in place".iter().map(|&b| u32::from(b)).sum::<u32>());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub unsafe fn read_in_place(&self) -> Result<BufferView<'_>, BufferReadError> {
