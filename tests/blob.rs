@@ -485,20 +485,20 @@ fn shared_buffer_descriptors_and_acknowledgements_cross_languages() {
 }
 
 #[test]
-fn a_python_writer_stopped_by_a_signal_removes_its_segment() {
+fn a_writer_stopped_by_a_signal_removes_its_segment() {
     use rustix::process::{kill_process, Pid, Signal};
     let file = file_with("signal", b"nobody will read this either");
-    for signal in [Signal::TERM, Signal::INT, Signal::HUP] {
-        let writer = Writer::start(Lang::Python, &["write", file.to_str().unwrap()]);
-        let segment = writer.segment();
-        assert!(exists(&segment));
-        kill_process(Pid::from_child(&writer.child), signal).expect("signal the writer");
-        let output = writer.finish();
-        assert_one_line_failure(
-            &format!("writer stopped by {signal:?}"),
-            &output,
-            &["interrupted"],
-        );
-        assert!(!exists(&segment), "{signal:?}: the writer left {segment}");
+    for lang in LANGS {
+        for signal in [Signal::TERM, Signal::INT, Signal::HUP] {
+            let writer = Writer::start(lang, &["write", file.to_str().unwrap()]);
+            let segment = writer.segment();
+            let _removes = support::segment::Removes(segment.clone());
+            assert!(exists(&segment));
+            kill_process(Pid::from_child(&writer.child), signal).expect("signal the writer");
+            let output = writer.finish();
+            let what = format!("{lang:?} writer stopped by {signal:?}");
+            assert_one_line_failure(&what, &output, &["interrupted"]);
+            assert!(!exists(&segment), "{what}: left {segment}");
+        }
     }
 }
