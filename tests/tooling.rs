@@ -37,7 +37,9 @@ fn run(command: &mut Command, what: &str) -> Output {
 // ------------------------------------------------------------------ a dependent crate
 
 /// tests/derive_crate derives `Pod` and `Zeroable` through `shm_ring::bytemuck` and has no
-/// other dependency, so it fails to build if the re-export or its `derive` feature goes.
+/// other dependency, so it fails to build if the re-export or its `derive` feature goes. With
+/// the default features only, it also checks that LZ4 is refused with a typed error naming
+/// the `lz4` feature (the tests of this package always have LZ4).
 /// It is built from a copy whose path dependency points here, with this repository's lock
 /// file, so that the source tree gets neither a `Cargo.lock` nor a `target/`.
 #[test]
@@ -86,7 +88,8 @@ fn a_crate_depending_only_on_shm_ring_derives_pod_through_the_reexport() {
     let text = output_text(&out);
     assert!(
         out.status.success()
-            && text.contains("derived Pod and Zeroable through shm_ring::bytemuck"),
+            && text.contains("derived Pod and Zeroable through shm_ring::bytemuck")
+            && text.contains("without the lz4 feature, LZ4 is refused"),
         "tests/derive_crate failed ({}):\n{text}",
         out.status
     );
@@ -133,6 +136,14 @@ fn quickstart_help_shows_both_modes() {
     assert_help(
         &example("quickstart"),
         "usage: quickstart [consumer NAME]\n",
+    );
+}
+
+#[test]
+fn blob_help_prints_the_usage() {
+    assert_help(
+        &example("blob"),
+        "usage: blob write [--kind K] [--source S] [--lz4] [--keep] FILE | blob read [--sha256] DESCRIPTOR\n",
     );
 }
 
