@@ -182,7 +182,8 @@ pub enum TryAcquireError {
         /// The pool's slot count.
         slots: u32,
     },
-    /// Asking the OS for the slot's liveness lock failed.
+    /// An OS call failed. Layout version 2 makes none on this path (the liveness lock is
+    /// taken when the handle is opened); kept so that callers matching it still compile.
     #[error("{operation} failed for buffer pool {name:?}: {source}")]
     Io {
         /// The segment name.
@@ -218,7 +219,8 @@ pub enum AcquireTimeoutError {
         /// The timeout.
         waited: Duration,
     },
-    /// Asking the OS for the slot's liveness lock failed.
+    /// An OS call failed. Layout version 2 makes none on this path (the liveness lock is
+    /// taken when the handle is opened); kept so that callers matching it still compile.
     #[error("{operation} failed for buffer pool {name:?}: {source}")]
     Io {
         /// The segment name.
@@ -363,7 +365,8 @@ pub enum ResolveError {
         /// The slot's length word.
         stored: u64,
     },
-    /// Asking the OS for the slot's liveness lock failed.
+    /// An OS call failed. Layout version 2 makes none on this path (the liveness lock is
+    /// taken when the handle is opened); kept so that callers matching it still compile.
     #[error("{operation} failed for buffer pool {name:?}: {source}")]
     Io {
         /// The segment name.

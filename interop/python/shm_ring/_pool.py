@@ -44,9 +44,10 @@ lives goes back to the pool when the last of them is gone.
 
 Interrupts: an exception from a signal handler (KeyboardInterrupt) never leaves a slot taken
 by nobody. A compare-exchange that an interrupt may have cut short is judged by the slot word
-afterwards (only the holder of a slot's lock changes a word it holds), the steps after it are
-finished, and the interrupt is raised: at once when the call has nothing to return (release),
-otherwise from the pool's next call, after this one returned its loan, view or reference.
+afterwards (only the take holding the slot's claim in this handle changes a word naming the
+handle's entry), the steps after it are finished, and the interrupt is raised: at once when
+the call has nothing to return (release), otherwise from the pool's next call, after this one
+returned its loan, view or reference.
 """
 
 from __future__ import annotations
