@@ -286,9 +286,9 @@ impl BufferPool {
     /// Lends a free slot to fill, as a [`PoolLoan`] that derefs to the slot's
     /// [`slot_size`](Self::slot_size) bytes (holding whatever its last payload left).
     ///
-    /// With every slot taken, it first reclaims slots whose holder died mid-fill or
-    /// mid-read (their liveness lock is free; Linux only), then, if none,
-    /// [`TryAcquireError::Exhausted`].
+    /// Makes no system call when a slot is free. With every slot taken, it first reclaims
+    /// slots whose holder died mid-fill or mid-read (the lock of the holder entry they name is
+    /// free; one probe per entry; Linux only), then, if none, [`TryAcquireError::Exhausted`].
     ///
     /// ```
     /// use shm_ring::{BufferPool, TryAcquireError};
