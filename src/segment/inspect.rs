@@ -418,7 +418,8 @@ pub struct BufferInfo {
 /// let found = shm_ring::inspect(name)?.pool.expect("a buffer pool");
 /// assert_eq!((found.slot_count, found.slot_size), (4, 4096));
 /// assert_eq!((found.free, found.filling), (3, 1));
-/// assert_eq!(found.holders_alive, Some(true)); // this process holds a slot
+/// assert_eq!(found.holders_alive, Some(true)); // this process has the pool open
+/// assert_eq!((found.holders, found.live_holders), (shm_ring::POOL_HOLDERS, Some(1)));
 /// # drop(loan);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -103,6 +103,7 @@ from ._errors import LengthMismatchError
 from ._pool import (
     MAX_POOL_BYTES,
     MAX_POOL_SLOTS,
+    POOL_HOLDERS,
     AlreadyResolvedError,
     BufferPool,
     GeometryExceedsSizeError,
@@ -212,6 +213,7 @@ __all__ = [
     "PoolView",
     "PoolRef",
     "MAX_POOL_SLOTS",
+    "POOL_HOLDERS",
     "MAX_POOL_BYTES",
     "AtomicsUnavailableError",
     "NotABufferPoolError",
