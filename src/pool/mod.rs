@@ -424,26 +424,30 @@ impl BufferPool {
             return Err(self.unreadable(reference, self.word(slot).load(Relaxed)));
         }
         let published = slot_word(PUBLISHED, generation, 0);
-        let reading = slot_word(READING, generation, self.holder);
-        // Acquire: the writer's bytes and length word, published with release, are visible.
-        if let Err(found) = self
-            .word(slot)
-            .compare_exchange(published, reading, Acquire, Relaxed)
-        {
-            return Err(self.unreadable(reference, found));
+        // Acquire: the writer's length word (and bytes), published with release, are visible.
+        let word = self.word(slot).load(Acquire);
+        if word != published {
+            return Err(self.unreadable(reference, word));
         }
+        // The length is checked before the slot is taken, so a forged reference (or a damaged
+        // table) leaves the slot untouched: a slot word never goes back from `Reading` to
+        // `Published`, so a reclaimer never sees a word it saw before come back.
         let stored = self.length(slot).load(Relaxed);
         if stored != reference.len() {
-            // A forged reference, or a damaged table: leave the slot as it was.
-            let _ = self
-                .word(slot)
-                .compare_exchange(reading, published, Release, Relaxed);
             return Err(ResolveError::LengthMismatch {
                 name: name(),
                 slot,
                 len: reference.len(),
                 stored,
             });
+        }
+        // Acquire: as above, for the word this exchange reads.
+        let reading = slot_word(READING, generation, self.holder);
+        if let Err(found) = self
+            .word(slot)
+            .compare_exchange(published, reading, Acquire, Relaxed)
+        {
+            return Err(self.unreadable(reference, found));
         }
         let len = reference.len() as usize;
         // SAFETY: this handle moved the slot from `Published` to `Reading` at the reference's

@@ -1482,38 +1482,30 @@ class BufferPool:
         if generation >= GENERATION_LIMIT:
             raise self._unreadable(reference, word)  # never this layout's: stale
         published = slot_word(PUBLISHED, generation)
-        reading = slot_word(READING, generation, self._holder)
         if word != published:
             raise self._unreadable(reference, word)
+        # An exchange that leaves the word as it is: an acquire load of it, so the length word
+        # read next is the one its writer published (a plain load could be read early on
+        # AArch64).
+        address = self._slot_address(slot)
+        done, found = self._atomics.compare_exchange(address, published, published)
+        if not done:
+            raise self._unreadable(reference, found)
+        # The length is checked before the slot is taken, so a forged reference (or a damaged
+        # table) leaves the slot untouched: a slot word never goes back from Reading to
+        # Published, so a reclaimer never sees a word it saw before come back.
+        stored = self._words64[9 + 2 * slot]
+        if stored != length:
+            raise LengthMismatchError(self.name, slot, length, stored)
         view, found = self._take(
-            slot, published, reading,
+            slot, published, slot_word(READING, generation, self._holder),
             lambda: PoolView(self, slot, generation, length),
         )
         if view is None:
             if found is None:
-                # Another handle is taking this slot right now.
+                # Another take of this handle is under way on this slot.
                 found = slot_word(READING, generation)
             raise self._unreadable(reference, found)
-        stored = self._words64[9 + 2 * slot]
-        if stored != length:
-            # A forged reference, or a damaged table: leave the slot as it was.
-            def undo():
-                if view._open:
-                    self._atomics.compare_exchange(self._slot_address(slot), reading, published)
-                    self._let_go(slot)
-                    view._open = False
-
-            interrupt = None
-            while True:
-                try:
-                    undo()
-                    break
-                except BaseException as error:
-                    if interrupt is None:
-                        interrupt = error
-            if interrupt is not None:
-                raise interrupt
-            raise LengthMismatchError(self.name, slot, length, stored)
         return view
 
     def _unreadable(self, reference, word):

@@ -688,7 +688,14 @@ class InterruptTest(PoolCase):
     def test_an_interrupted_resolve_returns_its_view_and_raises_next(self):
         pool = self.pool(1, 64)
         reference = self.publish(pool, 8, 8)
+        # Cut short at its first exchange, which leaves the word as it is (an acquire load):
+        # nothing is taken, and the interrupt comes out at once.
         self.interrupt_next(pool)
+        with self.assertRaises(Interrupt):
+            pool.resolve(reference)
+        # Cut short right after the exchange that takes the slot: the view is returned and
+        # the interrupt comes out of the next call.
+        pool._atomics = _InterruptAfter(pool._atomics._atomics, 2)
         view = pool.resolve(reference)
         with self.assertRaises(Interrupt):
             pool.available()
