@@ -172,41 +172,14 @@ impl BufferPool {
     /// process's id in it, and frees the slots that a dead handle of the same entry left
     /// filling or reading, before this handle can take any slot under that entry.
     fn with(segment: PoolSegment, owner: bool) -> Result<Self, PoolOpenError> {
-        let mut holder = 0;
-        if segment.locked {
-            let mut claimed = None;
-            for entry in 0..segment.holders {
-                match segment.segment.lock_byte(holder_lock_byte(entry)) {
-                    Ok(Some(true)) => {
-                        claimed = Some(entry);
-                        break;
-                    }
-                    Ok(Some(false)) => {}
-                    // No such locks here: nothing is ever reclaimed, any entry will do.
-                    Ok(None) => {
-                        claimed = Some(0);
-                        break;
-                    }
-                    Err((operation, source)) => {
-                        return Err(PoolOpenError::Io {
-                            name: segment.segment.name().to_owned(),
-                            operation,
-                            source,
-                        })
-                    }
-                }
-            }
-            holder = claimed.ok_or_else(|| PoolOpenError::HoldersFull {
-                name: segment.segment.name().to_owned(),
-                holders: segment.holders,
-            })?;
-        }
-        let pool = BufferPool {
+        let mut pool = BufferPool {
             segment,
             owner,
-            holder,
+            holder: 0,
         };
-        if pool.segment.locked {
+        // On an error `pool` is dropped, and a creator removes the name it just made.
+        if let Some(holder) = pool.claim()? {
+            pool.holder = holder;
             pool.holder_pid(holder).store(std::process::id(), Relaxed);
             // Nobody else holds this entry's lock, so a slot that names it is a dead handle's;
             // and nobody but this handle will name it until it is dropped.
@@ -455,6 +428,34 @@ impl BufferPool {
         // write its bytes (a writer needs `Free` to acquire it). `len <= slot_size` (checked).
         let bytes = unsafe { self.segment.region.bytes(self.slot_offset(slot), len) };
         Ok(PoolView::new(self, slot, generation, bytes))
+    }
+
+    /// Takes the lock of the first holder entry whose lock is free and returns its index;
+    /// `None` where the pool or the OS has no such locks (then nothing is ever reclaimed, and
+    /// every handle uses entry 0).
+    fn claim(&self) -> Result<Option<u32>, PoolOpenError> {
+        let segment = &self.segment;
+        if !segment.locked {
+            return Ok(None);
+        }
+        for entry in 0..segment.holders {
+            match segment.segment.lock_byte(holder_lock_byte(entry)) {
+                Ok(Some(true)) => return Ok(Some(entry)),
+                Ok(Some(false)) => {}
+                Ok(None) => return Ok(None),
+                Err((operation, source)) => {
+                    return Err(PoolOpenError::Io {
+                        name: self.name().to_owned(),
+                        operation,
+                        source,
+                    })
+                }
+            }
+        }
+        Err(PoolOpenError::HoldersFull {
+            name: self.name().to_owned(),
+            holders: segment.holders,
+        })
     }
 
     /// The error for a reference whose slot word is `word` rather than `Published` at its
