@@ -190,7 +190,7 @@ pub use pool::error::{
     AcquireTimeoutError, PoolOpenError, PoolRefError, PublishError, ResolveError, TryAcquireError,
 };
 #[cfg(not(loom))]
-pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS};
+pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS, POOL_HOLDERS};
 #[cfg(not(loom))]
 pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 #[cfg(not(loom))]

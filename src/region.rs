@@ -519,17 +519,6 @@ pub(crate) mod locks {
         }
     }
 
-    /// Releases this open file description's lock on `byte`, if it holds one.
-    pub(crate) fn unlock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<()> {
-        let mut lock = request(libc::F_UNLCK, byte);
-        // SAFETY: as in `try_lock`.
-        let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
-        if done != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
     /// Whether another open file description holds a lock on `byte`. Takes nothing.
     pub(crate) fn is_locked(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
         is_range_locked(fd, byte, 1)

@@ -261,6 +261,13 @@ pub enum Verdict {
         /// The `slot_size` word as read.
         slot_size: u64,
     },
+    /// A buffer pool whose holder count is outside `1 ..= 256`.
+    InvalidPoolHolders {
+        /// The `holders` word as read.
+        found: u32,
+        /// The most holder entries a pool may have.
+        max: u32,
+    },
     /// A shared buffer or buffer pool whose header (or the capacity or geometry it gives)
     /// needs more bytes than the object has.
     LayoutExceedsSize {
@@ -332,6 +339,10 @@ impl fmt::Display for Verdict {
                  1 to {} bytes in all)",
                 pool::layout::MAX_POOL_SLOTS,
                 pool::layout::MAX_POOL_BYTES
+            ),
+            Verdict::InvalidPoolHolders { found, max } => write!(
+                f,
+                "{found} holder entries is outside the limits (1 to {max})"
             ),
             Verdict::LayoutExceedsSize { needed, size } => {
                 write!(
@@ -407,7 +418,8 @@ pub struct BufferInfo {
 /// let found = shm_ring::inspect(name)?.pool.expect("a buffer pool");
 /// assert_eq!((found.slot_count, found.slot_size), (4, 4096));
 /// assert_eq!((found.free, found.filling), (3, 1));
-/// assert_eq!(found.holders_alive, Some(true)); // this process holds a slot
+/// assert_eq!(found.holders_alive, Some(true)); // this process has the pool open
+/// assert_eq!((found.holders, found.live_holders), (shm_ring::POOL_HOLDERS, Some(1)));
 /// # drop(loan);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -426,10 +438,17 @@ pub struct PoolInfo {
     pub published: u32,
     /// Slots a reader holds (or whose reader died holding them).
     pub reading: u32,
-    /// Whether any process holds a slot's liveness lock now: `Some(false)` means every slot
-    /// seen filling or reading belongs to a dead process; `None` when the OS cannot tell.
-    /// Slots whose word holds no valid state are counted in none of the four counts.
+    /// Whether any handle has the pool open now (holds a holder entry's liveness lock):
+    /// `Some(false)` means every slot seen filling or reading belongs to a dead process;
+    /// `None` when the OS cannot tell. Slots whose word holds no valid state are counted in
+    /// none of the four counts.
     pub holders_alive: Option<bool>,
+    /// The number of entries of the pool's holder table: how many handles may have it open
+    /// at once.
+    pub holders: u32,
+    /// How many of those entries a live handle holds now (the handles that have the pool
+    /// open, in all processes); `None` when the OS cannot tell.
+    pub live_holders: Option<u32>,
 }
 
 /// What [`inspect`] found in a segment.
@@ -702,9 +721,10 @@ fn inspect_pool(
     mut info: SegmentInfo,
 ) -> Result<SegmentInfo, OpenError> {
     use pool::layout::{
-        data_offset, entry_offset, is_valid_geometry, segment_len, slot_lock_byte, split_word,
-        FILLING, FLAGS_OFFSET, FLAG_LOCKED, FREE, HEADER_LEN, PUBLISHED, READING,
-        SLOT_COUNT_OFFSET, SLOT_SIZE_OFFSET, VERSION, VERSION_OFFSET,
+        data_offset, entry_offset, holder_lock_byte, is_valid_geometry, is_valid_holder_count,
+        segment_len, split_word, FILLING, FLAGS_OFFSET, FLAG_LOCKED, FREE, HEADER_LEN,
+        HOLDERS_OFFSET, MAX_HOLDERS, PUBLISHED, READING, SLOT_COUNT_OFFSET, SLOT_SIZE_OFFSET,
+        VERSION, VERSION_OFFSET,
     };
     info.kind = SegmentKind::BufferPool;
     if size < HEADER_LEN as u64 {
@@ -714,7 +734,7 @@ fn inspect_pool(
         };
         return Ok(info);
     }
-    let (locked, version, slot_count, slot_size) = {
+    let (locked, version, slot_count, slot_size, holders) = {
         let words = object
             .map_words(HEADER_LEN)
             .map_err(|e| os_error(bare, e))?;
@@ -723,6 +743,7 @@ fn inspect_pool(
             words.load32(VERSION_OFFSET),
             words.load32(SLOT_COUNT_OFFSET),
             words.load64(SLOT_SIZE_OFFSET),
+            words.load32(HOLDERS_OFFSET),
         )
     };
     info.producer = side_state(object, PRODUCER_LOCK_BYTE, locked);
@@ -740,16 +761,44 @@ fn inspect_pool(
         };
         return Ok(info);
     }
-    let needed = segment_len(slot_count, slot_size);
+    if !is_valid_holder_count(holders) {
+        info.verdict = Verdict::InvalidPoolHolders {
+            found: holders,
+            max: MAX_HOLDERS,
+        };
+        return Ok(info);
+    }
+    let needed = segment_len(slot_count, slot_size, holders);
     if needed > size {
         info.verdict = Verdict::LayoutExceedsSize { needed, size };
         return Ok(info);
     }
-    // The header and the slot table: at most 64 + 16 * 2^16 bytes, inside the object
-    // (checked above).
+    // The header, the slot table and the holder table: at most 64 + 16 * 2^16 + 8 * 256
+    // bytes, inside the object (checked above).
     let table = object
-        .map_words(data_offset(slot_count) as usize)
+        .map_words(data_offset(slot_count, holders) as usize)
         .map_err(|e| os_error(bare, e))?;
+    // One probe for the whole table, then, if any is held, one per entry.
+    let mut live_holders = Some(0);
+    let any = object.is_range_locked(holder_lock_byte(0), u64::from(holders));
+    let holders_to_probe = match any {
+        Ok(Some(false)) => 0,
+        Ok(Some(true)) => holders,
+        _ => {
+            live_holders = None;
+            0
+        }
+    };
+    for holder in 0..holders_to_probe {
+        match object.is_locked(holder_lock_byte(holder)) {
+            Ok(Some(true)) => live_holders = live_holders.map(|n| n + 1),
+            Ok(Some(false)) => {}
+            _ => {
+                live_holders = None;
+                break;
+            }
+        }
+    }
     let mut found = PoolInfo {
         slot_count,
         slot_size,
@@ -757,10 +806,9 @@ fn inspect_pool(
         filling: 0,
         published: 0,
         reading: 0,
-        holders_alive: object
-            .is_range_locked(slot_lock_byte(0), u64::from(slot_count))
-            .ok()
-            .flatten(),
+        holders_alive: live_holders.map(|n| n > 0),
+        holders,
+        live_holders,
     };
     for slot in 0..slot_count {
         match split_word(table.load64(entry_offset(slot))).0 {
