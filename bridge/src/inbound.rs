@@ -99,6 +99,7 @@ pub(crate) fn run(ring: &str, capacity: usize, common: &Common) -> Result<Report
         .unlink_on_drop(true)
         .create(ring, capacity)
         .map_err(|e| fail(format!("cannot create the ring {ring:?}: {e}")))?;
+    let largest_message = producer.max_message_len();
     let shared: Shared = Arc::new((
         Mutex::new(Inlet {
             producer,
@@ -110,7 +111,7 @@ pub(crate) fn run(ring: &str, capacity: usize, common: &Common) -> Result<Report
         }),
         Condvar::new(),
     ));
-    let session = session::open(common)?;
+    let session = session::open(common, largest_message)?;
     let key = common.key.as_str();
     // The callback writes straight into the ring, so the ring is the subscriber's queue: what
     // the bridge buffers is bounded by the ring's capacity (plus Zenoh's receive buffer). A

@@ -19,7 +19,7 @@ pub(crate) fn run(ring: &str, common: &Common) -> Result<Report, Failure> {
     let timeout = Duration::from_millis(common.timeout_ms);
     let mut consumer = ShmConsumer::open_timeout(ring, timeout)
         .map_err(|e| fail(format!("cannot open the ring {ring:?}: {e}")))?;
-    let session = session::open(common)?;
+    let session = session::open(common, consumer.capacity())?;
     let key = common.key.as_str();
     // Reliable (the only reliability of Zenoh's stable API), blocking when the link is
     // congested rather than dropping, batched (not express) for throughput.

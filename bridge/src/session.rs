@@ -5,8 +5,11 @@ use zenoh::{Config, Session, Wait};
 
 use crate::{fail, Common, Failure};
 
+/// Room above the largest message for what Zenoh sends with it, in bytes.
+const HEADER_ROOM: usize = 64 << 10;
+
 /// The settings the bridge fixes, as (configuration key, JSON5 value) pairs.
-fn fixed_settings(common: &Common) -> Vec<(&'static str, String)> {
+fn fixed_settings(common: &Common, largest_message: usize) -> Vec<(&'static str, String)> {
     let endpoints =
         |list: &[String]| serde_json::to_string(list).expect("a list of strings is valid JSON");
     vec![
@@ -21,6 +24,13 @@ fn fixed_settings(common: &Common) -> Vec<(&'static str, String)> {
         // about it whatever a configuration file says.
         ("transport/shared_memory/enabled", "false".to_owned()),
         ("transport/link/tx/lease", common.lease_ms.to_string()),
+        // What a peer can make this process allocate to reassemble one message (1 GiB by
+        // default): what the ring can carry, and room for Zenoh's own header (key expression,
+        // attachment). A larger message is dropped by Zenoh, which the sequence numbers report.
+        (
+            "transport/link/rx/max_message_size",
+            (largest_message + HEADER_ROOM).to_string(),
+        ),
         // In microseconds. Never -1 (wait forever), which aborts the process in zenoh 1.10.
         (
             "transport/link/tx/queue/congestion_control/block/wait_before_close",
@@ -30,14 +40,14 @@ fn fixed_settings(common: &Common) -> Vec<(&'static str, String)> {
 }
 
 /// Opens a peer-mode session with the fixed settings over `--config FILE` (or Zenoh's
-/// defaults).
-pub(crate) fn open(common: &Common) -> Result<Session, Failure> {
+/// defaults), receiving messages of at most `largest_message` bytes.
+pub(crate) fn open(common: &Common, largest_message: usize) -> Result<Session, Failure> {
     let mut config = match &common.config {
         Some(path) => Config::from_file(path)
             .map_err(|e| fail(format!("cannot read the Zenoh configuration {path:?}: {e}")))?,
         None => Config::default(),
     };
-    for (key, value) in fixed_settings(common) {
+    for (key, value) in fixed_settings(common, largest_message) {
         config.insert_json5(key, &value).map_err(|e| {
             fail(format!(
                 "cannot set the Zenoh setting {key} to {value}: {e}"

@@ -532,3 +532,115 @@ fn a_python_subscriber_receives_the_stream_byte_for_byte() {
         (count, stream_bytes(count, min, max))
     );
 }
+
+/// Publishes `messages` (payload, attachment) and the end of the stream after them on `key`,
+/// from a session of the test connected to `port`, once a subscriber matches: a publisher
+/// other than the bridge, sending what it likes.
+fn publish_foreign(port: u16, key: &str, messages: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    let session = test_session(port);
+    let publisher = session
+        .declare_publisher(key)
+        .congestion_control(zenoh::qos::CongestionControl::Block)
+        .wait()
+        .expect("declare a publisher");
+    let matching = publisher.matching_listener().wait().expect("watch");
+    if !publisher
+        .matching_status()
+        .wait()
+        .expect("status")
+        .matching()
+    {
+        while !matching.recv().expect("status").matching() {}
+    }
+    for (payload, attachment) in messages {
+        let put = publisher.put(payload.clone());
+        match attachment {
+            Some(attachment) => put.attachment(attachment.clone()).wait(),
+            None => put.wait(),
+        }
+        .expect("put");
+    }
+    publisher
+        .delete()
+        .attachment((messages.len() as u64).to_le_bytes().to_vec())
+        .wait()
+        .expect("delete");
+    // Until `in` leaves: it has all of it.
+    while matching.recv().expect("status").matching() {}
+    session.close().wait().expect("close the test's session");
+}
+
+/// `in` fed by another publisher: what it sends cannot make `in` write a wrong stream, allocate
+/// what it asks for, or stop without saying why.
+#[test]
+fn what_a_foreign_publisher_sends_is_checked_by_in() {
+    let sequence = |n: u64| Some(n.to_le_bytes().to_vec());
+    let cases: Vec<(&str, Vec<(Vec<u8>, Option<Vec<u8>>)>, &str)> = vec![
+        (
+            "no sequence number",
+            vec![(b"first".to_vec(), sequence(0)), (b"second".to_vec(), None)],
+            "without a sequence number",
+        ),
+        (
+            "a sequence number of 4 bytes",
+            vec![(b"first".to_vec(), Some(vec![0, 0, 0, 0]))],
+            "without a sequence number",
+        ),
+        (
+            "an empty message",
+            vec![(Vec::new(), sequence(0))],
+            "message 0: cannot write it into the ring: empty messages are refused",
+        ),
+        (
+            // Larger than a batch, so Zenoh reassembles it, and larger than the ring with
+            // room for headers: Zenoh drops it rather than allocate for it.
+            "a message far larger than the ring",
+            vec![
+                (vec![7; 1 << 20], sequence(0)),
+                (b"next".to_vec(), sequence(1)),
+            ],
+            "message 0 is missing: message 1 came instead",
+        ),
+        (
+            "a message larger than the ring can carry",
+            vec![(vec![7; 5000], sequence(0))],
+            "message 0: cannot write it into the ring: a 5000-byte message can never fit",
+        ),
+        (
+            "a sequence number going back",
+            vec![(b"a".to_vec(), sequence(0)), (b"b".to_vec(), sequence(0))],
+            "message 1 is missing: message 0 came instead",
+        ),
+    ];
+    for (what, messages, says) in cases {
+        let y = unique_name("by");
+        let _cleanup = Removes(y.clone());
+        let key = format!("test/{y}");
+        let port = free_port();
+        let inlet = Running::start(
+            format!("bridge in, sent {what}"),
+            bridge(&[
+                "in",
+                "--ring",
+                &y,
+                "--key",
+                &key,
+                "--listen",
+                &endpoint(port),
+                "--capacity",
+                "4096",
+            ]),
+        );
+        wait_until("bridge in's listener", HANG_GUARD, || listening(port));
+        std::thread::scope(|scope| {
+            // The publisher waits for `in` to leave, which it does on the first fault.
+            scope.spawn(|| publish_foreign(port, &key, &messages));
+            let output = inlet.finish(RUN_LIMIT);
+            peer_failure(
+                &format!("bridge in, sent {what}"),
+                &output,
+                &["bridge-in: ", says],
+            );
+        });
+    }
+}
