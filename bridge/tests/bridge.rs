@@ -533,10 +533,13 @@ fn a_python_subscriber_receives_the_stream_byte_for_byte() {
     );
 }
 
+/// A message as another publisher may send it: payload and attachment.
+type Foreign = (Vec<u8>, Option<Vec<u8>>);
+
 /// Publishes `messages` (payload, attachment) and the end of the stream after them on `key`,
 /// from a session of the test connected to `port`, once a subscriber matches: a publisher
 /// other than the bridge, sending what it likes.
-fn publish_foreign(port: u16, key: &str, messages: &[(Vec<u8>, Option<Vec<u8>>)]) {
+fn publish_foreign(port: u16, key: &str, messages: &[Foreign]) {
     let session = test_session(port);
     let publisher = session
         .declare_publisher(key)
@@ -575,7 +578,7 @@ fn publish_foreign(port: u16, key: &str, messages: &[(Vec<u8>, Option<Vec<u8>>)]
 #[test]
 fn what_a_foreign_publisher_sends_is_checked_by_in() {
     let sequence = |n: u64| Some(n.to_le_bytes().to_vec());
-    let cases: Vec<(&str, Vec<(Vec<u8>, Option<Vec<u8>>)>, &str)> = vec![
+    let cases: Vec<(&str, Vec<Foreign>, &str)> = vec![
         (
             "no sequence number",
             vec![(b"first".to_vec(), sequence(0)), (b"second".to_vec(), None)],
