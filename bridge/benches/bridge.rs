@@ -14,7 +14,7 @@
 //!   the sequence number attached), the subscriber taking each payload as a contiguous slice.
 //!
 //! Both rates are taken at the receiving end, from the first message to the last:
-//! `(N - 1) / (t_last - t_first)`. Each configuration runs `R` times (default 3), alternating;
+//! `(N - 1) / (t_last - t_first)`. Each configuration runs `R` times (default 5), alternating;
 //! the table gives the median rate of each and the ratio of the medians, with the range of the
 //! per-run ratios. Figures in docs/BRIDGE.md.
 
@@ -275,10 +275,10 @@ fn main() {
         .iter()
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1))
-        .map_or(3, |r| r.parse().expect("--runs N"));
+        .map_or(5, |r| r.parse().expect("--runs N"));
     println!("| size | messages | bare Zenoh | bridge (ring → out → in → ring) | bridge / bare (range of runs) | bridge MB/s |");
     println!("|---|---|---|---|---|---|");
-    for (size, count) in [(64usize, 200_000u64), (4096, 50_000), (1 << 20, 400)] {
+    for (size, count) in [(64usize, 1_000_000u64), (4096, 200_000), (1 << 20, 1000)] {
         let (mut bare_rates, mut bridge_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..runs {
             let b = bare(size, count);
