@@ -41,9 +41,14 @@ impl Inlet {
             })?;
         match sample.kind() {
             SampleKind::Put => {
-                if sequence != next {
+                if sequence > next {
                     return Err(fail(format!(
                         "message {next} is missing: message {sequence} came instead"
+                    )));
+                }
+                if sequence < next {
+                    return Err(fail(format!(
+                        "message {sequence} came again where message {next} was expected"
                     )));
                 }
                 let payload = sample.payload().to_bytes();
@@ -65,9 +70,14 @@ impl Inlet {
                 Ok(())
             }
             SampleKind::Delete => {
-                if sequence != next {
+                if sequence > next {
                     return Err(fail(format!(
                         "message {next} is missing: the stream ended after {sequence} messages"
+                    )));
+                }
+                if sequence < next {
+                    return Err(fail(format!(
+                        "the end of the stream says {sequence} messages, but {next} came"
                     )));
                 }
                 self.outcome = Some(Ok(()));

@@ -612,7 +612,7 @@ fn what_a_foreign_publisher_sends_is_checked_by_in() {
         (
             "a sequence number going back",
             vec![(b"a".to_vec(), sequence(0)), (b"b".to_vec(), sequence(0))],
-            "message 1 is missing: message 0 came instead",
+            "message 0 came again where message 1 was expected",
         ),
     ];
     for (what, messages, says) in cases {
