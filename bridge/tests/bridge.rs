@@ -327,7 +327,8 @@ fn a_stalled_far_side_is_reported_with_the_first_missing_message() {
 }
 
 /// `out` started before any subscriber exists declares its publisher and then waits: nothing
-/// it could read is published into the void. The bridge's sockets are checked meanwhile.
+/// it could read is published into the void. The bridge's sockets are checked meanwhile, with
+/// `out` given a configuration file that asks to listen everywhere and to scout.
 #[test]
 fn out_without_a_subscriber_waits_and_loses_nothing_and_listens_only_where_told() {
     let (x, y) = (unique_name("bx"), unique_name("by"));
@@ -342,6 +343,14 @@ fn out_without_a_subscriber_waits_and_loses_nothing_and_listens_only_where_told(
         peer(&[&["producer", "--name", &x, "--count", count][..], &sizes].concat()),
     );
     wait_until("the producer's ring", HANG_GUARD, || exists(&x));
+    // A configuration file asking for what the bridge fixes otherwise: it must not win.
+    let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{x}.json5"));
+    std::fs::write(
+        &config,
+        r#"{ listen: { endpoints: ["tcp/[::]:0"] }, scouting: { multicast: { enabled: true },
+             gossip: { enabled: true } }, transport: { shared_memory: { enabled: true } } }"#,
+    )
+    .expect("write a configuration file");
     let outlet = Running::start(
         "bridge out",
         bridge(&[
@@ -352,6 +361,8 @@ fn out_without_a_subscriber_waits_and_loses_nothing_and_listens_only_where_told(
             &key,
             "--listen",
             &endpoint(port),
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
         ]),
     );
     wait_for_publisher(port, &key);
