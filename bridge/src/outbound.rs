@@ -57,7 +57,7 @@ pub(crate) fn run(ring: &str, common: &Common) -> Result<Report, Failure> {
             }
         }
     }
-    let start = Instant::now();
+    let mut started = None;
     let mut sequence = 0u64;
     let mut bytes = 0u64;
     loop {
@@ -69,6 +69,7 @@ pub(crate) fn run(ring: &str, common: &Common) -> Result<Report, Failure> {
         }
         match consumer.read(SLICE) {
             Ok(message) => {
+                started.get_or_insert_with(Instant::now);
                 let message = message.into_vec();
                 let len = message.len() as u64;
                 publisher
@@ -99,7 +100,7 @@ pub(crate) fn run(ring: &str, common: &Common) -> Result<Report, Failure> {
         .attachment(wire::encode(sequence).to_vec())
         .wait()
         .map_err(|e| fail(format!("cannot publish the end of the stream: {e}")))?;
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
     // A subscriber leaves once it has the end of the stream, and the end travels behind every
     // message: when none is left, everything arrived. Closing before would drop what is still
     // queued.
