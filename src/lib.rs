@@ -7,7 +7,10 @@
 //! two counters in the segment's header. Either end may be a program written against the
 //! original library, or the Python module and C++ header in this repository's `interop/`.
 //!
-//! ```
+//! (The example removes the segment by name, which POSIX systems do; on Windows a segment
+//! disappears with the last process that has it open, and [`remove`] says so.)
+//!
+//! ```ignore-windows
 //! use std::time::Duration;
 //! use shm_ring::{ShmConsumer, ShmProducer};
 //!
@@ -116,17 +119,17 @@ mod ring;
 #[doc(hidden)]
 pub mod ring;
 
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod buffer;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod buffer_region;
 #[cfg(not(loom))]
 mod consumer;
 #[cfg(not(loom))]
 mod end;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod pool;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod pool_region;
 #[cfg(not(loom))]
 mod producer;
@@ -139,11 +142,11 @@ mod wait;
 #[cfg(not(loom))]
 mod write_grant;
 
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use buffer::layout::MAX_BUFFER_CAPACITY;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
@@ -154,13 +157,13 @@ pub use error::{
     TypeMismatch, WaitTimeoutError, WriteTimeoutError,
 };
 pub use layout::{capacity_for_message, NameError};
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use pool::error::{
     AcquireTimeoutError, PoolOpenError, PoolRefError, PublishError, ResolveError, TryAcquireError,
 };
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS};
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 #[cfg(not(loom))]
 pub use producer::{ProducerOptions, ShmProducer};
@@ -188,7 +191,12 @@ pub use write_grant::WriteGrant;
 /// it. A missing name is [`OpenError::NotFound`]. To remove a live producer's segment too,
 /// use [`remove_forced`].
 ///
-/// ```
+/// On Windows a named mapping has no name to remove: it disappears when the last process
+/// that has it open closes it. There this is [`OpenError::InUse`] for a live producer's
+/// segment, [`OpenError::NotFound`] for a missing one and [`OpenError::Unsupported`] for any
+/// other.
+///
+/// ```ignore-windows
 /// use shm_ring::{OpenError, ShmProducer};
 /// let name = &format!("doc-remove-{}", std::process::id());
 /// let producer = ShmProducer::create(name, 4096)?;
@@ -211,7 +219,10 @@ pub fn remove(name: &str) -> Result<(), OpenError> {
 /// nothing to remove. A missing name is [`OpenError::NotFound`]. Prefer [`remove`], which
 /// leaves a live producer's segment alone.
 ///
-/// ```
+/// On Windows this is [`OpenError::NotFound`] for a missing segment and
+/// [`OpenError::Unsupported`] for any other: see [`remove`].
+///
+/// ```ignore-windows
 /// use shm_ring::{OpenError, ShmConsumer, ShmProducer};
 /// let name = &format!("doc-remove-forced-{}", std::process::id());
 /// let producer = ShmProducer::create(name, 4096)?;
