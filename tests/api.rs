@@ -1207,6 +1207,69 @@ mod windows_names {
         assert!(matches!(err, OpenError::Unsupported { .. }), "{err:?}");
     }
 
+    /// The child process of `a_killed_producer_ends_a_blocked_read`: a producer that writes one
+    /// message, prints `ready` and waits to be killed (or for its stdin to close).
+    #[test]
+    #[ignore = "the child process of a_killed_producer_ends_a_blocked_read"]
+    fn producer_to_kill() {
+        use std::io::{BufRead, Write};
+        let name = std::env::var("SHM_RING_PRODUCER_TO_KILL").expect("started by its parent");
+        let mut producer = ShmProducer::create(&name, 4096).unwrap();
+        producer.try_write(b"before").unwrap();
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        let _ = std::io::stdin().lock().read_line(&mut String::new());
+    }
+
+    /// A producer process killed (TerminateProcess, as `taskkill /F` does) while its consumer
+    /// waits in a read: the kernel abandons the producer's mutex, and the read ends with
+    /// `PeerGone` instead of waiting out its ten minutes.
+    #[test]
+    fn a_killed_producer_ends_a_blocked_read() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let name = unique_name("killed");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "windows_names::producer_to_kill", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("SHM_RING_PRODUCER_TO_KILL", &name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // libtest may print the test's name on the same line first.
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|line| line.unwrap().ends_with("ready")),
+            "the child ended without saying ready"
+        );
+        let mut consumer = ShmConsumer::open(&name).unwrap();
+        assert_eq!(consumer.read(SECOND).unwrap().into_vec(), b"before");
+        assert_eq!(consumer.peer_state(), PeerState::Alive);
+        // While the producer lives, waiting ends by timing out.
+        assert!(
+            matches!(
+                consumer.read(Duration::from_millis(50)),
+                Err(ReadTimeoutError::Timeout)
+            ),
+            "a live producer's silence is a timeout"
+        );
+        let (started, reading) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            started.send(()).unwrap();
+            let read = consumer
+                .read(Duration::from_secs(600))
+                .map(|m| m.into_vec());
+            (read, consumer.peer_state())
+        });
+        reading.recv().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (read, state) = reader.join().unwrap();
+        assert!(matches!(read, Err(ReadTimeoutError::PeerGone)), "{read:?}");
+        assert_eq!(state, PeerState::Gone);
+    }
+
     #[test]
     fn a_namespace_prefix_is_part_of_the_name() {
         let name = format!("Local\\{}", unique_name("local"));
