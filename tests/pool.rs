@@ -6,6 +6,9 @@
 //! named by `--exact`), which prints a line when it has done its part; the parent synchronises
 //! on those lines, on its own blocked thread sleeping in the kernel, and on `waitpid`, never on
 //! sleeps.
+
+// Buffer pools exist on POSIX systems only so far (see README, Limits).
+#![cfg(unix)]
 // The cases that reclaim dead holders or sleep in the kernel are Linux-only (liveness locks,
 // futexes); elsewhere what only they use is unused.
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]

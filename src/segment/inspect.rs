@@ -455,7 +455,7 @@ pub struct PoolInfo {
 ///
 /// A snapshot: a live producer or consumer may change it right after.
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::{PeerState, SegmentKind, ShmProducer, Verdict};
 /// # let name = &format!("doc-info-{}", std::process::id());
 /// let mut producer = shm_ring::ProducerOptions::new().mode(0o640).create(name, 4096)?;
@@ -472,11 +472,12 @@ pub struct PoolInfo {
 pub struct SegmentInfo {
     /// The segment name, without a leading `/`.
     pub name: String,
-    /// The object's size in bytes.
+    /// The object's size in bytes (on Windows, whole pages: what the mapping holds).
     pub size: u64,
-    /// The object's permission bits (`0o7777` of its mode).
+    /// The object's permission bits (`0o7777` of its mode); 0 on Windows, which has access
+    /// control lists instead.
     pub mode: u32,
-    /// The user id of the object's owner.
+    /// The user id of the object's owner; 0 on Windows.
     pub uid: u32,
     /// What the object holds.
     pub kind: SegmentKind,
@@ -520,7 +521,7 @@ pub struct SegmentInfo {
 /// [`OpenError::NotFound`], [`OpenError::PermissionDenied`] (no read permission), or
 /// [`OpenError::Io`] for another failed OS call.
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::{OpenError, ShmProducer};
 /// # let name = &format!("doc-inspect-{}", std::process::id());
 /// let mut producer = ShmProducer::create(name, 4096)?;
@@ -945,9 +946,9 @@ pub type ListedSegment = (String, Result<SegmentInfo, OpenError>);
 /// are not regular files, or whose names no segment can have, are left out. Objects of other
 /// programs are included: their [`SegmentInfo::kind`] is [`SegmentKind::Other`]. Fails with
 /// the directory's I/O error if it cannot be read, and with [`io::ErrorKind::Unsupported`]
-/// where the OS lists shared memory nowhere (macOS).
+/// where the OS lists shared memory nowhere (macOS, Windows).
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::ShmProducer;
 /// # let name = &format!("doc-list-{}", std::process::id());
 /// let producer = ShmProducer::create(name, 4096)?;
@@ -979,9 +980,14 @@ pub fn list() -> io::Result<Vec<ListedSegment>> {
         found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found)
     }
-    #[cfg(not(target_os = "linux"))]
-    Err(io::Error::new(
+    #[cfg(all(unix, not(target_os = "linux")))]
+    return Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "this OS keeps POSIX shared memory in no directory that can be listed",
+    ));
+    #[cfg(windows)]
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Windows offers no documented way to list named mappings",
     ))
 }
