@@ -124,7 +124,7 @@
 //! kernel sleeping are Linux's. The README's Limits section has the details.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod descriptor;
 mod error;
 mod layout;
@@ -138,6 +138,13 @@ pub mod ring;
 
 #[cfg(all(unix, not(loom)))]
 mod buffer;
+// Elsewhere only the layouts, so that `inspect` can tell a shared buffer or a pool by its
+// header (it reports one as not supported on this system).
+#[cfg(all(not(unix), not(loom)))]
+#[allow(dead_code)]
+mod buffer {
+    pub(crate) mod layout;
+}
 #[cfg(all(unix, not(loom)))]
 mod buffer_region;
 #[cfg(not(loom))]
@@ -148,6 +155,11 @@ mod end;
 mod large;
 #[cfg(all(unix, not(loom)))]
 mod pool;
+#[cfg(all(not(unix), not(loom)))]
+#[allow(dead_code)]
+mod pool {
+    pub(crate) mod layout;
+}
 #[cfg(all(unix, not(loom)))]
 mod pool_region;
 #[cfg(not(loom))]
@@ -160,7 +172,7 @@ mod scene;
 mod segment;
 #[cfg(not(loom))]
 mod wait;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod words_region;
 #[cfg(not(loom))]
 mod write_grant;
@@ -175,7 +187,7 @@ pub use buffer::layout::MAX_BUFFER_CAPACITY;
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;

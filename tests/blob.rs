@@ -4,7 +4,7 @@
 //! The LZ4 cases with a Python end need Python's `lz4` package. .ci/run installs it and sets
 //! SHM_RING_REQUIRE_LZ4=1, which makes its absence a failure; elsewhere those cases are
 //! reported as skipped, saying what to install.
-#![cfg(feature = "json")]
+#![cfg(all(unix, feature = "json"))]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

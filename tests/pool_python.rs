@@ -7,6 +7,7 @@
 //! prints, on `waitpid`, on the pool's `waiters` word and the kernel's report of a thread
 //! asleep in `futex`, never on sleeps. Needs `python3` (3.8 or newer) on PATH; its absence is a
 //! failure, not a skip.
+#![cfg(unix)]
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 use std::io::{BufRead, BufReader, Write};

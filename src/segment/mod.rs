@@ -20,7 +20,6 @@ use crate::wait;
 pub(crate) mod buffer;
 #[cfg(unix)]
 pub(crate) mod cleanup;
-#[cfg(unix)]
 pub(crate) mod inspect;
 #[cfg(unix)]
 pub(crate) mod pool;
@@ -524,6 +523,7 @@ impl Segment {
 
     /// Whether the name still refers to this object: `false` once it was removed or replaced,
     /// and when that cannot be told.
+    #[cfg_attr(not(unix), allow(dead_code))] // its users (clean-up) are POSIX-only
     pub(crate) fn is_named(&self) -> bool {
         match os::Object::open(&format!("/{}", self.name)) {
             Ok(current) => current

@@ -200,7 +200,7 @@ fn read(sha256: bool, descriptor: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write the payload: {e}"))
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let done = parse().and_then(|command| match command {
         Command::Write {
             options,
