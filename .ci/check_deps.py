@@ -12,6 +12,8 @@ platform) and walks the dependency graph of the library.
   and examples need (the same walk with the library's dev-dependencies added) and fails unless
   README.md states both figures as "<version> or newer". Whether the library's own code builds
   with its declared Rust is the next step of .ci/run (`cargo +<rust-version> check --lib`).
+- The workspace's other packages that declare a `rust-version` (the `shm-ring` tool, the
+  bridge): fails if a normal or build dependency of one (transitively) needs a newer Rust.
 - Examples: every example builds every dev-dependency, so the number of crates that
   `cargo run --example quickstart` compiles must stay at most EXAMPLE_CRATES. Heavy tools
   (criterion and the like) belong in the bench/ package of the workspace.
@@ -135,6 +137,29 @@ def main():
             )
         )
         failed = True
+    # The workspace's programs (the tool, the bridge) may need a newer Rust than the library,
+    # but not a newer one than they declare.
+    members = set(data["workspace_members"])
+    for member in sorted(
+        (packages[i] for i in members if packages[i]["name"] != LIBRARY),
+        key=lambda p: p["name"],
+    ):
+        if not member["rust_version"]:
+            continue
+        floor, by = needs(reachable(graph, member["id"], with_dev=False))
+        print(
+            "check_deps: {} declares Rust {}; its dependencies need {} ({})".format(
+                member["name"], member["rust_version"], show(floor), by
+            )
+        )
+        padded = lambda numbers: numbers + (0,) * (3 - len(numbers))
+        if padded(floor) > padded(version(member["rust_version"])):
+            print(
+                "check_deps: FAILED: {} needs Rust {} ({}), newer than its rust-version {}".format(
+                    member["name"], show(floor), by, member["rust_version"]
+                )
+            )
+            failed = True
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as readme:
         text = readme.read()
     for figure, what in ((declared, "the library"), (max(tests_floor, declared), "the tests")):

@@ -135,6 +135,19 @@ pub enum OpenError {
         /// The segment's size in bytes.
         size: u64,
     },
+    /// The OS cannot do what was asked for this segment. On Windows, a named mapping lives
+    /// for as long as any process has it open and its name cannot be removed: removing a
+    /// segment, and creating one over a name that another process still holds, are this
+    /// error (see the crate's platform notes in docs/DESIGN.md).
+    #[error("{operation} is not possible for shared-memory segment {name:?}: {reason}")]
+    Unsupported {
+        /// The segment name, without a leading `/`.
+        name: String,
+        /// What was asked, e.g. `"remove"`.
+        operation: &'static str,
+        /// Why the OS cannot do it.
+        reason: &'static str,
+    },
     /// Waiting for the segment to appear and become ready took longer than allowed.
     #[error("timed out after {waited:?} waiting for shared-memory segment {name:?}: {last}")]
     Timeout {

@@ -7,7 +7,10 @@
 //! two counters in the segment's header. Either end may be a program written against the
 //! original library, or the Python module and C++ header in this repository's `interop/`.
 //!
-//! ```
+//! (The example removes the segment by name, which POSIX systems do; on Windows a segment
+//! disappears with the last process that has it open, and [`remove`] says so.)
+//!
+//! ```ignore-windows
 //! use std::time::Duration;
 //! use shm_ring::{ShmConsumer, ShmProducer};
 //!
@@ -114,12 +117,14 @@
 //! `docs/PROTOCOL.md` and `docs/DESIGN.md` in the repository have the details.
 //!
 //! # Platform
-//! POSIX shared memory: tested on Linux. The same code type-checks for macOS (x86_64 and
-//! aarch64) but is not run there; liveness, [`list`] and kernel sleeping are Linux's (see the
-//! README's Limits). Windows is not supported.
+//! Linux (POSIX shared memory): everything, tested. Windows (named file mappings, named-mutex
+//! liveness, polling waits): the message ring, tested under Wine; shared buffers, pools,
+//! large messages, scene buffers and clean-up are POSIX-only for now. macOS: the same code as
+//! Linux type-checks for x86_64 and aarch64 but is not run there; liveness, [`list`] and
+//! kernel sleeping are Linux's. The README's Limits section has the details.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod descriptor;
 mod error;
 mod layout;
@@ -131,46 +136,58 @@ mod ring;
 #[doc(hidden)]
 pub mod ring;
 
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod buffer;
-#[cfg(not(loom))]
+// Elsewhere only the layouts, so that `inspect` can tell a shared buffer or a pool by its
+// header (it reports one as not supported on this system).
+#[cfg(all(not(unix), not(loom)))]
+#[allow(dead_code)]
+mod buffer {
+    pub(crate) mod layout;
+}
+#[cfg(all(unix, not(loom)))]
 mod buffer_region;
 #[cfg(not(loom))]
 mod consumer;
 #[cfg(not(loom))]
 mod end;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod large;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod pool;
-#[cfg(not(loom))]
+#[cfg(all(not(unix), not(loom)))]
+#[allow(dead_code)]
+mod pool {
+    pub(crate) mod layout;
+}
+#[cfg(all(unix, not(loom)))]
 mod pool_region;
 #[cfg(not(loom))]
 mod producer;
 #[cfg(not(loom))]
 mod read_grant;
-#[cfg(all(not(loom), feature = "json"))]
+#[cfg(all(unix, not(loom), feature = "json"))]
 mod scene;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
 mod wait;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 mod words_region;
 #[cfg(not(loom))]
 mod write_grant;
 
-#[cfg(all(not(loom), feature = "json"))]
+#[cfg(all(unix, not(loom), feature = "json"))]
 pub use buffer::descriptor::SHARED_BUFFER_SCHEMA;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use buffer::layout::MAX_BUFFER_CAPACITY;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;
@@ -178,35 +195,35 @@ pub use error::{
     BufferTooSmall, Corruption, OpenError, ReadTimeoutError, Role, TryReadError, TryWriteError,
     TypeMismatch, WaitTimeoutError, WriteTimeoutError,
 };
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use large::error::{
     EnvelopeError, LargeSetupError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
 };
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use large::{LargeLoan, LargeMessage, LargeReceiver, LargeSender, DEFAULT_INLINE_THRESHOLD};
 pub use layout::{capacity_for_message, NameError};
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use pool::error::{
     AcquireTimeoutError, PoolOpenError, PoolRefError, PublishError, ResolveError, TryAcquireError,
 };
-#[cfg(not(loom))]
-pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS};
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
+pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS, POOL_HOLDERS};
+#[cfg(all(unix, not(loom)))]
 pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 #[cfg(not(loom))]
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
-#[cfg(all(not(loom), feature = "json"))]
+#[cfg(all(unix, not(loom), feature = "json"))]
 pub use scene::descriptor::{LZ4_MAX_RATIO, MAX_SOURCE_LEN, SCENE_SCHEMA};
-#[cfg(all(not(loom), feature = "json"))]
+#[cfg(all(unix, not(loom), feature = "json"))]
 pub use scene::kind::MAX_KIND_LEN;
-#[cfg(all(not(loom), feature = "json"))]
+#[cfg(all(unix, not(loom), feature = "json"))]
 pub use scene::{
     Compression, SceneBuffer, SceneDescriptor, SceneKind, SceneOptions, SceneReadError,
     SceneWriteError, DEFAULT_MAX_SCENE_LEN,
 };
-#[cfg(not(loom))]
+#[cfg(all(unix, not(loom)))]
 pub use segment::cleanup::{cleanup, CleanupOptions, CleanupReport, Orphan, OrphanReason};
 #[cfg(not(loom))]
 pub use segment::inspect::{
@@ -230,7 +247,12 @@ pub use write_grant::WriteGrant;
 /// it. A missing name is [`OpenError::NotFound`]. To remove a live producer's segment too,
 /// use [`remove_forced`].
 ///
-/// ```
+/// On Windows a named mapping has no name to remove: it disappears when the last process
+/// that has it open closes it. There this is [`OpenError::InUse`] for a live producer's
+/// segment, [`OpenError::NotFound`] for a missing one and [`OpenError::Unsupported`] for any
+/// other.
+///
+/// ```ignore-windows
 /// use shm_ring::{OpenError, ShmProducer};
 /// let name = &format!("doc-remove-{}", std::process::id());
 /// let producer = ShmProducer::create(name, 4096)?;
@@ -253,7 +275,10 @@ pub fn remove(name: &str) -> Result<(), OpenError> {
 /// nothing to remove. A missing name is [`OpenError::NotFound`]. Prefer [`remove`], which
 /// leaves a live producer's segment alone.
 ///
-/// ```
+/// On Windows this is [`OpenError::NotFound`] for a missing segment and
+/// [`OpenError::Unsupported`] for any other: see [`remove`].
+///
+/// ```ignore-windows
 /// use shm_ring::{OpenError, ShmConsumer, ShmProducer};
 /// let name = &format!("doc-remove-forced-{}", std::process::id());
 /// let producer = ShmProducer::create(name, 4096)?;

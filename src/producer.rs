@@ -235,7 +235,10 @@ impl ShmProducer {
     /// [`ShmConsumer::open`](crate::ShmConsumer::open) for a segment that is missing, not yet
     /// initialised or not a valid ring.
     ///
-    /// ```
+    /// (On Windows the ring would go with its last handle when `first` is dropped; a consumer
+    /// that keeps it open lets a second producer take it over there.)
+    ///
+    /// ```ignore-windows
     /// use shm_ring::{OpenError, ShmConsumer, ShmProducer};
     /// # let name = &format!("doc-producer-open-{}", std::process::id());
     /// let mut first = ShmProducer::create(name, 4096)?;
@@ -261,6 +264,7 @@ impl ShmProducer {
     }
 
     /// The ring side and segment, for the large-message sender built on this producer.
+    #[cfg_attr(not(unix), allow(dead_code))] // large messages are POSIX-only
     pub(crate) fn end(&self) -> &End<RingProducer> {
         &self.end
     }
@@ -597,7 +601,10 @@ impl ShmProducer {
     /// did. The ring keeps working for everyone who has it open. (To remove a segment by
     /// name, without holding its producer, use [`remove`](crate::remove).)
     ///
-    /// ```
+    /// On Windows a named mapping has no name to remove (it disappears with the last handle
+    /// to it), so this removes nothing and returns `Ok(false)`.
+    ///
+    /// ```ignore-windows
     /// # let name = &format!("doc-unlink-now-{}", std::process::id());
     /// let producer = shm_ring::ShmProducer::create(name, 4096)?;
     /// assert!(producer.unlink()?);

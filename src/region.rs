@@ -94,12 +94,28 @@ fn check_flag(data_end: usize, len: usize, offset: usize) {
 /// It wraps a [`Region`] mapped without write permission and lends out only what reads: the
 /// header words (for atomic loads), the flag bytes past the data area and copies of the data
 /// area. Nothing can store through it, so the missing write permission can never fault.
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub(crate) struct ReadOnlyRegion(Region);
 
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 impl ReadOnlyRegion {
+    /// Maps a read-only view of the first `len` bytes (at least the header) of the named
+    /// mapping `mapping`.
+    #[cfg(windows)]
+    pub(crate) fn map_view(
+        mapping: windows_sys::Win32::Foundation::HANDLE,
+        len: usize,
+    ) -> std::io::Result<Self> {
+        Region::map_view_with(
+            mapping,
+            len,
+            windows_sys::Win32::System::Memory::FILE_MAP_READ,
+        )
+        .map(ReadOnlyRegion)
+    }
+
     /// Maps the first `len` bytes of `fd` (at least the header) read-only.
+    #[cfg(unix)]
     pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Self> {
         Region::map_read_only(fd, len).map(ReadOnlyRegion)
     }
@@ -152,6 +168,9 @@ mod native {
         /// A shared mapping made by `Region::map`, unmapped on drop.
         #[cfg(unix)]
         Mapped,
+        /// A view of a named mapping made by `Region::map_view`, unmapped on drop.
+        #[cfg(windows)]
+        View,
         /// Heap memory that another handle may share; freed with the last handle.
         #[cfg(test)]
         Heap(#[allow(dead_code)] std::sync::Arc<HeapBlock>),
@@ -225,6 +244,79 @@ mod native {
 
         /// Two handles to one block of zeroed heap memory, standing in for two mappings of one
         /// segment in tests.
+        /// Maps a view of the first `len` bytes of the named mapping `mapping`, read-write.
+        /// Fails if the mapping is smaller than `len` bytes; the view is checked with
+        /// `VirtualQuery` to cover them.
+        #[cfg(windows)]
+        pub(crate) fn map_view(
+            mapping: windows_sys::Win32::Foundation::HANDLE,
+            len: usize,
+        ) -> std::io::Result<Region> {
+            use windows_sys::Win32::System::Memory::{FILE_MAP_READ, FILE_MAP_WRITE};
+            Region::map_view_with(mapping, len, FILE_MAP_READ | FILE_MAP_WRITE)
+        }
+
+        /// [`Region::map_view`] with the given `access`: a read-only view is held only by a
+        /// [`ReadOnlyRegion`](super::ReadOnlyRegion), which offers no way to write.
+        #[cfg(windows)]
+        pub(super) fn map_view_with(
+            mapping: windows_sys::Win32::Foundation::HANDLE,
+            len: usize,
+            access: windows_sys::Win32::System::Memory::FILE_MAP,
+        ) -> std::io::Result<Region> {
+            use windows_sys::Win32::System::Memory::{
+                MapViewOfFile, UnmapViewOfFile, VirtualQuery, MEMORY_BASIC_INFORMATION,
+                MEMORY_MAPPED_VIEW_ADDRESS,
+            };
+            if len < HEADER_LEN {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cannot map {len} bytes: a segment needs at least {HEADER_LEN}"),
+                ));
+            }
+            // SAFETY: `mapping` is an open mapping handle (the caller's object owns it). The
+            // system picks an unused address range, so the view cannot overlap memory Rust
+            // already knows about; on success it is valid for `len` bytes until
+            // `UnmapViewOfFile` in `Drop`.
+            let view = unsafe { MapViewOfFile(mapping, access, 0, 0, len) };
+            let base =
+                NonNull::new(view.Value.cast::<u8>()).ok_or_else(std::io::Error::last_os_error)?;
+            // SAFETY: `info` is a plain C struct, writable for the size passed; `base` is the
+            // start of the view just made.
+            let covered = unsafe {
+                let mut info: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+                let done = VirtualQuery(
+                    base.as_ptr().cast(),
+                    &mut info,
+                    std::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
+                );
+                if done == 0 {
+                    0
+                } else {
+                    info.RegionSize
+                }
+            };
+            if covered < len {
+                // SAFETY: `base` is the view just made, unmapped once, and nothing refers to it.
+                unsafe {
+                    UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
+                        Value: base.as_ptr().cast(),
+                    })
+                };
+                return Err(std::io::Error::other(format!(
+                    "the view covers {covered} bytes, fewer than the {len} asked for"
+                )));
+            }
+            // Views are aligned to the allocation granularity (64 KiB), so every header word is
+            // aligned for `AtomicU32`.
+            Ok(Region {
+                base,
+                len,
+                data_end: len,
+                backing: Backing::View,
+            })
+        }
+
         #[cfg(test)]
         pub(crate) fn heap_pair(len: usize) -> (Region, Region) {
             let block = std::sync::Arc::new(HeapBlock::zeroed(len.max(HEADER_LEN)));
@@ -345,6 +437,20 @@ mod native {
                     // munmap of a valid mapping cannot fail; if it did, leaking it is the only
                     // safe choice.
                     let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+                }
+                #[cfg(windows)]
+                Backing::View => {
+                    use windows_sys::Win32::System::Memory::{
+                        UnmapViewOfFile, MEMORY_MAPPED_VIEW_ADDRESS,
+                    };
+                    // SAFETY: `base` is the view made in `map_view`, not unmapped before;
+                    // `&mut self` proves no borrow of it is still alive. If unmapping failed,
+                    // leaking the view is the only safe choice.
+                    unsafe {
+                        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
+                            Value: self.base.as_ptr().cast(),
+                        })
+                    };
                 }
                 #[cfg(test)]
                 Backing::Heap(_) => {}
@@ -517,17 +623,6 @@ pub(crate) mod locks {
             Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
             _ => Err(error),
         }
-    }
-
-    /// Releases this open file description's lock on `byte`, if it holds one.
-    pub(crate) fn unlock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<()> {
-        let mut lock = request(libc::F_UNLCK, byte);
-        // SAFETY: as in `try_lock`.
-        let done = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
-        if done != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
     }
 
     /// Whether another open file description holds a lock on `byte`. Takes nothing.

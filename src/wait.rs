@@ -221,11 +221,14 @@ pub(crate) fn sleep_on(word: &AtomicU32, seen: u32, max: Duration) {
 /// Without futexes nobody can wake a sleeper: sleep a short slice (at most [`LONGEST_POLL`])
 /// and look again.
 #[cfg(not(target_os = "linux"))]
+// Only the buffer pool sleeps this way, and Windows has no buffer pools yet.
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) fn sleep_on(_word: &AtomicU32, _seen: u32, max: Duration) {
     std::thread::sleep(max.min(LONGEST_POLL));
 }
 
 /// Wakes every sleeper waiting on `word` in [`sleep_on`].
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) fn wake_all(word: &AtomicU32) {
     #[cfg(target_os = "linux")]
     {

@@ -11,9 +11,10 @@ use shm_ring::{
     Role, ShmConsumer, ShmProducer, TryReadError, TryWriteError, TypeMismatch, WaitTimeoutError,
     WriteTimeoutError,
 };
+#[cfg(unix)]
 use support::peers::run_as_nobody;
 use support::raw::Raw;
-use support::segment::{exists, remove, unique_name};
+use support::segment::{exists, object_size, remove, unique_name};
 use support::try_take;
 use support::wire::{
     extension_offset, segment_len, CONSUMER_FLAGS, EXTENSION_LEN, EXTENSION_MARKER, FLAG_BARRIER,
@@ -438,14 +439,14 @@ fn introspection_reports_sizes_and_names() {
     assert!(!p.is_empty() && !c.is_empty());
     // The segment holds the header, the 128-byte data area and the extension block on the
     // next 64-byte boundary.
-    assert_eq!(Raw::open(&name).size(), 256);
+    assert_eq!(Raw::open(&name).size(), object_size(256));
     try_take(&mut c);
     assert!(p.is_empty() && c.is_empty());
 }
 
-// The flag says the producer holds its liveness lock: an open-file-description lock, which
-// only Linux has.
-#[cfg(target_os = "linux")]
+// The flag says the producer holds its liveness lock: an open-file-description lock on
+// Linux, a named mutex on Windows; macOS has neither.
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn the_header_is_written_as_the_protocol_says() {
     let name = unique_name("header");
@@ -479,7 +480,7 @@ fn the_header_is_written_as_the_protocol_says() {
         "{flags:?}"
     );
     assert!(flags[2..].iter().all(|&b| b == 0), "{flags:?}");
-    assert_eq!(raw.size(), segment_len(4096) as u64);
+    assert_eq!(raw.size(), object_size(segment_len(4096) as u64));
 }
 
 // Backing with memory at creation is fallocate, which only Linux does.
@@ -503,6 +504,8 @@ fn a_new_segment_is_backed_by_memory_from_the_start() {
     drop(producer);
 }
 
+// Windows has access control lists, not modes.
+#[cfg(unix)]
 #[test]
 fn segments_are_private_to_their_owner_by_default() {
     let name = unique_name("mode");
@@ -513,8 +516,9 @@ fn segments_are_private_to_their_owner_by_default() {
     assert_eq!(Raw::open(&name).mode(), 0o600);
 }
 
-// macOS cannot change a shared-memory object's mode after shm_open.
-#[cfg(not(target_os = "macos"))]
+// macOS cannot change a shared-memory object's mode after shm_open; Windows has access
+// control lists, not modes.
+#[cfg(not(any(target_os = "macos", windows)))]
 #[test]
 fn the_requested_mode_is_applied_exactly_whatever_the_umask() {
     let name = unique_name("mode644");
@@ -543,8 +547,9 @@ fn exclusive_create_refuses_an_existing_name() {
     );
 }
 
-// Liveness is told by open-file-description locks, which only Linux has.
-#[cfg(target_os = "linux")]
+// Liveness is told by locks the kernel drops when a process dies: open-file-description
+// locks on Linux, named mutexes on Windows; macOS has neither.
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn a_live_producers_segment_is_never_replaced() {
     let name = unique_name("live");
@@ -567,6 +572,8 @@ fn a_live_producers_segment_is_never_replaced() {
     assert_eq!(try_take(&mut consumer), Some(b"still mine".to_vec()));
 }
 
+// Windows cannot replace a mapping that is still open: see the Windows tests below.
+#[cfg(unix)]
 #[test]
 fn a_stale_segment_is_replaced_and_old_consumers_keep_the_old_one() {
     let name = unique_name("stale");
@@ -587,6 +594,8 @@ fn a_stale_segment_is_replaced_and_old_consumers_keep_the_old_one() {
     );
 }
 
+// Windows has no names to remove or give to another segment: see the Windows tests below.
+#[cfg(unix)]
 #[test]
 fn a_producer_leaves_a_name_that_was_given_to_another_segment() {
     let name = unique_name("renamed");
@@ -601,8 +610,9 @@ fn a_producer_leaves_a_name_that_was_given_to_another_segment() {
     assert!(exists(&name));
 }
 
-// Liveness is told by open-file-description locks, which only Linux has.
-#[cfg(target_os = "linux")]
+// Liveness is told by locks the kernel drops when a process dies: open-file-description
+// locks on Linux, named mutexes on Windows; macOS has neither.
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn a_ring_has_one_consumer_at_a_time() {
     let (_p, first) = pair("oneconsumer", 4096);
@@ -622,8 +632,9 @@ fn a_ring_has_one_consumer_at_a_time() {
     ShmConsumer::open(&name).expect("the consumer role is free again");
 }
 
-// Liveness is told by open-file-description locks, which only Linux has.
-#[cfg(target_os = "linux")]
+// Liveness is told by locks the kernel drops when a process dies: open-file-description
+// locks on Linux, named mutexes on Windows; macOS has neither.
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn each_end_knows_whether_the_other_is_alive() {
     let name = unique_name("alive");
@@ -702,6 +713,8 @@ fn a_ring_of_the_original_layout_is_written_on_by_a_producer_of_ours() {
     assert_eq!(producer.try_write(b"x"), Err(TryWriteError::Full));
 }
 
+// A Windows mapping goes with its last handle: see the Windows tests below.
+#[cfg(unix)]
 #[test]
 fn the_name_stays_unless_removal_is_asked_for() {
     let kept = unique_name("kept");
@@ -822,10 +835,14 @@ fn a_missing_segment_is_not_found() {
 
 #[test]
 fn a_segment_without_size_or_capacity_is_not_ready() {
-    let unsized_name = unique_name("unsized");
-    let _raw = Raw::create(&unsized_name, 0);
-    let err = ShmConsumer::open(&unsized_name).unwrap_err();
-    assert!(matches!(err, OpenError::NotReady { .. }), "{err:?}");
+    // Windows makes a mapping and sizes it in one call: none is ever without a size.
+    #[cfg(unix)]
+    {
+        let unsized_name = unique_name("unsized");
+        let _raw = Raw::create(&unsized_name, 0);
+        let err = ShmConsumer::open(&unsized_name).unwrap_err();
+        assert!(matches!(err, OpenError::NotReady { .. }), "{err:?}");
+    }
 
     let name = unique_name("notready");
     let raw = Raw::create(&name, 16 + 64); // capacity word still 0
@@ -862,6 +879,8 @@ fn a_consumer_waiting_for_a_segment_opens_it_when_it_appears() {
     assert_eq!(c.read(SECOND).unwrap().into_vec(), b"hi");
 }
 
+// A Windows mapping is at least one page, never smaller than the header.
+#[cfg(unix)]
 #[test]
 fn a_segment_smaller_than_the_header_is_too_small() {
     let name = unique_name("tiny");
@@ -892,22 +911,28 @@ fn a_capacity_word_that_is_not_a_power_of_two_from_8_is_refused() {
 fn a_capacity_larger_than_the_segment_is_refused() {
     let name = unique_name("bigcap");
     let raw = Raw::create(&name, 16 + 512);
-    raw.set_word(8, 1024);
+    // The smallest capacity the object cannot hold: 1024 for 528 bytes, 8192 for a page.
+    let size = object_size(16 + 512);
+    let too_large = (size - 16 + 1).next_power_of_two() as u32;
+    raw.set_word(8, too_large);
     let err = ShmConsumer::open(&name).unwrap_err();
     assert!(
         matches!(
             err,
-            OpenError::CapacityExceedsSize {
-                capacity: 1024,
-                size: 528,
-                ..
-            }
+            OpenError::CapacityExceedsSize { capacity, size: s, .. }
+                if capacity == too_large && s == size
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("hold at most 512"), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("hold at most {}", size - 16)),
+        "{err}"
+    );
 }
 
+// A process of another user: `nobody` on Unix. Under Wine every process is the same user.
+#[cfg(unix)]
 #[test]
 fn another_users_segment_cannot_be_opened() {
     let name = unique_name("perm");
@@ -1023,8 +1048,9 @@ fn a_write_grant_refuses_a_payload_of_another_length() {
     p.try_reserve(4).unwrap().copy_from_slice(b"five!");
 }
 
-// Liveness is told by open-file-description locks, which only Linux has.
-#[cfg(target_os = "linux")]
+// Liveness is told by locks the kernel drops when a process dies: open-file-description
+// locks on Linux, named mutexes on Windows; macOS has neither.
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn wait_until_empty_reports_a_timeout_and_a_gone_consumer() {
     let (mut p, c) = pair("drain", 4096);
@@ -1040,7 +1066,8 @@ fn wait_until_empty_reports_a_timeout_and_a_gone_consumer() {
     );
 }
 
-// Liveness is told by open-file-description locks, which only Linux has.
+// Liveness is told by open-file-description locks, which only Linux has; Windows has no names
+// to remove (see the Windows tests below).
 #[cfg(target_os = "linux")]
 #[test]
 fn remove_refuses_a_live_producers_segment_unless_forced() {
@@ -1073,6 +1100,8 @@ fn remove_refuses_a_live_producers_segment_unless_forced() {
     ));
 }
 
+// Windows has no names to remove: see the Windows tests below.
+#[cfg(unix)]
 #[test]
 fn remove_takes_the_segment_of_a_producer_that_is_gone() {
     let name = unique_name("removegone");
@@ -1098,4 +1127,158 @@ fn remove_takes_the_segment_of_a_producer_that_is_gone() {
     let _raw = Raw::create_ring(&original, 64, 0);
     shm_ring::remove(&original).unwrap();
     assert!(!exists(&original));
+}
+
+/// Windows: a mapping lives while any process holds it and has no name to remove, so
+/// creating over a held name and removing are refused with reasons, and a name is free again
+/// once its last handle is closed.
+#[cfg(windows)]
+mod windows_names {
+    use super::*;
+
+    #[test]
+    fn a_held_segment_is_not_replaced_but_its_producer_role_is_taken_over() {
+        let name = unique_name("held");
+        let mut old = ShmProducer::create(&name, 4096).unwrap();
+        old.try_write(b"old").unwrap();
+        let mut consumer = ShmConsumer::open(&name).unwrap();
+        drop(old); // the producer is gone; the consumer keeps the mapping open
+        let err = ShmProducer::create(&name, 4096).unwrap_err();
+        assert!(
+            matches!(&err, OpenError::Unsupported { name: n, .. } if *n == name),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("ShmProducer::open"), "{err}");
+        let err = ProducerOptions::new()
+            .exclusive(true)
+            .create(&name, 4096)
+            .unwrap_err();
+        assert!(matches!(err, OpenError::AlreadyExists { .. }), "{err:?}");
+        // Nothing was disturbed, and the producer role can be taken over.
+        assert_eq!(try_take(&mut consumer), Some(b"old".to_vec()));
+        let mut new = ShmProducer::open(&name).unwrap();
+        new.try_write(b"new").unwrap();
+        assert_eq!(try_take(&mut consumer), Some(b"new".to_vec()));
+    }
+
+    #[test]
+    fn a_name_is_free_once_its_last_handle_is_closed() {
+        let name = unique_name("lasthandle");
+        let producer = ProducerOptions::new()
+            .unlink_on_drop(true)
+            .create(&name, 4096)
+            .unwrap();
+        let consumer = ShmConsumer::open(&name).unwrap();
+        assert!(!producer.unlink().unwrap(), "there is no name to remove");
+        drop(producer);
+        assert!(exists(&name), "the consumer still holds it");
+        drop(consumer);
+        assert!(!exists(&name));
+        let mut again = ShmProducer::create(&name, 64).unwrap();
+        again.try_write(b"fresh").unwrap();
+        assert_eq!(again.capacity(), 64);
+    }
+
+    #[test]
+    fn remove_says_why_it_cannot() {
+        let name = unique_name("winremove");
+        let producer = ShmProducer::create(&name, 4096).unwrap();
+        let err = shm_ring::remove(&format!("/{name}")).unwrap_err();
+        assert!(
+            matches!(&err, OpenError::InUse { name: n, by: Role::Producer } if *n == name),
+            "{err:?}"
+        );
+        // Forced or not, a mapping whose producer is gone, or that a live producer holds,
+        // has no name to remove.
+        let err = shm_ring::remove_forced(&name).unwrap_err();
+        assert!(
+            matches!(&err, OpenError::Unsupported { operation, .. } if operation.contains("remov")),
+            "{err:?}"
+        );
+        assert!(exists(&name), "refused means nothing removed");
+        drop(producer);
+        assert!(matches!(
+            shm_ring::remove(&name),
+            Err(OpenError::NotFound { .. })
+        ));
+        let original = unique_name("winremoveorig");
+        let _raw = Raw::create_ring(&original, 64, 0);
+        let err = shm_ring::remove(&original).unwrap_err();
+        assert!(matches!(err, OpenError::Unsupported { .. }), "{err:?}");
+    }
+
+    /// The child process of `a_killed_producer_ends_a_blocked_read`: a producer that writes one
+    /// message, prints `ready` and waits to be killed (or for its stdin to close).
+    #[test]
+    #[ignore = "the child process of a_killed_producer_ends_a_blocked_read"]
+    fn producer_to_kill() {
+        use std::io::{BufRead, Write};
+        let name = std::env::var("SHM_RING_PRODUCER_TO_KILL").expect("started by its parent");
+        let mut producer = ShmProducer::create(&name, 4096).unwrap();
+        producer.try_write(b"before").unwrap();
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        let _ = std::io::stdin().lock().read_line(&mut String::new());
+    }
+
+    /// A producer process killed (TerminateProcess, as `taskkill /F` does) while its consumer
+    /// waits in a read: the kernel abandons the producer's mutex, and the read ends with
+    /// `PeerGone` instead of waiting out its ten minutes.
+    #[test]
+    fn a_killed_producer_ends_a_blocked_read() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let name = unique_name("killed");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "windows_names::producer_to_kill", "--ignored"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("SHM_RING_PRODUCER_TO_KILL", &name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // libtest may print the test's name on the same line first.
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|line| line.unwrap().ends_with("ready")),
+            "the child ended without saying ready"
+        );
+        let mut consumer = ShmConsumer::open(&name).unwrap();
+        assert_eq!(consumer.read(SECOND).unwrap().into_vec(), b"before");
+        assert_eq!(consumer.peer_state(), PeerState::Alive);
+        // While the producer lives, waiting ends by timing out.
+        assert!(
+            matches!(
+                consumer.read(Duration::from_millis(50)),
+                Err(ReadTimeoutError::Timeout)
+            ),
+            "a live producer's silence is a timeout"
+        );
+        let (started, reading) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            started.send(()).unwrap();
+            let read = consumer
+                .read(Duration::from_secs(600))
+                .map(|m| m.into_vec());
+            (read, consumer.peer_state())
+        });
+        reading.recv().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (read, state) = reader.join().unwrap();
+        assert!(matches!(read, Err(ReadTimeoutError::PeerGone)), "{read:?}");
+        assert_eq!(state, PeerState::Gone);
+    }
+
+    #[test]
+    fn a_namespace_prefix_is_part_of_the_name() {
+        let name = format!("Local\\{}", unique_name("local"));
+        let mut producer = ShmProducer::create(&name, 4096).unwrap();
+        assert_eq!(producer.name(), name);
+        let mut consumer = ShmConsumer::open(&name).unwrap();
+        producer.try_write(b"local").unwrap();
+        assert_eq!(try_take(&mut consumer), Some(b"local".to_vec()));
+        let err = ShmConsumer::open("Session\\x").unwrap_err();
+        assert!(matches!(err, OpenError::InvalidName { .. }), "{err:?}");
+    }
 }

@@ -4,7 +4,7 @@
 //! The LZ4 cases with a Python end need Python's `lz4` package. .ci/run installs it and sets
 //! SHM_RING_REQUIRE_LZ4=1, which makes its absence a failure; elsewhere those cases are
 //! reported as skipped, saying what to install.
-#![cfg(feature = "json")]
+#![cfg(all(unix, feature = "json"))]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -119,7 +119,15 @@ impl Writer {
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
-                panic!("the blob writer did not exit within {HANG_GUARD:?}");
+                let _ = self.child.wait();
+                let mut stderr = Vec::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    let _ = pipe.read_to_end(&mut stderr);
+                }
+                panic!(
+                    "the blob writer did not exit within {HANG_GUARD:?}; killed it. stderr: {}",
+                    String::from_utf8_lossy(&stderr)
+                );
             }
             std::thread::sleep(Duration::from_millis(2));
         };
@@ -474,4 +482,23 @@ fn shared_buffer_descriptors_and_acknowledgements_cross_languages() {
     reader.acknowledge();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", output_text(&output));
+}
+
+#[test]
+fn a_writer_stopped_by_a_signal_removes_its_segment() {
+    use rustix::process::{kill_process, Pid, Signal};
+    let file = file_with("signal", b"nobody will read this either");
+    for lang in LANGS {
+        for signal in [Signal::TERM, Signal::INT, Signal::HUP] {
+            let writer = Writer::start(lang, &["write", file.to_str().unwrap()]);
+            let segment = writer.segment();
+            let _removes = support::segment::Removes(segment.clone());
+            assert!(exists(&segment));
+            kill_process(Pid::from_child(&writer.child), signal).expect("signal the writer");
+            let output = writer.finish();
+            let what = format!("{lang:?} writer stopped by {signal:?}");
+            assert_one_line_failure(&what, &output, &["interrupted"]);
+            assert!(!exists(&segment), "{what}: left {segment}");
+        }
+    }
 }

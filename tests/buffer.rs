@@ -4,6 +4,9 @@
 //!
 //! Needs `python3` (3.8 or newer) on PATH; its absence is a failure, not a skip.
 
+// Shared buffers exist on POSIX systems only so far (see README, Limits).
+#![cfg(unix)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 use shm_ring::{
     BufferPool, CleanupOptions, OrphanReason, PeerState, SegmentKind, SharedBuffer, ShmConsumer,
-    ShmProducer,
+    ShmProducer, POOL_HOLDERS,
 };
 use support::raw::Raw;
 use support::segment::{exists, unique_name, Removes};
@@ -302,10 +302,15 @@ fn inspect_reports_shared_buffers_and_pools() {
         (found.free, found.filling, found.published, found.reading),
         (1, 1, 1, 0)
     );
+    // Two handles have it open: this process's and the child's.
     assert_eq!(found.holders_alive, Some(true));
+    assert_eq!((found.holders, found.live_holders), (POOL_HOLDERS, Some(2)));
     holder.kill();
     let found = shm_ring::inspect(&pool_name).unwrap().pool.unwrap();
-    assert_eq!((found.filling, found.holders_alive), (1, Some(false)));
+    assert_eq!(
+        (found.filling, found.holders_alive, found.live_holders),
+        (1, Some(true), Some(1))
+    );
 
     // Listed with the same findings.
     let listed = shm_ring::list().unwrap();
@@ -315,6 +320,7 @@ fn inspect_reports_shared_buffers_and_pools() {
         .map(|(_, info)| info.as_ref().unwrap().kind)
         .collect();
     assert_eq!(kinds, [SegmentKind::SharedBuffer, SegmentKind::BufferPool]);
+    drop(pool);
 }
 
 /// Damaged headers of either kind are reported by their verdict, never believed.
@@ -360,6 +366,16 @@ fn inspect_reports_damaged_buffer_and_pool_headers() {
     );
 
     raw.set_bytes(0, b"SRPL");
+    raw.set_word(4, 1); // layout version 1: per-slot locks, refused
+    assert_eq!(
+        shm_ring::inspect(&name).unwrap().verdict,
+        Verdict::UnsupportedVersion {
+            found: 1,
+            supported: 2
+        }
+    );
+    raw.set_word(4, 2);
+    raw.set_word(32, 8); // holder entries
     raw.set_word(8, u32::MAX); // slot count
     raw.set_bytes(16, &64u64.to_le_bytes());
     let info = shm_ring::inspect(&name).unwrap();
@@ -375,8 +391,16 @@ fn inspect_reports_damaged_buffer_and_pool_headers() {
     assert_eq!(
         shm_ring::inspect(&name).unwrap().verdict,
         Verdict::LayoutExceedsSize {
-            needed: 64 + 16 * 1000 + 64 * 1000,
+            needed: 64 + 16 * 1000 + 8 * 8 + 64 * 1000,
             size: 128
+        }
+    );
+    raw.set_word(32, 257);
+    assert_eq!(
+        shm_ring::inspect(&name).unwrap().verdict,
+        Verdict::InvalidPoolHolders {
+            found: 257,
+            max: 256
         }
     );
     let small = unique_name("insp-small");

@@ -8,6 +8,7 @@
 //! Other processes are this test binary started again in a child role (an ignored test named
 //! by `--exact`); the parent synchronises on the lines they print and on `waitpid`, never on
 //! sleeps.
+#![cfg(unix)]
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 use std::io::{BufRead, BufReader, Write};

@@ -6,6 +6,9 @@
 //! named by `--exact`), which prints a line when it has done its part; the parent synchronises
 //! on those lines, on its own blocked thread sleeping in the kernel, and on `waitpid`, never on
 //! sleeps.
+
+// Buffer pools exist on POSIX systems only so far (see README, Limits).
+#![cfg(unix)]
 // The cases that reclaim dead holders or sleep in the kernel are Linux-only (liveness locks,
 // futexes); elsewhere what only they use is unused.
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
@@ -16,7 +19,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use proptest::prelude::*;
 use shm_ring::{
     BufferPool, PoolOpenError, PoolRef, PoolRefError, ResolveError, TryAcquireError,
-    MAX_POOL_BYTES, MAX_POOL_SLOTS,
+    MAX_POOL_BYTES, MAX_POOL_SLOTS, POOL_HOLDERS,
 };
 use support::process::HANG_GUARD;
 use support::raw::Raw;
@@ -194,6 +197,146 @@ fn child_dies_mid_fill() {
         loan.generation()
     ));
     park_forever();
+}
+
+/// The paths the round-trip child looks up (a `stat` that fails) to mark, in a system-call
+/// trace, where its measured round trips begin and end.
+const ROUND_TRIPS_BEGIN: &str = "/shm-ring-round-trips-begin";
+const ROUND_TRIPS_END: &str = "/shm-ring-round-trips-end";
+/// How many round trips the child makes between the marks.
+const ROUND_TRIPS: usize = 1000;
+
+#[test]
+#[ignore = "a child process of the pool tests; run by them"]
+fn child_round_trips() {
+    let writer = BufferPool::create_unique(4, 4096).unwrap();
+    let reader = BufferPool::open(writer.name()).unwrap();
+    let round_trip = |i: usize| {
+        let mut loan = writer.try_acquire().unwrap();
+        loan[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let reference = loan.publish(8).unwrap();
+        let view = reader.resolve(&reference).unwrap();
+        assert_eq!(view[..8], (i as u64).to_le_bytes());
+    };
+    // Warm up: the allocator's first requests for the references' names may map memory.
+    for i in 0..ROUND_TRIPS {
+        round_trip(i);
+    }
+    let _ = std::fs::metadata(ROUND_TRIPS_BEGIN);
+    for i in 0..ROUND_TRIPS {
+        round_trip(i);
+    }
+    let _ = std::fs::metadata(ROUND_TRIPS_END);
+    assert_eq!(writer.available(), 4);
+}
+
+/// Acquire, publish, resolve and release between two handles make no system call: the
+/// child's thread, traced by `strace`, makes none between the two marks around 1000 round
+/// trips (layout version 1 made four `fcntl` calls per round trip).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_round_trip_makes_no_system_call() {
+    let trace = std::env::temp_dir().join(format!("shm-ring-pool-trace-{}", std::process::id()));
+    let status = Command::new("strace")
+        .arg("-f")
+        .arg("-o")
+        .arg(&trace)
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "child_round_trips",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("strace is needed by this test (apt-get install strace)");
+    let text = std::fs::read_to_string(&trace).expect("the trace");
+    let _ = std::fs::remove_file(&trace);
+    assert!(status.success(), "the traced child failed: {status}");
+    let lines: Vec<&str> = text.lines().collect();
+    let mark = |path: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(path))
+            .unwrap_or_else(|| panic!("no mark {path:?} in the trace"))
+    };
+    let (begin, end) = (mark(ROUND_TRIPS_BEGIN), mark(ROUND_TRIPS_END));
+    // `strace -f` starts each line with the thread's id.
+    let thread = lines[begin].split_whitespace().next().unwrap();
+    assert_eq!(lines[end].split_whitespace().next(), Some(thread));
+    let calls: Vec<&str> = lines[begin + 1..end]
+        .iter()
+        .copied()
+        .filter(|l| l.split_whitespace().next() == Some(thread))
+        .collect();
+    assert!(
+        calls.is_empty(),
+        "{} system calls in {ROUND_TRIPS} round trips, the first: {:?}",
+        calls.len(),
+        &calls[..calls.len().min(8)]
+    );
+}
+
+/// A handle that opens the pool after a holder died takes the dead holder's entry, and frees
+/// the slots the dead one left before it takes any itself: they are never taken for its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_entry_reused_after_its_holder_died_does_not_adopt_its_slots() {
+    let name = unique_name("pool-reuse");
+    let pool = BufferPool::create(&name, 2, 1024).unwrap();
+    let mut child = ChildRole::start("child_dies_mid_fill", &name, None);
+    let line = child.line("filling");
+    let fields: Vec<u64> = line.split(' ').map(|f| f.parse().unwrap()).collect();
+    let (slot, generation, half) = (fields[0] as u32, fields[1], fields[2]);
+    child.kill();
+    assert_eq!(pool.available(), 1);
+    // The only free entry is the dead child's.
+    let reused = BufferPool::open(&name).unwrap();
+    assert_eq!(
+        pool.available(),
+        2,
+        "the new holder of the entry adopted the dead holder's slot"
+    );
+    let info = shm_ring::inspect(&name).unwrap().pool.unwrap();
+    assert_eq!((info.holders, info.live_holders), (POOL_HOLDERS, Some(2)));
+    // The half-filled generation stays unreadable for good.
+    let forged = PoolRef::new(&name, slot, generation, half).unwrap();
+    assert!(matches!(
+        reused.resolve(&forged),
+        Err(ResolveError::Stale { .. })
+    ));
+    // The new holder's own slots are live ones: never reclaimed.
+    let first = reused.try_acquire().unwrap();
+    let second = reused.try_acquire().unwrap();
+    assert!(matches!(
+        pool.try_acquire(),
+        Err(TryAcquireError::Exhausted { .. })
+    ));
+    drop((first, second));
+}
+
+/// At most `POOL_HOLDERS` handles have a pool open at once: one more is a typed error naming
+/// the count, and closing one (or the death of its process) makes room.
+#[cfg(target_os = "linux")]
+#[test]
+fn opening_more_handles_than_the_holder_table_has_is_a_typed_error() {
+    let name = unique_name("pool-full");
+    let owner = BufferPool::create(&name, 1, 64).unwrap();
+    let mut handles: Vec<BufferPool> = (1..POOL_HOLDERS)
+        .map(|_| BufferPool::open(&name).unwrap())
+        .collect();
+    match BufferPool::open(&name) {
+        Err(e @ PoolOpenError::HoldersFull { holders, .. }) => {
+            assert_eq!(holders, POOL_HOLDERS);
+            assert!(e.to_string().contains(&POOL_HOLDERS.to_string()), "{e}");
+        }
+        other => panic!("expected HoldersFull, got {other:?}"),
+    }
+    handles.pop();
+    let last = BufferPool::open(&name).expect("the entry a closed handle let go");
+    drop((last, handles, owner));
 }
 
 // --- generations ------------------------------------------------------------------------------
@@ -388,7 +531,8 @@ fn a_live_holder_in_another_handle_is_never_reclaimed() {
 
 // --- hostile headers --------------------------------------------------------------------------
 
-/// A segment of `size` bytes whose header says what the arguments say.
+/// A segment of `size` bytes whose header says what the arguments say, with a holder table of
+/// 8 entries.
 fn hostile(
     name: &str,
     size: u64,
@@ -403,6 +547,7 @@ fn hostile(
         raw.set_bytes(4, &version.to_le_bytes());
         raw.set_bytes(8, &slots.to_le_bytes());
         raw.set_bytes(16, &slot_size.to_le_bytes());
+        raw.set_bytes(32, &8u32.to_le_bytes());
     }
     raw
 }
@@ -410,22 +555,22 @@ fn hostile(
 #[test]
 fn hostile_headers_are_typed_errors() {
     let n = unique_name("pool-hostile");
-    let _raw = hostile(&n, 0, b"SRPL", 1, 1, 64);
+    let _raw = hostile(&n, 0, b"SRPL", 2, 1, 64);
     assert!(matches!(
         BufferPool::open(&n),
         Err(PoolOpenError::NotReady { .. })
     ));
-    let _raw = hostile(&n, 40, b"SRPL", 1, 1, 64);
+    let _raw = hostile(&n, 40, b"SRPL", 2, 1, 64);
     assert!(matches!(
         BufferPool::open(&n),
         Err(PoolOpenError::TooSmall { size: 40, .. })
     ));
-    let _raw = hostile(&n, 4096, &[0; 4], 1, 1, 64);
+    let _raw = hostile(&n, 4096, &[0; 4], 2, 1, 64);
     assert!(matches!(
         BufferPool::open(&n),
         Err(PoolOpenError::NotReady { .. })
     ));
-    let _raw = hostile(&n, 4096, b"SRBF", 1, 1, 64);
+    let _raw = hostile(&n, 4096, b"SRBF", 2, 1, 64);
     match BufferPool::open(&n) {
         Err(e @ PoolOpenError::WrongMagic { found, .. }) => {
             assert_eq!(found, u32::from_le_bytes(*b"SRBF"));
@@ -433,15 +578,16 @@ fn hostile_headers_are_typed_errors() {
         }
         other => panic!("expected WrongMagic, got {other:?}"),
     }
-    let _raw = hostile(&n, 4096, b"SRPL", 2, 1, 64);
-    assert!(matches!(
-        BufferPool::open(&n),
-        Err(PoolOpenError::UnsupportedVersion {
-            found: 2,
-            supported: 1,
-            ..
-        })
-    ));
+    // Layout version 1 (per-slot liveness locks) and anything later are refused.
+    for version in [1, 3] {
+        let _raw = hostile(&n, 4096, b"SRPL", version, 1, 64);
+        match BufferPool::open(&n) {
+            Err(PoolOpenError::UnsupportedVersion {
+                found, supported, ..
+            }) => assert_eq!((found, supported), (version, 2)),
+            other => panic!("version {version}: expected UnsupportedVersion, got {other:?}"),
+        }
+    }
     for (slots, slot_size) in [
         (0, 64),
         (1, 0),
@@ -450,7 +596,7 @@ fn hostile_headers_are_typed_errors() {
         (1, MAX_POOL_BYTES + 1),
         (2, MAX_POOL_BYTES),
     ] {
-        let _raw = hostile(&n, 4096, b"SRPL", 1, slots, slot_size);
+        let _raw = hostile(&n, 4096, b"SRPL", 2, slots, slot_size);
         match BufferPool::open(&n) {
             Err(PoolOpenError::InvalidGeometry {
                 slot_count,
@@ -460,8 +606,20 @@ fn hostile_headers_are_typed_errors() {
             other => panic!("{slots} x {slot_size}: expected InvalidGeometry, got {other:?}"),
         }
     }
+    // A holder table of no entries, or of more than a slot word can name.
+    for holders in [0u32, 257, u32::MAX] {
+        let raw = hostile(&n, 4096, b"SRPL", 2, 1, 64);
+        raw.set_bytes(32, &holders.to_le_bytes());
+        match BufferPool::open(&n) {
+            Err(e @ PoolOpenError::InvalidHolderCount { found, max, .. }) => {
+                assert_eq!((found, max), (holders, 256));
+                assert!(e.to_string().contains(&holders.to_string()), "{e}");
+            }
+            other => panic!("{holders} holders: expected InvalidHolderCount, got {other:?}"),
+        }
+    }
     // Valid limits, but more than the object holds: nothing past the header is mapped.
-    let _raw = hostile(&n, 4096, b"SRPL", 1, 4, 1 << 40);
+    let _raw = hostile(&n, 4096, b"SRPL", 2, 4, 1 << 40);
     match BufferPool::open(&n) {
         Err(PoolOpenError::GeometryExceedsSize { needed, size, .. }) => {
             assert_eq!(size, 4096);
@@ -469,17 +627,18 @@ fn hostile_headers_are_typed_errors() {
         }
         other => panic!("expected GeometryExceedsSize, got {other:?}"),
     }
-    // One byte short of its last slot.
-    let _raw = hostile(&n, 128 + 2 * 64 - 1, b"SRPL", 1, 2, 64);
+    // One byte short of its last slot: header 64, slot table 32, holder table 64, rounded up
+    // to 192, then two slots of 64.
+    let _raw = hostile(&n, 192 + 2 * 64 - 1, b"SRPL", 2, 2, 64);
     assert!(matches!(
         BufferPool::open(&n),
         Err(PoolOpenError::GeometryExceedsSize {
-            needed: 256,
-            size: 255,
+            needed: 320,
+            size: 319,
             ..
         })
     ));
-    let _raw = hostile(&n, 256, b"SRPL", 1, 2, 64);
+    let _raw = hostile(&n, 320, b"SRPL", 2, 2, 64);
     let pool = BufferPool::open(&n).expect("an exactly sized pool");
     assert_eq!(
         (pool.capacity(), pool.slot_size(), pool.available()),

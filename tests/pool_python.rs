@@ -7,12 +7,13 @@
 //! prints, on `waitpid`, on the pool's `waiters` word and the kernel's report of a thread
 //! asleep in `futex`, never on sleeps. Needs `python3` (3.8 or newer) on PATH; its absence is a
 //! failure, not a skip.
+#![cfg(unix)]
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 
-use shm_ring::{BufferPool, PoolRef, PublishError, ResolveError};
+use shm_ring::{BufferPool, PoolRef, PublishError, ResolveError, POOL_HOLDERS};
 use support::process::{wait_until, HANG_GUARD};
 use support::segment::unique_name;
 use support::tools::{python3, root};
@@ -429,9 +430,13 @@ fn a_killed_python_writer_never_makes_its_slot_readable() {
             Err(ResolveError::NotPublished { generation: g, .. }) => assert_eq!(g, generation),
             other => panic!("len {len}: expected NotPublished, got {other:?}"),
         }
-        let stderr = run_failing(&["resolve", &name, &encode(&forged, Form::Json)]);
-        assert!(stderr.starts_with("NotPublishedError"), "{stderr}");
     }
+    // A Python process that opens the pool now takes the dead writer's holder entry, and
+    // frees the slot it left before anything else: the half-filled generation is stale.
+    let forged = PoolRef::new(&name, slot, generation, half).unwrap();
+    let stderr = run_failing(&["resolve", &name, &encode(&forged, Form::Json)]);
+    assert!(stderr.starts_with("StaleError"), "{stderr}");
+    assert_eq!(pool.available(), 1);
     let loan = pool
         .try_acquire()
         .expect("the dead writer's slot, reclaimed");
@@ -442,6 +447,40 @@ fn a_killed_python_writer_never_makes_its_slot_readable() {
         pool.resolve(&forged),
         Err(ResolveError::Stale { .. })
     ));
+}
+
+/// Rust and Python handles claim entries of one holder table: a Rust handle that opens the
+/// pool after a Python writer died takes the dead writer's entry and frees its slot first, and
+/// a Python handle is refused, naming the count, when Rust handles hold every entry.
+#[cfg(target_os = "linux")]
+#[test]
+fn rust_and_python_handles_share_one_holder_table() {
+    let name = unique_name("pypool-holders");
+    let pool = BufferPool::create(&name, 1, 1024).unwrap();
+    let mut peer = Peer::start(&["fill-and-die", &name]);
+    let line = peer.line();
+    assert!(line.starts_with("filling "), "{line}");
+    let info = shm_ring::inspect(&name).unwrap().pool.unwrap();
+    assert_eq!(info.live_holders, Some(2));
+    peer.kill();
+    assert_eq!(pool.available(), 0);
+    let reused = BufferPool::open(&name).unwrap();
+    assert_eq!(
+        pool.available(),
+        1,
+        "the new holder of the entry adopted the dead Python writer's slot"
+    );
+    let mut handles = vec![reused];
+    while handles.len() + 1 < POOL_HOLDERS as usize {
+        handles.push(BufferPool::open(&name).unwrap());
+    }
+    let stderr = run_failing(&["acquire", &name]);
+    assert!(
+        stderr.starts_with("PoolHoldersFullError") && stderr.contains(&POOL_HOLDERS.to_string()),
+        "{stderr}"
+    );
+    handles.pop();
+    assert_eq!(run(&["acquire", &name]), "acquired 0 2");
 }
 
 // --- the JSON form ----------------------------------------------------------------------------

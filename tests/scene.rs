@@ -1,7 +1,7 @@
 //! Scene buffers and descriptors: round trips, the JSON both languages write and accept, and
 //! hostile descriptors and segments (each a typed error, no panic, no allocation beyond the
 //! limit). The `blob` programs are tested in tests/blob.rs.
-#![cfg(feature = "json")]
+#![cfg(all(unix, feature = "json"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -3,6 +3,9 @@
 //! depending on the crate and running the Python module. Everything these tests build goes
 //! under `CARGO_TARGET_TMPDIR`; none of them writes into the source tree.
 
+// The newcomer's tools (cargo, g++, python3, symlinks) are the host's; under Wine there are none.
+#![cfg(not(windows))]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -37,7 +40,9 @@ fn run(command: &mut Command, what: &str) -> Output {
 // ------------------------------------------------------------------ a dependent crate
 
 /// tests/derive_crate derives `Pod` and `Zeroable` through `shm_ring::bytemuck` and has no
-/// other dependency, so it fails to build if the re-export or its `derive` feature goes.
+/// other dependency, so it fails to build if the re-export or its `derive` feature goes. With
+/// the default features only, it also checks that LZ4 is refused with a typed error naming
+/// the `lz4` feature (the tests of this package always have LZ4).
 /// It is built from a copy whose path dependency points here, with this repository's lock
 /// file, so that the source tree gets neither a `Cargo.lock` nor a `target/`.
 #[test]
@@ -86,7 +91,8 @@ fn a_crate_depending_only_on_shm_ring_derives_pod_through_the_reexport() {
     let text = output_text(&out);
     assert!(
         out.status.success()
-            && text.contains("derived Pod and Zeroable through shm_ring::bytemuck"),
+            && text.contains("derived Pod and Zeroable through shm_ring::bytemuck")
+            && text.contains("without the lz4 feature, LZ4 is refused"),
         "tests/derive_crate failed ({}):\n{text}",
         out.status
     );
@@ -133,6 +139,14 @@ fn quickstart_help_shows_both_modes() {
     assert_help(
         &example("quickstart"),
         "usage: quickstart [consumer NAME]\n",
+    );
+}
+
+#[test]
+fn blob_help_prints_the_usage() {
+    assert_help(
+        &example("blob"),
+        "usage: blob write [--kind K] [--source S] [--lz4] [--keep] FILE | blob read [--sha256] DESCRIPTOR\n",
     );
 }
 

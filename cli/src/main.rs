@@ -789,6 +789,15 @@ fn rm(names: &[String], force: bool) -> Outcome {
     }
 }
 
+#[cfg(not(unix))]
+fn gc(_dry_run: bool, _json: bool, _prefix: &str) -> Outcome {
+    // A named mapping has no name to remove on Windows: it goes with its last handle.
+    Err(Failure(
+        "gc: not supported on this system (segments disappear with their last handle)".into(),
+    ))
+}
+
+#[cfg(unix)]
 fn gc(dry_run: bool, json: bool, prefix: &str) -> Outcome {
     let options = shm_ring::CleanupOptions::new()
         .dry_run(dry_run)

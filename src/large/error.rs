@@ -165,7 +165,8 @@ pub enum TrySendError {
         /// The slot index.
         slot: u32,
     },
-    /// An OS call for the pool's slot locks failed.
+    /// An OS call of the pool failed (layout version 2 makes none when it takes or returns a
+    /// slot; kept so that callers matching it still compile).
     #[error("{operation} failed for buffer pool {pool:?}: {source}")]
     Io {
         /// The pool's name.
@@ -241,7 +242,8 @@ pub enum SendTimeoutError {
         /// The slot index.
         slot: u32,
     },
-    /// An OS call for the pool's slot locks failed.
+    /// An OS call of the pool failed (layout version 2 makes none when it takes or returns a
+    /// slot; kept so that callers matching it still compile).
     #[error("{operation} failed for buffer pool {pool:?}: {source}")]
     Io {
         /// The pool's name.

@@ -115,6 +115,27 @@ pub enum PoolOpenError {
         /// The slot-size word as read.
         slot_size: u64,
     },
+    /// The header's holder count is outside `1 ..= 256`.
+    #[error("shared-memory segment {name:?} claims {found} holder entries, outside 1..={max}")]
+    InvalidHolderCount {
+        /// The segment name, without a leading `/`.
+        name: String,
+        /// The holder-count word as read.
+        found: u32,
+        /// The most holder entries a pool may have.
+        max: u32,
+    },
+    /// Every holder entry of the pool is claimed by a live handle: `holders` handles, in all
+    /// processes together, have it open. Close one (a dead process's entry is free again as
+    /// soon as the process is gone).
+    #[error("buffer pool {name:?} is open in {holders} handles, as many as its holder table has entries; close one first")]
+    HoldersFull {
+        /// The segment name, without a leading `/`.
+        name: String,
+        /// The number of holder entries ([`POOL_HOLDERS`](crate::POOL_HOLDERS) for pools this
+        /// crate creates).
+        holders: u32,
+    },
     /// The header's slot count and slot size need more bytes than the segment has.
     #[error("shared-memory segment {name:?} claims {slot_count} slots of {slot_size} bytes, which need {needed} bytes, but it has {size}")]
     GeometryExceedsSize {
@@ -161,7 +182,8 @@ pub enum TryAcquireError {
         /// The pool's slot count.
         slots: u32,
     },
-    /// Asking the OS for the slot's liveness lock failed.
+    /// An OS call failed. Layout version 2 makes none on this path (the liveness lock is
+    /// taken when the handle is opened); kept so that callers matching it still compile.
     #[error("{operation} failed for buffer pool {name:?}: {source}")]
     Io {
         /// The segment name.
@@ -197,7 +219,8 @@ pub enum AcquireTimeoutError {
         /// The timeout.
         waited: Duration,
     },
-    /// Asking the OS for the slot's liveness lock failed.
+    /// An OS call failed. Layout version 2 makes none on this path (the liveness lock is
+    /// taken when the handle is opened); kept so that callers matching it still compile.
     #[error("{operation} failed for buffer pool {name:?}: {source}")]
     Io {
         /// The segment name.
@@ -342,7 +365,8 @@ pub enum ResolveError {
         /// The slot's length word.
         stored: u64,
     },
-    /// Asking the OS for the slot's liveness lock failed.
+    /// An OS call failed. Layout version 2 makes none on this path (the liveness lock is
+    /// taken when the handle is opened); kept so that callers matching it still compile.
     #[error("{operation} failed for buffer pool {name:?}: {source}")]
     Io {
         /// The segment name.

@@ -58,7 +58,7 @@ impl<'a> PoolLoan<'a> {
     }
 
     /// The slot's generation for this loan: one more than the last time the slot was
-    /// acquired (modulo 2^56), and the generation of the reference it publishes.
+    /// acquired (modulo 2^48), and the generation of the reference it publishes.
     ///
     /// ```
     /// let pool = shm_ring::BufferPool::create_unique(1, 16)?;
@@ -99,15 +99,14 @@ impl<'a> PoolLoan<'a> {
         pool.length(slot).store(len, Relaxed);
         // Release: the slot's bytes and its length word are written before a reader that
         // sees `Published` (with acquire) reads them.
-        let filling = slot_word(FILLING, generation);
+        // A published slot has no holder until a reader resolves it.
+        let filling = slot_word(FILLING, generation, pool.holder);
         let result = pool.word(slot).compare_exchange(
             filling,
-            slot_word(PUBLISHED, generation),
+            slot_word(PUBLISHED, generation, 0),
             Release,
             Relaxed,
         );
-        // A published slot has no holder until a reader resolves it.
-        pool.let_go(slot);
         match result {
             Ok(_) => Ok(PoolRef::new_unchecked(
                 pool.name().to_owned(),

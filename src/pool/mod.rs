@@ -16,13 +16,13 @@ mod loan;
 mod reference;
 mod view;
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 
 use self::layout::{
-    entry_offset, next_generation, slot_lock_byte, slot_word, split_word, state_name, FILLING,
-    FREE, PUBLISHED, READING, RELEASES_OFFSET, WAITERS_OFFSET,
+    entry_offset, holder_lock_byte, holder_of, next_generation, slot_word, split_word, state_name,
+    FILLING, FREE, MAX_HOLDERS, PUBLISHED, READING, RELEASES_OFFSET, WAITERS_OFFSET,
 };
 pub use self::loan::PoolLoan;
 pub use self::reference::PoolRef;
@@ -52,6 +52,13 @@ const ACQUIRE_SLICE: Duration = Duration::from_millis(20);
 /// its liveness lock, and removes its name when dropped (in the creating process only).
 /// Every handle, the owner's or an opened one, may acquire, publish, resolve and release.
 ///
+/// Each handle claims one entry of the pool's holder table when it is created or opened (one
+/// liveness lock, held until it is dropped), and every slot it takes names that entry: so
+/// acquiring, publishing, resolving and releasing are compare-exchanges in shared memory and
+/// make no system call, and a slot whose handle died is still told apart and reclaimed. At
+/// most [`POOL_HOLDERS`](crate::POOL_HOLDERS) handles, in all processes together, have a pool
+/// open at once. The threads of one process may share a handle (`BufferPool` is `Sync`).
+///
 /// ```
 /// use shm_ring::{BufferPool, PoolRef};
 /// let name = &format!("doc-pool-{}", std::process::id());
@@ -72,12 +79,11 @@ pub struct BufferPool {
     segment: PoolSegment,
     /// Whether this handle created the segment (and so removes its name on drop).
     owner: bool,
-    /// The slots this handle holds or is taking (their liveness locks are this handle's).
-    /// Taking a slot claims it here first, so two threads of this handle never both take it:
-    /// they share the handle's locks, and the one that lost the slot would otherwise let go
-    /// of the lock the other holds. Reclaiming skips these slots, since this handle's own
-    /// locks do not show as taken to itself.
-    held: Box<[AtomicBool]>,
+    /// The holder entry this handle claimed: every slot it takes names it. Its liveness lock
+    /// is held for the handle's life, by the handle's own open file description, which its
+    /// threads share: reclaiming skips the slots that name it, since this handle's own lock
+    /// does not show as taken to itself.
+    holder: u32,
 }
 
 impl BufferPool {
@@ -137,7 +143,7 @@ impl BufferPool {
         exclusive: bool,
     ) -> Result<Self, PoolOpenError> {
         let segment = segment::create(name, slot_count, slot_size, 0o600, exclusive)?;
-        Ok(Self::with(segment, true))
+        Self::with(segment, true)
     }
 
     /// Opens the existing buffer pool `name`.
@@ -147,7 +153,8 @@ impl BufferPool {
     /// [`PoolOpenError::UnsupportedVersion`], a slot count or size outside the limits is
     /// [`PoolOpenError::InvalidGeometry`], and one that needs more bytes than the segment has
     /// is [`PoolOpenError::GeometryExceedsSize`]; a missing name is
-    /// [`PoolOpenError::NotFound`].
+    /// [`PoolOpenError::NotFound`]. With every holder entry claimed by a live handle it is
+    /// [`PoolOpenError::HoldersFull`].
     ///
     /// ```
     /// use shm_ring::BufferPool;
@@ -158,18 +165,43 @@ impl BufferPool {
     /// # Ok::<(), shm_ring::PoolOpenError>(())
     /// ```
     pub fn open(name: &str) -> Result<Self, PoolOpenError> {
-        Ok(Self::with(segment::open(name)?, false))
+        Self::with(segment::open(name)?, false)
     }
 
-    fn with(segment: PoolSegment, owner: bool) -> Self {
-        let held = (0..segment.slot_count)
-            .map(|_| AtomicBool::new(false))
-            .collect();
-        BufferPool {
+    /// Makes the handle: claims a holder entry (the first whose lock is free), records this
+    /// process's id in it, and frees the slots that a dead handle of the same entry left
+    /// filling or reading, before this handle can take any slot under that entry.
+    fn with(segment: PoolSegment, owner: bool) -> Result<Self, PoolOpenError> {
+        let mut pool = BufferPool {
             segment,
             owner,
-            held,
+            holder: 0,
+        };
+        // On an error `pool` is dropped, and a creator removes the name it just made.
+        if let Some(holder) = pool.claim()? {
+            pool.holder = holder;
+            pool.holder_pid(holder).store(std::process::id(), Relaxed);
+            // Nobody else holds this entry's lock, so a slot that names it is a dead handle's;
+            // and nobody but this handle will name it until it is dropped.
+            let mut freed = 0;
+            for slot in 0..pool.capacity() {
+                let word = pool.word(slot).load(Acquire);
+                let (state, generation) = split_word(word);
+                if (state == FILLING || state == READING)
+                    && holder_of(word) == holder
+                    && pool
+                        .word(slot)
+                        .compare_exchange(word, slot_word(FREE, generation, 0), Release, Relaxed)
+                        .is_ok()
+                {
+                    freed += 1;
+                }
+            }
+            if freed > 0 {
+                pool.notify();
+            }
         }
+        Ok(pool)
     }
 
     /// The segment's name, without a leading `/`.
@@ -227,9 +259,9 @@ impl BufferPool {
     /// Lends a free slot to fill, as a [`PoolLoan`] that derefs to the slot's
     /// [`slot_size`](Self::slot_size) bytes (holding whatever its last payload left).
     ///
-    /// With every slot taken, it first reclaims slots whose holder died mid-fill or
-    /// mid-read (their liveness lock is free; Linux only), then, if none,
-    /// [`TryAcquireError::Exhausted`].
+    /// Makes no system call when a slot is free. With every slot taken, it first reclaims
+    /// slots whose holder died mid-fill or mid-read (the lock of the holder entry they name is
+    /// free; one probe per entry; Linux only), then, if none, [`TryAcquireError::Exhausted`].
     ///
     /// ```
     /// use shm_ring::{BufferPool, TryAcquireError};
@@ -240,11 +272,11 @@ impl BufferPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_acquire(&self) -> Result<PoolLoan<'_>, TryAcquireError> {
-        if let Some(loan) = self.scan()? {
+        if let Some(loan) = self.scan() {
             return Ok(loan);
         }
         if self.reclaim() > 0 {
-            if let Some(loan) = self.scan()? {
+            if let Some(loan) = self.scan() {
                 return Ok(loan);
             }
         }
@@ -360,43 +392,21 @@ impl BufferPool {
             });
         }
         let generation = reference.generation();
-        let published = slot_word(PUBLISHED, generation);
-        let word = self.word(slot).load(Relaxed);
+        if generation >= layout::GENERATION_LIMIT {
+            // A generation this layout never reaches (`Stale`: the slot's differs).
+            return Err(self.unreadable(reference, self.word(slot).load(Relaxed)));
+        }
+        let published = slot_word(PUBLISHED, generation, 0);
+        // Acquire: the writer's length word (and bytes), published with release, are visible.
+        let word = self.word(slot).load(Acquire);
         if word != published {
             return Err(self.unreadable(reference, word));
         }
-        if !self
-            .hold(slot)
-            .map_err(|(operation, source)| ResolveError::Io {
-                name: name(),
-                operation,
-                source,
-            })?
-        {
-            // Another handle is taking this slot right now.
-            return Err(self.unreadable(reference, slot_word(READING, generation)));
-        }
-        // Acquire: the writer's bytes and length word, published with release, are visible.
-        // Release: as in `scan`, for a reclaim in another thread of this handle.
-        if let Err(found) = self.word(slot).compare_exchange(
-            published,
-            slot_word(READING, generation),
-            AcqRel,
-            Relaxed,
-        ) {
-            self.let_go(slot);
-            return Err(self.unreadable(reference, found));
-        }
+        // The length is checked before the slot is taken, so a forged reference (or a damaged
+        // table) leaves the slot untouched: a slot word never goes back from `Reading` to
+        // `Published`, so a reclaimer never sees a word it saw before come back.
         let stored = self.length(slot).load(Relaxed);
         if stored != reference.len() {
-            // A forged reference, or a damaged table: leave the slot as it was.
-            let _ = self.word(slot).compare_exchange(
-                slot_word(READING, generation),
-                published,
-                Release,
-                Relaxed,
-            );
-            self.let_go(slot);
             return Err(ResolveError::LengthMismatch {
                 name: name(),
                 slot,
@@ -404,12 +414,48 @@ impl BufferPool {
                 stored,
             });
         }
+        // Acquire: as above, for the word this exchange reads.
+        let reading = slot_word(READING, generation, self.holder);
+        if let Err(found) = self
+            .word(slot)
+            .compare_exchange(published, reading, Acquire, Relaxed)
+        {
+            return Err(self.unreadable(reference, found));
+        }
         let len = reference.len() as usize;
         // SAFETY: this handle moved the slot from `Published` to `Reading` at the reference's
         // generation; until the view's drop moves it to `Free`, the protocol lets no handle
         // write its bytes (a writer needs `Free` to acquire it). `len <= slot_size` (checked).
         let bytes = unsafe { self.segment.region.bytes(self.slot_offset(slot), len) };
         Ok(PoolView::new(self, slot, generation, bytes))
+    }
+
+    /// Takes the lock of the first holder entry whose lock is free and returns its index;
+    /// `None` where the pool or the OS has no such locks (then nothing is ever reclaimed, and
+    /// every handle uses entry 0).
+    fn claim(&self) -> Result<Option<u32>, PoolOpenError> {
+        let segment = &self.segment;
+        if !segment.locked {
+            return Ok(None);
+        }
+        for entry in 0..segment.holders {
+            match segment.segment.lock_byte(holder_lock_byte(entry)) {
+                Ok(Some(true)) => return Ok(Some(entry)),
+                Ok(Some(false)) => {}
+                Ok(None) => return Ok(None),
+                Err((operation, source)) => {
+                    return Err(PoolOpenError::Io {
+                        name: self.name().to_owned(),
+                        operation,
+                        source,
+                    })
+                }
+            }
+        }
+        Err(PoolOpenError::HoldersFull {
+            name: self.name().to_owned(),
+            holders: segment.holders,
+        })
     }
 
     /// The error for a reference whose slot word is `word` rather than `Published` at its
@@ -440,33 +486,20 @@ impl BufferPool {
     }
 
     /// Looks once through the slots for a free one and takes it.
-    fn scan(&self) -> Result<Option<PoolLoan<'_>>, TryAcquireError> {
+    fn scan(&self) -> Option<PoolLoan<'_>> {
         for slot in 0..self.capacity() {
             let word = self.word(slot).load(Relaxed);
             let (state, generation) = split_word(word);
             if state != FREE {
                 continue;
             }
-            // The liveness lock first, the state second: a slot seen `Filling` with its lock
-            // free is then surely one whose holder is gone.
-            let held = self
-                .hold(slot)
-                .map_err(|(operation, source)| TryAcquireError::Io {
-                    name: self.name().to_owned(),
-                    operation,
-                    source,
-                })?;
-            if !held {
-                continue;
-            }
             let generation = next_generation(generation);
-            // Acquire: the last reader's reads of this slot happen before our writes. Release:
-            // a reclaim in another thread of this handle that sees the new word also sees the
-            // claim `hold` made (see `reclaim`).
+            // Acquire: the last reader's reads of this slot happen before our writes. The new
+            // word names this handle's holder entry, whose lock it holds.
             match self.word(slot).compare_exchange(
                 word,
-                slot_word(FILLING, generation),
-                AcqRel,
+                slot_word(FILLING, generation, self.holder),
+                Acquire,
                 Relaxed,
             ) {
                 Ok(_) => {
@@ -478,44 +511,57 @@ impl BufferPool {
                             .region
                             .bytes_mut(self.slot_offset(slot), self.slot_size() as usize)
                     };
-                    return Ok(Some(PoolLoan::new(self, slot, generation, bytes)));
+                    return Some(PoolLoan::new(self, slot, generation, bytes));
                 }
-                Err(_) => self.let_go(slot),
+                // Another handle, or another thread of this one, took it first.
+                Err(_) => continue,
             }
         }
-        Ok(None)
+        None
     }
 
-    /// Frees the slots whose holder died while filling or reading them: their state says held
-    /// but no process holds their liveness lock. Returns how many it freed. Nothing where the
-    /// OS has no such locks (then nothing is ever reclaimed).
+    /// Frees the slots whose handle died (or was dropped) while filling or reading them: their
+    /// state says held, by a holder entry whose lock no process holds. Returns how many it
+    /// freed. Probes each entry's lock at most once. Nothing where the OS has no such locks
+    /// (then nothing is ever reclaimed).
     fn reclaim(&self) -> u32 {
         if !self.segment.locked {
             return 0;
         }
+        // Per holder entry: 0 not probed yet, 1 alive (or unknown), 2 gone.
+        let mut entries = [0u8; MAX_HOLDERS as usize];
         let mut freed = 0;
         for slot in 0..self.capacity() {
-            // The word first, the claim second: a take in another thread of this handle claims
-            // the slot before its exchange (which releases), so a word it wrote is never seen
-            // here (acquire) without its claim.
             let word = self.word(slot).load(Acquire);
             let (state, generation) = split_word(word);
             if state != FILLING && state != READING {
                 continue;
             }
-            if self.held[slot as usize].load(SeqCst) {
+            let holder = holder_of(word);
+            // This handle's own slots (any of its threads'): its lock does not show to itself.
+            // An entry past the table is damage, never touched.
+            if holder == self.holder || holder >= self.segment.holders {
                 continue;
             }
-            let lock = slot_lock_byte(slot);
-            if self.segment.segment.byte_locked_elsewhere(lock) != Some(false) {
+            let known = &mut entries[holder as usize];
+            if *known == 0 {
+                let locked = self
+                    .segment
+                    .segment
+                    .byte_locked_elsewhere(holder_lock_byte(holder));
+                *known = if locked == Some(false) { 2 } else { 1 };
+            }
+            if *known != 2 {
                 continue;
             }
-            // A holder locks before it changes the word and unlocks after, so a word unchanged
-            // since it was seen with the lock free belongs to a dead holder. Its generation
-            // makes a slot freed and taken again meanwhile fail this exchange.
+            // A handle holds its entry's lock from before it takes any slot until it is gone,
+            // and a new claimant of the entry frees that entry's slots before it takes any.
+            // So a word unchanged since it was seen, naming an entry whose lock was free
+            // after, is a dead handle's. Its generation makes a slot freed and taken again
+            // meanwhile fail this exchange.
             if self
                 .word(slot)
-                .compare_exchange(word, slot_word(FREE, generation), Release, Relaxed)
+                .compare_exchange(word, slot_word(FREE, generation, 0), Release, Relaxed)
                 .is_ok()
             {
                 freed += 1;
@@ -527,52 +573,18 @@ impl BufferPool {
         freed
     }
 
-    /// Claims slot `slot` for this handle, then takes its liveness lock: `false` if another
-    /// thread of this handle or another handle holds it.
-    fn hold(&self, slot: u32) -> Result<bool, (&'static str, std::io::Error)> {
-        let held = &self.held[slot as usize];
-        if held.swap(true, SeqCst) {
-            return Ok(false);
-        }
-        if self.segment.locked {
-            match self.segment.segment.lock_byte(slot_lock_byte(slot)) {
-                Ok(Some(false)) => {
-                    held.store(false, SeqCst);
-                    return Ok(false);
-                }
-                Err(e) => {
-                    held.store(false, SeqCst);
-                    return Err(e);
-                }
-                Ok(_) => {}
-            }
-        }
-        Ok(true)
-    }
-
-    /// Lets go of slot `slot`'s liveness lock, then of the claim, after its word no longer
-    /// says this handle holds it: the lock first, so that a thread of this handle that claims
-    /// the slot meanwhile never has its lock dropped.
-    fn let_go(&self, slot: u32) {
-        if self.segment.locked {
-            let _ = self.segment.segment.unlock_byte(slot_lock_byte(slot));
-        }
-        self.held[slot as usize].store(false, SeqCst);
-    }
-
-    /// Moves slot `slot` from `state` at `generation` to `Free` (a loan given back, or a view
-    /// dropped), lets go of its lock and wakes blocked acquirers.
+    /// Moves slot `slot` from `state` at `generation`, held by this handle, to `Free` (a loan
+    /// given back, or a view dropped) and wakes blocked acquirers.
     fn release(&self, slot: u32, state: u64, generation: u64) {
         // Release: this handle's reads or writes of the slot happen before the next holder's.
         // A failure means a process that does not follow the protocol changed the word; the
         // slot is then left to it.
         let _ = self.word(slot).compare_exchange(
-            slot_word(state, generation),
-            slot_word(FREE, generation),
+            slot_word(state, generation, self.holder),
+            slot_word(FREE, generation, 0),
             Release,
             Relaxed,
         );
-        self.let_go(slot);
         self.notify();
     }
 
@@ -597,10 +609,18 @@ impl BufferPool {
         self.segment.region.word64(entry_offset(slot) + 8)
     }
 
+    /// The process-id word of holder entry `holder`.
+    fn holder_pid(&self, holder: u32) -> &AtomicU32 {
+        let table = layout::holder_table_offset(self.capacity()) as usize;
+        self.segment
+            .region
+            .word32(table + holder as usize * layout::HOLDER_ENTRY_LEN)
+    }
+
     /// Byte offset of slot `slot` (below the slot count) in the mapping.
     fn slot_offset(&self, slot: u32) -> usize {
         // Fits: the mapping's length, a `usize`, covers every slot.
-        (layout::data_offset(self.capacity())
+        (layout::data_offset(self.capacity(), self.segment.holders)
             + layout::slot_stride(self.slot_size()) * u64::from(slot)) as usize
     }
 }
@@ -630,19 +650,27 @@ impl std::fmt::Debug for BufferPool {
 mod tests {
     use super::*;
 
-    /// Threads of one handle share its slot locks: a thread that saw a slot free and lost it
-    /// to another thread of the same handle must neither take it nor let go of its lock.
+    /// Threads of one handle share its holder entry: a slot one thread holds is never
+    /// reclaimed by another thread of the same handle (its own lock does not show to it), nor
+    /// by another handle, while the handle lives.
     #[test]
-    fn a_thread_that_loses_a_slot_keeps_the_winners_lock() {
+    fn threads_of_one_handle_share_its_entry_and_never_reclaim_each_others_slots() {
         let pool = BufferPool::create_unique(1, 64).unwrap();
-        let winner = pool.try_acquire().unwrap();
-        assert!(!pool.hold(0).unwrap(), "the slot was held twice");
+        let winner =
+            std::thread::scope(|s| s.spawn(|| pool.try_acquire().unwrap()).join()).unwrap();
+        assert_eq!(holder_of(pool.word(0).load(Relaxed)), pool.holder);
+        assert_eq!(
+            pool.reclaim(),
+            0,
+            "a handle reclaimed its own thread's slot"
+        );
         let other = BufferPool::open(pool.name()).unwrap();
+        assert_ne!(other.holder, pool.holder);
         assert_eq!(
             other
                 .segment
                 .segment
-                .byte_locked_elsewhere(slot_lock_byte(0)),
+                .byte_locked_elsewhere(holder_lock_byte(pool.holder)),
             Some(true)
         );
         assert!(matches!(

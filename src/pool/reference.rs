@@ -1,7 +1,7 @@
 //! [`PoolRef`]: the small, fixed-size reference to a published slot that travels between
 //! processes instead of the bytes.
 
-use super::layout::GENERATION_LIMIT;
+use super::layout::REFERENCE_GENERATION_LIMIT;
 use crate::layout::{bare_name, MAX_NAME_LEN};
 use crate::PoolRefError;
 
@@ -68,7 +68,7 @@ impl PoolRef {
     /// ```
     pub fn new(pool: &str, slot: u32, generation: u64, len: u64) -> Result<Self, PoolRefError> {
         let pool = bare_name(pool).map_err(|reason| PoolRefError::InvalidName { reason })?;
-        if generation >= GENERATION_LIMIT {
+        if generation >= REFERENCE_GENERATION_LIMIT {
             return Err(PoolRefError::GenerationOutOfRange { generation });
         }
         Ok(Self::new_unchecked(pool.to_owned(), slot, generation, len))

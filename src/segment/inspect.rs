@@ -261,6 +261,13 @@ pub enum Verdict {
         /// The `slot_size` word as read.
         slot_size: u64,
     },
+    /// A buffer pool whose holder count is outside `1 ..= 256`.
+    InvalidPoolHolders {
+        /// The `holders` word as read.
+        found: u32,
+        /// The most holder entries a pool may have.
+        max: u32,
+    },
     /// A shared buffer or buffer pool whose header (or the capacity or geometry it gives)
     /// needs more bytes than the object has.
     LayoutExceedsSize {
@@ -332,6 +339,10 @@ impl fmt::Display for Verdict {
                  1 to {} bytes in all)",
                 pool::layout::MAX_POOL_SLOTS,
                 pool::layout::MAX_POOL_BYTES
+            ),
+            Verdict::InvalidPoolHolders { found, max } => write!(
+                f,
+                "{found} holder entries is outside the limits (1 to {max})"
             ),
             Verdict::LayoutExceedsSize { needed, size } => {
                 write!(
@@ -407,7 +418,8 @@ pub struct BufferInfo {
 /// let found = shm_ring::inspect(name)?.pool.expect("a buffer pool");
 /// assert_eq!((found.slot_count, found.slot_size), (4, 4096));
 /// assert_eq!((found.free, found.filling), (3, 1));
-/// assert_eq!(found.holders_alive, Some(true)); // this process holds a slot
+/// assert_eq!(found.holders_alive, Some(true)); // this process has the pool open
+/// assert_eq!((found.holders, found.live_holders), (shm_ring::POOL_HOLDERS, Some(1)));
 /// # drop(loan);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -426,17 +438,24 @@ pub struct PoolInfo {
     pub published: u32,
     /// Slots a reader holds (or whose reader died holding them).
     pub reading: u32,
-    /// Whether any process holds a slot's liveness lock now: `Some(false)` means every slot
-    /// seen filling or reading belongs to a dead process; `None` when the OS cannot tell.
-    /// Slots whose word holds no valid state are counted in none of the four counts.
+    /// Whether any handle has the pool open now (holds a holder entry's liveness lock):
+    /// `Some(false)` means every slot seen filling or reading belongs to a dead process;
+    /// `None` when the OS cannot tell. Slots whose word holds no valid state are counted in
+    /// none of the four counts.
     pub holders_alive: Option<bool>,
+    /// The number of entries of the pool's holder table: how many handles may have it open
+    /// at once.
+    pub holders: u32,
+    /// How many of those entries a live handle holds now (the handles that have the pool
+    /// open, in all processes); `None` when the OS cannot tell.
+    pub live_holders: Option<u32>,
 }
 
 /// What [`inspect`] found in a segment.
 ///
 /// A snapshot: a live producer or consumer may change it right after.
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::{PeerState, SegmentKind, ShmProducer, Verdict};
 /// # let name = &format!("doc-info-{}", std::process::id());
 /// let mut producer = shm_ring::ProducerOptions::new().mode(0o640).create(name, 4096)?;
@@ -453,11 +472,12 @@ pub struct PoolInfo {
 pub struct SegmentInfo {
     /// The segment name, without a leading `/`.
     pub name: String,
-    /// The object's size in bytes.
+    /// The object's size in bytes (on Windows, whole pages: what the mapping holds).
     pub size: u64,
-    /// The object's permission bits (`0o7777` of its mode).
+    /// The object's permission bits (`0o7777` of its mode); 0 on Windows, which has access
+    /// control lists instead.
     pub mode: u32,
-    /// The user id of the object's owner.
+    /// The user id of the object's owner; 0 on Windows.
     pub uid: u32,
     /// What the object holds.
     pub kind: SegmentKind,
@@ -501,7 +521,7 @@ pub struct SegmentInfo {
 /// [`OpenError::NotFound`], [`OpenError::PermissionDenied`] (no read permission), or
 /// [`OpenError::Io`] for another failed OS call.
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::{OpenError, ShmProducer};
 /// # let name = &format!("doc-inspect-{}", std::process::id());
 /// let mut producer = ShmProducer::create(name, 4096)?;
@@ -636,6 +656,7 @@ pub(crate) fn inspect_object(bare: String, object: &os::Object) -> Result<Segmen
 }
 
 /// The rest of [`inspect_object`] for an object whose first word is a shared buffer's magic.
+#[cfg(unix)]
 fn inspect_buffer(
     bare: &str,
     object: &os::Object,
@@ -695,6 +716,7 @@ fn inspect_buffer(
 }
 
 /// The rest of [`inspect_object`] for an object whose first word is a buffer pool's magic.
+#[cfg(unix)]
 fn inspect_pool(
     bare: &str,
     object: &os::Object,
@@ -702,9 +724,10 @@ fn inspect_pool(
     mut info: SegmentInfo,
 ) -> Result<SegmentInfo, OpenError> {
     use pool::layout::{
-        data_offset, entry_offset, is_valid_geometry, segment_len, slot_lock_byte, split_word,
-        FILLING, FLAGS_OFFSET, FLAG_LOCKED, FREE, HEADER_LEN, PUBLISHED, READING,
-        SLOT_COUNT_OFFSET, SLOT_SIZE_OFFSET, VERSION, VERSION_OFFSET,
+        data_offset, entry_offset, holder_lock_byte, is_valid_geometry, is_valid_holder_count,
+        segment_len, split_word, FILLING, FLAGS_OFFSET, FLAG_LOCKED, FREE, HEADER_LEN,
+        HOLDERS_OFFSET, MAX_HOLDERS, PUBLISHED, READING, SLOT_COUNT_OFFSET, SLOT_SIZE_OFFSET,
+        VERSION, VERSION_OFFSET,
     };
     info.kind = SegmentKind::BufferPool;
     if size < HEADER_LEN as u64 {
@@ -714,7 +737,7 @@ fn inspect_pool(
         };
         return Ok(info);
     }
-    let (locked, version, slot_count, slot_size) = {
+    let (locked, version, slot_count, slot_size, holders) = {
         let words = object
             .map_words(HEADER_LEN)
             .map_err(|e| os_error(bare, e))?;
@@ -723,6 +746,7 @@ fn inspect_pool(
             words.load32(VERSION_OFFSET),
             words.load32(SLOT_COUNT_OFFSET),
             words.load64(SLOT_SIZE_OFFSET),
+            words.load32(HOLDERS_OFFSET),
         )
     };
     info.producer = side_state(object, PRODUCER_LOCK_BYTE, locked);
@@ -740,16 +764,44 @@ fn inspect_pool(
         };
         return Ok(info);
     }
-    let needed = segment_len(slot_count, slot_size);
+    if !is_valid_holder_count(holders) {
+        info.verdict = Verdict::InvalidPoolHolders {
+            found: holders,
+            max: MAX_HOLDERS,
+        };
+        return Ok(info);
+    }
+    let needed = segment_len(slot_count, slot_size, holders);
     if needed > size {
         info.verdict = Verdict::LayoutExceedsSize { needed, size };
         return Ok(info);
     }
-    // The header and the slot table: at most 64 + 16 * 2^16 bytes, inside the object
-    // (checked above).
+    // The header, the slot table and the holder table: at most 64 + 16 * 2^16 + 8 * 256
+    // bytes, inside the object (checked above).
     let table = object
-        .map_words(data_offset(slot_count) as usize)
+        .map_words(data_offset(slot_count, holders) as usize)
         .map_err(|e| os_error(bare, e))?;
+    // One probe for the whole table, then, if any is held, one per entry.
+    let mut live_holders = Some(0);
+    let any = object.is_range_locked(holder_lock_byte(0), u64::from(holders));
+    let holders_to_probe = match any {
+        Ok(Some(false)) => 0,
+        Ok(Some(true)) => holders,
+        _ => {
+            live_holders = None;
+            0
+        }
+    };
+    for holder in 0..holders_to_probe {
+        match object.is_locked(holder_lock_byte(holder)) {
+            Ok(Some(true)) => live_holders = live_holders.map(|n| n + 1),
+            Ok(Some(false)) => {}
+            _ => {
+                live_holders = None;
+                break;
+            }
+        }
+    }
     let mut found = PoolInfo {
         slot_count,
         slot_size,
@@ -757,10 +809,9 @@ fn inspect_pool(
         filling: 0,
         published: 0,
         reading: 0,
-        holders_alive: object
-            .is_range_locked(slot_lock_byte(0), u64::from(slot_count))
-            .ok()
-            .flatten(),
+        holders_alive: live_holders.map(|n| n > 0),
+        holders,
+        live_holders,
     };
     for slot in 0..slot_count {
         match split_word(table.load64(entry_offset(slot))).0 {
@@ -778,6 +829,31 @@ fn inspect_pool(
 
 /// The state of the side whose liveness lock covers `byte`, which says (`announced`) in its
 /// flag byte whether it holds one.
+/// Shared buffers and pools are POSIX-only: elsewhere an object with their magic is named as
+/// such, and nothing more is read of it.
+#[cfg(not(unix))]
+fn inspect_buffer(
+    _bare: &str,
+    _object: &os::Object,
+    _size: u64,
+    mut info: SegmentInfo,
+) -> Result<SegmentInfo, OpenError> {
+    info.kind = SegmentKind::SharedBuffer;
+    Ok(info)
+}
+
+/// See the `inspect_buffer` beside it.
+#[cfg(not(unix))]
+fn inspect_pool(
+    _bare: &str,
+    _object: &os::Object,
+    _size: u64,
+    mut info: SegmentInfo,
+) -> Result<SegmentInfo, OpenError> {
+    info.kind = SegmentKind::BufferPool;
+    Ok(info)
+}
+
 fn side_state(object: &os::Object, byte: u64, announced: bool) -> PeerState {
     match object.is_locked(byte) {
         Ok(Some(true)) => PeerState::Alive,
@@ -897,9 +973,9 @@ pub type ListedSegment = (String, Result<SegmentInfo, OpenError>);
 /// are not regular files, or whose names no segment can have, are left out. Objects of other
 /// programs are included: their [`SegmentInfo::kind`] is [`SegmentKind::Other`]. Fails with
 /// the directory's I/O error if it cannot be read, and with [`io::ErrorKind::Unsupported`]
-/// where the OS lists shared memory nowhere (macOS).
+/// where the OS lists shared memory nowhere (macOS, Windows).
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::ShmProducer;
 /// # let name = &format!("doc-list-{}", std::process::id());
 /// let producer = ShmProducer::create(name, 4096)?;
@@ -931,9 +1007,14 @@ pub fn list() -> io::Result<Vec<ListedSegment>> {
         found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found)
     }
-    #[cfg(not(target_os = "linux"))]
-    Err(io::Error::new(
+    #[cfg(all(unix, not(target_os = "linux")))]
+    return Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "this OS keeps POSIX shared memory in no directory that can be listed",
+    ));
+    #[cfg(windows)]
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Windows offers no documented way to list named mappings",
     ))
 }

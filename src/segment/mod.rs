@@ -2,7 +2,8 @@
 //!
 //! The portable flow lives here: name and size validation, header checks, cleaning up after a
 //! failed create, and turning OS errors into [`OpenError`]s. The OS calls themselves are in one
-//! file per OS, picked at compile time (`unix.rs` for Linux and macOS).
+//! file per OS, picked at compile time (`unix.rs` for Linux and macOS, `windows.rs` for
+//! Windows).
 
 use std::io;
 use std::sync::atomic::Ordering::Acquire;
@@ -19,7 +20,6 @@ use crate::wait;
 pub(crate) mod buffer;
 #[cfg(unix)]
 pub(crate) mod cleanup;
-#[cfg(unix)]
 pub(crate) mod inspect;
 #[cfg(unix)]
 pub(crate) mod pool;
@@ -27,12 +27,13 @@ pub(crate) mod pool;
 mod unix;
 #[cfg(unix)]
 use self::unix as os;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use self::windows as os;
 
-#[cfg(not(unix))]
-compile_error!(
-    "shm_ring supports POSIX shared memory (Linux, macOS) only; a Windows backend is designed \
-     (pagefile-backed named mappings, see docs/DESIGN.md) but not implemented"
-);
+#[cfg(not(any(unix, windows)))]
+compile_error!("shm_ring supports POSIX shared memory (Linux, macOS) and Windows only");
 
 /// A shared-memory object this process has open, and the name it was found under.
 pub(crate) struct Segment {
@@ -40,6 +41,8 @@ pub(crate) struct Segment {
     name: String,
     /// Kept open for the life of the producer or consumer: it holds the liveness lock.
     object: os::Object,
+    // Windows needs no identity: a mapping's name cannot change hands while it is open.
+    #[cfg_attr(windows, allow(dead_code))]
     identity: os::Identity,
     /// The process that created or opened the segment. A child made by `fork()` shares the
     /// handle but is another process, which must not remove the name when it ends.
@@ -67,11 +70,25 @@ fn own_flags(locked: bool) -> u8 {
 }
 
 /// Validates `name` and returns the bare name and the name the OS sees.
+///
+/// On Windows the name may start with `Local\` or `Global\`, the kernel's namespaces; the
+/// rest obeys the portable rules. The prefix stays part of both names (it is what a consumer
+/// must name too), and there is no `/`: the mapping has the name the original library gives it.
 fn names(name: &str) -> Result<(String, String), OpenError> {
-    let bare = layout::bare_name(name).map_err(|reason| OpenError::InvalidName {
+    #[cfg(windows)]
+    let (namespace, name_in_namespace) = ["Local\\", "Global\\"]
+        .iter()
+        .find_map(|prefix| Some((*prefix, name.strip_prefix(prefix)?)))
+        .unwrap_or(("", name));
+    #[cfg(not(windows))]
+    let name_in_namespace = name;
+    let bare = layout::bare_name(name_in_namespace).map_err(|reason| OpenError::InvalidName {
         name: name.to_owned(),
         reason,
     })?;
+    #[cfg(windows)]
+    return Ok((format!("{namespace}{bare}"), format!("{namespace}{bare}")));
+    #[cfg(not(windows))]
     Ok((bare.to_owned(), format!("/{bare}")))
 }
 
@@ -102,6 +119,7 @@ fn lock_byte(role: Role) -> u64 {
 /// before it gives up with [`OpenError::InUse`]. Each round ends because some other process
 /// created or replaced the object in between, so this bounds a storm of creators, never a
 /// single contender.
+#[cfg(unix)]
 const CREATE_ROUNDS: usize = 64;
 
 /// Creates the object for a ring of `requested` bytes (rounded up to a power of two), takes
@@ -140,6 +158,7 @@ pub(crate) fn create(
 /// the segment and whether the lock was taken (`None`: the OS has no such locks). Sizing,
 /// mapping and the header are the caller's job; on failure it must call
 /// [`Segment::unlink`], which is safe because it holds the lock.
+#[cfg(unix)]
 pub(crate) fn create_object(
     bare: &str,
     mode: u32,
@@ -189,12 +208,105 @@ pub(crate) fn create_object(
     Err(in_use())
 }
 
+/// [`create_object`] on Windows, where a name cannot be removed: the producer lock is taken
+/// first (a live producer holding it is [`OpenError::InUse`]), and then, while it is held, the
+/// name must be free. A mapping that still exists (held open by a consumer or another
+/// process after its producer went) is [`OpenError::AlreadyExists`] for an exclusive create
+/// and [`OpenError::Unsupported`] otherwise: it cannot be replaced, only taken over with
+/// `ShmProducer::open`. The mapping is made by `set_len`; if a program that takes no lock
+/// makes one of the same name first, that is [`OpenError::AlreadyExists`].
+#[cfg(windows)]
+pub(crate) fn create_object(
+    bare: &str,
+    mode: u32,
+    exclusive: bool,
+) -> Result<(Segment, Option<bool>), OpenError> {
+    let object = os::Object::create(bare, mode).or_else(|(_, e)| {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(os_error(bare, ("CreateFileMappingW", e)));
+        }
+        if exclusive {
+            return Err(OpenError::AlreadyExists {
+                name: bare.to_owned(),
+            });
+        }
+        // Whoever keeps it open, a live producer is the answer that matters.
+        let existing = os::Object::open(bare).map_err(|e| os_error(bare, e))?;
+        if existing.is_locked(PRODUCER_LOCK_BYTE).ok().flatten() == Some(true) {
+            return Err(OpenError::InUse {
+                name: bare.to_owned(),
+                by: Role::Producer,
+            });
+        }
+        Err(replace_unsupported(bare))
+    })?;
+    let locked = object
+        .try_lock(PRODUCER_LOCK_BYTE)
+        .map_err(|e| os_error(bare, e))?;
+    if locked == Some(false) {
+        return Err(OpenError::InUse {
+            name: bare.to_owned(),
+            by: Role::Producer,
+        });
+    }
+    // Holding the producer lock, no creator of ours can make the mapping before us; look
+    // again for one made before we took it.
+    if os::Object::open(bare).is_ok() {
+        return Err(if exclusive {
+            OpenError::AlreadyExists {
+                name: bare.to_owned(),
+            }
+        } else {
+            replace_unsupported(bare)
+        });
+    }
+    let segment = Segment {
+        name: bare.to_owned(),
+        object,
+        identity: os::Identity,
+        pid: std::process::id(),
+    };
+    Ok((segment, locked))
+}
+
+/// Why Windows cannot replace the mapping named `bare`.
+#[cfg(windows)]
+fn replace_unsupported(bare: &str) -> OpenError {
+    OpenError::Unsupported {
+        name: bare.to_owned(),
+        operation: "replacing the segment",
+        reason: "a Windows named mapping lives while any process has it open, and its name \
+                 cannot be taken from it; ShmProducer::open takes over its producer role",
+    }
+}
+
+/// [`remove`] on Windows: a missing name is [`OpenError::NotFound`], a live producer's
+/// segment [`OpenError::InUse`] (unless `forced`), and any other [`OpenError::Unsupported`].
+#[cfg(windows)]
+pub(crate) fn remove(name: &str, forced: bool) -> Result<(), OpenError> {
+    let (bare, os_name) = names(name)?;
+    let existing = os::Object::open(&os_name).map_err(|e| os_error(&bare, e))?;
+    if !forced && existing.is_locked(PRODUCER_LOCK_BYTE).ok().flatten() == Some(true) {
+        return Err(OpenError::InUse {
+            name: bare,
+            by: Role::Producer,
+        });
+    }
+    Err(OpenError::Unsupported {
+        name: bare,
+        operation: "removing the segment",
+        reason: "a Windows named mapping has no name to remove: it disappears when the last \
+                 process holding it closes it",
+    })
+}
+
 /// Removes the segment `name` for whoever asks, not only its producer.
 ///
 /// Without `forced`, the name is removed only if no live producer holds the object's lock,
 /// and only while this process holds it (see [`remove_unowned`]): a live producer's segment
 /// is [`OpenError::InUse`]. With `forced`, the name is removed whatever holds it. A missing
 /// name is [`OpenError::NotFound`].
+#[cfg(unix)]
 pub(crate) fn remove(name: &str, forced: bool) -> Result<(), OpenError> {
     let (bare, os_name) = names(name)?;
     if forced {
@@ -221,6 +333,7 @@ pub(crate) fn remove(name: &str, forced: bool) -> Result<(), OpenError> {
 }
 
 /// What [`remove_unowned`] found.
+#[cfg(unix)]
 enum Removal {
     /// The object had no live producer; its name is gone.
     Removed,
@@ -232,6 +345,7 @@ enum Removal {
 
 /// Removes the object `os_name` refers to, unless a live producer holds its lock. The lock is
 /// taken for the removal, so no other creator can remove or replace the name meanwhile.
+#[cfg(unix)]
 fn remove_unowned(os_name: &str) -> os::OsResult<Removal> {
     let existing = match os::Object::open(os_name) {
         Ok(existing) => existing,
@@ -255,6 +369,7 @@ fn remove_unowned(os_name: &str) -> os::OsResult<Removal> {
 }
 
 /// Whether `os_name` refers to the object with `identity` right now.
+#[cfg(unix)]
 fn names_object(os_name: &str, identity: os::Identity) -> os::OsResult<bool> {
     match os::Object::open(os_name) {
         Ok(current) => Ok(current.stat()?.1 == identity),
@@ -408,6 +523,7 @@ impl Segment {
 
     /// Whether the name still refers to this object: `false` once it was removed or replaced,
     /// and when that cannot be told.
+    #[cfg_attr(not(unix), allow(dead_code))] // its users (clean-up) are POSIX-only
     pub(crate) fn is_named(&self) -> bool {
         match os::Object::open(&format!("/{}", self.name)) {
             Ok(current) => current
@@ -422,6 +538,7 @@ impl Segment {
     /// Another producer may have replaced the object under the same name since; its segment
     /// is left alone. (A replacement in the instant between the check and the removal cannot
     /// be told apart; the OS offers no atomic compare-and-unlink.)
+    #[cfg(unix)]
     pub(crate) fn unlink(&self) -> Result<bool, OpenError> {
         let os_name = format!("/{}", self.name);
         let current = match os::Object::open(&os_name) {
@@ -438,5 +555,12 @@ impl Segment {
             Err((_, e)) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(os_error(&self.name, e)),
         }
+    }
+
+    /// On Windows a mapping has no name to remove (it disappears with its last handle), so
+    /// this removes nothing and returns `false`.
+    #[cfg(windows)]
+    pub(crate) fn unlink(&self) -> Result<bool, OpenError> {
+        Ok(false)
     }
 }

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use super::{create_object, names, os, os_error, Segment};
 use crate::error::OpenError;
 use crate::pool::layout::{
-    self, FLAGS_OFFSET, FLAG_LOCKED, HEADER_LEN, MAGIC, MAGIC_OFFSET, MAX_POOL_BYTES,
-    MAX_POOL_SLOTS, RELEASES_OFFSET, SLOT_COUNT_OFFSET, SLOT_SIZE_OFFSET, VERSION, VERSION_OFFSET,
-    WAITERS_OFFSET,
+    self, FLAGS_OFFSET, FLAG_LOCKED, HEADER_LEN, HOLDERS_OFFSET, MAGIC, MAGIC_OFFSET, MAX_HOLDERS,
+    MAX_POOL_BYTES, MAX_POOL_SLOTS, POOL_HOLDERS, RELEASES_OFFSET, SLOT_COUNT_OFFSET,
+    SLOT_SIZE_OFFSET, VERSION, VERSION_OFFSET, WAITERS_OFFSET,
 };
 use crate::pool_region::PoolRegion;
 use crate::PoolOpenError;
@@ -21,7 +21,9 @@ pub(crate) struct PoolSegment {
     pub(crate) region: PoolRegion,
     pub(crate) slot_count: u32,
     pub(crate) slot_size: u64,
-    /// Whether slot holders take liveness locks (the creator could take its own).
+    /// The number of holder entries.
+    pub(crate) holders: u32,
+    /// Whether handles take liveness locks (the creator could take its own).
     pub(crate) locked: bool,
 }
 
@@ -90,9 +92,10 @@ pub(crate) fn create(
             max_bytes: MAX_POOL_BYTES,
         });
     }
-    let total = layout::segment_len(slot_count, slot_size);
+    let holders = POOL_HOLDERS;
+    let total = layout::segment_len(slot_count, slot_size, holders);
     let len = map_len(&bare, total)?;
-    let words_end = layout::data_offset(slot_count) as usize;
+    let words_end = layout::data_offset(slot_count, holders) as usize;
     let (segment, locked) = create_object(&bare, mode, exclusive).map_err(from_open_error)?;
     let object = &segment.object;
     let region = match object
@@ -112,6 +115,7 @@ pub(crate) fn create(
     region.word64(SLOT_SIZE_OFFSET).store(slot_size, Relaxed);
     region.word32(RELEASES_OFFSET).store(0, Relaxed);
     region.word32(WAITERS_OFFSET).store(0, Relaxed);
+    region.word32(HOLDERS_OFFSET).store(holders, Relaxed);
     let flags = if locked { FLAG_LOCKED } else { 0 };
     region.word32(FLAGS_OFFSET).store(flags, Relaxed);
     region.word32(MAGIC_OFFSET).store(MAGIC, Release);
@@ -120,6 +124,7 @@ pub(crate) fn create(
         region,
         slot_count,
         slot_size,
+        holders,
         locked,
     })
 }
@@ -138,7 +143,7 @@ pub(crate) fn open(name: &str) -> Result<PoolSegment, PoolOpenError> {
     if size < HEADER_LEN as u64 {
         return Err(PoolOpenError::TooSmall { name: bare, size });
     }
-    let (magic, version, slot_count, slot_size, flags) = {
+    let (magic, version, slot_count, slot_size, flags, holders) = {
         let header = object
             .map_pool(HEADER_LEN, HEADER_LEN)
             .map_err(|e| failed(&bare, e))?;
@@ -149,6 +154,7 @@ pub(crate) fn open(name: &str) -> Result<PoolSegment, PoolOpenError> {
             header.word32(SLOT_COUNT_OFFSET).load(Relaxed),
             header.word64(SLOT_SIZE_OFFSET).load(Relaxed),
             header.word32(FLAGS_OFFSET).load(Relaxed),
+            header.word32(HOLDERS_OFFSET).load(Relaxed),
         )
     };
     if magic == 0 {
@@ -175,7 +181,14 @@ pub(crate) fn open(name: &str) -> Result<PoolSegment, PoolOpenError> {
             slot_size,
         });
     }
-    let needed = layout::segment_len(slot_count, slot_size);
+    if !layout::is_valid_holder_count(holders) {
+        return Err(PoolOpenError::InvalidHolderCount {
+            name: bare,
+            found: holders,
+            max: MAX_HOLDERS,
+        });
+    }
+    let needed = layout::segment_len(slot_count, slot_size, holders);
     if needed > size {
         return Err(PoolOpenError::GeometryExceedsSize {
             name: bare,
@@ -188,7 +201,7 @@ pub(crate) fn open(name: &str) -> Result<PoolSegment, PoolOpenError> {
     let region = object
         .map_pool(
             map_len(&bare, needed)?,
-            layout::data_offset(slot_count) as usize,
+            layout::data_offset(slot_count, holders) as usize,
         )
         .map_err(|e| failed(&bare, e))?;
     Ok(PoolSegment {
@@ -201,22 +214,17 @@ pub(crate) fn open(name: &str) -> Result<PoolSegment, PoolOpenError> {
         region,
         slot_count,
         slot_size,
+        holders,
         locked: flags & FLAG_LOCKED != 0,
     })
 }
 
 impl Segment {
-    /// Takes the lock on `byte` for as long as this object stays open or until
-    /// [`unlock_byte`](Self::unlock_byte): `Some(true)` taken (or already held by this
-    /// handle), `Some(false)` held by another open file description, `None` where the OS has no
-    /// such locks.
+    /// Takes the lock on `byte` for as long as this object stays open: `Some(true)` taken (or
+    /// already held by this handle), `Some(false)` held by another open file description,
+    /// `None` where the OS has no such locks.
     pub(crate) fn lock_byte(&self, byte: u64) -> Result<Option<bool>, (&'static str, io::Error)> {
         self.object.try_lock(byte)
-    }
-
-    /// Releases this handle's lock on `byte`.
-    pub(crate) fn unlock_byte(&self, byte: u64) -> Result<(), (&'static str, io::Error)> {
-        self.object.unlock(byte)
     }
 
     /// Whether another open file description holds the lock on `byte`; `None` where that

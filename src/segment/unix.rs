@@ -174,19 +174,6 @@ impl Object {
         };
     }
 
-    /// Releases this object's lock on `byte`, if it holds one; nothing where the OS has no
-    /// open-file-description locks.
-    pub(crate) fn unlock(&self, byte: u64) -> OsResult<()> {
-        #[cfg(target_os = "linux")]
-        return crate::region::locks::unlock(self.fd.as_fd(), byte)
-            .map_err(|e| ("fcntl(F_OFD_SETLK)", e));
-        #[cfg(not(target_os = "linux"))]
-        return {
-            let _ = byte;
-            Ok(())
-        };
-    }
-
     /// Takes the liveness lock on `byte` for as long as this object stays open. `Ok(None)`
     /// where the OS has no open-file-description locks; `Ok(Some(false))` if another open
     /// file description holds it.

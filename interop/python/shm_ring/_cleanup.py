@@ -20,7 +20,7 @@ from ._pool import FLAG_LOCKED as _POOL_LOCKED
 from ._pool import HEADER_LEN as _POOL_HEADER_LEN
 from ._pool import MAGIC as _POOL_MAGIC
 from ._pool import VERSION as _POOL_VERSION
-from ._pool import is_valid_geometry, segment_len, slot_lock_byte
+from ._pool import holder_lock_byte, is_valid_geometry, is_valid_holder_count, segment_len
 from ._layout import (
     CONSUMER_FLAGS,
     EXTENSION_LEN,
@@ -32,8 +32,9 @@ from ._layout import (
 )
 from ._segment import _DEV_SHM, _names_object, _shm_open, _shm_unlink, os_error
 
-# The buffer pool's header (docs/PROTOCOL.md): magic, version, slot count, flags, slot size.
-_POOL_HEADER = struct.Struct("<IIIIQ")
+# The buffer pool's header (docs/PROTOCOL.md): magic, version, slot count, flags, slot size,
+# releases, waiters, holders.
+_POOL_HEADER = struct.Struct("<IIIIQIII")
 _BUFFER_HEADER = struct.Struct("<IIQQQI")
 _BUFFER_HEADER_LEN = 64
 
@@ -81,13 +82,14 @@ def _judge(fd):
     if magic == _POOL_MAGIC:
         if size < _POOL_HEADER_LEN or len(header) < _POOL_HEADER_LEN:
             return None
-        _, version, slot_count, flags, slot_size = _POOL_HEADER.unpack_from(header)
+        _, version, slot_count, flags, slot_size, _, _, holders = _POOL_HEADER.unpack_from(header)
         if (
             version == _POOL_VERSION
             and is_valid_geometry(slot_count, slot_size)
-            and segment_len(slot_count, slot_size) <= size
+            and is_valid_holder_count(holders)
+            and segment_len(slot_count, slot_size, holders) <= size
             and _gone(fd, _kernel.PRODUCER_LOCK_BYTE, bool(flags & _POOL_LOCKED))
-            and _kernel.lock_held(fd, slot_lock_byte(0), slot_count) is False
+            and _kernel.lock_held(fd, holder_lock_byte(0), holders) is False
         ):
             return ("buffer pool", POOL_OWNER_GONE)
         return None
@@ -181,7 +183,8 @@ def cleanup(dry_run=False, prefix=""):
 
     An orphan is an extended ring whose producer announced its liveness lock and let go of it
     and whose consumer holds none; a SharedBuffer whose creator's lock and writer lock are
-    free; or a buffer pool whose creator's lock is free and no slot's liveness lock is held.
+    free; or a buffer pool whose creator's lock is free and no holder entry's lock is held (no
+    handle has it open).
     Rings of the original layout are never removed: their producers announce no lock, so a
     live one cannot be told from a dead one (``remove(name)`` removes one by name). Objects
     with another header, damaged ones and those this user cannot read are left alone.

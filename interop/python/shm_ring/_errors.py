@@ -177,6 +177,12 @@ class InUseError(ShmRingError):
         self.holder = holder
 
 
+class UnsupportedError(ShmRingError):
+    """The OS cannot do this. On Windows a named mapping lives while any process has it open
+    and has no name to remove: removing a segment, and creating one over a name another process
+    still holds, raise this (``ShmProducer.open`` takes over such a ring's producer role)."""
+
+
 class PeerGoneError(ShmRingError, ConnectionError):
     """The other end of the ring is gone: its process died or it closed the ring.
 

@@ -11,6 +11,8 @@ raises because a facility is missing.
 * Liveness locks are Linux open-file-description ("OFD") locks taken with ``fcntl``. They
   belong to the open file description, not to the process, so two rings in one process see
   each other's locks, and closing some other descriptor of the same object releases nothing.
+* On Windows a segment's "descriptor" is a ``NamedLocks`` (below), and the lock on byte B is
+  the named mutex ``<name>:lock<B>``, as in the Rust crate and the C++ header.
 
 The switches ``use_futex``, ``use_membarrier`` and ``use_locks`` turn a facility off (tests use
 them to exercise the fallbacks); like ``_order.force_fence`` they are read when a producer or
@@ -56,6 +58,7 @@ _SYSCALL_NUMBERS = {
 _BENIGN = frozenset((errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR))
 
 _LINUX = sys.platform.startswith("linux")
+_WINDOWS = sys.platform == "win32"
 
 
 class _Calls:
@@ -306,6 +309,8 @@ def take_lock(fd, byte):
     Returns True if taken, False if another open file description holds it (EAGAIN/EACCES),
     None if OFD locks do not work here.
     """
+    if _WINDOWS:
+        return fd.take(byte) if use_locks else None
     if not locks_available():
         return None
     fcntl = _fcntl()
@@ -339,6 +344,8 @@ def lock_held(fd, byte, length=1):
 
     F_OFD_GETLK takes nothing. Returns True / False, or None if the question cannot be asked.
     """
+    if _WINDOWS:
+        return fd.held_elsewhere(byte) if use_locks else None
     if not locks_available():
         return None
     fcntl = _fcntl()
@@ -352,3 +359,207 @@ def lock_held(fd, byte, length=1):
     except struct.error:
         return None
     return kind != fcntl.F_UNLCK
+
+
+# -- Windows: named mappings and named mutexes (never run here: see README) ------------------
+#
+# The same design as src/segment/windows.rs and detail/windows.hpp: every liveness mutex of
+# the process is taken and released by one thread that lives as long as the process (Windows
+# gives a mutex to a thread and abandons it when that thread ends), and a mutex's state is
+# queried with NtQueryMutant, which takes nothing.
+
+
+def _win32():
+    """kernel32, advapi32 and ntdll through ctypes, with the signatures used here."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)
+    ntdll = ctypes.WinDLL("ntdll")
+    kernel32.CreateMutexW.restype = wintypes.HANDLE
+    kernel32.CreateMutexW.argtypes = (ctypes.c_void_p, wintypes.BOOL, wintypes.LPCWSTR)
+    kernel32.OpenMutexW.restype = wintypes.HANDLE
+    kernel32.OpenMutexW.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.LPCWSTR)
+    kernel32.CreateFileMappingW.restype = wintypes.HANDLE
+    kernel32.CreateFileMappingW.argtypes = (
+        wintypes.HANDLE, ctypes.c_void_p, wintypes.DWORD, wintypes.DWORD, wintypes.DWORD,
+        wintypes.LPCWSTR,
+    )
+    kernel32.OpenFileMappingW.restype = wintypes.HANDLE
+    kernel32.OpenFileMappingW.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.LPCWSTR)
+    kernel32.WaitForSingleObject.argtypes = (wintypes.HANDLE, wintypes.DWORD)
+    kernel32.ReleaseMutex.argtypes = (wintypes.HANDLE,)
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    kernel32.LocalFree.argtypes = (ctypes.c_void_p,)
+    advapi32.ConvertStringSecurityDescriptorToSecurityDescriptorW.argtypes = (
+        wintypes.LPCWSTR, wintypes.DWORD, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p,
+    )
+    return ctypes, kernel32, advapi32, ntdll
+
+
+_MUTANT_QUERY_STATE = 0x0001
+_SECTION_QUERY = 0x0001
+_FILE_MAP_WRITE = 0x0002
+_FILE_MAP_READ = 0x0004
+_PAGE_READWRITE = 0x04
+_WAIT_OBJECT_0 = 0x0
+_WAIT_ABANDONED = 0x80
+_ERROR_FILE_NOT_FOUND = 2
+_ERROR_ALREADY_EXISTS = 183
+
+
+def _security_attributes(ctypes, advapi32, mode):
+    """SECURITY_ATTRIBUTES granting the owner everything ("OW"), and Everyone too when
+    ``mode`` has a group or other bit; None if the descriptor cannot be built."""
+    sddl = "D:P(A;;GA;;;OW)" + ("(A;;GA;;;WD)" if mode & 0o077 else "")
+    descriptor = ctypes.c_void_p()
+    if not advapi32.ConvertStringSecurityDescriptorToSecurityDescriptorW(
+        sddl, 1, ctypes.byref(descriptor), None
+    ):
+        return None
+
+    class SecurityAttributes(ctypes.Structure):
+        _fields_ = [("length", ctypes.c_ulong), ("descriptor", ctypes.c_void_p),
+                    ("inherit", ctypes.c_int)]
+
+    return SecurityAttributes(ctypes.sizeof(SecurityAttributes), descriptor, 0)
+
+
+class _Holder:
+    """The thread that owns every liveness mutex of this process."""
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self._requests = queue.Queue()
+        threading.Thread(target=self._serve, name="shm_ring liveness", daemon=True).start()
+
+    def call(self, *request):
+        import queue
+
+        answer = queue.Queue(1)
+        self._requests.put((answer,) + request)
+        return answer.get()
+
+    def _serve(self):
+        ctypes, kernel32, advapi32, _ = _win32()
+        held = {}
+        while True:
+            answer, what, name, mode = self._requests.get()
+            if what == "take":
+                if name in held:
+                    answer.put(False)
+                    continue
+                attributes = _security_attributes(ctypes, advapi32, mode)
+                mutex = kernel32.CreateMutexW(
+                    ctypes.byref(attributes) if attributes is not None else None, False, name
+                )
+                if not mutex:
+                    answer.put(None)
+                    continue
+                if kernel32.WaitForSingleObject(mutex, 0) in (_WAIT_OBJECT_0, _WAIT_ABANDONED):
+                    held[name] = mutex
+                    answer.put(True)
+                else:
+                    kernel32.CloseHandle(mutex)
+                    answer.put(False)
+            else:
+                mutex = held.pop(name, None)
+                if mutex is not None:
+                    kernel32.ReleaseMutex(mutex)
+                    kernel32.CloseHandle(mutex)
+                answer.put(None)
+
+
+_holder = None
+
+
+def _the_holder():
+    global _holder
+    if _holder is None:
+        _holder = _Holder()
+    return _holder
+
+
+class NamedLocks:
+    """A Windows segment's stand-in for a descriptor: its mapping's name and handle (kept
+    open, so the mapping lives) and the liveness mutexes this end holds."""
+
+    def __init__(self, name, mapping, mode=0o600):
+        self.name = name
+        self.mapping = mapping
+        self.mode = mode
+        self.held = set()
+
+    def _mutex(self, byte):
+        return "{}:lock{}".format(self.name, byte)
+
+    def take(self, byte):
+        """True if taken (or held already), False if a live end holds it, None on failure."""
+        if byte in self.held:
+            return True
+        taken = _the_holder().call("take", self._mutex(byte), self.mode)
+        if taken:
+            self.held.add(byte)
+        return taken
+
+    def held_elsewhere(self, byte):
+        """Whether another end holds the lock: True / False, or None if it cannot be told."""
+        if byte in self.held:
+            return False
+        ctypes, kernel32, _, ntdll = _win32()
+        mutex = kernel32.OpenMutexW(_MUTANT_QUERY_STATE, False, self._mutex(byte))
+        if not mutex:
+            return False if ctypes.get_last_error() == _ERROR_FILE_NOT_FOUND else None
+        try:
+            info = (ctypes.c_long * 2)()  # CurrentCount, then OwnedByCaller and AbandonedState
+            if ntdll.NtQueryMutant(mutex, 0, info, ctypes.sizeof(info), None) < 0:
+                return None
+            return info[0] <= 0
+        finally:
+            kernel32.CloseHandle(mutex)
+
+    def close(self):
+        """Release this end's mutexes and close the mapping's handle. Idempotent."""
+        for byte in sorted(self.held):
+            _the_holder().call("release", self._mutex(byte), 0)
+        self.held.clear()
+        if self.mapping:
+            _, kernel32, _, _ = _win32()
+            kernel32.CloseHandle(self.mapping)
+            self.mapping = None
+
+
+def open_mapping(name):
+    """(NamedLocks, size in bytes, whole pages) for the existing mapping ``name``; raises
+    FileNotFoundError / PermissionError / OSError."""
+    ctypes, kernel32, _, ntdll = _win32()
+    mapping = kernel32.OpenFileMappingW(
+        _FILE_MAP_READ | _FILE_MAP_WRITE | _SECTION_QUERY, False, name
+    )
+    if not mapping:
+        raise ctypes.WinError(ctypes.get_last_error())
+    info = (ctypes.c_longlong * 3)()  # BaseAddress, AllocationAttributes, MaximumSize
+    if ntdll.NtQuerySection(mapping, 0, info, ctypes.sizeof(info), None) < 0:
+        kernel32.CloseHandle(mapping)
+        raise OSError(errno.EIO, "NtQuerySection failed for {!r}".format(name))
+    return NamedLocks(name, mapping), info[2]
+
+
+def create_mapping(name, size, mode):
+    """A NamedLocks for a new mapping ``name`` of ``size`` bytes of the paging file, owner-only
+    unless ``mode`` says otherwise; raises FileExistsError if the name exists."""
+    ctypes, kernel32, advapi32, _ = _win32()
+    attributes = _security_attributes(ctypes, advapi32, mode)
+    mapping = kernel32.CreateFileMappingW(
+        -1, ctypes.byref(attributes) if attributes is not None else None, _PAGE_READWRITE,
+        size >> 32, size & 0xFFFFFFFF, name,
+    )
+    if not mapping:
+        raise ctypes.WinError(ctypes.get_last_error())
+    if ctypes.get_last_error() == _ERROR_ALREADY_EXISTS:
+        kernel32.CloseHandle(mapping)
+        raise FileExistsError(errno.EEXIST, "a mapping named {!r} exists".format(name))
+    return NamedLocks(name, mapping, mode)

@@ -5,17 +5,21 @@ Layout and protocol are the Rust crate's (docs/PROTOCOL.md, "Buffer pools", is t
 reference)::
 
     0        u32 magic       b"SRPL", written last by the creator
-    4        u32 version     1
+    4        u32 version     2
     8        u32 slot_count  1 ..= 65536
-    12       u32 flags       0x02: the owner and every slot holder take liveness locks
+    12       u32 flags       0x02: the owner and every handle take liveness locks
     16       u64 slot_size   1 ..= 2**46
     24       u32 releases    +1 on every release; blocked acquirers sleep on it (futex)
     28       u32 waiters     acquirers about to sleep or asleep
-    32       reserved        zero up to 64
-    64+16i   u64 slot word i state (low 8 bits: 0 free, 1 filling, 2 published, 3 reading)
-                             and generation (upper 56 bits)
+    32       u32 holders     entries of the holder table, 1 ..= 256 (128 when created here)
+    36       reserved        zero up to 64
+    64+16i   u64 slot word i state (bits 0-7: 0 free, 1 filling, 2 published, 3 reading),
+                             holder entry (bits 8-15, while filling or reading) and
+                             generation (bits 16-63)
     72+16i   u64 length i    the published payload's length
-    D+S*i    slot i          D = round64(64 + 16 * slot_count), S = round64(slot_size)
+    H+8j     u32 pid j       the process of the handle that claimed holder entry j
+    D+S*i    slot i          H = 64 + 16 * slot_count, D = round64(H + 8 * holders),
+                             S = round64(slot_size)
 
 Every change of a slot word is a compare-exchange of the whole word (``_atomic``: the C
 compiler's atomic runtime, the same instructions the Rust side uses), so a Python process and a
@@ -23,11 +27,13 @@ Rust process share one pool as two Rust processes would. A slot goes
 ``Free -> Filling (generation + 1) -> Published -> Reading -> Free``; a reference names a slot
 *at a generation*, so an old reference is ``StaleError``, never the next payload's bytes.
 
-Liveness: whoever holds a slot (a writer while Filling, a reader while Reading) holds an OFD
-lock on byte ``2**32 + slot`` of the object, taken before the compare-exchange that makes it
-the holder and dropped after the one that ends its hold. A slot Filling or Reading with that
-byte unlocked belongs to a dead process; an acquire that finds no free slot frees such slots
-at the same generation. A writer that dies mid-fill therefore never makes its slot readable.
+Liveness: each handle claims one entry j of the holder table when it creates or opens the
+pool, by taking an OFD lock on byte ``2**32 + j`` of the object, held until it is closed, and
+frees the slots a dead handle of that entry left. A slot it takes (a writer's Filling, a
+reader's Reading) names its entry in the slot word, so taking and giving back slots are
+compare-exchanges only, with no system call. A slot Filling or Reading whose entry's byte is
+unlocked belongs to a dead handle; an acquire that finds no free slot frees such slots at the
+same generation. A writer that dies mid-fill therefore never makes its slot readable.
 
 Memory lent to the caller: a loan's ``data`` and a view's ``data`` are memoryviews of a
 mapping made for that loan or view alone (``_segment.PrivateMapping``), so anything made from
@@ -38,9 +44,10 @@ lives goes back to the pool when the last of them is gone.
 
 Interrupts: an exception from a signal handler (KeyboardInterrupt) never leaves a slot taken
 by nobody. A compare-exchange that an interrupt may have cut short is judged by the slot word
-afterwards (only the holder of a slot's lock changes a word it holds), the steps after it are
-finished, and the interrupt is raised: at once when the call has nothing to return (release),
-otherwise from the pool's next call, after this one returned its loan, view or reference.
+afterwards (only the take holding the slot's claim in this handle changes a word naming the
+handle's entry), the steps after it are finished, and the interrupt is raised: at once when
+the call has nothing to return (release), otherwise from the pool's next call, after this one
+returned its loan, view or reference.
 """
 
 from __future__ import annotations
@@ -83,19 +90,28 @@ Buffer = Union[bytes, bytearray, memoryview]
 
 HEADER_LEN = 64
 MAGIC = int.from_bytes(b"SRPL", "little")
-VERSION = 1
+VERSION = 2
 FLAG_LOCKED = 0x02
 SLOT_ENTRY_LEN = 16
+#: The number of holder entries of a pool created here: how many handles, in all processes
+#: together, may have it open at once.
+POOL_HOLDERS = 128
+#: The most holder entries a header may state (a holder's index fits 8 bits of a slot word).
+MAX_HOLDERS = 256
+HOLDER_ENTRY_LEN = 8
 #: The most slots a pool has.
 MAX_POOL_SLOTS = 1 << 16
 #: The largest slot size, and the largest total of all slots, in bytes (2**46).
 MAX_POOL_BYTES = 1 << 46
 FREE, FILLING, PUBLISHED, READING = 0, 1, 2, 3
-GENERATION_LIMIT = 1 << 56
+#: Generations count modulo 2**48 (the slot word's upper 48 bits).
+GENERATION_LIMIT = 1 << 48
+#: A reference's generation field is below 2**56 (its format predates layout version 2).
+REFERENCE_GENERATION_LIMIT = 1 << 56
 _STATE_NAMES = {FREE: "free", FILLING: "filling", PUBLISHED: "published", READING: "reading"}
 
 # Header words: indices in the 4-byte view, and offsets.
-_RELEASES_I, _WAITERS_I = 6, 7
+_RELEASES_I, _WAITERS_I, _HOLDERS_I = 6, 7, 8
 _RELEASES_AT, _WAITERS_AT = 24, 28
 
 #: The longest a blocked acquire sleeps before it looks at the slots again unwoken: it bounds
@@ -108,33 +124,49 @@ _U32 = (1 << 32) - 1
 _U64 = (1 << 64) - 1
 
 
-def slot_word(state, generation):
-    """The slot word for ``state`` at ``generation``."""
-    return (generation << 8) | state
+def slot_word(state, generation, holder=0):
+    """The slot word for ``state`` at ``generation`` held by holder entry ``holder`` (0 when
+    the state has no holder: Free, Published)."""
+    return (generation << 16) | ((holder & 0xFF) << 8) | state
 
 
 def split_word(word):
     """``(state, generation)`` of a slot word."""
-    return word & 0xFF, word >> 8
+    return word & 0xFF, word >> 16
 
 
-def slot_lock_byte(slot):
-    """The byte of the object whose lock says the holder of ``slot`` lives."""
-    return (1 << 32) + slot
+def holder_of(word):
+    """The holder entry a slot word names (meaningful while Filling or Reading)."""
+    return (word >> 8) & 0xFF
+
+
+def holder_lock_byte(holder):
+    """The byte of the object whose lock says the handle of holder entry ``holder`` lives."""
+    return (1 << 32) + holder
 
 
 def _round64(n):
     return (n + 63) // 64 * 64
 
 
-def data_offset(slot_count):
+def holder_table_offset(slot_count):
+    """Byte offset of the holder table: right after the slot table."""
+    return HEADER_LEN + SLOT_ENTRY_LEN * slot_count
+
+
+def data_offset(slot_count, holders):
     """Byte offset of the first slot."""
-    return _round64(HEADER_LEN + SLOT_ENTRY_LEN * slot_count)
+    return _round64(holder_table_offset(slot_count) + HOLDER_ENTRY_LEN * holders)
 
 
-def segment_len(slot_count, slot_size):
-    """The object's size in bytes for a valid geometry."""
-    return data_offset(slot_count) + _round64(slot_size) * slot_count
+def segment_len(slot_count, slot_size, holders):
+    """The object's size in bytes for a valid geometry and holder count."""
+    return data_offset(slot_count, holders) + _round64(slot_size) * slot_count
+
+
+def is_valid_holder_count(holders):
+    """1 to MAX_HOLDERS holder entries."""
+    return 1 <= holders <= MAX_HOLDERS
 
 
 def is_valid_geometry(slot_count, slot_size):
@@ -214,6 +246,35 @@ class GeometryExceedsSizeError(SegmentTooSmallError):
         self.slot_count = slot_count
         self.slot_size = slot_size
         self.needed = needed
+
+
+class InvalidHolderCountError(ShmRingError, ValueError):
+    """The header's holder count is outside ``1 ..= 256``. Attributes: ``name``, ``found``,
+    ``max``."""
+
+    def __init__(self, name, found):
+        super().__init__(
+            "shared-memory segment {!r} claims {} holder entries, outside 1..={}".format(
+                name, found, MAX_HOLDERS
+            )
+        )
+        self.name = name
+        self.found = found
+        self.max = MAX_HOLDERS
+
+
+class PoolHoldersFullError(ShmRingError):
+    """Every holder entry of the pool is claimed by a live handle: ``holders`` handles, in all
+    processes together, have it open. Close one (a dead process's entry is free again as soon
+    as the process is gone). Attributes: ``name``, ``holders``."""
+
+    def __init__(self, name, holders):
+        super().__init__(
+            "buffer pool {!r} is open in {} handles, as many as its holder table has entries; "
+            "close one first".format(name, holders)
+        )
+        self.name = name
+        self.holders = holders
 
 
 class PoolExhaustedError(ShmRingError):
@@ -423,7 +484,7 @@ class PoolRef:
             )
         for field, value, limit in (
             ("slot", slot, _U32),
-            ("generation", generation, GENERATION_LIMIT - 1),
+            ("generation", generation, REFERENCE_GENERATION_LIMIT - 1),
             ("len", len, _U64),
         ):
             if not _is_int(value) or not 0 <= value <= limit:
@@ -792,8 +853,8 @@ class _Lent:
         pool = self._pool
         if self._open:
             # A pool closed first (the garbage collector finalises a cycle holding both in
-            # any order) has unmapped its words, and closing its descriptor let go of this
-            # slot's liveness lock: the slot is then reclaimed like a dead holder's.
+            # any order) has unmapped its words, and closing its descriptor let go of its
+            # holder entry's lock: the slot is then reclaimed like a dead holder's.
             if pool._fd is not None:
                 pool._release(self._slot, self._state, self._generation)
             self._open = False
@@ -907,15 +968,15 @@ class PoolLoan(_Lent):
             _release_memory(memory, self._what)
         self._memory = None
         slot, generation = self._slot, self._generation
-        filling = slot_word(FILLING, generation)
+        filling = slot_word(FILLING, generation, pool._holder)
         words = pool._words64
         outcome, started = [], []
 
         def step():
             if not outcome:
                 if started and words[8 + 2 * slot] != filling:
-                    # The exchange was made before an interrupt: this handle holds the slot's
-                    # lock, so nobody else changed the word from Filling.
+                    # The exchange was made before an interrupt: this handle holds the slot,
+                    # so nobody else changed the word from Filling.
                     outcome.append(True)
                 else:
                     started.append(True)
@@ -1031,7 +1092,7 @@ class BufferPool:
     ...         assert view.tobytes() == b"mesh vertex"
     """
 
-    def __init__(self, name, fd, slot_count, slot_size, locked, owner):
+    def __init__(self, name, fd, slot_count, slot_size, locked, owner, holders):
         self.name = name
         # Set last: a handle whose construction failed never closes the caller's descriptor.
         self._fd = None
@@ -1040,13 +1101,15 @@ class BufferPool:
         self._locked = locked
         self._owner = owner
         self._pid = os.getpid()
-        self._data = data_offset(slot_count)
+        self._holder_count = holders
+        self._data = data_offset(slot_count, holders)
         self._stride = _round64(slot_size)
+        #: The holder entry this handle claimed (see _claim); every slot it takes names it.
+        self._holder = 0
         #: slot -> the token of the take that holds (or is taking) it in this handle. Taking
-        #: a slot claims it here first, in one step (``setdefault``), so two threads of this
-        #: handle never both take it: its OFD lock, which they share, would otherwise be let
-        #: go by the one that lost the slot while the other holds it. Reclaiming skips these
-        #: slots, since this handle's own locks do not show as taken to it.
+        #: a slot claims it here first, in one step (``setdefault``), so that a take cut short
+        #: by an interrupt can tell from the slot word alone whether its exchange was made:
+        #: the word names the handle's entry, which all its threads share.
         self._holders = {}
         #: The loans and views of this handle (open ones keep close() from unmapping).
         self._lent = weakref.WeakSet()
@@ -1071,7 +1134,47 @@ class BufferPool:
         if _kernel.futex_available():
             at = self._base + _RELEASES_AT
             self._futex = _kernel.Futex(at, at)
+        if locked:
+            self._claim(fd)
         self._fd = fd
+
+    def _claim(self, fd):
+        """Claim a holder entry: take the lock of the first entry whose lock is free, record
+        this process's id in it, and free the slots a dead handle of that entry left, before
+        this handle takes any slot under it. Raises PoolHoldersFullError."""
+        for holder in range(self._holder_count):
+            taken = _kernel.take_lock(fd, holder_lock_byte(holder))
+            if taken is None:  # no such locks here: nothing is ever reclaimed
+                return
+            if taken:
+                break
+        else:
+            self._release_mapping()
+            raise PoolHoldersFullError(self.name, self._holder_count)
+        self._holder = holder
+        self._words32[holder_table_offset(self._slot_count) // 4 + 2 * holder] = os.getpid()
+        # Nobody else holds this entry's lock, so a slot naming it is a dead handle's; and
+        # nobody but this handle names it until it is closed.
+        words, freed = self._words64, 0
+        for slot in range(self._slot_count):
+            word = words[8 + 2 * slot]
+            state = word & 0xFF
+            if (state == FILLING or state == READING) and holder_of(word) == holder:
+                done, _ = self._atomics.compare_exchange(
+                    self._slot_address(slot), word, slot_word(FREE, word >> 16)
+                )
+                freed += bool(done)
+        if freed:
+            self._notify()
+
+    def _release_mapping(self):
+        """Unmap the words and close the second descriptor (a construction that failed)."""
+        for view in (self._words32, self._words64):
+            view.release()
+        self._mm.close()
+        if self._views_fd is not None:
+            os.close(self._views_fd)
+            self._views_fd = None
 
     # -- creating and opening ------------------------------------------------------------
 
@@ -1104,14 +1207,14 @@ class BufferPool:
         fd, locked = _create_fd(bare, 0o600, exclusive)
         pool = None
         try:
-            size = segment_len(slot_count, slot_size)
+            size = segment_len(slot_count, slot_size, POOL_HOLDERS)
             try:
                 os.fchmod(fd, 0o600)
                 os.ftruncate(fd, size)
                 _allocate(fd, size)
             except OSError as error:
                 raise os_error(error, bare, "ftruncate") from error
-            pool = cls(bare, fd, slot_count, slot_size, locked, True)
+            pool = cls(bare, fd, slot_count, slot_size, locked, True, POOL_HOLDERS)
         finally:
             if pool is None:
                 try:
@@ -1125,6 +1228,7 @@ class BufferPool:
         words32[2] = slot_count
         words64[2] = slot_size
         words32[3] = FLAG_LOCKED if locked else 0
+        words32[_HOLDERS_I] = POOL_HOLDERS
         # The object is zero-filled: releases, waiters and every slot (free, generation 0).
         # A sequentially consistent read-modify-write (adding 0) is a full barrier: the header
         # is visible before the magic word that publishes it.
@@ -1136,7 +1240,9 @@ class BufferPool:
     def open(cls, name: str) -> BufferPool:
         """Open the existing pool ``name``. The header is validated before more than it is
         mapped: NotABufferPoolError (magic), UnsupportedPoolVersionError, InvalidGeometryError,
-        GeometryExceedsSizeError; NotFoundError, NotReadyError, SegmentTooSmallError."""
+        InvalidHolderCountError, GeometryExceedsSizeError; NotFoundError, NotReadyError,
+        SegmentTooSmallError; PoolHoldersFullError when every holder entry is claimed by a
+        live handle."""
         bare = bare_name(name)
         try:
             fd = _shm_open(bare, os.O_RDWR, 0)
@@ -1163,7 +1269,7 @@ class BufferPool:
                 )
             word = lambda at, n: int.from_bytes(header[at : at + n], "little")  # noqa: E731
             magic, version, slot_count = word(0, 4), word(4, 4), word(8, 4)
-            flags, slot_size = word(12, 4), word(16, 8)
+            flags, slot_size, holders = word(12, 4), word(16, 8), word(32, 4)
             if magic == 0:
                 raise NotReadyError(
                     "shared-memory segment {!r} is not ready yet: its creator has not finished "
@@ -1175,10 +1281,13 @@ class BufferPool:
                 raise UnsupportedPoolVersionError(bare, version)
             if not is_valid_geometry(slot_count, slot_size):
                 raise InvalidGeometryError(bare, slot_count, slot_size)
-            needed = segment_len(slot_count, slot_size)
+            if not is_valid_holder_count(holders):
+                raise InvalidHolderCountError(bare, holders)
+            needed = segment_len(slot_count, slot_size, holders)
             if needed > size:
                 raise GeometryExceedsSizeError(bare, slot_count, slot_size, needed, size)
-            return cls(bare, fd, slot_count, slot_size, bool(flags & FLAG_LOCKED), False)
+            locked = bool(flags & FLAG_LOCKED)
+            return cls(bare, fd, slot_count, slot_size, locked, False, holders)
         except BaseException:
             os.close(fd)
             raise
@@ -1267,11 +1376,9 @@ class BufferPool:
             word = words[8 + 2 * slot]
             if word & 0xFF != FREE:
                 continue
-            # The liveness lock first (in _take), the state second: a slot seen Filling with its
-            # lock free is then surely one whose holder is gone.
-            generation = ((word >> 8) + 1) % GENERATION_LIMIT
+            generation = ((word >> 16) + 1) % GENERATION_LIMIT
             loan, _ = self._take(
-                slot, word, slot_word(FILLING, generation),
+                slot, word, slot_word(FILLING, generation, self._holder),
                 lambda: PoolLoan(self, slot, generation, FILLING),
             )
             if loan is not None:
@@ -1279,14 +1386,15 @@ class BufferPool:
         return None
 
     def _take(self, slot, expected, desired, make) -> Tuple[Optional[_Lent], Optional[int]]:
-        """Take slot ``slot``'s lock for this handle and exchange its word from ``expected``
-        to ``desired``; return ``(make(), desired)``, opened, or ``(None, found)`` with the
-        lock let go if the word was not ``expected`` (``found`` None: another handle holds the
-        lock).
+        """Claim slot ``slot`` in this handle and exchange its word from ``expected`` to
+        ``desired`` (which names this handle's entry); return ``(make(), desired)``, opened,
+        or ``(None, found)`` with the claim let go if the word was not ``expected`` (``found``
+        None: another take of this handle is under way).
 
-        An interrupt anywhere in here is caught and the work finished: while this handle holds
-        the lock nobody else changes the word, so the word alone tells whether the exchange
-        was made. The interrupt is raised by the pool's next call."""
+        An interrupt anywhere in here is caught and the work finished: while this take holds
+        the claim, no other take of this handle writes ``desired`` and no other handle writes
+        a word naming this handle's entry, so the word alone tells whether the exchange was
+        made. The interrupt is raised by the pool's next call."""
         outcome = {}
         words = self._words64
         token = object()
@@ -1325,27 +1433,34 @@ class BufferPool:
         return None, outcome["found"]
 
     def _reclaim(self):
-        """Free the slots whose holder died while filling or reading them (Filling or Reading,
-        liveness lock free). Returns how many it freed."""
+        """Free the slots whose handle died (or was closed) while filling or reading them
+        (Filling or Reading, naming a holder entry whose lock is free). Probes each entry's
+        lock at most once. Returns how many it freed."""
         if not self._locked:
             return 0
         freed = 0
-        words, fd, holders = self._words64, self._fd, self._holders
+        words, fd, own, count = self._words64, self._fd, self._holder, self._holder_count
+        gone = {}
         for slot in range(self._slot_count):
-            # The word first, the claim second: a take claims the slot before its exchange,
-            # so a word of this handle's own take is never seen here unclaimed.
             word = words[8 + 2 * slot]
             state = word & 0xFF
             if state != FILLING and state != READING:
                 continue
-            if slot in holders:
+            holder = holder_of(word)
+            # This handle's own slots: its lock does not show to itself. An entry past the
+            # table is damage, never touched.
+            if holder == own or holder >= count:
                 continue
-            if _kernel.lock_held(fd, slot_lock_byte(slot)) is not False:
+            if holder not in gone:
+                gone[holder] = _kernel.lock_held(fd, holder_lock_byte(holder)) is False
+            if not gone[holder]:
                 continue
-            # A holder locks before it changes the word and unlocks after, so a word unchanged
-            # since it was seen with the lock free belongs to a dead holder.
+            # A handle holds its entry's lock from before it takes any slot until it is gone,
+            # and a new claimant of the entry frees that entry's slots before it takes any, so
+            # a word unchanged since it was seen, naming an entry whose lock was free after,
+            # is a dead handle's.
             done, _ = self._atomics.compare_exchange(
-                self._slot_address(slot), word, slot_word(FREE, word >> 8)
+                self._slot_address(slot), word, slot_word(FREE, word >> 16)
             )
             if done:
                 freed += 1
@@ -1373,41 +1488,34 @@ class BufferPool:
             raise SlotOutOfRangeError(self.name, slot, self._slot_count)
         if length > self._slot_size:
             raise LengthExceedsSlotError(self.name, length, self._slot_size)
-        published = slot_word(PUBLISHED, generation)
         word = self._words64[8 + 2 * slot]
+        if generation >= GENERATION_LIMIT:
+            raise self._unreadable(reference, word)  # never this layout's: stale
+        published = slot_word(PUBLISHED, generation)
         if word != published:
             raise self._unreadable(reference, word)
+        # An exchange that leaves the word as it is: an acquire load of it, so the length word
+        # read next is the one its writer published (a plain load could be read early on
+        # AArch64).
+        address = self._slot_address(slot)
+        done, found = self._atomics.compare_exchange(address, published, published)
+        if not done:
+            raise self._unreadable(reference, found)
+        # The length is checked before the slot is taken, so a forged reference (or a damaged
+        # table) leaves the slot untouched: a slot word never goes back from Reading to
+        # Published, so a reclaimer never sees a word it saw before come back.
+        stored = self._words64[9 + 2 * slot]
+        if stored != length:
+            raise LengthMismatchError(self.name, slot, length, stored)
         view, found = self._take(
-            slot, published, slot_word(READING, generation),
+            slot, published, slot_word(READING, generation, self._holder),
             lambda: PoolView(self, slot, generation, length),
         )
         if view is None:
             if found is None:
-                # Another handle is taking this slot right now.
+                # Another take of this handle is under way on this slot.
                 found = slot_word(READING, generation)
             raise self._unreadable(reference, found)
-        stored = self._words64[9 + 2 * slot]
-        if stored != length:
-            # A forged reference, or a damaged table: leave the slot as it was.
-            def undo():
-                if view._open:
-                    self._atomics.compare_exchange(
-                        self._slot_address(slot), slot_word(READING, generation), published
-                    )
-                    self._let_go(slot)
-                    view._open = False
-
-            interrupt = None
-            while True:
-                try:
-                    undo()
-                    break
-                except BaseException as error:
-                    if interrupt is None:
-                        interrupt = error
-            if interrupt is not None:
-                raise interrupt
-            raise LengthMismatchError(self.name, slot, length, stored)
         return view
 
     def _unreadable(self, reference, word):
@@ -1428,31 +1536,26 @@ class BufferPool:
         return self._data + self._stride * slot
 
     def _hold(self, slot, token):
-        """Claim slot ``slot`` for the take ``token`` in this handle, then take its liveness
-        lock: False if another take of this handle (another thread) or another handle holds
-        it. Can be done again with the same token."""
-        if self._holders.setdefault(slot, token) is not token:
-            return False
-        if self._locked and _kernel.take_lock(self._fd, slot_lock_byte(slot)) is False:
-            self._holders.pop(slot, None)
-            return False
-        return True
+        """Claim slot ``slot`` for the take ``token`` in this handle: False if another take of
+        this handle (another thread) is taking or holds it. Can be done again with the same
+        token."""
+        return self._holders.setdefault(slot, token) is token
 
     def _let_go(self, slot):
-        """Let go of slot ``slot``'s liveness lock, then of the claim, once its word no longer
-        says this handle holds it (the lock first: a thread that claims the slot meanwhile
-        must not have its lock dropped). Can be done again."""
-        if self._locked and self._fd is not None:
-            _kernel.release_lock(self._fd, slot_lock_byte(slot))
+        """Let go of the claim on slot ``slot``, once its word no longer says this handle
+        holds it. Can be done again."""
         self._holders.pop(slot, None)
 
     def _release(self, slot, state, generation):
-        """Move slot ``slot`` from ``state`` at ``generation`` to Free, let go of its lock and
-        wake blocked acquirers. Can be done again (a second exchange fails harmlessly)."""
+        """Move slot ``slot`` from ``state`` at ``generation``, held by this handle, to Free,
+        let go of its claim and wake blocked acquirers. Can be done again (a second exchange
+        fails harmlessly)."""
         # A failure means a process that ignores the protocol changed the word: the slot is
         # then left to it.
         self._atomics.compare_exchange(
-            self._slot_address(slot), slot_word(state, generation), slot_word(FREE, generation)
+            self._slot_address(slot),
+            slot_word(state, generation, self._holder),
+            slot_word(FREE, generation),
         )
         self._let_go(slot)
         self._notify()

@@ -24,6 +24,7 @@ from ._errors import (
     NotReadyError,
     PermissionDeniedError,
     SegmentTooSmallError,
+    UnsupportedError,
     ShmRingError,
 )
 from ._layout import (
@@ -47,6 +48,20 @@ except ImportError:  # pragma: no cover - every CPython on Linux and macOS has i
     _posixshmem = None
 
 _DEV_SHM = "/dev/shm"
+
+# Windows: pagefile-backed named mappings under the segment's own name, the liveness locks
+# named mutexes (``_kernel.NamedLocks``): the design of the Rust crate and the C++ header.
+# Nothing can run it here (see README): it is kept small and parallel to the POSIX code.
+_WINDOWS = sys.platform == "win32"
+
+_NO_REMOVAL = (
+    "a Windows named mapping has no name to remove: it disappears when the last process "
+    "holding it closes it"
+)
+_NO_REPLACEMENT = (
+    "a Windows named mapping lives while any process has it open, and its name cannot be "
+    "taken from it; ShmProducer.open takes over its producer role"
+)
 
 
 def _shm_open(bare, flags, mode):
@@ -196,7 +211,12 @@ class Segment:
                 except OSError:
                     pass
         fd = self.fd
-        if fd is not None:
+        if fd is not None and not isinstance(fd, int):
+            # Windows: the mapping's NamedLocks, whose close can be done again.
+            fd.close()
+            self.fd = None
+            self.locked = False
+        elif fd is not None:
             self.fd = None
             self.locked = False
             try:
@@ -367,6 +387,17 @@ def producer_alive(bare):
     Returns True, False (no such object, or nobody holds the lock: a dead producer of ours,
     one of the original library, a half-made object), or None when it cannot be told.
     """
+    if _WINDOWS:
+        try:
+            locks, _ = _kernel.open_mapping(bare)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return None
+        try:
+            return locks.held_elsewhere(_kernel.PRODUCER_LOCK_BYTE)
+        finally:
+            locks.close()
     try:
         fd = _shm_open(bare, os.O_RDONLY, 0)
     except FileNotFoundError:
@@ -449,8 +480,15 @@ def remove_segment(bare, forced):
     live producer holds its object, and under that object's producer lock (``_retire``).
 
     Raises NotFoundError for a missing name, InUseError for a live producer's segment
-    (unless ``forced``), PermissionDeniedError or ShmRingError for other OS refusals.
+    (unless ``forced``), PermissionDeniedError or ShmRingError for other OS refusals. On
+    Windows: NotFoundError, InUseError (unless ``forced``) or UnsupportedError.
     """
+    if _WINDOWS:
+        if not segment_exists(bare):
+            raise os_error(FileNotFoundError(errno.ENOENT, "No such file"), bare, "OpenFileMappingW")
+        if not forced and producer_alive(bare):
+            raise _in_use(bare, "producer")
+        raise UnsupportedError("removing shared-memory segment {!r}: {}".format(bare, _NO_REMOVAL))
     if forced:
         try:
             _shm_unlink(bare)
@@ -516,17 +554,8 @@ def _create_fd(bare, mode, exclusive):
     )
 
 
-def create_segment(bare, size, capacity, mode, exclusive, start_index, fence, barrier):
-    """Create and initialise segment ``bare`` (see the producer's documentation).
-
-    The object is ``size`` bytes, at least ``segment_len(capacity)``, so that the extension
-    block fits past the data area. The producer's liveness lock is taken right after the exclusive create,
-    before anything else (see ``_create_fd``). The header, the marker in ``reserved``, the
-    zeroed extension block and the producer's flag byte in it (LOCKED if the lock was taken,
-    BARRIER if ``barrier``) are all written before the capacity word publishes the segment.
-    If anything fails after the create, the name is unlinked only while it still refers to
-    this object, and before its lock is released.
-    """
+def _create_posix(bare, size, mode, exclusive):
+    """The object for ``create_segment`` on POSIX: created, locked, sized and mapped."""
     fd, locked = _create_fd(bare, mode, exclusive)
     segment = None
     try:
@@ -551,6 +580,72 @@ def create_segment(bare, size, capacity, mode, exclusive, start_index, fence, ba
             except (OSError, ShmRingError):
                 pass
             os.close(fd)
+    return segment
+
+
+def _create_windows(bare, size, mode, exclusive):
+    """The mapping for ``create_segment`` on Windows: the producer lock first, then, holding
+    it, the name must be free (a mapping still held open cannot be replaced), then the mapping
+    is made and sized in one call."""
+    if segment_exists(bare):
+        if exclusive:
+            raise os_error(FileExistsError(errno.EEXIST, "File exists"), bare, "CreateFileMappingW")
+        if producer_alive(bare):
+            raise _in_use(bare, "producer")
+        raise UnsupportedError("creating shared-memory segment {!r}: {}".format(bare, _NO_REPLACEMENT))
+    locks = _kernel.NamedLocks(bare, None, mode)
+    taken = _kernel.take_lock(locks, _kernel.PRODUCER_LOCK_BYTE)
+    if taken is False:
+        raise _in_use(bare, "producer")
+    try:
+        made = _kernel.create_mapping(bare, size, mode)
+    except OSError as error:
+        locks.close()
+        raise os_error(error, bare, "CreateFileMappingW") from error
+    made.held = locks.held
+    segment = WindowsSegment(bare, size, made)
+    segment.locked = taken is True
+    return segment
+
+
+class WindowsSegment(Segment):
+    """A segment in a Windows named mapping: ``fd`` is its ``_kernel.NamedLocks`` (the mapping's
+    handle and this end's liveness mutexes); the view is ``mmap.mmap(-1, size, tagname=name)``,
+    which opens the mapping of that name."""
+
+    __slots__ = ()
+
+    def __init__(self, name, size, locks):
+        self.name = name
+        self.size = size
+        self.dev = self.ino = None
+        self.fd = locks
+        self.views_fd = None
+        self.locked = False
+        self.flags = 0
+        self.extension = None
+        self.mm = mmap.mmap(-1, size, tagname=name)
+        self.buf = memoryview(self.mm)
+        self.rbuf = self.buf.toreadonly()
+        words = self.buf[:HEADER_LEN].cast("I")
+        self.words = words if sys.byteorder == "little" else _SwappedWords(words)
+
+
+def create_segment(bare, size, capacity, mode, exclusive, start_index, fence, barrier):
+    """Create and initialise segment ``bare`` (see the producer's documentation).
+
+    The object is ``size`` bytes, at least ``segment_len(capacity)``, so that the extension
+    block fits past the data area. The producer's liveness lock is taken right after the exclusive create,
+    before anything else (see ``_create_fd``). The header, the marker in ``reserved``, the
+    zeroed extension block and the producer's flag byte in it (LOCKED if the lock was taken,
+    BARRIER if ``barrier``) are all written before the capacity word publishes the segment.
+    If anything fails after the create, the name is unlinked only while it still refers to
+    this object, and before its lock is released.
+    """
+    if _WINDOWS:
+        segment = _create_windows(bare, size, mode, exclusive)
+    else:
+        segment = _create_posix(bare, size, mode, exclusive)
     flags = (_kernel.LOCKED if segment.locked else 0) | (_kernel.BARRIER if barrier else 0)
     segment.flags = flags
     extension = extension_offset(capacity)
@@ -586,6 +681,42 @@ def _read_header(fd, bare):
     return [int.from_bytes(header[k : k + 4], "little") for k in range(0, HEADER_LEN, 4)]
 
 
+def _layout_of(bare, words, size, fence):
+    """Check the header ``words`` of a segment of ``size`` bytes; return (capacity, offset of
+    the extension block or None, the bytes to map). Raises NotReadyError,
+    InvalidCapacityError, SegmentTooSmallError."""
+    capacity = words[CAPACITY_WORD]
+    # The system call orders the read of the capacity before any later access on every
+    # CPU; the fence keeps the rule that it is followed by one.
+    if fence is not None:
+        fence()
+    if capacity == 0:
+        raise NotReadyError(
+            "shared-memory segment {!r} is not ready yet: "
+            "its producer has not written the capacity".format(bare)
+        )
+    if not is_valid_capacity(capacity):
+        raise InvalidCapacityError(
+            "shared-memory segment {!r} has capacity {}, which is not a power of two "
+            "from 8 to 2^31".format(bare, capacity),
+            capacity,
+        )
+    if HEADER_LEN + capacity > size:
+        raise SegmentTooSmallError(
+            "shared-memory segment {!r} claims capacity {}, but its {} bytes hold at most {} "
+            "after the header".format(bare, capacity, size, size - HEADER_LEN),
+            size,
+            capacity,
+        )
+    # ``reserved`` is written before the capacity word, so the read above covers it too.
+    extension = None
+    length = HEADER_LEN + capacity
+    if has_extension(words[RESERVED_WORD], capacity, size):
+        extension = extension_offset(capacity)
+        length = extension + EXTENSION_LEN
+    return capacity, extension, length
+
+
 def open_segment(bare, fence):
     """Open and map an existing, initialised segment; return (segment, capacity).
 
@@ -595,6 +726,8 @@ def open_segment(bare, fence):
     Bytes past that are never mapped or touched, whatever size the object claims. The segment
     keeps the descriptor open; nothing is locked or written yet (see ``attach``).
     """
+    if _WINDOWS:
+        return _open_windows(bare, fence)
     try:
         fd = _shm_open(bare, os.O_RDWR, 0)
     except OSError as error:
@@ -620,40 +753,42 @@ def open_segment(bare, fence):
                 size,
             )
         words = _read_header(fd, bare)
-        capacity = words[CAPACITY_WORD]
-        # The system call orders the read of the capacity before any later access on every
-        # CPU; the fence keeps the rule that it is followed by one.
-        if fence is not None:
-            fence()
-        if capacity == 0:
-            raise NotReadyError(
-                "shared-memory segment {!r} is not ready yet: "
-                "its producer has not written the capacity".format(bare)
-            )
-        if not is_valid_capacity(capacity):
-            raise InvalidCapacityError(
-                "shared-memory segment {!r} has capacity {}, which is not a power of two "
-                "from 8 to 2^31".format(bare, capacity),
-                capacity,
-            )
-        if HEADER_LEN + capacity > size:
-            raise SegmentTooSmallError(
-                "shared-memory segment {!r} claims capacity {}, but its {} bytes hold at most {} "
-                "after the header".format(bare, capacity, size, size - HEADER_LEN),
-                size,
-                capacity,
-            )
-        # ``reserved`` is written before the capacity word, so the read above covers it too.
-        extension = None
-        length = HEADER_LEN + capacity
-        if has_extension(words[RESERVED_WORD], capacity, size):
-            extension = extension_offset(capacity)
-            length = extension + EXTENSION_LEN
+        capacity, extension, length = _layout_of(bare, words, size, fence)
         segment = Segment(bare, length, st.st_dev, st.st_ino, fd)
         segment.extension = extension
     finally:
         if segment is None:
             os.close(fd)
+    return segment, capacity
+
+
+def _open_windows(bare, fence):
+    """``open_segment`` on Windows: the header mapped alone and checked first (against the
+    mapping's size, whole pages), then only the layout it describes."""
+    try:
+        locks, size = _kernel.open_mapping(bare)
+    except OSError as error:
+        raise os_error(error, bare, "OpenFileMappingW") from error
+    try:
+        if size < HEADER_LEN:
+            raise SegmentTooSmallError(
+                "shared-memory segment {!r} is {} bytes, smaller than the {}-byte header".format(
+                    bare, size, HEADER_LEN
+                ),
+                size,
+            )
+        header = mmap.mmap(-1, HEADER_LEN, tagname=bare)
+        try:
+            raw = header[:HEADER_LEN]
+        finally:
+            header.close()
+        words = [int.from_bytes(raw[k : k + 4], "little") for k in range(0, HEADER_LEN, 4)]
+        capacity, extension, length = _layout_of(bare, words, size, fence)
+        segment = WindowsSegment(bare, length, locks)
+        segment.extension = extension
+    except BaseException:
+        locks.close()
+        raise
     return segment, capacity
 
 
@@ -683,7 +818,10 @@ def unlink_if_same(bare, dev, ino):
 
     Returns True if it was unlinked, False if the name is gone or now names another object
     (or cannot be inspected). There is an unavoidable window between the check and the unlink.
+    On Windows there is no name to remove: False.
     """
+    if _WINDOWS:
+        return False
     try:
         fd = _shm_open(bare, os.O_RDONLY, 0)
     except FileNotFoundError:
@@ -714,6 +852,15 @@ def unlink_if_same(bare, dev, ino):
 
 def segment_exists(bare):
     """Whether a segment named ``bare`` exists (used by tests and tools)."""
+    if _WINDOWS:
+        try:
+            locks, _ = _kernel.open_mapping(bare)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        locks.close()
+        return True
     try:
         fd = _shm_open(bare, os.O_RDONLY, 0)
     except FileNotFoundError:

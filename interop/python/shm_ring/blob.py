@@ -53,8 +53,9 @@ def _parser():
     return parser
 
 
-class _Interrupted(Exception):
-    pass
+class _Interrupted(BaseException):
+    """Raised by the signal handler. A BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` on the way (a fallback around loading ctypes, say) swallows it."""
 
 
 def _interrupt(signum, _frame):

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import unittest
 
@@ -20,6 +21,7 @@ from shm_ring import (
     GeometryExceedsSizeError,
     InUseError,
     InvalidGeometryError,
+    InvalidHolderCountError,
     LengthExceedsSlotError,
     LengthMismatchError,
     NotABufferPoolError,
@@ -27,6 +29,7 @@ from shm_ring import (
     NotPublishedError,
     NotReadyError,
     PoolExhaustedError,
+    PoolHoldersFullError,
     PoolRef,
     PoolRefError,
     PublishTooLargeError,
@@ -440,6 +443,96 @@ class DeadHolderTest(PoolCase):
         pool.try_acquire().release()
 
 
+    def test_an_entry_reused_after_its_holder_died_does_not_adopt_its_slots(self):
+        # The owner holds entry 0, the writer took entry 1; once it is dead, the next handle
+        # takes entry 1 and frees the dead writer's slot before it takes any itself.
+        pool = self.pool(2, 1024)
+        peer = self.peer("fill-and-die", pool.name)
+        fields = self.line(peer).split()
+        self.assertEqual(fields[0], "filling")
+        slot, generation, half = (int(field) for field in fields[1:])
+        self.kill(peer)
+        self.assertEqual(pool.available(), 1)
+        with BufferPool.open(pool.name) as reused:
+            self.assertEqual(reused._holder, 1)
+            self.assertEqual(
+                pool.available(), 2, "the new holder of the entry adopted the dead one's slot"
+            )
+            with self.assertRaises(StaleError):
+                reused.resolve(PoolRef(pool.name, slot, generation, half))
+            # The new holder's own slots are live ones: never reclaimed.
+            first, second = reused.try_acquire(), reused.try_acquire()
+            with self.assertRaises(PoolExhaustedError):
+                pool.try_acquire()
+            first.release()
+            second.release()
+
+    def test_opening_more_handles_than_the_holder_table_has_raises(self):
+        pool = self.pool(1, 64)
+        handles = []
+        self.addCleanup(lambda: [handle.close() for handle in handles])
+        for _ in range(_pool.POOL_HOLDERS - 1):
+            handles.append(BufferPool.open(pool.name))
+        with self.assertRaises(PoolHoldersFullError) as caught:
+            BufferPool.open(pool.name)
+        self.assertEqual(caught.exception.holders, _pool.POOL_HOLDERS)
+        self.assertIn(str(_pool.POOL_HOLDERS), str(caught.exception))
+        handles.pop().close()
+        handles.append(BufferPool.open(pool.name))
+
+
+_ROUND_TRIPS = """
+import os, sys
+from shm_ring import BufferPool
+with BufferPool.create_unique(4, 4096) as writer, BufferPool.open(writer.name) as reader:
+    def round_trip():
+        loan = writer.try_acquire()
+        view = reader.resolve(loan.publish(8))
+        view.release()
+    for _ in range(1000):  # warm up: the allocator's and the interpreter's first requests
+        round_trip()
+    try:
+        os.stat("/shm-ring-round-trips-begin")
+    except OSError:
+        pass
+    for _ in range(1000):
+        round_trip()
+    try:
+        os.stat("/shm-ring-round-trips-end")
+    except OSError:
+        pass
+    assert writer.available() == 4
+"""
+
+
+@unittest.skipUnless(LINUX, "strace is Linux's")
+class NoSystemCallTest(unittest.TestCase):
+    def test_a_round_trip_makes_no_system_call(self):
+        # Acquire, publish, resolve and release between two handles, 1000 times, traced by
+        # strace between two marks: no system call (layout version 1 made four fcntl calls
+        # per round trip). Writing and reading the slot's bytes maps them (not measured here).
+        with tempfile.TemporaryDirectory() as directory:
+            trace = os.path.join(directory, "trace")
+            try:
+                done = subprocess.run(
+                    ["strace", "-f", "-o", trace, sys.executable, "-c", _ROUND_TRIPS],
+                    cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    timeout=HANG_GUARD,
+                )
+            except FileNotFoundError:
+                self.fail("strace is needed by this test (apt-get install strace)")
+            self.assertEqual(done.returncode, 0)
+            with open(trace) as lines:
+                lines = lines.read().splitlines()
+        begin = next(i for i, line in enumerate(lines) if "round-trips-begin" in line)
+        end = next(i for i, line in enumerate(lines) if "round-trips-end" in line)
+        thread = lines[begin].split()[0]
+        calls = [line for line in lines[begin + 1 : end] if line.split()[0] == thread]
+        self.assertEqual(
+            len(calls), 0, "system calls in 1000 round trips, the first: {}".format(calls[:8])
+        )
+
+
 class _TakeOnFirstLoad:
     """Stands for a pool's slot-word view: the first load of slot 0's word first runs
     ``take`` (another thread's acquire, in the same handle), then reads the word."""
@@ -458,26 +551,27 @@ class _TakeOnFirstLoad:
         self._words[index] = value
 
 
-@unittest.skipUnless(LINUX, "slot locks are Linux's OFD locks")
+@unittest.skipUnless(LINUX, "holder locks are Linux's OFD locks")
 class SameHandleThreadsTest(PoolCase):
-    """Threads of one handle share its OFD, and so its slot locks: a thread that loses a slot
-    to another of the same handle must not let go of the winner's lock, and reclaiming must
-    never take a slot another thread of the handle is taking. The interleavings are made
-    deterministic by running the other thread's step at the point where it would race."""
+    """Threads of one handle share its holder entry: a thread that loses a slot to another of
+    the same handle must not take it too (the slot word, naming the entry, is the same for
+    both), and reclaiming must never take a slot another thread of the handle is taking. The
+    interleavings are made deterministic by running the other thread's step at the point
+    where it would race."""
 
-    def lock_seen_from_another_handle(self, pool, slot):
+    def lock_seen_from_another_handle(self, pool):
         with BufferPool.open(pool.name) as other:
-            return _kernel.lock_held(other._fd, _pool.slot_lock_byte(slot))
+            return _kernel.lock_held(other._fd, _pool.holder_lock_byte(pool._holder))
 
     def test_a_thread_that_loses_a_slot_keeps_the_winners_lock(self):
         pool = self.pool(1, 64)
         winner = pool.try_acquire()
         # The losing thread read the word while the slot was still free, then tries to take it.
         free = _pool.slot_word(_pool.FREE, winner.generation - 1)
-        taking = _pool.slot_word(_pool.FILLING, winner.generation)
+        taking = _pool.slot_word(_pool.FILLING, winner.generation, pool._holder)
         lost, _ = pool._take(0, free, taking, lambda: _pool.PoolLoan(pool, 0, 0, _pool.FILLING))
         self.assertIsNone(lost, "the slot was lent twice")
-        self.assertIs(self.lock_seen_from_another_handle(pool, 0), True)
+        self.assertIs(self.lock_seen_from_another_handle(pool), True)
         # So no other process takes the winner's slot for a dead holder's.
         with BufferPool.open(pool.name) as other:
             with self.assertRaises(PoolExhaustedError):
@@ -492,7 +586,9 @@ class SameHandleThreadsTest(PoolCase):
         self.assertEqual(pool._reclaim(), 0)
         (loan,) = taken
         self.assertEqual(
-            pool._words64[8], _pool.slot_word(_pool.FILLING, loan.generation), "the loan was taken"
+            pool._words64[8],
+            _pool.slot_word(_pool.FILLING, loan.generation, pool._holder),
+            "the loan was taken",
         )
         loan.copy_from(b"mine")
         with pool.resolve(loan.publish(4)) as view:
@@ -552,13 +648,13 @@ class LentMemoryTest(PoolCase):
         # is the shared memory itself: a byte changed there is seen through the array.
         fd = _shm_open(pool.name, os.O_RDWR, 0)
         self.addCleanup(os.close, fd)
-        raw = mmap.mmap(fd, _pool.segment_len(1, 1 << 16))
+        raw = mmap.mmap(fd, _pool.segment_len(1, 1 << 16, _pool.POOL_HOLDERS))
         self.addCleanup(raw.close)
         with pool.resolve(reference) as view:
             frame = numpy.frombuffer(view.data, dtype=numpy.uint16)
             self.assertFalse(frame.flags.owndata)
             self.assertTrue((frame == numpy.arange(frame.size, dtype=numpy.uint16)).all())
-            start = _pool.data_offset(1)
+            start = _pool.data_offset(1, _pool.POOL_HOLDERS)
             raw[start : start + 2] = b"\xff\xff"
             self.assertEqual(int(frame[0]), 0xFFFF)
             with self.assertRaises(BusyError):
@@ -617,7 +713,14 @@ class InterruptTest(PoolCase):
     def test_an_interrupted_resolve_returns_its_view_and_raises_next(self):
         pool = self.pool(1, 64)
         reference = self.publish(pool, 8, 8)
+        # Cut short at its first exchange, which leaves the word as it is (an acquire load):
+        # nothing is taken, and the interrupt comes out at once.
         self.interrupt_next(pool)
+        with self.assertRaises(Interrupt):
+            pool.resolve(reference)
+        # Cut short right after the exchange that takes the slot: the view is returned and
+        # the interrupt comes out of the next call.
+        pool._atomics = _InterruptAfter(pool._atomics._atomics, 2)
         view = pool.resolve(reference)
         with self.assertRaises(Interrupt):
             pool.available()
@@ -672,31 +775,36 @@ class EveryPointTest(PoolCase):
 
 
 class HostileHeaderTest(PoolCase):
-    def raw(self, size, magic=b"SRPL", version=1, slots=1, slot_size=64, flags=0):
+    def raw(self, size, magic=b"SRPL", version=2, slots=1, slot_size=64, flags=0, holders=8):
         name = unique_name("hpool")
         self.addCleanup(unlink_quietly, name)
         fd = _shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         self.addCleanup(os.close, fd)
         os.ftruncate(fd, size)
-        if size >= 24:
+        if size >= 64:
             header = (
                 magic
                 + version.to_bytes(4, "little")
                 + slots.to_bytes(4, "little")
                 + flags.to_bytes(4, "little")
                 + slot_size.to_bytes(8, "little")
+                + bytes(8)
+                + holders.to_bytes(4, "little")
             )
             os.pwrite(fd, header, 0)
         return name
 
     def test_hostile_headers_are_typed_errors_naming_the_value(self):
-        good = _pool.segment_len(1, 64)
+        good = _pool.segment_len(1, 64, 8)
         cases = [
             (self.raw(0), NotReadyError, None),
             (self.raw(32), SegmentTooSmallError, None),
             (self.raw(good, magic=bytes(4)), NotReadyError, None),
             (self.raw(good, magic=b"SRBF"), NotABufferPoolError, "found"),
-            (self.raw(good, version=2), UnsupportedPoolVersionError, "found"),
+            (self.raw(good, version=1), UnsupportedPoolVersionError, "found"),
+            (self.raw(good, version=3), UnsupportedPoolVersionError, "found"),
+            (self.raw(good, holders=0), InvalidHolderCountError, "found"),
+            (self.raw(good, holders=257), InvalidHolderCountError, "found"),
             (self.raw(good, slots=0), InvalidGeometryError, "slot_count"),
             (self.raw(good, slots=1 << 20), InvalidGeometryError, "slot_count"),
             (self.raw(good, slot_size=0), InvalidGeometryError, "slot_size"),

@@ -15,6 +15,7 @@
 pub mod futex;
 pub mod peers;
 pub mod process;
+#[cfg_attr(windows, path = "raw_windows.rs")]
 pub mod raw;
 pub mod segment;
 pub mod stream;

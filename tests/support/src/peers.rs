@@ -214,6 +214,7 @@ pub fn peer_report(what: &str, output: &Output) -> PeerReport {
 ///
 /// The binary is copied to a fresh directory first, since the checkout may sit below a
 /// directory `nobody` cannot enter.
+#[cfg(unix)]
 pub fn run_as_nobody(args: &[&str]) -> Output {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
@@ -231,7 +232,7 @@ pub fn run_as_nobody(args: &[&str]) -> Output {
     output
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;

@@ -40,6 +40,11 @@ impl Running {
         }
     }
 
+    /// The process id (to signal the process, or to look at its sockets in `/proc`).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The exit status, if the process has exited.
     pub fn poll(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {

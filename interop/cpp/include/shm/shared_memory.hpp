@@ -16,6 +16,10 @@
 #ifndef SHM_SHARED_MEMORY_HPP
 #define SHM_SHARED_MEMORY_HPP
 
+#if defined(_WIN32)
+#error "shm/shared_memory.hpp (the original library's SharedMemory) is POSIX-only here; on Windows use shm_ring/shm_ring.hpp, whose mappings have the names the original library gives them"
+#endif
+
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,6 @@
 // shm_ring/detail/os.hpp - the system calls: futex, membarrier, open-file-description locks, file
 // descriptors and mappings. Each wraps one OS facility and reports errno; none knows the ring.
+// Windows has its own, in windows.hpp.
 
 #ifndef SHM_RING_DETAIL_OS_HPP
 #define SHM_RING_DETAIL_OS_HPP
@@ -69,6 +70,13 @@ inline struct flock one_byte(off_t byte) noexcept {
 }
 #endif
 
+#if defined(_WIN32)
+}  // namespace detail
+}  // namespace shm_ring
+#include "windows.hpp"
+namespace shm_ring {
+namespace detail {
+#else
 // Registers this process for membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), once per process (the
 // pid is remembered, so that a forked child registers for itself). Whether it succeeded.
 inline bool barrier_registered() noexcept {
@@ -209,6 +217,12 @@ inline result<mapping> map_shared(int fd, std::size_t size, bool populate) noexc
   if (p == MAP_FAILED) return make::os(errc::system_error, "mmap", errno);
   return mapping(static_cast<unsigned char*>(p), size, true);
 }
+
+// What the waiting code probes liveness through: the end's descriptor, or -1.
+using object_ref = int;
+inline bool has_object(object_ref fd) noexcept { return fd >= 0; }
+
+#endif  // _WIN32
 
 }  // namespace detail
 

@@ -28,6 +28,18 @@
 #include <utility>
 #include <vector>
 
+#if defined(_WIN32)
+// Named mappings, mutexes and security descriptors (detail/windows.hpp).
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#include <sddl.h>
+#include <process.h>
+#include <sys/types.h>
+#include <chrono>
+#include <thread>
+#else
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -35,6 +47,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#endif
 
 #if defined(__linux__)
 #include <sys/syscall.h>

@@ -159,8 +159,10 @@ class producer : private detail::ring_end<detail::side::producer> {
     producer p(std::move(o.map), o.length, o.capacity, o.flags, resume_at_head());
     p.fd_ = std::move(o.fd);
     p.name_ = std::move(o.bare);
+#if !defined(_WIN32)
     p.dev_ = o.dev;
     p.ino_ = o.ino;
+#endif
     p.linked_ = true;
     p.creator_pid_ = ::getpid();
     return p;
@@ -330,7 +332,12 @@ class producer : private detail::ring_end<detail::side::producer> {
   status unlink() noexcept {
     if (!linked_) return status();
     linked_ = false;
+#if defined(_WIN32)
+    // A Windows mapping has no name to remove: it goes with the last handle to it.
+    return status();
+#else
     return detail::unlink_if_ours("/" + name_, dev_, ino_);
+#endif
   }
 
   // --- state ----------------------------------------------------------------------------------
@@ -372,6 +379,9 @@ class producer : private detail::ring_end<detail::side::producer> {
       return detail::make::invalid_capacity(0, cap);
     }
     const std::size_t size = static_cast<std::size_t>(size64);
+#if defined(_WIN32)
+    return create_windows(std::move(bare), cap, size, options);
+#else
     const std::string os_name = "/" + bare;
 
     for (int round = 0; round < detail::create_rounds; ++round) {
@@ -405,7 +415,50 @@ class producer : private detail::ring_end<detail::side::producer> {
                            options);
     }
     return detail::make::in_use(0, bare);
+#endif
   }
+
+#if defined(_WIN32)
+  // create on Windows, where a name cannot be removed: the producer lock first (a live
+  // producer holding it is in_use), then, holding it, the name must be free. A mapping that
+  // still exists (held open by a consumer or another process after its producer went) is
+  // already_exists for an exclusive create and unsupported otherwise: it cannot be replaced,
+  // only taken over with open(). The mapping is made last, sized in the same call.
+  static result<producer> create_windows(std::string bare, std::uint32_t cap, std::size_t size,
+                                         const producer_options& options) {
+    if (detail::object_exists(bare)) {
+      if (options.exclusive) return detail::make::from_errno("CreateFileMappingW", EEXIST);
+      int open_error = 0;
+      const detail::fd_guard existing = detail::open_object(bare, open_error);
+      bool held = false;
+      if (open_error == 0 && detail::lock_held(existing.get(), detail::side::producer, held) &&
+          held) {
+        return detail::make::in_use(0, bare);
+      }
+      return detail::make::unsupported(1);
+    }
+    detail::fd_guard fd(bare, nullptr, options.mode);
+    const int lock_error = fd.take(0);
+    if (lock_error == EAGAIN) return detail::make::in_use(0, bare);
+    if (lock_error != 0) return detail::make::os(errc::system_error, "CreateMutexW", lock_error);
+    if (detail::object_exists(bare)) {
+      return options.exclusive ? detail::make::from_errno("CreateFileMappingW", EEXIST)
+                               : detail::make::unsupported(1);
+    }
+    const int make_error = detail::make_object(fd, size, options.mode);
+    if (make_error != 0) return detail::make::from_errno("CreateFileMappingW", make_error);
+    result<detail::mapping> m = detail::map_shared(fd.get(), size, true);
+    if (!m) return m.error();
+    const unsigned char flags = detail::flag_locked;
+    producer p(std::move(m.value()), cap, options.start_index, flags);
+    p.fd_ = std::move(fd);
+    p.name_ = std::move(bare);
+    p.linked_ = true;
+    p.unlink_on_close_ = options.unlink_on_close;
+    p.creator_pid_ = ::getpid();
+    return p;
+  }
+#else
 
   // The rest of create, on a fresh object whose name refers to it and whose lock we hold (or
   // that nobody can lock: no OFD locks here). On failure the name is unlinked again.
@@ -437,6 +490,8 @@ class producer : private detail::ring_end<detail::side::producer> {
     p.creator_pid_ = ::getpid();
     return p;
   }
+
+#endif  // _WIN32
 
   producer(detail::mapping m, std::uint32_t cap, std::uint32_t start,
            unsigned char flags) noexcept

@@ -12,7 +12,21 @@ namespace shm_ring {
 
 /// Checks a segment name: 1 to 30 characters of [A-Za-z0-9._-], optionally after one '/',
 /// not "." or "..". On success, stores the name without its '/' in *bare (if given).
+///
+/// On Windows the name may start with "Local\\" or "Global\\", the kernel's namespaces; the
+/// rest obeys the same rules, and *bare keeps the prefix (it is part of the mapping's name).
 inline status validate_name(const std::string& name, std::string* bare = nullptr) {
+#if defined(_WIN32)
+  for (const char* prefix : {"Local\\", "Global\\"}) {
+    const std::string p(prefix);
+    if (name.compare(0, p.size(), p) == 0) {
+      std::string rest;
+      const status s = validate_name(name.substr(p.size()), &rest);
+      if (s && bare != nullptr) *bare = p + rest;
+      return s;
+    }
+  }
+#endif
   const std::size_t skip = (!name.empty() && name[0] == '/') ? 1 : 0;
   const std::size_t len = name.size() - skip;
   if (len == 0) return detail::make::bad_name(name_issue::empty);
@@ -32,6 +46,7 @@ inline status validate_name(const std::string& name, std::string* bare = nullptr
 
 namespace detail {
 
+#if !defined(_WIN32)
 // Whether the OS name currently refers to the object (dev, ino): 1 if it does, 0 if it refers
 // to another object or to none, or -errno if the name cannot be opened to tell.
 inline int name_identity(const std::string& os_name, dev_t dev, ino_t ino) noexcept {
@@ -109,6 +124,7 @@ inline status remove_stale(const std::string& os_name, const std::string& bare) 
   if (!s) return s;
   return found == removal::live ? make::in_use(0, bare) : status();
 }
+#endif  // !_WIN32
 
 // Validates the header of a mapping of `size` bytes; on success stores the capacity.
 inline status check_header(unsigned char* base, std::uint64_t size,
@@ -191,12 +207,19 @@ inline result<opened_ring> open_ring(const std::string& name, side role) {
   opened_ring o;
   status s = validate_name(name, &o.bare);
   if (!s) return s;
+#if defined(_WIN32)
+  int open_error = 0;
+  o.fd = open_object(o.bare, open_error);
+  if (open_error != 0) return make::from_errno("OpenFileMappingW", open_error);
+  const std::uint64_t size = object_size_of(o.fd);
+#else
   const std::string os_name = "/" + o.bare;
   o.fd = fd_guard(::shm_open(os_name.c_str(), O_RDWR, 0));
   if (o.fd.get() < 0) return make::from_errno("shm_open", errno);
   struct stat st;
   if (::fstat(o.fd.get(), &st) != 0) return make::os(errc::system_error, "fstat", errno);
   const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+#endif
   if (size == 0) return make::not_ready(0);
   if (size < header_size) return make::segment_too_small(0, header_size, size);
   // The header alone first (one page, nothing pre-faulted); then exactly the ring it
@@ -218,8 +241,10 @@ inline result<opened_ring> open_ring(const std::string& name, side role) {
     return make::in_use(role == side::producer ? 0 : 1, o.bare);
   }
   if (lock_error != 0 && lock_error != EINVAL) return make::os(errc::system_error, "fcntl", lock_error);
+#if !defined(_WIN32)
   o.dev = st.st_dev;
   o.ino = st.st_ino;
+#endif
   o.flags = static_cast<unsigned char>((lock_error == 0 ? flag_locked : 0) |
                                        (barrier_registered() ? flag_barrier : 0));
   return o;
@@ -239,10 +264,23 @@ inline result<opened_ring> open_ring(const std::string& name, side role) {
 ///
 ///     shm_ring::status s = shm_ring::remove("frames");
 ///     if (s == shm_ring::errc::in_use) { /* its producer is still running */ }
+///
+/// On Windows a named mapping has no name to remove: this is errc::not_found for a missing
+/// segment, errc::in_use for a live producer's, and errc::unsupported for any other.
 inline status remove(const std::string& name) {
   std::string bare;
   const status valid = validate_name(name, &bare);
   if (!valid) return valid;
+#if defined(_WIN32)
+  int open_error = 0;
+  const detail::fd_guard existing = detail::open_object(bare, open_error);
+  if (open_error != 0) return detail::make::from_errno("OpenFileMappingW", open_error);
+  bool held = false;
+  if (detail::lock_held(existing.get(), detail::side::producer, held) && held) {
+    return detail::make::in_use(0, bare);
+  }
+  return detail::make::unsupported(0);
+#else
   const std::string os_name = "/" + bare;
   // Each further round means another process replaced the name meanwhile; as in
   // producer::create, this bounds a storm of creators, never a single one.
@@ -256,19 +294,28 @@ inline status remove(const std::string& name) {
     if (now.get() < 0 && errno == ENOENT) return detail::make::from_errno("shm_open", ENOENT);
   }
   return detail::make::in_use(0, bare);
+#endif
 }
 
 /// Removes the segment `name` (with or without a leading '/') whatever holds it, as
 /// `rm /dev/shm/NAME` does. A live producer keeps writing into its segment and its attached
 /// consumer keeps reading, but no new consumer finds it, and the producer's own unlink() then
 /// finds nothing to remove. Prefer remove, which leaves a live producer's segment alone.
-/// Errors: invalid_name, not_found, permission_denied, system_error.
+/// Errors: invalid_name, not_found, permission_denied, system_error; on Windows, not_found or
+/// unsupported (see remove).
 inline status remove_forced(const std::string& name) {
   std::string bare;
   const status valid = validate_name(name, &bare);
   if (!valid) return valid;
+#if defined(_WIN32)
+  int open_error = 0;
+  const detail::fd_guard existing = detail::open_object(bare, open_error);
+  if (open_error != 0) return detail::make::from_errno("OpenFileMappingW", open_error);
+  return detail::make::unsupported(0);
+#else
   if (::shm_unlink(("/" + bare).c_str()) != 0) return detail::make::from_errno("shm_unlink", errno);
   return status();
+#endif
 }
 
 }  // namespace shm_ring

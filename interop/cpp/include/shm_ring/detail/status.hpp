@@ -31,6 +31,7 @@ enum class errc : int {
   system_error,       ///< any other OS failure (see status::sys_errno / status::operation)
   in_use,             ///< a live producer owns the segment, or a live consumer reads it
   peer_gone,          ///< the other side's process has ended (or it closed the ring)
+  unsupported,        ///< the OS cannot do it (Windows: removing a name, replacing a held one)
 };
 
 /// The std::error_category of shm_ring::errc.
@@ -57,6 +58,7 @@ inline const std::error_category& category() noexcept {
         case errc::system_error: return "system call failed";
         case errc::in_use: return "shared-memory segment in use";
         case errc::peer_gone: return "the other side of the ring is gone";
+        case errc::unsupported: return "not possible on this OS";
       }
       return "unknown shm_ring error " + std::to_string(value);
     }
@@ -268,6 +270,8 @@ struct make {
   }
   // sub: 0 = the producer is gone (seen by the consumer), 1 = the consumer is gone
   static status peer_gone(int sub) noexcept { return with(errc::peer_gone, sub); }
+  // sub: 0 = removing a segment, 1 = replacing a segment another process still has open
+  static status unsupported(int sub) noexcept { return with(errc::unsupported, sub); }
   // Maps errno of a failed OS call to the matching code.
   static status from_errno(const char* op, int err) noexcept {
     switch (err) {
@@ -386,6 +390,12 @@ inline std::string status::message() const {
       return std::string("segment \"") + segment_ + "\" is in use: " +
              (sub_ == 0 ? "its producer is alive" : "a live consumer is reading it");
     case errc::peer_gone: return sub_ == 0 ? "the producer is gone" : "the consumer is gone";
+    case errc::unsupported:
+      return sub_ == 0 ? "a Windows named mapping has no name to remove: it disappears when the "
+                         "last process holding it closes it"
+                       : "a Windows named mapping lives while any process has it open, and its "
+                         "name cannot be taken from it; producer::open takes over its producer "
+                         "role";
   }
   return std::string();
 }

@@ -38,8 +38,8 @@ namespace detail {
 
 // The liveness of side `peer`, seen through our fd of the same object and its flag byte in the
 // extension block `ext`.
-inline peer_state probe_peer(const unsigned char* ext, int fd, side peer) noexcept {
-  if (ext == nullptr || fd < 0) return peer_state::unknown;
+inline peer_state probe_peer(const unsigned char* ext, object_ref fd, side peer) noexcept {
+  if (ext == nullptr || !has_object(fd)) return peer_state::unknown;
   if ((load_flags(ext, peer) & flag_locked) == 0) return peer_state::unknown;
   bool held = false;
   if (!lock_held(fd, peer, held)) return peer_state::unknown;
@@ -74,11 +74,23 @@ inline void cpu_relax() noexcept {
 }
 
 inline void nap(std::chrono::nanoseconds d) noexcept {
+#if defined(_WIN32)
+  std::this_thread::sleep_for(d);
+#else
   timespec ts;
   ts.tv_sec = static_cast<time_t>(d.count() / 1000000000);
   ts.tv_nsec = static_cast<long>(d.count() % 1000000000);
   while (::nanosleep(&ts, &ts) == -1 && errno == EINTR) {
   }
+#endif
+}
+
+inline void yield_cpu() noexcept {
+#if defined(_WIN32)
+  std::this_thread::yield();
+#else
+  ::sched_yield();
+#endif
 }
 
 // How a waiting thread passes time between attempts: spin briefly (the peer is usually only
@@ -91,7 +103,7 @@ class backoff {
       cpu_relax();
       ++step_;
     } else if (step_ < spins + yields) {
-      ::sched_yield();
+      yield_cpu();
       ++step_;
     } else {
       nap(nap_);
@@ -142,7 +154,7 @@ enum class wait_outcome { done, timed_out, peer_gone };
 struct ring_side {
   unsigned char* base;  // the header
   unsigned char* ext;   // the extension block, or null (no flags to write or read)
-  int fd;               // the object's fd (for the liveness probe), or -1
+  object_ref fd;        // the object (for the liveness probe), or none
   side self;
   unsigned char flags;  // our flag byte at rest (LOCKED, BARRIER)
   std::chrono::nanoseconds peer_check;  // the longest sleep against a peer that wakes us
@@ -174,7 +186,7 @@ SHM_RING_COLD wait_outcome wait_for_peer(const ring_side& me, Attempt& attempt,
     if (step < spin_bursts) {
       for (unsigned k = 0; k < (1u << step); ++k) cpu_relax();
     } else {
-      ::sched_yield();
+      yield_cpu();
     }
     if (attempt()) return wait_outcome::done;
     if (clock::now() >= deadline) return wait_outcome::timed_out;
@@ -218,8 +230,14 @@ SHM_RING_COLD wait_outcome wait_for_peer(const ring_side& me, Attempt& attempt,
     if (clock::now() >= deadline) return wait_outcome::timed_out;
   }
 #else
-  (void)me;
+  // Polling: nobody wakes us, so each nap is short; the peer's liveness lock (where the OS
+  // has one: Windows's named mutexes) is looked at before each.
+  const side peer = other(me.self);
   for (;;) {
+    if (probe_peer(me.ext, me.fd, peer) == peer_state::gone) {
+      if (me.self == side::consumer && attempt()) return wait_outcome::done;
+      return wait_outcome::peer_gone;
+    }
     nap(ring_nap);
     if (attempt()) return wait_outcome::done;
     if (clock::now() >= deadline) return wait_outcome::timed_out;

@@ -86,7 +86,7 @@ fn run(frames: u64) -> Result<ExitCode, Box<dyn std::error::Error>> {
     })
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let frames = match args.as_slice() {
         [] => 120,

@@ -9,7 +9,8 @@
 //! `write` puts FILE's bytes in a new scene buffer and prints its descriptor (one line of
 //! JSON) on stdout; then it keeps the segment until a reader acknowledges having read it and
 //! removes it (with `--keep`: leaves it and exits at once). It gives up, removing the
-//! segment, if someone else removes the segment's name meanwhile.
+//! segment, if someone else removes the segment's name meanwhile, or (on Linux) on SIGINT,
+//! SIGTERM or SIGHUP.
 //!
 //! `read` opens the scene buffer DESCRIPTOR names (the JSON text, or `@FILE` for a file
 //! holding it), reads and checks the payload, acknowledges it and writes it to stdout (with
@@ -25,8 +26,57 @@ use std::time::Duration;
 use shm_ring::{SceneBuffer, SceneKind, SceneOptions};
 
 /// How long the writer sleeps on the acknowledgement word before it looks whether its name
-/// still exists (an acknowledgement wakes it at once).
+/// still exists or a signal asked it to stop (an acknowledgement wakes it at once).
 const NAME_CHECK: Duration = Duration::from_secs(1);
+
+/// SIGINT, SIGTERM and SIGHUP, noted instead of ending the process, so that the writer removes
+/// its segment and exits with status 1 and one line, as the command line promises. Linux only
+/// (elsewhere the signals end the process and leave the segment for clean-up).
+#[cfg(target_os = "linux")]
+mod stop {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn note(signal: libc::c_int) {
+        SIGNAL.store(signal, Ordering::Relaxed);
+    }
+
+    /// Installs the handler, without `SA_RESTART`: a sleeping wait returns early and the
+    /// writer looks at the note within [`super::NAME_CHECK`].
+    pub fn install() {
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: `action` is a zeroed `sigaction` (a valid value: no flags, empty mask
+            // once `sigemptyset` has run) whose handler is an `extern "C" fn(c_int)` that only
+            // stores to an atomic, which is async-signal-safe.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = note as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+        }
+    }
+
+    /// The name of the signal received, if any.
+    pub fn received() -> Option<&'static str> {
+        match SIGNAL.load(Ordering::Relaxed) {
+            libc::SIGINT => Some("SIGINT"),
+            libc::SIGTERM => Some("SIGTERM"),
+            libc::SIGHUP => Some("SIGHUP"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod stop {
+    pub fn install() {}
+
+    pub fn received() -> Option<&'static str> {
+        None
+    }
+}
 
 const USAGE: &str = "usage: blob write [--kind K] [--source S] [--lz4] [--keep] FILE | blob read [--sha256] DESCRIPTOR";
 
@@ -92,6 +142,9 @@ fn parse() -> Result<Command, String> {
 }
 
 fn write(options: &SceneOptions, keep: bool, file: &str) -> Result<(), String> {
+    if !keep {
+        stop::install();
+    }
     let data = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let scene = SceneBuffer::write(&data, options).map_err(|e| format!("blob write: {e}"))?;
     let mut stdout = std::io::stdout().lock();
@@ -105,6 +158,13 @@ fn write(options: &SceneOptions, keep: bool, file: &str) -> Result<(), String> {
         return Ok(());
     }
     while !scene.wait_acknowledged(NAME_CHECK) {
+        if let Some(signal) = stop::received() {
+            // Dropping `scene` on the way out removes the segment.
+            return Err(format!(
+                "interrupted by {signal} before any reader acknowledged {}; removed it",
+                scene.name()
+            ));
+        }
         if !scene.buffer().is_named() {
             return Err(format!(
                 "segment {} was removed before any reader acknowledged it",
@@ -140,7 +200,7 @@ fn read(sha256: bool, descriptor: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write the payload: {e}"))
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let done = parse().and_then(|command| match command {
         Command::Write {
             options,
