@@ -81,7 +81,6 @@ from ._segment import (
     _shm_open,
     _shm_unlink,
     os_error,
-    write_at,
 )
 from ._wait import check_timeout, pause, timed_out
 
@@ -919,9 +918,10 @@ class PoolLoan(_Lent):
         a slot from Python. Raises ValueError if it does not fit the slot, ClosedError once
         the loan or the pool is closed.
 
-        Unless ``data`` has been used, the bytes go through the pool's file descriptor
-        (``pwrite``), with no mapping: the cost is the copy's alone, whatever the slot size,
-        and no memory of the slot stays reachable from Python afterwards."""
+        Unless ``data`` has been used, the bytes go through a mapping of the slots that the
+        pool handle keeps for this alone and never lends out: after the first fill of a page
+        the cost is the copy's alone, and no memory of the slot stays reachable from Python
+        objects afterwards."""
         self._check()
         view = memoryview(data)
         if view.ndim != 1 or view.format != "B":
@@ -938,18 +938,12 @@ class PoolLoan(_Lent):
             self._memory.parts()[0][offset : offset + n] = view
             return
         pool = self._pool
-        fd = pool.view_fd()
-        if fd is None:
-            raise ClosedError("buffer pool {!r} is closed".format(pool.name))
-        # The slot's pages exist (the pool allocated them at creation); the kernel copies into
-        # them. publish() then stores the slot word: on x86 / x86-64 after these stores in the
-        # total store order, elsewhere behind the barrier of its atomic exchange.
-        try:
-            write_at(fd, view, pool._slot_offset(self._slot) + offset)
-        except OSError as error:
-            raise ShmRingError(
-                "pwrite failed for buffer pool {!r}: {}".format(pool.name, error)
-            ) from error
+        # The slot's pages exist (the pool allocated them at creation); this copies into them
+        # through the handle's own mapping of the slots, which is never lent out. publish()
+        # then stores the slot word: on x86 / x86-64 after these stores in the total store
+        # order, elsewhere behind the barrier of its atomic exchange.
+        start = pool._slot_offset(self._slot) + offset
+        pool._slot_memory()[start : start + n] = view
 
     def publish(self, length: int) -> PoolRef:
         """Publish the slot's first ``length`` bytes; return the :class:`PoolRef` to send.
@@ -1115,6 +1109,9 @@ class BufferPool:
         self._lent = weakref.WeakSet()
         self._pending = None
         self._mm = None
+        #: The slots, mapped on the first copy_from and kept: never lent out (no export), so
+        #: close() can always unmap it, and no Python object outside this handle reaches it.
+        self._slots_mm = None
         self._views_fd = None
         self._atomics = operations()
         views_fd = _second_description(fd)
@@ -1566,6 +1563,21 @@ class BufferPool:
         if self._words32[_WAITERS_I] != 0 and self._futex is not None:
             self._futex.wake_all()
 
+    def _slot_memory(self):
+        """The handle's own mapping of every slot, for copy_from (mapped on first use)."""
+        if self._slots_mm is None:
+            fd = self.view_fd()
+            if fd is None:
+                raise ClosedError("buffer pool {!r} is closed".format(self.name))
+            length = self._slot_offset(self._slot_count - 1) + self._slot_size
+            try:
+                self._slots_mm = mmap.mmap(
+                    fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+                )
+            except OSError as error:
+                raise os_error(error, self.name, "mmap") from error
+        return self._slots_mm
+
     def view_fd(self):
         """The descriptor private mappings of slots are made from (None once closed)."""
         if self._fd is None:
@@ -1611,6 +1623,9 @@ class BufferPool:
             self._mm.close()
         except BufferError:
             pass
+        if self._slots_mm is not None:
+            self._slots_mm.close()
+            self._slots_mm = None
         if self._views_fd is not None:
             os.close(self._views_fd)
             self._views_fd = None
