@@ -44,11 +44,12 @@ fn without_lz4() {
         refused.to_string().contains("cargo feature \"lz4\""),
         "{refused}"
     );
-    // A compressed payload, as a writer with LZ4 describes it (the bytes are never decoded).
+    // A compressed payload, as a writer with LZ4 describes it (its CRC-32, of the stored bytes,
+    // is right; the bytes are never decoded).
     let mut buffer = SharedBuffer::create_unique(16).expect("create");
     buffer.write(&[0; 16]).expect("write");
     let json = format!(
-        r#"{{"schema":"shm_ring/scene_buffer/1","segment":"{}","layout_version":1,"capacity":16,"sequence":2,"kind":"Arbitrary","source":"","created_unix_ms":0,"ttl_ms":null,"length":64,"stored_length":16,"compression":"lz4","crc32":0}}"#,
+        r#"{{"schema":"shm_ring/scene_buffer/2","segment":"{}","layout_version":1,"capacity":16,"sequence":2,"kind":"Arbitrary","source":"","created_unix_ms":0,"ttl_ms":null,"length":64,"stored_length":16,"compression":"lz4","crc32":3971697493}}"#,
         buffer.name()
     );
     let scene = SceneBuffer::open_json(&json).expect("open");
