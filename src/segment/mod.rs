@@ -16,12 +16,9 @@ use crate::layout::{
 use crate::region::Region;
 use crate::wait;
 
-#[cfg(unix)]
 pub(crate) mod buffer;
-#[cfg(unix)]
 pub(crate) mod cleanup;
 pub(crate) mod inspect;
-#[cfg(unix)]
 pub(crate) mod pool;
 #[cfg(unix)]
 mod unix;
