@@ -118,10 +118,10 @@
 //!
 //! # Platform
 //! Linux (POSIX shared memory): everything, tested. Windows (named file mappings, named-mutex
-//! liveness, polling waits): the message ring, tested under Wine; shared buffers, pools,
-//! large messages, scene buffers and clean-up are POSIX-only for now. macOS: the same code as
-//! Linux type-checks for x86_64 and aarch64 but is not run there; liveness, [`list`] and
-//! kernel sleeping are Linux's. The README's Limits section has the details.
+//! liveness, polling waits): the message ring, shared buffers, pools, large messages and scene
+//! buffers, tested under Wine; [`list`] and [`cleanup`] are `Unsupported` there. macOS: the
+//! same code as Linux type-checks for x86_64 and aarch64 but is not run there; liveness,
+//! [`list`] and kernel sleeping are Linux's. The README's Limits section has the details.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 #[cfg(not(loom))]

@@ -117,3 +117,19 @@ fn cleanup_is_a_typed_unsupported_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     assert!(err.to_string().contains("last process"), "{err}");
 }
+
+#[test]
+fn a_buffer_keeps_its_name_while_a_handle_is_open() {
+    let name = unique_name("winbuf-named");
+    let buffer = SharedBuffer::create(&name, 8).unwrap();
+    assert!(buffer.is_named());
+    let err = shm_ring::remove_forced(&name).unwrap_err();
+    assert!(
+        matches!(err, shm_ring::OpenError::Unsupported { .. }),
+        "{err:?}"
+    );
+    assert!(buffer.is_named());
+    let reader = SharedBuffer::open(&name).unwrap();
+    drop(buffer);
+    assert!(reader.is_named(), "the reader's handle keeps the name");
+}

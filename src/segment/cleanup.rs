@@ -22,7 +22,7 @@ use crate::layout::PRODUCER_LOCK_BYTE;
 
 /// What [`cleanup`] looks at and whether it removes what it finds.
 ///
-/// ```
+/// ```ignore-windows
 /// let options = shm_ring::CleanupOptions::new().dry_run(true).prefix("render-");
 /// let report = shm_ring::cleanup(&options)?;
 /// assert!(report.orphans.iter().all(|o| o.name.starts_with("render-")));
@@ -172,7 +172,7 @@ fn orphan_reason(info: &SegmentInfo) -> Option<OrphanReason> {
 /// segments that were orphans but could not be removed are in
 /// [`CleanupReport::failures`].
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::{CleanupOptions, OrphanReason, SegmentKind, ShmProducer};
 /// let name = &format!("doc-cleanup-{}", std::process::id());
 /// # let _ = shm_ring::remove(name);
