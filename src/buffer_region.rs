@@ -42,7 +42,26 @@ unsafe impl Send for BufferRegion {}
 unsafe impl Sync for BufferRegion {}
 
 impl BufferRegion {
+    /// Maps a view of the first `len` bytes (at least the header) of the named mapping
+    /// `mapping`, read-write.
+    #[cfg(windows)]
+    pub(crate) fn map_view(
+        mapping: windows_sys::Win32::Foundation::HANDLE,
+        len: usize,
+    ) -> std::io::Result<Self> {
+        use windows_sys::Win32::System::Memory::{FILE_MAP_READ, FILE_MAP_WRITE};
+        if len < HEADER_LEN {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot map {len} bytes: a shared buffer needs at least {HEADER_LEN}"),
+            ));
+        }
+        let base = crate::region::view::map(mapping, len, FILE_MAP_READ | FILE_MAP_WRITE)?;
+        Ok(BufferRegion { base, len })
+    }
+
     /// Maps `len` bytes (at least the header) of `fd`, shared and read-write.
+    #[cfg(unix)]
     pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Self> {
         use rustix::mm::{MapFlags, ProtFlags};
         if len < HEADER_LEN {
@@ -148,6 +167,13 @@ impl Drop for BufferRegion {
         // SAFETY: `base`/`len` is exactly the mapping made in `map`, not unmapped before, and
         // `&mut self` proves no borrow of it is alive. If munmap failed, leaking the mapping
         // would be the only safe choice.
+        #[cfg(unix)]
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+        #[cfg(windows)]
+        // SAFETY: `base` is exactly the view made in `map_view`, not unmapped before, and
+        // `&mut self` proves no borrow of it is alive.
+        unsafe {
+            crate::region::view::unmap(self.base)
+        };
     }
 }

@@ -125,7 +125,6 @@ impl ShmConsumer {
     }
 
     /// The ring side and segment, for the large-message receiver built on this consumer.
-    #[cfg_attr(not(unix), allow(dead_code))] // large messages are POSIX-only
     pub(crate) fn end(&self) -> &End<RingConsumer> {
         &self.end
     }

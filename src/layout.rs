@@ -68,7 +68,6 @@ pub(crate) const CONSUMER_FLAGS: usize = 1;
 /// Offset of the byte within the extension block where a large-message receiver announces
 /// the message-envelope version it reads (`0` or absent: none). Only the consumer writes it,
 /// and only while it holds the lock on [`RECEIVER_LOCK_BYTE`]; see `crate::large`.
-#[cfg_attr(not(unix), allow(dead_code))] // only large messages use it, which are POSIX-only
 pub(crate) const RECEIVER_ENVELOPE: usize = 2;
 
 /// Flag bit: this side is asleep, or about to be, in `FUTEX_WAIT` on the other side's index
@@ -92,7 +91,6 @@ pub(crate) const CONSUMER_LOCK_BYTE: u64 = 1;
 
 /// The byte of the object a large-message receiver locks for as long as it lives, so that a
 /// sender knows the envelope version in [`RECEIVER_ENVELOPE`] belongs to a live receiver.
-#[cfg_attr(not(unix), allow(dead_code))] // only large messages use it, which are POSIX-only
 pub(crate) const RECEIVER_LOCK_BYTE: u64 = 2;
 
 /// Where the extension block of a ring of `capacity` bytes starts: the first 64-byte

@@ -118,13 +118,13 @@
 //!
 //! # Platform
 //! Linux (POSIX shared memory): everything, tested. Windows (named file mappings, named-mutex
-//! liveness, polling waits): the message ring, tested under Wine; shared buffers, pools,
-//! large messages, scene buffers and clean-up are POSIX-only for now. macOS: the same code as
-//! Linux type-checks for x86_64 and aarch64 but is not run there; liveness, [`list`] and
-//! kernel sleeping are Linux's. The README's Limits section has the details.
+//! liveness, polling waits): the message ring, shared buffers, pools, large messages and scene
+//! buffers, tested under Wine; [`list`] and [`cleanup`] are `Unsupported` there. macOS: the
+//! same code as Linux type-checks for x86_64 and aarch64 but is not run there; liveness,
+//! [`list`] and kernel sleeping are Linux's. The README's Limits section has the details.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod descriptor;
 mod error;
 mod layout;
@@ -136,58 +136,46 @@ mod ring;
 #[doc(hidden)]
 pub mod ring;
 
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod buffer;
-// Elsewhere only the layouts, so that `inspect` can tell a shared buffer or a pool by its
-// header (it reports one as not supported on this system).
-#[cfg(all(not(unix), not(loom)))]
-#[allow(dead_code)]
-mod buffer {
-    pub(crate) mod layout;
-}
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod buffer_region;
 #[cfg(not(loom))]
 mod consumer;
 #[cfg(not(loom))]
 mod end;
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod large;
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod pool;
-#[cfg(all(not(unix), not(loom)))]
-#[allow(dead_code)]
-mod pool {
-    pub(crate) mod layout;
-}
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod pool_region;
 #[cfg(not(loom))]
 mod producer;
 #[cfg(not(loom))]
 mod read_grant;
-#[cfg(all(unix, not(loom), feature = "json"))]
+#[cfg(all(not(loom), feature = "json"))]
 mod scene;
 #[cfg(not(loom))]
 mod segment;
 #[cfg(not(loom))]
 mod wait;
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 mod words_region;
 #[cfg(not(loom))]
 mod write_grant;
 
-#[cfg(all(unix, not(loom), feature = "json"))]
+#[cfg(all(not(loom), feature = "json"))]
 pub use buffer::descriptor::SHARED_BUFFER_SCHEMA;
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use buffer::error::{BufferOpenError, BufferReadError, BufferWriteError};
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use buffer::layout::MAX_BUFFER_CAPACITY;
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use buffer::{BufferView, SharedBuffer};
 #[cfg(not(loom))]
 pub use consumer::ShmConsumer;
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use descriptor::DescriptorError;
 #[cfg(not(loom))]
 pub use end::PeerState;
@@ -195,35 +183,35 @@ pub use error::{
     BufferTooSmall, Corruption, OpenError, ReadTimeoutError, Role, TryReadError, TryWriteError,
     TypeMismatch, WaitTimeoutError, WriteTimeoutError,
 };
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use large::error::{
     EnvelopeError, LargeSetupError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
 };
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use large::{LargeLoan, LargeMessage, LargeReceiver, LargeSender, DEFAULT_INLINE_THRESHOLD};
 pub use layout::{capacity_for_message, NameError};
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use pool::error::{
     AcquireTimeoutError, PoolOpenError, PoolRefError, PublishError, ResolveError, TryAcquireError,
 };
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use pool::layout::{MAX_POOL_BYTES, MAX_POOL_SLOTS, POOL_HOLDERS};
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use pool::{BufferPool, PoolLoan, PoolRef, PoolView};
 #[cfg(not(loom))]
 pub use producer::{ProducerOptions, ShmProducer};
 #[cfg(not(loom))]
 pub use read_grant::ReadGrant;
-#[cfg(all(unix, not(loom), feature = "json"))]
+#[cfg(all(not(loom), feature = "json"))]
 pub use scene::descriptor::{LZ4_MAX_RATIO, MAX_SOURCE_LEN, SCENE_SCHEMA};
-#[cfg(all(unix, not(loom), feature = "json"))]
+#[cfg(all(not(loom), feature = "json"))]
 pub use scene::kind::MAX_KIND_LEN;
-#[cfg(all(unix, not(loom), feature = "json"))]
+#[cfg(all(not(loom), feature = "json"))]
 pub use scene::{
     Compression, SceneBuffer, SceneDescriptor, SceneKind, SceneOptions, SceneReadError,
     SceneWriteError, DEFAULT_MAX_SCENE_LEN,
 };
-#[cfg(all(unix, not(loom)))]
+#[cfg(not(loom))]
 pub use segment::cleanup::{cleanup, CleanupOptions, CleanupReport, Orphan, OrphanReason};
 #[cfg(not(loom))]
 pub use segment::inspect::{

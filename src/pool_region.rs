@@ -10,7 +10,9 @@
 //! - slot bytes only past the table's end, as slices whose exclusivity the slot's state
 //!   machine provides (see `crate::pool`).
 
-use std::ptr::{self, NonNull};
+#[cfg(unix)]
+use std::ptr;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::pool::layout::HEADER_LEN;
@@ -33,8 +35,32 @@ unsafe impl Send for PoolRegion {}
 unsafe impl Sync for PoolRegion {}
 
 impl PoolRegion {
+    /// Maps a view of the first `len` bytes of the named mapping `mapping`, read-write, of
+    /// which the first `words_end` (at least the header, at most `len`) are words.
+    #[cfg(windows)]
+    pub(crate) fn map_view(
+        mapping: windows_sys::Win32::Foundation::HANDLE,
+        len: usize,
+        words_end: usize,
+    ) -> std::io::Result<Self> {
+        use windows_sys::Win32::System::Memory::{FILE_MAP_READ, FILE_MAP_WRITE};
+        if words_end < HEADER_LEN || words_end > len || words_end % 8 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot map {len} bytes with {words_end} bytes of words as a pool"),
+            ));
+        }
+        let base = crate::region::view::map(mapping, len, FILE_MAP_READ | FILE_MAP_WRITE)?;
+        Ok(PoolRegion {
+            base,
+            len,
+            words_end,
+        })
+    }
+
     /// Maps `len` bytes of `fd`, shared and read-write, of which the first `words_end` (at
     /// least the header, at most `len`) are words.
+    #[cfg(unix)]
     pub(crate) fn map(
         fd: rustix::fd::BorrowedFd<'_>,
         len: usize,
@@ -133,6 +159,13 @@ impl Drop for PoolRegion {
         // SAFETY: `base`/`len` is exactly the mapping made in `map`, not unmapped before, and
         // `&mut self` proves no borrow of it is alive. If munmap failed, leaking the mapping
         // would be the only safe choice.
+        #[cfg(unix)]
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+        #[cfg(windows)]
+        // SAFETY: `base` is exactly the view made in `map_view`, not unmapped before, and
+        // `&mut self` proves no borrow of it is alive.
+        unsafe {
+            crate::region::view::unmap(self.base)
+        };
     }
 }

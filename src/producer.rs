@@ -264,7 +264,6 @@ impl ShmProducer {
     }
 
     /// The ring side and segment, for the large-message sender built on this producer.
-    #[cfg_attr(not(unix), allow(dead_code))] // large messages are POSIX-only
     pub(crate) fn end(&self) -> &End<RingProducer> {
         &self.end
     }

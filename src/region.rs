@@ -264,49 +264,13 @@ mod native {
             len: usize,
             access: windows_sys::Win32::System::Memory::FILE_MAP,
         ) -> std::io::Result<Region> {
-            use windows_sys::Win32::System::Memory::{
-                MapViewOfFile, UnmapViewOfFile, VirtualQuery, MEMORY_BASIC_INFORMATION,
-                MEMORY_MAPPED_VIEW_ADDRESS,
-            };
             if len < HEADER_LEN {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     format!("cannot map {len} bytes: a segment needs at least {HEADER_LEN}"),
                 ));
             }
-            // SAFETY: `mapping` is an open mapping handle (the caller's object owns it). The
-            // system picks an unused address range, so the view cannot overlap memory Rust
-            // already knows about; on success it is valid for `len` bytes until
-            // `UnmapViewOfFile` in `Drop`.
-            let view = unsafe { MapViewOfFile(mapping, access, 0, 0, len) };
-            let base =
-                NonNull::new(view.Value.cast::<u8>()).ok_or_else(std::io::Error::last_os_error)?;
-            // SAFETY: `info` is a plain C struct, writable for the size passed; `base` is the
-            // start of the view just made.
-            let covered = unsafe {
-                let mut info: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
-                let done = VirtualQuery(
-                    base.as_ptr().cast(),
-                    &mut info,
-                    std::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
-                );
-                if done == 0 {
-                    0
-                } else {
-                    info.RegionSize
-                }
-            };
-            if covered < len {
-                // SAFETY: `base` is the view just made, unmapped once, and nothing refers to it.
-                unsafe {
-                    UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
-                        Value: base.as_ptr().cast(),
-                    })
-                };
-                return Err(std::io::Error::other(format!(
-                    "the view covers {covered} bytes, fewer than the {len} asked for"
-                )));
-            }
+            let base = super::view::map(mapping, len, access)?;
             // Views are aligned to the allocation granularity (64 KiB), so every header word is
             // aligned for `AtomicU32`.
             Ok(Region {
@@ -440,17 +404,9 @@ mod native {
                 }
                 #[cfg(windows)]
                 Backing::View => {
-                    use windows_sys::Win32::System::Memory::{
-                        UnmapViewOfFile, MEMORY_MAPPED_VIEW_ADDRESS,
-                    };
                     // SAFETY: `base` is the view made in `map_view`, not unmapped before;
-                    // `&mut self` proves no borrow of it is still alive. If unmapping failed,
-                    // leaking the view is the only safe choice.
-                    unsafe {
-                        UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
-                            Value: self.base.as_ptr().cast(),
-                        })
-                    };
+                    // `&mut self` proves no borrow of it is still alive.
+                    unsafe { super::view::unmap(self.base) };
                 }
                 #[cfg(test)]
                 Backing::Heap(_) => {}
@@ -576,6 +532,72 @@ mod model {
                 cell.with_mut(|p| unsafe { *p = byte });
             }
         }
+    }
+}
+
+/// Views of named file mappings (Windows), shared by every region type that maps one.
+#[cfg(all(windows, not(loom)))]
+pub(crate) mod view {
+    use std::ptr::NonNull;
+
+    use windows_sys::Win32::Foundation::HANDLE;
+    use windows_sys::Win32::System::Memory::{
+        MapViewOfFile, UnmapViewOfFile, VirtualQuery, FILE_MAP, MEMORY_BASIC_INFORMATION,
+        MEMORY_MAPPED_VIEW_ADDRESS,
+    };
+
+    /// Maps a view of the first `len` bytes of the mapping `mapping` with `access`, and checks
+    /// with `VirtualQuery` that it covers them: a mapping smaller than `len` is an error. The
+    /// view is aligned to the allocation granularity (64 KiB), so aligned for any atomic; it is
+    /// valid until [`unmap`].
+    pub(crate) fn map(
+        mapping: HANDLE,
+        len: usize,
+        access: FILE_MAP,
+    ) -> std::io::Result<NonNull<u8>> {
+        // SAFETY: `mapping` is an open mapping handle (the caller's object owns it). The
+        // system picks an unused address range, so the view cannot overlap memory Rust
+        // already knows about; on success it is valid for `len` bytes until `unmap`.
+        let view = unsafe { MapViewOfFile(mapping, access, 0, 0, len) };
+        let base =
+            NonNull::new(view.Value.cast::<u8>()).ok_or_else(std::io::Error::last_os_error)?;
+        // SAFETY: `info` is a plain C struct, writable for the size passed; `base` is the
+        // start of the view just made.
+        let covered = unsafe {
+            let mut info: MEMORY_BASIC_INFORMATION = std::mem::zeroed();
+            let done = VirtualQuery(
+                base.as_ptr().cast(),
+                &mut info,
+                std::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
+            );
+            if done == 0 {
+                0
+            } else {
+                info.RegionSize
+            }
+        };
+        if covered < len {
+            // SAFETY: `base` is the view just made, unmapped once, and nothing refers to it.
+            unsafe { unmap(base) };
+            return Err(std::io::Error::other(format!(
+                "the view covers {covered} bytes, fewer than the {len} asked for"
+            )));
+        }
+        Ok(base)
+    }
+
+    /// Unmaps the view that starts at `base`.
+    ///
+    /// # Safety
+    /// `base` is a view made by [`map`], not unmapped before, and nothing refers to its memory
+    /// any more. If unmapping fails the view is leaked, the only safe choice.
+    pub(crate) unsafe fn unmap(base: NonNull<u8>) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
+                Value: base.as_ptr().cast(),
+            })
+        };
     }
 }
 

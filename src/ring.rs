@@ -435,7 +435,6 @@ impl RingProducer {
 
     /// Byte `offset` of the extension block, or 0 without one.
     #[cfg(not(loom))]
-    #[cfg_attr(not(unix), allow(dead_code))] // only large messages use it, which are POSIX-only
     pub(crate) fn extension_byte(&self, offset: usize) -> u8 {
         debug_assert!(offset < EXTENSION_LEN);
         self.extension.map_or(0, |extension| {
@@ -657,7 +656,6 @@ impl RingConsumer {
     /// Writes byte `offset` of the extension block; returns `false` (writing nothing) without
     /// one.
     #[cfg(not(loom))]
-    #[cfg_attr(not(unix), allow(dead_code))] // only large messages use it, which are POSIX-only
     pub(crate) fn set_extension_byte(&self, offset: usize, value: u8) -> bool {
         debug_assert!(offset < EXTENSION_LEN);
         match self.extension {

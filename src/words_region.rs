@@ -6,7 +6,9 @@
 //! The mapping is made without write permission and this type offers only loads, so nothing
 //! looked at this way can be changed, and no store can fault.
 
-use std::ptr::{self, NonNull};
+#[cfg(unix)]
+use std::ptr;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::Acquire;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -20,7 +22,29 @@ pub(crate) struct ReadOnlyWords {
 }
 
 impl ReadOnlyWords {
+    /// Maps a read-only view of the first `len` bytes (at least 8) of the named mapping
+    /// `mapping`.
+    #[cfg(windows)]
+    pub(crate) fn map_view(
+        mapping: windows_sys::Win32::Foundation::HANDLE,
+        len: usize,
+    ) -> std::io::Result<Self> {
+        if len < 8 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot map {len} bytes as words"),
+            ));
+        }
+        let base = crate::region::view::map(
+            mapping,
+            len,
+            windows_sys::Win32::System::Memory::FILE_MAP_READ,
+        )?;
+        Ok(ReadOnlyWords { base, len })
+    }
+
     /// Maps the first `len` bytes (at least 8) of `fd`, shared and read-only.
+    #[cfg(unix)]
     pub(crate) fn map(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<Self> {
         use rustix::mm::{MapFlags, ProtFlags};
         if len < 8 {
@@ -78,6 +102,13 @@ impl Drop for ReadOnlyWords {
         // SAFETY: `base`/`len` is exactly the mapping made in `map`, not unmapped before, and
         // `&mut self` proves no borrow of it is alive. If munmap failed, leaking the mapping
         // would be the only safe choice.
+        #[cfg(unix)]
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+        #[cfg(windows)]
+        // SAFETY: `base` is exactly the view made in `map_view`, not unmapped before, and
+        // `&mut self` proves no borrow of it is alive.
+        unsafe {
+            crate::region::view::unmap(self.base)
+        };
     }
 }

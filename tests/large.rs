@@ -8,7 +8,6 @@
 //! Other processes are this test binary started again in a child role (an ignored test named
 //! by `--exact`); the parent synchronises on the lines they print and on `waitpid`, never on
 //! sleeps.
-#![cfg(unix)]
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 use std::io::{BufRead, BufReader, Write};
@@ -224,7 +223,7 @@ fn a_plain_consumer_never_gets_an_envelope() {
     assert!(matches!(plain.try_read(), Err(TryReadError::Empty)));
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn after_a_receiver_is_killed_a_plain_consumer_gets_no_envelope() {
     let name = &unique_name("large-killed");
@@ -424,7 +423,7 @@ fn checksum(sum: u64, bytes: &[u8]) -> u64 {
     })
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn a_mixed_stream_from_another_process_arrives_whole_once_in_order() {
     let name = &unique_name("large-stream");
@@ -485,7 +484,7 @@ fn child_sends_the_stream() {
     wait_for_parent();
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn a_slot_held_by_a_killed_receiver_is_reclaimed_for_the_next_send() {
     let name = &unique_name("large-reclaim");
@@ -544,6 +543,8 @@ fn size_classes() -> Vec<usize> {
     ]
 }
 
+// Needs python3, and under Wine there is no Windows Python to run (README, Limits).
+#[cfg(unix)]
 #[test]
 fn rust_sends_python_receives_inline_and_by_reference() {
     let name = &unique_name("large-rs-py");
@@ -567,6 +568,8 @@ fn rust_sends_python_receives_inline_and_by_reference() {
     assert_eq!(sender.pool().available(), 3);
 }
 
+// Needs python3, and under Wine there is no Windows Python to run (README, Limits).
+#[cfg(unix)]
 #[test]
 fn python_sends_rust_receives_inline_and_by_reference() {
     let name = &unique_name("large-py-rs");
@@ -604,6 +607,8 @@ fn python_sends_rust_receives_inline_and_by_reference() {
 /// consumer, which views each as a NumPy array in place and checks every pixel. NumPy is
 /// required where `SHM_RING_REQUIRE_NUMPY=1` (as CI sets it); elsewhere its absence skips this
 /// test, saying so.
+// Needs python3, and under Wine there is no Windows Python to run (README, Limits).
+#[cfg(unix)]
 #[test]
 fn the_frames_example_moves_1080p_frames_into_numpy_arrays_in_place() {
     let numpy = python3()

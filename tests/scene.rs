@@ -1,7 +1,8 @@
 //! Scene buffers and descriptors: round trips, the JSON both languages write and accept, and
 //! hostile descriptors and segments (each a typed error, no panic, no allocation beyond the
 //! limit). The `blob` programs are tested in tests/blob.rs.
-#![cfg(all(unix, feature = "json"))]
+#![cfg(feature = "json")]
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -302,6 +303,8 @@ fn shared_buffer_descriptors_name_the_segment_and_check_its_capacity() {
 
 // --- the same documents in Rust and Python --------------------------------------------------
 
+// Needs python3, and under Wine there is no Windows Python to run (README, Limits).
+#[cfg(unix)]
 #[test]
 fn python_and_rust_write_the_same_descriptor_text() {
     // Python's descriptors, parsed and written again by Rust: the same text.
@@ -505,6 +508,8 @@ fn generated_corpus(count: usize) -> Vec<String> {
         .collect()
 }
 
+// Needs python3, and under Wine there is no Windows Python to run (README, Limits).
+#[cfg(unix)]
 #[test]
 fn python_and_rust_accept_and_refuse_the_same_documents() {
     let mut texts = hand_made_corpus();
@@ -588,6 +593,10 @@ fn a_segment_smaller_than_its_descriptor_says_is_a_typed_error() {
     assert!(largest < 1 << 16, "allocated {largest} bytes");
 }
 
+// Sizes below a page and a name made again while an earlier handle of it is open: Windows
+// keeps a mapping's size in whole pages and a held name cannot be made again (the header
+// checks themselves are the same code there, tested in tests/windows_shared.rs).
+#[cfg(unix)]
 #[test]
 fn wrong_magic_wrong_version_and_a_short_segment_are_typed_errors() {
     let scene = SceneBuffer::write(&[5; 16], &SceneOptions::default()).unwrap();

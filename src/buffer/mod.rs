@@ -529,8 +529,9 @@ impl SharedBuffer {
 
     /// Whether the buffer's name still refers to this segment: `false` once it was removed
     /// (by [`crate::remove`], say) or replaced, after which no process can open it by name.
+    /// Always `true` on Windows, where a mapping keeps its name while any handle to it is open.
     ///
-    /// ```
+    /// ```ignore-windows
     /// let buffer = shm_ring::SharedBuffer::create_unique(8)?;
     /// assert!(buffer.is_named());
     /// shm_ring::remove_forced(buffer.name())?;

@@ -8,15 +8,21 @@
 use std::fmt;
 use std::io;
 
-use super::inspect::{inspect_object, list, SegmentInfo, SegmentKind};
-use super::{names, names_object, os, os_error};
+use super::inspect::SegmentKind;
+#[cfg(unix)]
+use super::{
+    inspect::{inspect_object, list, SegmentInfo},
+    names, names_object, os, os_error,
+};
+#[cfg(unix)]
 use crate::end::PeerState;
 use crate::error::OpenError;
+#[cfg(unix)]
 use crate::layout::PRODUCER_LOCK_BYTE;
 
 /// What [`cleanup`] looks at and whether it removes what it finds.
 ///
-/// ```
+/// ```ignore-windows
 /// let options = shm_ring::CleanupOptions::new().dry_run(true).prefix("render-");
 /// let report = shm_ring::cleanup(&options)?;
 /// assert!(report.orphans.iter().all(|o| o.name.starts_with("render-")));
@@ -115,6 +121,7 @@ pub struct CleanupReport {
 /// Only this crate's kinds, only with a liveness lock announced in the segment, and only when
 /// that lock is free: an original-layout ring (or an extended ring whose producer announced no
 /// lock) is never an orphan, since nothing tells whether its producer lives.
+#[cfg(unix)]
 fn orphan_reason(info: &SegmentInfo) -> Option<OrphanReason> {
     match info.kind {
         SegmentKind::ExtendedRing
@@ -165,7 +172,7 @@ fn orphan_reason(info: &SegmentInfo) -> Option<OrphanReason> {
 /// segments that were orphans but could not be removed are in
 /// [`CleanupReport::failures`].
 ///
-/// ```
+/// ```ignore-windows
 /// use shm_ring::{CleanupOptions, OrphanReason, SegmentKind, ShmProducer};
 /// let name = &format!("doc-cleanup-{}", std::process::id());
 /// # let _ = shm_ring::remove(name);
@@ -178,7 +185,28 @@ fn orphan_reason(info: &SegmentInfo) -> Option<OrphanReason> {
 /// assert!(shm_ring::inspect(name).is_err()); // removed
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Windows
+/// Always fails with [`io::ErrorKind::Unsupported`]: Windows offers no documented way to list
+/// named mappings, and a mapping has no name to remove. The kernel removes one when the last
+/// process that has it open closes it or dies, so there is nothing left to clean up.
 pub fn cleanup(options: &CleanupOptions) -> io::Result<CleanupReport> {
+    #[cfg(windows)]
+    return {
+        let _ = options;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Windows removes a named mapping when the last process holding it closes it or \
+             dies, and has no documented way to list them: there is nothing to clean up",
+        ))
+    };
+    #[cfg(unix)]
+    remove_orphans(options)
+}
+
+/// [`cleanup`] where segments can be listed and removed.
+#[cfg(unix)]
+fn remove_orphans(options: &CleanupOptions) -> io::Result<CleanupReport> {
     let mut report = CleanupReport::default();
     for (name, info) in list()? {
         if !name.starts_with(&options.prefix) {
@@ -206,6 +234,7 @@ pub fn cleanup(options: &CleanupOptions) -> io::Result<CleanupReport> {
     Ok(report)
 }
 
+#[cfg(unix)]
 fn kind_of(reason: OrphanReason) -> SegmentKind {
     match reason {
         OrphanReason::RingEndsGone => SegmentKind::ExtendedRing,
@@ -216,6 +245,7 @@ fn kind_of(reason: OrphanReason) -> SegmentKind {
 
 /// Removes the segment `name` if it is an orphan, judged while holding its owner's liveness
 /// lock. `Ok(None)`: not (or no longer) an orphan, or no longer there.
+#[cfg(unix)]
 fn remove_orphan(name: &str) -> Result<Option<Orphan>, OpenError> {
     let (bare, os_name) = names(name)?;
     let object = match os::Object::open(&os_name) {

@@ -656,7 +656,6 @@ pub(crate) fn inspect_object(bare: String, object: &os::Object) -> Result<Segmen
 }
 
 /// The rest of [`inspect_object`] for an object whose first word is a shared buffer's magic.
-#[cfg(unix)]
 fn inspect_buffer(
     bare: &str,
     object: &os::Object,
@@ -716,7 +715,6 @@ fn inspect_buffer(
 }
 
 /// The rest of [`inspect_object`] for an object whose first word is a buffer pool's magic.
-#[cfg(unix)]
 fn inspect_pool(
     bare: &str,
     object: &os::Object,
@@ -829,31 +827,6 @@ fn inspect_pool(
 
 /// The state of the side whose liveness lock covers `byte`, which says (`announced`) in its
 /// flag byte whether it holds one.
-/// Shared buffers and pools are POSIX-only: elsewhere an object with their magic is named as
-/// such, and nothing more is read of it.
-#[cfg(not(unix))]
-fn inspect_buffer(
-    _bare: &str,
-    _object: &os::Object,
-    _size: u64,
-    mut info: SegmentInfo,
-) -> Result<SegmentInfo, OpenError> {
-    info.kind = SegmentKind::SharedBuffer;
-    Ok(info)
-}
-
-/// See the `inspect_buffer` beside it.
-#[cfg(not(unix))]
-fn inspect_pool(
-    _bare: &str,
-    _object: &os::Object,
-    _size: u64,
-    mut info: SegmentInfo,
-) -> Result<SegmentInfo, OpenError> {
-    info.kind = SegmentKind::BufferPool;
-    Ok(info)
-}
-
 fn side_state(object: &os::Object, byte: u64, announced: bool) -> PeerState {
     match object.is_locked(byte) {
         Ok(Some(true)) => PeerState::Alive,

@@ -16,12 +16,9 @@ use crate::layout::{
 use crate::region::Region;
 use crate::wait;
 
-#[cfg(unix)]
 pub(crate) mod buffer;
-#[cfg(unix)]
 pub(crate) mod cleanup;
 pub(crate) mod inspect;
-#[cfg(unix)]
 pub(crate) mod pool;
 #[cfg(unix)]
 mod unix;
@@ -523,8 +520,11 @@ impl Segment {
 
     /// Whether the name still refers to this object: `false` once it was removed or replaced,
     /// and when that cannot be told.
-    #[cfg_attr(not(unix), allow(dead_code))] // its users (clean-up) are POSIX-only
     pub(crate) fn is_named(&self) -> bool {
+        // A Windows mapping keeps its name while any handle to it, this one included, is open.
+        #[cfg(windows)]
+        return true;
+        #[cfg(unix)]
         match os::Object::open(&format!("/{}", self.name)) {
             Ok(current) => current
                 .stat()

@@ -390,6 +390,86 @@ impl Object {
         Region::map_view(self.mapping()?, len).map_err(|e| ("MapViewOfFile", e))
     }
 
+    /// Writes all of `data` at byte `offset` of the mapping, through a view that is unmapped
+    /// again before this returns. The mapping is committed whole when it is made (see
+    /// [`Object::set_len`]), so no write here can fail for want of memory.
+    pub(crate) fn write_at(&self, data: &[u8], offset: u64) -> OsResult<()> {
+        let end = usize::try_from(offset)
+            .ok()
+            .and_then(|offset| offset.checked_add(data.len()))
+            .ok_or_else(|| {
+                (
+                    "MapViewOfFile",
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} bytes at offset {offset} do not fit the address space",
+                            data.len()
+                        ),
+                    ),
+                )
+            })?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let base = crate::region::view::map(self.mapping()?, end, FILE_MAP_WRITE)
+            .map_err(|e| ("MapViewOfFile", e))?;
+        // SAFETY: the view is valid for `end` bytes (checked by `view::map`), so the
+        // `data.len()` bytes from `offset` lie inside it; `data` is this process's own memory
+        // and cannot overlap a view made just now. Nobody can open the object before its
+        // header is written, after this call, so no other process touches these bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                base.as_ptr().add(end - data.len()),
+                data.len(),
+            );
+            crate::region::view::unmap(base);
+        }
+        Ok(())
+    }
+
+    /// Nothing to do: a pagefile-backed mapping made without `SEC_RESERVE` is committed whole
+    /// by `CreateFileMappingW` (see [`Object::set_len`]), so every byte is backed already.
+    pub(crate) fn allocate(&self, start: u64, end: u64) -> OsResult<()> {
+        let _ = (start, end);
+        Ok(())
+    }
+
+    /// Maps the first `len` bytes of the mapping, read-write, as a shared buffer.
+    pub(crate) fn map_buffer(&self, len: usize) -> OsResult<crate::buffer_region::BufferRegion> {
+        crate::buffer_region::BufferRegion::map_view(self.mapping()?, len)
+            .map_err(|e| ("MapViewOfFile", e))
+    }
+
+    /// Maps the first `len` bytes of the mapping, read-write, as a buffer pool whose first
+    /// `words_end` bytes are words.
+    pub(crate) fn map_pool(
+        &self,
+        len: usize,
+        words_end: usize,
+    ) -> OsResult<crate::pool_region::PoolRegion> {
+        crate::pool_region::PoolRegion::map_view(self.mapping()?, len, words_end)
+            .map_err(|e| ("MapViewOfFile", e))
+    }
+
+    /// Maps the first `len` bytes of the mapping, read-only, as words to load.
+    pub(crate) fn map_words(&self, len: usize) -> OsResult<crate::words_region::ReadOnlyWords> {
+        crate::words_region::ReadOnlyWords::map_view(self.mapping()?, len)
+            .map_err(|e| ("MapViewOfFile", e))
+    }
+
+    /// Whether a side other than this object holds the lock on any of the `len` bytes from
+    /// `start`: each byte's mutex is queried in turn (none is taken).
+    pub(crate) fn is_range_locked(&self, start: u64, len: u64) -> OsResult<Option<bool>> {
+        for byte in start..start.saturating_add(len) {
+            if self.is_locked(byte)? == Some(true) {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    }
+
     /// Takes the liveness lock on `byte` for as long as this object lives: `Ok(Some(false))`
     /// if a live side (of this process or another) holds it.
     pub(crate) fn try_lock(&self, byte: u64) -> OsResult<Option<bool>> {
@@ -406,8 +486,8 @@ impl Object {
     }
 
     /// Releases this object's lock on `byte`, if it holds one.
-    // Only the buffer pool lets go of a lock before its object closes, and Windows has no
-    // buffer pools yet.
+    // Nothing lets go of a lock before its object closes today (a pool holder's lock lives
+    // with the handle that took it); kept beside `try_lock` as its counterpart.
     #[allow(dead_code)]
     pub(crate) fn unlock(&self, byte: u64) -> OsResult<()> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
