@@ -10,8 +10,7 @@
 //! sleeps.
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use shm_ring::{
@@ -19,6 +18,7 @@ use shm_ring::{
     PoolRefError, RecvTimeoutError, ResolveError, SendTimeoutError, ShmConsumer, ShmProducer,
     TryReadError, TryRecvError, TrySendError,
 };
+use support::child::{say, wait_for_parent, ChildRole};
 use support::raw::Raw;
 use support::segment::{unique_name, Removes};
 use support::stream::{stream_len, stream_message};
@@ -229,7 +229,7 @@ fn after_a_receiver_is_killed_a_plain_consumer_gets_no_envelope() {
     let name = &unique_name("large-killed");
     let _removes = Removes(name.clone());
     let mut sender = sender(name, 4096, 2);
-    let mut child = ChildRole::start("child_attaches_a_receiver_and_waits", name);
+    let mut child = start_child("child_attaches_a_receiver_and_waits", name);
     child.line("attached");
     assert!(sender.has_receiver());
     child.kill();
@@ -428,7 +428,7 @@ fn checksum(sum: u64, bytes: &[u8]) -> u64 {
 fn a_mixed_stream_from_another_process_arrives_whole_once_in_order() {
     let name = &unique_name("large-stream");
     let _removes = Removes(name.clone());
-    let mut child = ChildRole::start("child_sends_the_stream", name);
+    let mut child = start_child("child_sends_the_stream", name);
     child.line("created");
     let receiver = LargeReceiver::new(ShmConsumer::open(name).unwrap()).unwrap();
     let mut sum = 0xcbf2_9ce4_8422_2325;
@@ -490,7 +490,7 @@ fn a_slot_held_by_a_killed_receiver_is_reclaimed_for_the_next_send() {
     let name = &unique_name("large-reclaim");
     let _removes = Removes(name.clone());
     let mut sender = sender(name, 4096, 1);
-    let mut child = ChildRole::start("child_receives_and_holds", name);
+    let mut child = start_child("child_receives_and_holds", name);
     sender.send(&[4; 10_000], LONG).unwrap();
     assert_eq!(child.line("holding"), "10000");
     assert_eq!(sender.pool().available(), 0);
@@ -553,7 +553,7 @@ fn rust_sends_python_receives_inline_and_by_reference() {
     let mut sender = sender(name, 1 << 16, 3);
     let mut args = vec!["recv".to_owned(), name.clone(), THRESHOLD.to_string()];
     args.extend(lengths.iter().map(usize::to_string));
-    let mut python = ChildRole::python(&args);
+    let mut python = start_python(&args);
     python.line("attached");
     for (i, &len) in lengths.iter().enumerate() {
         sender.send(&stream_message(i as u64, len), LONG).unwrap();
@@ -583,7 +583,7 @@ fn python_sends_rust_receives_inline_and_by_reference() {
         THRESHOLD.to_string(),
     ];
     args.extend(lengths.iter().map(usize::to_string));
-    let mut python = ChildRole::python(&args);
+    let mut python = start_python(&args);
     python.line("created");
     let receiver = receiver(name);
     for (i, &len) in lengths.iter().enumerate() {
@@ -646,104 +646,16 @@ fn the_frames_example_moves_1080p_frames_into_numpy_arrays_in_place() {
 
 // --- child processes --------------------------------------------------------------------------
 
-/// A child process of this test binary in one of the roles above, killed if the test ends
-/// before it does.
-struct ChildRole {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+/// This test binary started again in `role`, on the ring `ring`.
+fn start_child(role: &str, ring: &str) -> ChildRole {
+    ChildRole::of_this_test(role, &[(CHILD_RING, ring)])
 }
 
-impl ChildRole {
-    fn start(role: &str, ring: &str) -> ChildRole {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                role,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_RING, ring);
-        ChildRole::spawn(command)
-    }
-
-    /// The Python peer `interop/python/tests/large_peer.py` with `args`.
-    fn python(args: &[String]) -> ChildRole {
-        let mut command = python3();
-        command
-            .arg(root().join("interop/python/tests/large_peer.py"))
-            .args(args);
-        ChildRole::spawn(command)
-    }
-
-    fn spawn(mut command: Command) -> ChildRole {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the child");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        ChildRole {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// What follows `tag ` (or the bare `tag`) in the next line that has it; panics if the
-    /// child ends first.
-    fn line(&mut self, tag: &str) -> String {
-        loop {
-            let mut line = String::new();
-            self.stdout.read_line(&mut line).expect("read the child");
-            if line.is_empty() {
-                let status = self.child.wait().expect("wait for the child");
-                panic!("the child ended ({status}) before saying {tag:?}");
-            }
-            let line = line.trim_end();
-            if let Some(at) = line.find(tag) {
-                return line[at + tag.len()..].trim().to_owned();
-            }
-        }
-    }
-
-    fn go_on(&mut self) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// SIGKILLs the child and reaps it: once this returns, the kernel has dropped its locks.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill the child");
-        self.child.wait().expect("reap the child");
-    }
-
-    fn finish(mut self) {
-        drop(self.stdin.take());
-        let status = self.child.wait().expect("wait for the child");
-        assert!(status.success(), "the child failed: {status}");
-    }
-}
-
-impl Drop for ChildRole {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").unwrap();
-    out.flush().unwrap();
-}
-
-fn wait_for_parent() {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).unwrap();
+/// The Python peer `interop/python/tests/large_peer.py` with `args`.
+fn start_python(args: &[String]) -> ChildRole {
+    let mut command = python3();
+    command
+        .arg(root().join("interop/python/tests/large_peer.py"))
+        .args(args);
+    ChildRole::spawn(command)
 }

@@ -12,14 +12,14 @@
 // need Linux (futexes, /proc, strace); elsewhere what only they use is unused.
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 use shm_ring::{
     BufferPool, PoolOpenError, PoolRef, PoolRefError, ResolveError, TryAcquireError,
     MAX_POOL_BYTES, MAX_POOL_SLOTS, POOL_HOLDERS,
 };
+use support::child::{say, wait_for_parent, ChildRole};
 use support::process::HANG_GUARD;
 use support::raw::Raw;
 use support::segment::unique_name;
@@ -54,86 +54,10 @@ fn publish(pool: &BufferPool, seed: u8, len: usize) -> PoolRef {
 
 // --- child processes --------------------------------------------------------------------------
 
-/// A child process of this test binary in one of the roles below, killed if the test ends
-/// before it does.
-struct ChildRole {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl ChildRole {
-    fn start(role: &str, pool: &str, reference: Option<&PoolRef>) -> ChildRole {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                role,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_POOL, pool)
-            .env(
-                CHILD_REF,
-                reference.map(|r| hex(&r.to_bytes())).unwrap_or_default(),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("start the child");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        ChildRole {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// What follows `tag ` in the next line that has it (the test harness prints other lines
-    /// too); panics if the child ends first.
-    fn line(&mut self, tag: &str) -> String {
-        loop {
-            let mut line = String::new();
-            self.stdout.read_line(&mut line).expect("read the child");
-            if line.is_empty() {
-                let status = self.child.wait().expect("wait for the child");
-                panic!("the child ended ({status}) before saying {tag:?}");
-            }
-            // The harness may have begun the line ("test NAME ... ") without ending it.
-            let tag = format!("{tag} ");
-            if let Some(at) = line.find(&tag) {
-                return line[at + tag.len()..].trim_end().to_owned();
-            }
-        }
-    }
-
-    /// Tells the child to go on (it waits for a line on its standard input).
-    fn go_on(&mut self) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// SIGKILLs the child and reaps it: once this returns, the kernel has dropped its locks.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill the child");
-        self.child.wait().expect("reap the child");
-    }
-
-    fn finish(mut self) {
-        drop(self.stdin.take());
-        let status = self.child.wait().expect("wait for the child");
-        assert!(status.success(), "the child failed: {status}");
-    }
-}
-
-impl Drop for ChildRole {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// This test binary started again in `role`, on `pool` (and `reference`, if any).
+fn start_child(role: &str, pool: &str, reference: Option<&PoolRef>) -> ChildRole {
+    let reference = reference.map(|r| hex(&r.to_bytes())).unwrap_or_default();
+    ChildRole::of_this_test(role, &[(CHILD_POOL, pool), (CHILD_REF, &reference)])
 }
 
 fn child_pool() -> BufferPool {
@@ -143,17 +67,6 @@ fn child_pool() -> BufferPool {
 
 fn child_ref() -> PoolRef {
     PoolRef::from_bytes(&unhex(&std::env::var(CHILD_REF).unwrap())).unwrap()
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").unwrap();
-    out.flush().unwrap();
-}
-
-fn wait_for_parent() {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).unwrap();
 }
 
 /// Waits to be killed.
@@ -285,7 +198,7 @@ fn a_round_trip_makes_no_system_call() {
 fn an_entry_reused_after_its_holder_died_does_not_adopt_its_slots() {
     let name = unique_name("pool-reuse");
     let pool = BufferPool::create(&name, 2, 1024).unwrap();
-    let mut child = ChildRole::start("child_dies_mid_fill", &name, None);
+    let mut child = start_child("child_dies_mid_fill", &name, None);
     let line = child.line("filling");
     let fields: Vec<u64> = line.split(' ').map(|f| f.parse().unwrap()).collect();
     let (slot, generation, half) = (fields[0] as u32, fields[1], fields[2]);
@@ -393,7 +306,7 @@ fn a_reference_resolved_in_another_process_is_released_there() {
     let name = unique_name("pool-xproc");
     let pool = BufferPool::create(&name, 2, 4096).unwrap();
     let reference = publish(&pool, 7, 4000);
-    let mut child = ChildRole::start(
+    let mut child = start_child(
         "child_reads_then_releases_when_told",
         &name,
         Some(&reference),
@@ -426,7 +339,7 @@ fn a_blocked_acquire_wakes_when_another_process_releases_a_slot() {
     let pool = std::sync::Arc::new(BufferPool::create(&name, 2, 256).unwrap());
     let held_by_child = publish(&pool, 3, 100);
     let published = publish(&pool, 4, 100);
-    let mut child = ChildRole::start(
+    let mut child = start_child(
         "child_reads_then_releases_when_told",
         &name,
         Some(&held_by_child),
@@ -467,7 +380,7 @@ fn a_blocked_acquire_wakes_when_another_process_releases_a_slot() {
 fn a_writer_killed_mid_fill_never_makes_its_slot_readable() {
     let name = unique_name("pool-wkill");
     let pool = BufferPool::create(&name, 1, 1024).unwrap();
-    let mut child = ChildRole::start("child_dies_mid_fill", &name, None);
+    let mut child = start_child("child_dies_mid_fill", &name, None);
     let line = child.line("filling");
     let fields: Vec<u64> = line.split(' ').map(|f| f.parse().unwrap()).collect();
     let (slot, generation, half) = (fields[0] as u32, fields[1], fields[2]);
@@ -501,7 +414,7 @@ fn a_slot_held_by_a_killed_reader_is_reclaimed() {
     let name = unique_name("pool-rkill");
     let pool = BufferPool::create(&name, 1, 64).unwrap();
     let reference = publish(&pool, 5, 64);
-    let mut child = ChildRole::start("child_reads_and_dies_holding", &name, Some(&reference));
+    let mut child = start_child("child_reads_and_dies_holding", &name, Some(&reference));
     child.line("resolved");
     assert!(matches!(
         pool.try_acquire(),

@@ -5,12 +5,15 @@
 //! - [`wire`]: the wire facts of docs/PROTOCOL.md, written out from the document;
 //! - [`stream`]: the conformance stream every peer program writes and checks;
 //! - [`process`]: child processes with their output drained, and waiting on a condition;
+//! - [`child`]: a child process that talks to its test line by line (the test binary itself
+//!   in another role, or a peer program);
 //! - [`futex`]: whether a thread sleeps in `FUTEX_WAIT` (Linux only);
 //! - [`tools`]: the repository, its example programs, `python3` and the C++ compiler;
 //! - [`peers`]: the peer programs of the three languages, run in pairs, and their reports.
 
 // Futexes, thread ids and `/proc/<pid>/task` are Linux's: the tests that watch a thread fall
 // asleep in the kernel exist only there.
+pub mod child;
 #[cfg(target_os = "linux")]
 pub mod futex;
 pub mod peers;
